@@ -1,0 +1,42 @@
+#pragma once
+// One exception type per failure kind; each carries where it happened and a sentence a user can act on.
+#include <stdexcept>
+#include <string>
+
+namespace medpipe {
+
+enum class ErrorKind { Dicom, Io, Config, Model, Internal };
+
+const char* ErrorKindName(ErrorKind kind);
+
+class Error : public std::runtime_error {
+ public:
+  Error(ErrorKind kind, std::string where, const std::string& reason);
+  ErrorKind Kind() const { return kind_; }
+  // File path, tag or config key the error is about.
+  const std::string& Where() const { return where_; }
+  // The reason alone, without the location prefix that what() carries.
+  const std::string& Reason() const { return reason_; }
+
+ private:
+  ErrorKind kind_;
+  std::string where_;
+  std::string reason_;
+};
+
+class DicomError : public Error {
+ public:
+  DicomError(std::string file, const std::string& reason) : Error(ErrorKind::Dicom, std::move(file), reason) {}
+};
+
+class IoError : public Error {
+ public:
+  IoError(std::string path, const std::string& reason) : Error(ErrorKind::Io, std::move(path), reason) {}
+};
+
+class ConfigError : public Error {
+ public:
+  ConfigError(std::string key, const std::string& reason) : Error(ErrorKind::Config, std::move(key), reason) {}
+};
+
+}  // namespace medpipe

@@ -1,0 +1,23 @@
+#pragma once
+// The one image type stages exchange: float voxels in LPS patient space (ITK's convention).
+#include <itkImage.h>
+
+#include <vector>
+
+namespace medpipe {
+
+using Image3D = itk::Image<float, 3>;
+
+struct Volume {
+  // One image per colour channel: 1 for greyscale, 3 for RGB. All share one geometry.
+  std::vector<Image3D::Pointer> channels;
+
+  bool IsColor() const { return channels.size() == 3; }
+  const Image3D& Grid() const { return *channels.front(); }
+};
+
+// A new image with the given size, spacing (mm), origin (mm, LPS) and direction, filled with zero.
+Image3D::Pointer MakeImage(const Image3D::SizeType& size, const Image3D::SpacingType& spacing,
+                           const Image3D::PointType& origin, const Image3D::DirectionType& direction);
+
+}  // namespace medpipe

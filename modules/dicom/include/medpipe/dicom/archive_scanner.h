@@ -1,0 +1,33 @@
+#pragma once
+// The header pass over an archive: finds every file, reads DICOM headers, records what it skipped.
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "medpipe/dicom/file_header.h"
+#include "medpipe/dicom/file_header_reader.h"
+
+namespace medpipe::dicom {
+
+// A file or folder that could not be used, and why.
+struct PathProblem {
+  std::string path;
+  std::string reason;
+};
+
+struct ScanResult {
+  std::vector<FileHeader> headers;      // readable DICOM image/object files
+  std::vector<PathProblem> problems;    // unreadable files and folders, symlink loops, DICOMDIR gaps
+  size_t files_seen = 0;
+  size_t non_dicom_files = 0;           // skipped quietly unless their name claims to be DICOM
+};
+
+struct ScanOptions {
+  HeaderLimits limits;
+  unsigned threads = 0;  // 0: one per hardware thread
+};
+
+// Walks ROOT (a folder, a single file, or a DICOMDIR) recursively, following symlinks once.
+ScanResult ScanArchive(const std::filesystem::path& root, const ScanOptions& options = {});
+
+}  // namespace medpipe::dicom

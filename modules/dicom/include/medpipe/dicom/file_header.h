@@ -1,0 +1,78 @@
+#pragma once
+// What the header pass learns about one DICOM file, before any pixel is decoded.
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace medpipe::dicom {
+
+using Vec3 = std::array<double, 3>;
+
+// Geometry and intensity mapping of one frame (a slice). Single-frame files have one.
+struct FrameInfo {
+  std::optional<Vec3> position;                     // (0020,0032) ImagePositionPatient, mm LPS
+  std::optional<std::array<double, 6>> orientation; // (0020,0037) row then column direction cosines
+  std::optional<std::array<double, 2>> pixel_spacing; // (0028,0030) between rows, between columns, mm
+  double rescale_slope = 1.0;
+  double rescale_intercept = 0.0;
+};
+
+// Image Pixel module attributes; sizes are computed in 64 bits so no product can wrap.
+struct PixelLayout {
+  uint32_t rows = 0;
+  uint32_t columns = 0;
+  uint32_t samples_per_pixel = 1;
+  uint32_t bits_allocated = 0;
+  uint32_t bits_stored = 0;
+  uint32_t high_bit = 0;
+  uint32_t pixel_representation = 0;  // 0 unsigned, 1 two's complement
+  uint32_t planar_configuration = 0;
+  uint64_t number_of_frames = 1;
+  std::string photometric;
+
+  uint64_t FrameBytes() const;
+  uint64_t TotalBytes() const;
+};
+
+struct FileHeader {
+  std::string path;
+  std::string transfer_syntax_uid;
+  std::string sop_class_uid;
+  std::string sop_instance_uid;
+  std::string study_instance_uid;
+  std::string series_instance_uid;
+  std::string frame_of_reference_uid;
+  std::string modality;
+  std::string series_description;
+  std::string image_type;  // values joined with '\'
+  std::string manufacturer;
+  std::string body_part;
+  std::string patient_position;
+  std::string study_date;
+  int series_number = 0;
+  int instance_number = 0;
+  int acquisition_number = 0;
+  int echo_number = 0;
+  std::optional<double> echo_time;
+  std::optional<double> slice_thickness;
+  double gantry_tilt_deg = 0.0;  // (0018,1120) as recorded; geometry decides whether it matters
+  std::optional<std::array<double, 2>> imager_pixel_spacing;
+  std::optional<double> window_center;
+  std::optional<double> window_width;
+
+  bool has_pixel_data = false;
+  bool encapsulated = false;
+  uint64_t pixel_data_length = 0;  // declared bytes of native PixelData (0 when encapsulated)
+  PixelLayout pixels;
+  bool enhanced = false;  // frames described by per-frame functional groups
+  uint32_t mosaic_tiles = 0;  // Siemens MOSAIC: slices tiled into one stored frame (0019,100A)
+
+  // Size of one slice: a mosaic tile, or the stored frame.
+  uint32_t SliceRows() const;
+  uint32_t SliceColumns() const;
+  std::vector<FrameInfo> frames;
+};
+
+}  // namespace medpipe::dicom

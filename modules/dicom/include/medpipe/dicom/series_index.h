@@ -1,0 +1,63 @@
+#pragma once
+// Groups scanned files into studies and series, splits mixed series, orders slices, records problems.
+#include <string>
+#include <vector>
+
+#include "medpipe/dicom/archive_scanner.h"
+#include "medpipe/dicom/slice_stack.h"
+
+namespace medpipe::dicom {
+
+enum class SeriesKind {
+  Volume,           // a stack of slices with patient geometry
+  Projection,       // one 2D image: CR/DX/MG and other single images without a stack
+  Localizer,        // scout/topogram: kept out of volumes
+  SecondaryCapture, // screenshots and derived pictures: kept out of volumes
+  NonImage,         // SR, KO, PR and other objects without pixels
+};
+
+const char* SeriesKindName(SeriesKind kind);
+
+// One frame of one file, placed in the series.
+struct SliceRef {
+  size_t file = 0;   // index into Series::files
+  size_t frame = 0;  // frame number inside that file
+};
+
+struct Series {
+  std::string id;  // stable, filesystem-safe: derived from SeriesInstanceUID and the split key
+  std::string series_instance_uid;
+  std::string modality;
+  std::string description;
+  int series_number = 0;
+  SeriesKind kind = SeriesKind::Volume;
+  std::vector<FileHeader> files;
+  std::vector<SliceRef> slices;  // in order along the slice normal for volumes
+  SliceStack stack;              // geometry of the ordered slices (volumes only)
+  std::string split_key;         // non-empty when one SeriesInstanceUID was split
+  std::vector<std::string> problems;  // "code: explanation"; codes listed in README
+  bool refused = false;          // true when a problem stops this series from loading
+};
+
+struct Study {
+  std::string id;  // ShortId(StudyInstanceUID)
+  std::string study_instance_uid;
+  std::string study_date;
+  std::vector<Series> series;
+};
+
+struct ArchiveIndex {
+  std::vector<Study> studies;
+  std::vector<PathProblem> problems;  // per-file and per-folder problems from the scan
+  size_t files_seen = 0;
+  size_t non_dicom_files = 0;
+  size_t duplicate_files = 0;
+};
+
+struct IndexOptions {
+  bool refuse_gantry_tilt = false;  // refuse tilted series instead of resampling them
+};
+
+ArchiveIndex BuildIndex(ScanResult scan, const IndexOptions& options = {});
+
+}  // namespace medpipe::dicom

@@ -1,0 +1,13 @@
+#pragma once
+// Turns an indexed series into a volume on a regular grid in LPS patient space.
+#include "medpipe/core/volume.h"
+#include "medpipe/dicom/series_index.h"
+
+namespace medpipe::dicom {
+
+// Decodes every slice of SERIES and places it by its position along the normal. Uneven slice gaps
+// are equalised and gantry tilt is resampled away onto an orthogonal grid (as dcm2niix's _Tilt_Eq),
+// both by linear interpolation. Throws DicomError for refused series and undecodable files.
+Volume LoadSeries(const Series& series);
+
+}  // namespace medpipe::dicom

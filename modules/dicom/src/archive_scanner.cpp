@@ -1,0 +1,164 @@
+#include "medpipe/dicom/archive_scanner.h"
+
+#include <dcmtk/dcmdata/dcdeftag.h>
+#include <dcmtk/dcmdata/dcfilefo.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "medpipe/core/error.h"
+
+namespace medpipe::dicom {
+namespace fs = std::filesystem;
+namespace {
+
+std::string Lower(std::string text) {
+  std::transform(text.begin(), text.end(), text.begin(), [](unsigned char c) { return std::tolower(c); });
+  return text;
+}
+
+bool IsDicomdir(const fs::path& path) { return Lower(path.filename().string()) == "dicomdir"; }
+
+// Files whose extension claims DICOM deserve a reported reason when they are not.
+bool NameClaimsDicom(const fs::path& path) {
+  const std::string ext = Lower(path.extension().string());
+  return ext == ".dcm" || ext == ".dicom" || ext == ".dic" || ext == ".ima";
+}
+
+struct Walker {
+  std::vector<fs::path> files;
+  std::vector<fs::path> dicomdirs;
+  std::vector<PathProblem> problems;
+  std::set<std::pair<dev_t, ino_t>> visited;
+
+  void Walk(const fs::path& dir) {
+    struct stat st {};
+    if (stat(dir.c_str(), &st) != 0) {
+      problems.push_back({dir.string(), "cannot stat folder"});
+      return;
+    }
+    if (!visited.insert({st.st_dev, st.st_ino}).second) {
+      problems.push_back({dir.string(), "symlink loop: folder already visited, not descended again"});
+      return;
+    }
+    std::error_code ec;
+    fs::directory_iterator it(dir, ec);
+    if (ec) {
+      problems.push_back({dir.string(), "unreadable folder: " + ec.message()});
+      return;
+    }
+    std::vector<fs::path> entries;
+    for (; it != fs::directory_iterator(); it.increment(ec)) {
+      if (ec) break;
+      entries.push_back(it->path());
+    }
+    if (ec) problems.push_back({dir.string(), "folder listing stopped: " + ec.message()});
+    std::sort(entries.begin(), entries.end());
+    for (const auto& entry : entries) {
+      std::error_code type_ec;
+      const auto status = fs::status(entry, type_ec);  // follows symlinks
+      if (type_ec) {
+        problems.push_back({entry.string(), "broken link or unreadable entry: " + type_ec.message()});
+      } else if (fs::is_directory(status)) {
+        Walk(entry);
+      } else if (fs::is_regular_file(status)) {
+        (IsDicomdir(entry) ? dicomdirs : files).push_back(entry);
+      }
+    }
+  }
+};
+
+// Paths a DICOMDIR references, resolved against its folder.
+std::vector<fs::path> DicomdirReferences(const fs::path& dicomdir) {
+  DcmFileFormat file;
+  if (file.loadFile(dicomdir.c_str()).bad()) throw DicomError(dicomdir.string(), "unreadable DICOMDIR");
+  std::vector<fs::path> references;
+  DcmSequenceOfItems* records = nullptr;
+  if (file.getDataset()->findAndGetSequence(DCM_DirectoryRecordSequence, records).bad() || !records) return references;
+  for (unsigned long i = 0; i < records->card(); ++i) {
+    OFString id;
+    if (records->getItem(i)->findAndGetOFStringArray(DCM_ReferencedFileID, id).bad() || id.empty()) continue;
+    std::string relative = id.c_str();
+    std::replace(relative.begin(), relative.end(), '\\', '/');
+    references.push_back(dicomdir.parent_path() / relative);
+  }
+  return references;
+}
+
+// DICOMDIR file IDs are upper case on media; match them case-insensitively to what is on disk.
+bool ExistsIgnoringCase(const fs::path& path, const std::set<std::string>& known_lower) {
+  return fs::exists(path) || known_lower.count(Lower(path.lexically_normal().string())) > 0;
+}
+
+}  // namespace
+
+ScanResult ScanArchive(const fs::path& root, const ScanOptions& options) {
+  Walker walker;
+  std::error_code ec;
+  if (fs::is_directory(root, ec)) {
+    walker.Walk(root);
+  } else if (fs::is_regular_file(root, ec)) {
+    (IsDicomdir(root) ? walker.dicomdirs : walker.files).push_back(root);
+  } else {
+    throw IoError(root.string(), "not a readable file or folder");
+  }
+
+  ScanResult result;
+  result.problems = std::move(walker.problems);
+  std::set<std::string> known_lower;
+  for (const auto& file : walker.files) known_lower.insert(Lower(file.lexically_normal().string()));
+  for (const auto& dicomdir : walker.dicomdirs) {
+    try {
+      for (const auto& reference : DicomdirReferences(dicomdir)) {
+        if (!ExistsIgnoringCase(reference, known_lower)) {
+          result.problems.push_back({reference.string(), "referenced by DICOMDIR " + dicomdir.string() + " but missing"});
+        } else if (!fs::is_directory(root) && known_lower.insert(Lower(reference.lexically_normal().string())).second) {
+          walker.files.push_back(reference);  // a DICOMDIR given as root brings its files
+        }
+      }
+    } catch (const Error& error) {
+      result.problems.push_back({dicomdir.string(), error.Reason()});
+    }
+  }
+
+  result.files_seen = walker.files.size() + walker.dicomdirs.size();
+  std::vector<std::optional<FileHeader>> headers(walker.files.size());
+  std::vector<std::optional<PathProblem>> problems(walker.files.size());
+  std::vector<char> non_dicom(walker.files.size(), 0);
+  std::atomic<size_t> next{0};
+  const auto work = [&] {
+    for (size_t i = next++; i < walker.files.size(); i = next++) {
+      const std::string path = walker.files[i].string();
+      try {
+        if (!LooksLikeDicom(path) && !NameClaimsDicom(walker.files[i])) {
+          non_dicom[i] = 1;
+          continue;
+        }
+        headers[i] = ReadFileHeader(path, options.limits);
+      } catch (const Error& error) {
+        problems[i] = PathProblem{path, error.Reason()};
+      } catch (const std::exception& error) {
+        problems[i] = PathProblem{path, std::string("header could not be read: ") + error.what()};
+      }
+    }
+  };
+  const unsigned threads = std::max(1u, options.threads ? options.threads : std::thread::hardware_concurrency());
+  std::vector<std::thread> pool;
+  for (unsigned t = 1; t < threads; ++t) pool.emplace_back(work);
+  work();
+  for (auto& thread : pool) thread.join();
+
+  for (size_t i = 0; i < walker.files.size(); ++i) {
+    if (headers[i]) result.headers.push_back(std::move(*headers[i]));
+    if (problems[i]) result.problems.push_back(std::move(*problems[i]));
+    result.non_dicom_files += non_dicom[i];
+  }
+  return result;
+}
+
+}  // namespace medpipe::dicom

@@ -1,0 +1,303 @@
+#include "medpipe/dicom/file_header_reader.h"
+
+#include <dcmtk/dcmdata/dcdeftag.h>
+#include <dcmtk/dcmdata/dcfilefo.h>
+#include <dcmtk/dcmdata/dcpixel.h>
+#include <dcmtk/dcmdata/dcxfer.h>
+
+#include <filesystem>
+#include <fstream>
+#include <new>
+
+#include "medpipe/core/error.h"
+
+namespace medpipe::dicom {
+namespace {
+
+// Values longer than this stay on disk during the header pass, so PixelData is never read here.
+constexpr Uint32 kMaxHeaderValueBytes = 4096;
+
+std::string GetString(DcmItem& item, const DcmTagKey& tag) {
+  OFString value;
+  if (item.findAndGetOFStringArray(tag, value).good()) return value.c_str();
+  return {};
+}
+
+std::optional<double> GetDouble(DcmItem& item, const DcmTagKey& tag, unsigned long pos = 0) {
+  Float64 value = 0;
+  if (item.findAndGetFloat64(tag, value, pos).good()) return value;
+  return std::nullopt;
+}
+
+int GetInt(DcmItem& item, const DcmTagKey& tag) {
+  Sint32 value = 0;
+  if (item.findAndGetSint32(tag, value).good()) return value;
+  return 0;
+}
+
+uint32_t GetUint16(DcmItem& item, const DcmTagKey& tag, uint32_t fallback) {
+  Uint16 value = 0;
+  if (item.findAndGetUint16(tag, value).good()) return value;
+  return fallback;
+}
+
+template <size_t N>
+std::optional<std::array<double, N>> GetDoubles(DcmItem& item, const DcmTagKey& tag) {
+  std::array<double, N> values{};
+  for (size_t i = 0; i < N; ++i) {
+    auto value = GetDouble(item, tag, i);
+    if (!value) return std::nullopt;
+    values[i] = *value;
+  }
+  return values;
+}
+
+DcmItem* SequenceItem(DcmItem* item, const DcmTagKey& tag) {
+  DcmItem* found = nullptr;
+  if (item && item->findAndGetSequenceItem(tag, found, 0).good()) return found;
+  return nullptr;
+}
+
+// Applies the frame attributes that one item (a dataset or a functional group) carries.
+void ReadFrameAttributes(DcmItem& item, FrameInfo& frame) {
+  if (auto position = GetDoubles<3>(item, DCM_ImagePositionPatient)) frame.position = position;
+  if (auto orientation = GetDoubles<6>(item, DCM_ImageOrientationPatient)) frame.orientation = orientation;
+  if (auto spacing = GetDoubles<2>(item, DCM_PixelSpacing)) frame.pixel_spacing = spacing;
+  if (auto slope = GetDouble(item, DCM_RescaleSlope)) frame.rescale_slope = *slope;
+  if (auto intercept = GetDouble(item, DCM_RescaleIntercept)) frame.rescale_intercept = *intercept;
+}
+
+// Functional groups of the enhanced multi-frame IODs: each macro sits in its own sequence.
+void ReadFunctionalGroup(DcmItem* group, FrameInfo& frame) {
+  if (!group) return;
+  for (const auto& tag : {DCM_PlanePositionSequence, DCM_PlaneOrientationSequence, DCM_PixelMeasuresSequence,
+                          DCM_PixelValueTransformationSequence}) {
+    if (DcmItem* macro = SequenceItem(group, tag)) ReadFrameAttributes(*macro, frame);
+  }
+}
+
+void ReadFrames(DcmDataset& dataset, FileHeader& header) {
+  FrameInfo common;
+  ReadFrameAttributes(dataset, common);
+  DcmSequenceOfItems* per_frame = nullptr;
+  if (dataset.findAndGetSequence(DCM_PerFrameFunctionalGroupsSequence, per_frame).good() && per_frame) {
+    header.enhanced = true;
+    ReadFunctionalGroup(SequenceItem(&dataset, DCM_SharedFunctionalGroupsSequence), common);
+    if (per_frame->card() != header.pixels.number_of_frames) {
+      throw DicomError(header.path, "PerFrameFunctionalGroupsSequence has " + std::to_string(per_frame->card()) +
+                                        " items but NumberOfFrames is " +
+                                        std::to_string(header.pixels.number_of_frames));
+    }
+    for (unsigned long i = 0; i < per_frame->card(); ++i) {
+      FrameInfo frame = common;
+      ReadFunctionalGroup(per_frame->getItem(i), frame);
+      header.frames.push_back(frame);
+    }
+    return;
+  }
+  header.frames.assign(header.pixels.number_of_frames, common);
+  // Legacy multi-frame stacks (no functional groups) keep one position for the first frame only.
+  for (size_t i = 1; i < header.frames.size(); ++i) header.frames[i].position.reset();
+}
+
+// Siemens private (0019,100A) NumberOfImagesInMosaic; implicit-VR files carry it as raw bytes.
+uint32_t MosaicTiles(DcmDataset& dataset) {
+  DcmElement* element = nullptr;
+  if (dataset.findAndGetElement(DcmTagKey(0x0019, 0x100A), element).bad() || !element) return 0;
+  Uint16 value = 0;
+  if (element->getUint16(value).good()) return value;
+  Uint8* bytes = nullptr;
+  if (element->getLength() >= 2 && element->getUint8Array(bytes).good() && bytes) return bytes[0] | (bytes[1] << 8);
+  return 0;
+}
+
+// One frame per tile: the stored position is the mosaic's corner, so move it to the first tile's
+// corner and step each tile along the slice normal by SpacingBetweenSlices.
+void ExpandMosaic(DcmDataset& dataset, FileHeader& header) {
+  const FrameInfo mosaic = header.frames.front();
+  if (!mosaic.position || !mosaic.orientation || !mosaic.pixel_spacing) {
+    throw DicomError(header.path, "MOSAIC image lacks position, orientation or pixel spacing");
+  }
+  const auto& o = *mosaic.orientation;
+  const Vec3 row{o[0], o[1], o[2]}, column{o[3], o[4], o[5]};
+  const Vec3 normal{row[1] * column[2] - row[2] * column[1], row[2] * column[0] - row[0] * column[2],
+                    row[0] * column[1] - row[1] * column[0]};
+  const double gap = GetDouble(dataset, DCM_SpacingBetweenSlices).value_or(header.slice_thickness.value_or(1.0));
+  const double shift_x = (header.pixels.columns - header.SliceColumns()) / 2.0 * (*mosaic.pixel_spacing)[1];
+  const double shift_y = (header.pixels.rows - header.SliceRows()) / 2.0 * (*mosaic.pixel_spacing)[0];
+  header.frames.clear();
+  for (uint32_t tile = 0; tile < header.mosaic_tiles; ++tile) {
+    FrameInfo frame = mosaic;
+    Vec3 position = *mosaic.position;
+    for (int k = 0; k < 3; ++k) position[k] += shift_x * row[k] + shift_y * column[k] + tile * gap * normal[k];
+    frame.position = position;
+    header.frames.push_back(frame);
+  }
+}
+
+void ReadPixelLayout(DcmDataset& dataset, FileHeader& header) {
+  PixelLayout& px = header.pixels;
+  px.rows = GetUint16(dataset, DCM_Rows, 0);
+  px.columns = GetUint16(dataset, DCM_Columns, 0);
+  px.samples_per_pixel = GetUint16(dataset, DCM_SamplesPerPixel, 1);
+  px.bits_allocated = GetUint16(dataset, DCM_BitsAllocated, 0);
+  px.bits_stored = GetUint16(dataset, DCM_BitsStored, px.bits_allocated);
+  px.high_bit = GetUint16(dataset, DCM_HighBit, px.bits_stored ? px.bits_stored - 1 : 0);
+  px.pixel_representation = GetUint16(dataset, DCM_PixelRepresentation, 0);
+  px.planar_configuration = GetUint16(dataset, DCM_PlanarConfiguration, 0);
+  px.photometric = GetString(dataset, DCM_PhotometricInterpretation);
+  const std::string frames = GetString(dataset, DCM_NumberOfFrames);
+  if (!frames.empty()) {
+    try {
+      const long long count = std::stoll(frames);
+      if (count < 1) throw DicomError(header.path, "(0028,0008) NumberOfFrames is " + frames + ", must be at least 1");
+      px.number_of_frames = static_cast<uint64_t>(count);
+    } catch (const std::logic_error&) {
+      throw DicomError(header.path, "(0028,0008) NumberOfFrames '" + frames + "' is not a number");
+    }
+  }
+
+  DcmElement* element = nullptr;
+  if (dataset.findAndGetElement(DCM_PixelData, element).good() && element) {
+    header.has_pixel_data = true;
+    auto* pixel_data = dynamic_cast<DcmPixelData*>(element);
+    header.encapsulated = DcmXfer(dataset.getOriginalXfer()).isEncapsulated() ||
+                          (pixel_data && element->getLength() == DCM_UndefinedLength);
+    if (!header.encapsulated) header.pixel_data_length = element->getLength();
+  }
+}
+
+void ValidatePixelLayout(const FileHeader& header, const HeaderLimits& limits, uint64_t file_size) {
+  const PixelLayout& px = header.pixels;
+  const auto fail = [&](const std::string& reason) { throw DicomError(header.path, reason); };
+  if (px.rows == 0 || px.columns == 0) {
+    fail("(0028,0010) Rows x (0028,0011) Columns is " + std::to_string(px.rows) + " x " + std::to_string(px.columns) +
+         ": an image needs at least one pixel");
+  }
+  if (px.bits_allocated != 8 && px.bits_allocated != 16 && px.bits_allocated != 32) {
+    fail("(0028,0100) BitsAllocated is " + std::to_string(px.bits_allocated) + ", expected 8, 16 or 32");
+  }
+  if (px.bits_stored == 0 || px.bits_stored > px.bits_allocated || px.high_bit >= px.bits_allocated) {
+    fail("(0028,0101) BitsStored " + std::to_string(px.bits_stored) + " / (0028,0102) HighBit " +
+         std::to_string(px.high_bit) + " do not fit BitsAllocated " + std::to_string(px.bits_allocated));
+  }
+  if (px.samples_per_pixel != 1 && px.samples_per_pixel != 3) {
+    fail("(0028,0002) SamplesPerPixel is " + std::to_string(px.samples_per_pixel) + ", expected 1 or 3");
+  }
+  const bool colour_photometric = px.photometric.rfind("RGB", 0) == 0 || px.photometric.rfind("YBR", 0) == 0;
+  if ((px.samples_per_pixel == 3) != colour_photometric) {
+    fail("(0028,0004) PhotometricInterpretation '" + px.photometric + "' does not fit SamplesPerPixel " +
+         std::to_string(px.samples_per_pixel));
+  }
+  if (px.number_of_frames > limits.max_frames) {
+    fail("(0028,0008) NumberOfFrames " + std::to_string(px.number_of_frames) + " exceeds the limit of " +
+         std::to_string(limits.max_frames));
+  }
+  if (px.TotalBytes() > limits.max_pixel_bytes) {
+    fail("declared image of " + std::to_string(px.columns) + " x " + std::to_string(px.rows) + " x " +
+         std::to_string(px.number_of_frames) + " frames needs " + std::to_string(px.TotalBytes()) +
+         " bytes, over the limit of " + std::to_string(limits.max_pixel_bytes));
+  }
+  if (!header.has_pixel_data || header.encapsulated) return;
+  if (header.pixel_data_length > file_size) {
+    fail("file is truncated: (7FE0,0010) PixelData declares " + std::to_string(header.pixel_data_length) +
+         " bytes but the file has " + std::to_string(file_size));
+  }
+  if (header.pixel_data_length < px.TotalBytes()) {
+    fail("(7FE0,0010) PixelData has " + std::to_string(header.pixel_data_length) + " bytes, Rows x Columns x " +
+         "samples x bytes x frames needs " + std::to_string(px.TotalBytes()));
+  }
+}
+
+}  // namespace
+
+uint64_t PixelLayout::FrameBytes() const {
+  return uint64_t{rows} * columns * samples_per_pixel * ((uint64_t{bits_allocated} + 7) / 8);
+}
+
+uint64_t PixelLayout::TotalBytes() const { return FrameBytes() * number_of_frames; }
+
+namespace {
+uint32_t MosaicTilesPerSide(uint32_t tiles) {
+  uint32_t side = 1;
+  while (side * side < tiles) ++side;
+  return side;
+}
+}  // namespace
+
+uint32_t FileHeader::SliceRows() const {
+  return mosaic_tiles > 1 ? pixels.rows / MosaicTilesPerSide(mosaic_tiles) : pixels.rows;
+}
+
+uint32_t FileHeader::SliceColumns() const {
+  return mosaic_tiles > 1 ? pixels.columns / MosaicTilesPerSide(mosaic_tiles) : pixels.columns;
+}
+
+bool LooksLikeDicom(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::array<unsigned char, 132> head{};
+  in.read(reinterpret_cast<char*>(head.data()), head.size());
+  const auto read = in.gcount();
+  if (read == 132 && head[128] == 'D' && head[129] == 'I' && head[130] == 'C' && head[131] == 'M') return true;
+  if (read < 8) return false;
+  const unsigned group = head[0] | (head[1] << 8);
+  return group == 0x0002 || group == 0x0008;
+}
+
+FileHeader ReadFileHeader(const std::string& path, const HeaderLimits& limits) {
+  std::error_code ec;
+  const auto file_size = std::filesystem::file_size(path, ec);
+  if (ec) throw DicomError(path, "cannot read file: " + ec.message());
+  if (file_size == 0) throw DicomError(path, "empty file (0 bytes)");
+  if (!LooksLikeDicom(path)) throw DicomError(path, "not a DICOM file: no 'DICM' prefix and no DICOM dataset start");
+
+  DcmFileFormat file;
+  try {
+    const OFCondition status = file.loadFile(path.c_str(), EXS_Unknown, EGL_noChange, kMaxHeaderValueBytes,
+                                             ERM_autoDetect);
+    if (status.bad()) throw DicomError(path, std::string("cannot parse DICOM header: ") + status.text());
+  } catch (const std::bad_alloc&) {
+    throw DicomError(path, "cannot parse DICOM header: a declared length exhausts memory");
+  }
+  DcmDataset& dataset = *file.getDataset();
+
+  FileHeader header;
+  header.path = path;
+  header.transfer_syntax_uid = DcmXfer(dataset.getOriginalXfer()).getXferID();
+  header.sop_class_uid = GetString(dataset, DCM_SOPClassUID);
+  header.sop_instance_uid = GetString(dataset, DCM_SOPInstanceUID);
+  header.study_instance_uid = GetString(dataset, DCM_StudyInstanceUID);
+  header.series_instance_uid = GetString(dataset, DCM_SeriesInstanceUID);
+  header.frame_of_reference_uid = GetString(dataset, DCM_FrameOfReferenceUID);
+  header.modality = GetString(dataset, DCM_Modality);
+  header.series_description = GetString(dataset, DCM_SeriesDescription);
+  header.image_type = GetString(dataset, DCM_ImageType);
+  header.manufacturer = GetString(dataset, DCM_Manufacturer);
+  header.body_part = GetString(dataset, DCM_BodyPartExamined);
+  header.patient_position = GetString(dataset, DCM_PatientPosition);
+  header.study_date = GetString(dataset, DCM_StudyDate);
+  header.series_number = GetInt(dataset, DCM_SeriesNumber);
+  header.instance_number = GetInt(dataset, DCM_InstanceNumber);
+  header.acquisition_number = GetInt(dataset, DCM_AcquisitionNumber);
+  header.echo_number = GetInt(dataset, DCM_EchoNumbers);
+  header.echo_time = GetDouble(dataset, DCM_EchoTime);
+  header.slice_thickness = GetDouble(dataset, DCM_SliceThickness);
+  header.gantry_tilt_deg = GetDouble(dataset, DCM_GantryDetectorTilt).value_or(0.0);
+  header.imager_pixel_spacing = GetDoubles<2>(dataset, DCM_ImagerPixelSpacing);
+  header.window_center = GetDouble(dataset, DCM_WindowCenter);
+  header.window_width = GetDouble(dataset, DCM_WindowWidth);
+  if (header.sop_instance_uid.empty()) throw DicomError(path, "(0008,0018) SOPInstanceUID is missing");
+
+  ReadPixelLayout(dataset, header);
+  if (header.has_pixel_data) {
+    ValidatePixelLayout(header, limits, file_size);
+    ReadFrames(dataset, header);
+    if (header.image_type.find("MOSAIC") != std::string::npos && header.pixels.number_of_frames == 1) {
+      header.mosaic_tiles = MosaicTiles(dataset);
+      if (header.mosaic_tiles > 1) ExpandMosaic(dataset, header);
+    }
+  }
+  return header;
+}
+
+}  // namespace medpipe::dicom

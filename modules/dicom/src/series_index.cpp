@@ -1,0 +1,229 @@
+#include "medpipe/dicom/series_index.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <iomanip>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "medpipe/core/digest.h"
+
+namespace medpipe::dicom {
+namespace {
+
+const std::set<std::string> kProjectionModalities = {"CR", "DX", "MG", "RG", "IO", "PX", "XA", "RF", "DR"};
+
+std::string Lower(std::string text) {
+  std::transform(text.begin(), text.end(), text.begin(), [](unsigned char c) { return std::tolower(c); });
+  return text;
+}
+
+std::string Rounded(double value, int decimals) {
+  std::ostringstream out;
+  out << std::fixed << std::setprecision(decimals) << (std::abs(value) < 1e-9 ? 0.0 : value);
+  return out.str();
+}
+
+SeriesKind Classify(const FileHeader& header) {
+  if (!header.has_pixel_data) return SeriesKind::NonImage;
+  if (header.sop_class_uid.rfind("1.2.840.10008.5.1.4.1.1.7", 0) == 0) return SeriesKind::SecondaryCapture;
+  const std::string image_type = Lower(header.image_type);
+  const std::string description = Lower(header.series_description);
+  if (image_type.find("localizer") != std::string::npos) return SeriesKind::Localizer;
+  for (const char* word : {"localizer", "localiser", "scout", "topogram", "survey"}) {
+    if (description.find(word) != std::string::npos) return SeriesKind::Localizer;
+  }
+  if (kProjectionModalities.count(header.modality)) return SeriesKind::Projection;
+  const bool has_geometry = header.frames.front().position && header.frames.front().orientation;
+  if (!has_geometry && header.pixels.number_of_frames == 1) return SeriesKind::Projection;
+  return SeriesKind::Volume;
+}
+
+// Attributes that must agree for frames to share one volume; a difference splits the series.
+std::string SplitKey(const FileHeader& header, const FrameInfo& frame) {
+  std::ostringstream key;
+  key << "n" << header.series_number << "|" << header.pixels.rows << "x" << header.pixels.columns << "x" << header.pixels.samples_per_pixel;
+  if (frame.orientation) {
+    key << "|o";
+    for (double v : *frame.orientation) key << ":" << Rounded(v, 4);
+  }
+  if (frame.pixel_spacing) key << "|s" << Rounded((*frame.pixel_spacing)[0], 4) << ":" << Rounded((*frame.pixel_spacing)[1], 4);
+  key << "|e" << header.echo_number << ":" << (header.echo_time ? Rounded(*header.echo_time, 3) : "");
+  key << "|t" << header.image_type;
+  return key.str();
+}
+
+void AddProblem(Series& series, const std::string& code, const std::string& text, bool refuses) {
+  series.problems.push_back(code + ": " + text);
+  series.refused = series.refused || refuses;
+}
+
+std::vector<Vec3> SlicePositions(const Series& series) {
+  std::vector<Vec3> positions;
+  for (const auto& slice : series.slices) positions.push_back(*series.files[slice.file].frames[slice.frame].position);
+  return positions;
+}
+
+void OrderVolume(Series& series, const IndexOptions& options) {
+  for (const auto& slice : series.slices) {
+    const FrameInfo& frame = series.files[slice.file].frames[slice.frame];
+    if (!frame.position || !frame.orientation) {
+      AddProblem(series, "not_a_volume", "frame " + std::to_string(slice.frame) + " of " +
+                                             series.files[slice.file].path +
+                                             " lacks (0020,0032) ImagePositionPatient or (0020,0037) ImageOrientationPatient",
+                 true);
+      return;
+    }
+  }
+  const auto& first = series.files[series.slices.front().file].frames[series.slices.front().frame];
+  series.stack = AnalyzeSlices(SlicePositions(series), *first.orientation);
+  std::vector<SliceRef> ordered;
+  for (size_t index : series.stack.order) ordered.push_back(series.slices[index]);
+  series.slices = std::move(ordered);
+
+  const SliceStack& stack = series.stack;
+  if (stack.coincident) {
+    AddProblem(series, "not_a_volume", "several slices share one position along the normal", true);
+    return;
+  }
+  if (stack.missing_slices > 0) {
+    AddProblem(series, "missing_slices",
+               std::to_string(stack.missing_slices) + " slice(s) missing from a stack spaced " +
+                   Rounded(stack.spacing, 3) + " mm",
+               true);
+  }
+  if (stack.uneven) {
+    AddProblem(series, "uneven_slice_spacing", "slice gaps vary; resampled to equal spacing", false);
+  }
+  if (stack.tilt_deg > 0) {
+    AddProblem(series, "gantry_tilt",
+               "slices are tilted " + Rounded(stack.tilt_deg, 2) + " degrees" +
+                   (options.refuse_gantry_tilt ? "; refused by configuration" : "; resampled onto an orthogonal grid"),
+               options.refuse_gantry_tilt);
+  }
+}
+
+// Repeated positions mean several volumes share the SeriesInstanceUID: split them by acquisition.
+std::vector<Series> SplitRepeatedPositions(Series series) {
+  std::map<std::string, int> position_count;
+  bool repeated = false;
+  for (const auto& slice : series.slices) {
+    const auto& position = series.files[slice.file].frames[slice.frame].position;
+    if (!position) continue;
+    const std::string key = Rounded((*position)[0], 2) + "," + Rounded((*position)[1], 2) + "," + Rounded((*position)[2], 2);
+    repeated = repeated || ++position_count[key] > 1;
+  }
+  if (!repeated || series.files.size() < 2) return {std::move(series)};
+  std::map<int, Series> by_acquisition;
+  for (auto& file : series.files) {
+    Series& part = by_acquisition[file.acquisition_number];
+    if (part.files.empty()) {
+      part = series;
+      part.files.clear();
+      part.slices.clear();
+      part.split_key += "|a" + std::to_string(file.acquisition_number);
+    }
+    for (size_t frame = 0; frame < file.frames.size(); ++frame) part.slices.push_back({part.files.size(), frame});
+    part.files.push_back(std::move(file));
+  }
+  // Parts of one slice each are not volumes either: keep them together so the index says so.
+  const bool all_single = std::all_of(by_acquisition.begin(), by_acquisition.end(),
+                                      [](const auto& entry) { return entry.second.slices.size() < 2; });
+  if (by_acquisition.size() < 2 || all_single) {
+    series.files.clear();
+    series.slices.clear();
+    for (auto& [acquisition, part] : by_acquisition) {
+      for (auto& file : part.files) {
+        for (size_t frame = 0; frame < file.frames.size(); ++frame) series.slices.push_back({series.files.size(), frame});
+        series.files.push_back(std::move(file));
+      }
+    }
+    return {std::move(series)};
+  }
+  std::vector<Series> parts;
+  for (auto& [acquisition, part] : by_acquisition) parts.push_back(std::move(part));
+  return parts;
+}
+
+}  // namespace
+
+const char* SeriesKindName(SeriesKind kind) {
+  switch (kind) {
+    case SeriesKind::Volume: return "volume";
+    case SeriesKind::Projection: return "projection";
+    case SeriesKind::Localizer: return "localizer";
+    case SeriesKind::SecondaryCapture: return "secondary_capture";
+    case SeriesKind::NonImage: return "non_image";
+  }
+  return "volume";
+}
+
+ArchiveIndex BuildIndex(ScanResult scan, const IndexOptions& options) {
+  ArchiveIndex index;
+  index.problems = std::move(scan.problems);
+  index.files_seen = scan.files_seen;
+  index.non_dicom_files = scan.non_dicom_files;
+
+  std::map<std::string, std::string> first_path_of_instance;
+  std::map<std::string, std::map<std::string, Series>> grouped;  // study UID -> series key -> series
+  for (auto& header : scan.headers) {
+    auto [it, inserted] = first_path_of_instance.emplace(header.sop_instance_uid, header.path);
+    if (!inserted) {
+      ++index.duplicate_files;
+      index.problems.push_back({header.path, "duplicate_instance: same SOPInstanceUID as " + it->second + "; skipped"});
+      continue;
+    }
+    const SeriesKind kind = Classify(header);
+    // Projections are one image each; everything else splits on what must agree within a volume.
+    const bool single = kind == SeriesKind::Projection;
+    const std::string split = kind == SeriesKind::NonImage ? "" : SplitKey(header, header.frames.front());
+    const std::string key = header.series_instance_uid + "#" + (single ? header.sop_instance_uid : split);
+    Series& series = grouped[header.study_instance_uid][key];
+    if (series.files.empty()) {
+      series.series_instance_uid = header.series_instance_uid;
+      series.modality = header.modality;
+      series.description = header.series_description;
+      series.series_number = header.series_number;
+      series.kind = kind;
+      series.split_key = single ? header.sop_instance_uid : split;
+    }
+    for (size_t frame = 0; frame < header.frames.size(); ++frame) series.slices.push_back({series.files.size(), frame});
+    series.files.push_back(std::move(header));
+  }
+
+  for (auto& [study_uid, by_key] : grouped) {
+    Study study;
+    study.study_instance_uid = study_uid;
+    study.id = ShortId(study_uid);
+    std::map<std::string, int> parts_per_uid;
+    for (auto& [key, series] : by_key) ++parts_per_uid[series.series_instance_uid];
+    for (auto& [key, grouped_series] : by_key) {
+      for (auto& series : SplitRepeatedPositions(std::move(grouped_series))) {
+        if (study.study_date.empty()) study.study_date = series.files.front().study_date;
+        if (parts_per_uid[series.series_instance_uid] < 2 && series.split_key.find("|a") == std::string::npos &&
+            series.kind != SeriesKind::Projection) {
+          series.split_key.clear();
+        }
+        series.id = ShortId(series.series_instance_uid + "#" + series.split_key);
+        switch (series.kind) {
+          case SeriesKind::Volume: OrderVolume(series, options); break;
+          case SeriesKind::Localizer: AddProblem(series, "localizer", "scout image, left out of volumes", true); break;
+          case SeriesKind::SecondaryCapture:
+            AddProblem(series, "secondary_capture", "secondary capture, left out of volumes", true);
+            break;
+          case SeriesKind::NonImage: AddProblem(series, "non_image", "no pixel data", true); break;
+          case SeriesKind::Projection: break;
+        }
+        study.series.push_back(std::move(series));
+      }
+    }
+    std::stable_sort(study.series.begin(), study.series.end(),
+                     [](const Series& a, const Series& b) { return a.series_number < b.series_number; });
+    index.studies.push_back(std::move(study));
+  }
+  return index;
+}
+
+}  // namespace medpipe::dicom

@@ -1,0 +1,86 @@
+#include "archive_walk.h"
+
+#include <fstream>
+#include <iostream>
+
+#include "commands.h"
+#include "medpipe/core/error.h"
+#include "medpipe/dicom/series_loader.h"
+
+namespace po = boost::program_options;
+
+namespace medpipe::cli {
+
+void AddArchiveOptions(po::options_description& options) {
+  options.add_options()
+      ("threads", po::value<unsigned>()->default_value(0), "header-scan threads (0: one per core)")
+      ("max-image-gib", po::value<double>()->default_value(4.0), "refuse files whose declared pixels exceed this")
+      ("refuse-gantry-tilt", po::bool_switch(), "refuse tilted series instead of resampling them");
+}
+
+dicom::ArchiveIndex IndexArchive(const po::variables_map& vm) {
+  dicom::ScanOptions scan;
+  scan.threads = vm["threads"].as<unsigned>();
+  scan.limits.max_pixel_bytes = static_cast<uint64_t>(vm["max-image-gib"].as<double>() * (uint64_t{1} << 30));
+  dicom::IndexOptions index;
+  index.refuse_gantry_tilt = vm["refuse-gantry-tilt"].as<bool>();
+  return dicom::BuildIndex(dicom::ScanArchive(vm["archive"].as<std::string>(), scan), index);
+}
+
+size_t ForEachSeries(const dicom::ArchiveIndex& index, const SeriesLoaded& on_loaded, const SeriesFailed& on_failed) {
+  size_t failures = 0;
+  for (const auto& study : index.studies) {
+    for (const auto& series : study.series) {
+      if (series.refused) {
+        // Localizers, secondary captures and non-image objects are left out by design, not failures.
+        const bool by_design = series.kind != dicom::SeriesKind::Volume && series.kind != dicom::SeriesKind::Projection;
+        if (!by_design) ++failures;
+        on_failed(study, series, series.problems.front());
+        continue;
+      }
+      try {
+        on_loaded(study, series, dicom::LoadSeries(series));
+      } catch (const Error& error) {
+        ++failures;
+        on_failed(study, series, error.what());
+      } catch (const std::exception& error) {
+        ++failures;
+        on_failed(study, series, std::string("unexpected failure: ") + error.what());
+      }
+    }
+  }
+  return failures;
+}
+
+bool ParseCommandLine(const std::vector<std::string>& args, const std::string& usage, po::options_description& options,
+                      const po::positional_options_description& positional, po::variables_map& vm, int& exit_code) {
+  options.add_options()("help,h", "show this help");
+  try {
+    po::store(po::command_line_parser(args).options(options).positional(positional).run(), vm);
+    if (vm.count("help")) {
+      std::cout << usage << "\n" << options << "\n";
+      exit_code = kExitOk;
+      return false;
+    }
+    po::notify(vm);
+  } catch (const po::error& error) {
+    std::cerr << "medpipe: " << error.what() << "\n" << usage << "\n" << options << "\n";
+    exit_code = kExitUsage;
+    return false;
+  }
+  return true;
+}
+
+void WriteFileAtomically(const std::filesystem::path& path, const std::string& text) {
+  const auto temporary = path.string() + ".tmp";
+  {
+    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
+    out << text;
+    if (!out.flush()) throw IoError(temporary, "cannot write file");
+  }
+  std::error_code ec;
+  std::filesystem::rename(temporary, path, ec);
+  if (ec) throw IoError(path.string(), "cannot rename into place: " + ec.message());
+}
+
+}  // namespace medpipe::cli

@@ -1,0 +1,34 @@
+#pragma once
+// The shared loop of convert and run: index an archive, load each usable series, report the rest.
+#include <filesystem>
+#include <functional>
+#include <string>
+
+#include <boost/program_options.hpp>
+
+#include "medpipe/core/volume.h"
+#include "medpipe/dicom/series_index.h"
+
+namespace medpipe::cli {
+
+// Options every archive-reading command takes.
+void AddArchiveOptions(boost::program_options::options_description& options);
+dicom::ArchiveIndex IndexArchive(const boost::program_options::variables_map& vm);
+
+using SeriesLoaded = std::function<void(const dicom::Study&, const dicom::Series&, const Volume&)>;
+using SeriesFailed = std::function<void(const dicom::Study&, const dicom::Series&, const std::string& reason)>;
+
+// Loads every series that is not refused; a failure in one series is reported and the walk goes on.
+// Series that are refused at index time or fail to load go to ON_FAILED. Returns the failure count.
+size_t ForEachSeries(const dicom::ArchiveIndex& index, const SeriesLoaded& on_loaded, const SeriesFailed& on_failed);
+
+// Parses ARGS against OPTIONS (with POSITIONAL names); prints help and returns false on --help or error.
+bool ParseCommandLine(const std::vector<std::string>& args, const std::string& usage,
+                      boost::program_options::options_description& options,
+                      const boost::program_options::positional_options_description& positional,
+                      boost::program_options::variables_map& vm, int& exit_code);
+
+// Writes TEXT to PATH via a temporary file and rename, so readers never see half a file.
+void WriteFileAtomically(const std::filesystem::path& path, const std::string& text);
+
+}  // namespace medpipe::cli

@@ -1,0 +1,19 @@
+#pragma once
+// Each subcommand parses its own options and returns the process exit code.
+#include <string>
+#include <vector>
+
+namespace medpipe::cli {
+
+// Exit codes documented in README: the contract with schedulers.
+constexpr int kExitOk = 0;
+constexpr int kExitSomeFailed = 1;
+constexpr int kExitUsage = 2;
+constexpr int kExitCannotStart = 3;
+
+int ScanCommand(const std::vector<std::string>& args);
+int ConvertCommand(const std::vector<std::string>& args);
+int RunCommand(const std::vector<std::string>& args);
+int SynthCommand(const std::vector<std::string>& args);
+
+}  // namespace medpipe::cli

@@ -1,0 +1,76 @@
+#include <iostream>
+
+#include "archive_walk.h"
+#include "commands.h"
+#include "medpipe/core/error.h"
+#include "medpipe/dicom/index_json.h"
+#include "medpipe/volume_io/nifti_io.h"
+
+namespace po = boost::program_options;
+namespace fs = std::filesystem;
+
+namespace medpipe::cli {
+namespace {
+
+// A BIDS-style sidecar like dcm2niix's, from header fields that carry no patient identity.
+nlohmann::json Sidecar(const dicom::Series& series) {
+  const dicom::FileHeader& first = series.files.front();
+  nlohmann::json json = dicom::SeriesToJson(series);
+  json["Modality"] = first.modality;
+  json["Manufacturer"] = first.manufacturer;
+  json["BodyPartExamined"] = first.body_part;
+  json["PatientPosition"] = first.patient_position;
+  json["SeriesNumber"] = first.series_number;
+  json["ImageType"] = first.image_type;
+  if (first.slice_thickness) json["SliceThickness"] = *first.slice_thickness;
+  if (first.echo_time) json["EchoTime"] = *first.echo_time / 1000.0;  // BIDS uses seconds
+  if (first.frames.front().orientation) json["ImageOrientationPatientDICOM"] = *first.frames.front().orientation;
+  if (first.window_center) json["WindowCenter"] = *first.window_center;
+  if (first.window_width) json["WindowWidth"] = *first.window_width;
+  json["ConversionSoftware"] = "medpipe";
+  json["ConversionSoftwareVersion"] = MEDPIPE_VERSION;
+  return json;
+}
+
+}  // namespace
+
+int ConvertCommand(const std::vector<std::string>& args) {
+  po::options_description options("convert options");
+  options.add_options()
+      ("archive", po::value<std::string>()->required(), "folder, file or DICOMDIR to convert")
+      ("outdir", po::value<std::string>()->required(), "output folder: OUT/<study-id>/<series-number>_<series-id>.nii.gz");
+  AddArchiveOptions(options);
+  po::positional_options_description positional;
+  positional.add("archive", 1).add("outdir", 1);
+  po::variables_map vm;
+  int exit_code = kExitOk;
+  if (!ParseCommandLine(args, "usage: medpipe convert ARCHIVE OUTDIR", options, positional, vm, exit_code)) {
+    return exit_code;
+  }
+  const fs::path outdir = vm["outdir"].as<std::string>();
+  std::error_code ec;
+  fs::create_directories(outdir, ec);
+  if (ec) throw IoError(outdir.string(), "cannot create output folder: " + ec.message());
+
+  const auto index = IndexArchive(vm);
+  for (const auto& problem : index.problems) std::cerr << "skipped " << problem.path << ": " << problem.reason << "\n";
+  size_t written = 0;
+  const size_t failures = ForEachSeries(
+      index,
+      [&](const dicom::Study& study, const dicom::Series& series, const Volume& volume) {
+        const fs::path folder = outdir / study.id;
+        fs::create_directories(folder);
+        const std::string stem = std::to_string(series.series_number) + "_" + series.id;
+        WriteNifti(volume, folder / (stem + ".nii.gz"));
+        WriteFileAtomically(folder / (stem + ".json"), Sidecar(series).dump(2) + "\n");
+        std::cout << (folder / (stem + ".nii.gz")).string() << "\n";
+        ++written;
+      },
+      [&](const dicom::Study&, const dicom::Series& series, const std::string& reason) {
+        std::cerr << "series " << series.id << " not converted: " << reason << "\n";
+      });
+  std::cerr << "converted " << written << " series, " << failures << " failed\n";
+  return failures ? kExitSomeFailed : kExitOk;
+}
+
+}  // namespace medpipe::cli

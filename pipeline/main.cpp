@@ -1,0 +1,44 @@
+#include <dcmtk/oflog/oflog.h>
+
+#include <iostream>
+#include <map>
+
+#include "commands.h"
+
+namespace {
+
+const char* kUsage =
+    "usage: medpipe COMMAND [options]\n"
+    "commands:\n"
+    "  scan ARCHIVE       index studies and series (headers only) as JSON\n"
+    "  convert ARCHIVE OUT  each series to NIfTI (.nii.gz) plus a JSON sidecar\n"
+    "  run ARCHIVE OUT    the pipeline: per-study result.json under OUT/studies/<id>/\n"
+    "  synth OUT          write the synthetic demo studies (CT, MR, DX) as DICOM\n"
+    "Run 'medpipe COMMAND --help' for the options of a command.";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // DCMTK's own log lines would repeat what medpipe reports per file.
+  OFLog::configure(OFLogger::ERROR_LOG_LEVEL);
+  using Command = int (*)(const std::vector<std::string>&);
+  const std::map<std::string, Command> commands = {{"scan", medpipe::cli::ScanCommand},
+                                                   {"convert", medpipe::cli::ConvertCommand},
+                                                   {"run", medpipe::cli::RunCommand},
+                                                   {"synth", medpipe::cli::SynthCommand}};
+  if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
+    std::cout << kUsage << "\n";
+    return argc < 2 ? medpipe::cli::kExitUsage : medpipe::cli::kExitOk;
+  }
+  const auto command = commands.find(argv[1]);
+  if (command == commands.end()) {
+    std::cerr << "medpipe: unknown command '" << argv[1] << "'\n" << kUsage << "\n";
+    return medpipe::cli::kExitUsage;
+  }
+  try {
+    return command->second(std::vector<std::string>(argv + 2, argv + argc));
+  } catch (const std::exception& error) {
+    std::cerr << "medpipe: " << error.what() << "\n";
+    return medpipe::cli::kExitCannotStart;
+  }
+}

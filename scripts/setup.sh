@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs every Debian package medpipe's build, tests and demo need. Idempotent, non-interactive.
+set -euo pipefail
+packages=(
+  build-essential cmake ninja-build pkg-config git
+  libinsighttoolkit5-dev libdcmtk-dev dcmtk libgdcm-dev
+  libopenjp2-7-dev libcharls-dev
+  libtorch-dev python3-torch python3-numpy python3-nibabel
+  libopencv-dev libboost-program-options-dev nlohmann-json3-dev zlib1g-dev
+  libgtest-dev libgmock-dev
+  dcm2niix dicom3tools
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo_cmd apt-get update -q
+  $sudo_cmd apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
