@@ -2,6 +2,7 @@
 
 #include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmdata/dcfilefo.h>
+#include <dcmtk/dcmdata/dcmetinf.h>
 #include <dcmtk/dcmdata/dcpixel.h>
 #include <dcmtk/dcmdata/dcxfer.h>
 
@@ -286,6 +287,8 @@ FileHeader ReadFileHeader(const std::string& path, const HeaderLimits& limits) {
   header.imager_pixel_spacing = GetDoubles<2>(dataset, DCM_ImagerPixelSpacing);
   header.window_center = GetDouble(dataset, DCM_WindowCenter);
   header.window_width = GetDouble(dataset, DCM_WindowWidth);
+  // Some anonymisers blank the dataset's UID but keep the file meta copy.
+  if (header.sop_instance_uid.empty()) header.sop_instance_uid = GetString(*file.getMetaInfo(), DCM_MediaStorageSOPInstanceUID);
   if (header.sop_instance_uid.empty()) throw DicomError(path, "(0008,0018) SOPInstanceUID is missing");
 
   ReadPixelLayout(dataset, header);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <filesystem>
 #include <iomanip>
 #include <map>
 #include <set>
@@ -28,7 +29,10 @@ std::string Rounded(double value, int decimals) {
 
 SeriesKind Classify(const FileHeader& header) {
   if (!header.has_pixel_data) return SeriesKind::NonImage;
-  if (header.sop_class_uid.rfind("1.2.840.10008.5.1.4.1.1.7", 0) == 0) return SeriesKind::SecondaryCapture;
+  const bool has_geometry = header.frames.front().position && header.frames.front().orientation;
+  // Screenshots lack patient geometry; research tools also save real volumes as secondary capture.
+  const bool secondary_capture = header.sop_class_uid.rfind("1.2.840.10008.5.1.4.1.1.7", 0) == 0;
+  if (secondary_capture && !has_geometry) return SeriesKind::SecondaryCapture;
   const std::string image_type = Lower(header.image_type);
   const std::string description = Lower(header.series_description);
   if (image_type.find("localizer") != std::string::npos) return SeriesKind::Localizer;
@@ -36,7 +40,6 @@ SeriesKind Classify(const FileHeader& header) {
     if (description.find(word) != std::string::npos) return SeriesKind::Localizer;
   }
   if (kProjectionModalities.count(header.modality)) return SeriesKind::Projection;
-  const bool has_geometry = header.frames.front().position && header.frames.front().orientation;
   if (!has_geometry && header.pixels.number_of_frames == 1) return SeriesKind::Projection;
   return SeriesKind::Volume;
 }
@@ -51,7 +54,9 @@ std::string SplitKey(const FileHeader& header, const FrameInfo& frame) {
   }
   if (frame.pixel_spacing) key << "|s" << Rounded((*frame.pixel_spacing)[0], 4) << ":" << Rounded((*frame.pixel_spacing)[1], 4);
   key << "|e" << header.echo_number << ":" << (header.echo_time ? Rounded(*header.echo_time, 3) : "");
-  key << "|t" << header.image_type;
+  // Values 1 and 2 (ORIGINAL/DERIVED, PRIMARY/SECONDARY) separate images; vendors vary the rest per slice.
+  const auto second = header.image_type.find('\\', header.image_type.find('\\') + 1);
+  key << "|t" << header.image_type.substr(0, second);
   return key.str();
 }
 
@@ -169,6 +174,10 @@ ArchiveIndex BuildIndex(ScanResult scan, const IndexOptions& options) {
   std::map<std::string, std::string> first_path_of_instance;
   std::map<std::string, std::map<std::string, Series>> grouped;  // study UID -> series key -> series
   for (auto& header : scan.headers) {
+    // Anonymised files may lack UIDs: the folder is then the best evidence of what belongs together.
+    const std::string folder = "folder:" + std::filesystem::path(header.path).parent_path().string();
+    if (header.study_instance_uid.empty()) header.study_instance_uid = folder;
+    if (header.series_instance_uid.empty()) header.series_instance_uid = folder;
     auto [it, inserted] = first_path_of_instance.emplace(header.sop_instance_uid, header.path);
     if (!inserted) {
       ++index.duplicate_files;

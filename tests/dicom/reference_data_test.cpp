@@ -1,0 +1,203 @@
+// Ingest against other tools' reference outputs in ../shared/data.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <itkImageFileReader.h>
+#include <itkRGBAPixel.h>
+
+#include <map>
+
+#include "medpipe/core/error.h"
+#include "medpipe/dicom/series_loader.h"
+#include "medpipe/volume_io/nifti_io.h"
+#include "reference_compare.h"
+
+namespace medpipe::dicom {
+namespace {
+
+using testing::SharedData;
+namespace fs = std::filesystem;
+
+ArchiveIndex Index(const fs::path& folder) { return BuildIndex(ScanArchive(folder)); }
+
+// The one series an archive folder holds.
+Series OnlySeries(const ArchiveIndex& index) {
+  EXPECT_EQ(index.studies.size(), 1u);
+  EXPECT_EQ(index.studies.at(0).series.size(), 1u);
+  return index.studies.at(0).series.at(0);
+}
+
+TEST(DcmQaTs, EveryTransferSyntaxDecodesToTheReferencePixels) {
+  MEDPIPE_REQUIRE_SHARED_DATA("dicom/dcm_qa_ts");
+  const fs::path base = SharedData() / "dicom/dcm_qa_ts";
+  for (int n = 1; n <= 9; ++n) {
+    SCOPED_TRACE("file " + std::to_string(n));
+    const auto index = Index(base / "In" / (std::to_string(n) + ".dcm"));
+    const Series& series = OnlySeries(index);
+    EXPECT_EQ(series.slices.size(), 35u) << "Siemens mosaic of 35 tiles";
+    const Volume volume = LoadSeries(series);
+    testing::ExpectSameVoxels(volume.Grid(), *ReadNifti(base / "Ref" / (std::to_string(n) + ".nii")), 0.0);
+  }
+}
+
+class Dicom2NiftiGroundTruth : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(Dicom2NiftiGroundTruth, VoxelsAndAffineMatch) {
+  const fs::path base = "dicom/dicom2nifti/tests/data";
+  MEDPIPE_REQUIRE_SHARED_DATA(base);
+  const fs::path folder = SharedData() / base / GetParam();
+  const Volume volume = LoadSeries(OnlySeries(Index(folder)));
+  const fs::path truth = folder.string() + "_ground_truth.nii.gz";
+  // Float ground truth (rescaled MR) was written in single precision.
+  testing::ExpectSameVoxels(volume.Grid(), *ReadNifti(truth), 1e-4);
+}
+
+INSTANTIATE_TEST_SUITE_P(Generic, Dicom2NiftiGroundTruth,
+                         ::testing::Values("generic/anatomical/001", "generic/anatomical/001_implicit",
+                                           "generic/anatomical/002_non_isotropic", "generic/compressed/001",
+                                           "generic/compressed_rle/001", "generic/compressed_jpegls/001",
+                                           "generic/compressed_j2k/001", "generic/compressed_jpeg/001",
+                                           "ge/anatomical/001", "ge/anatomical/001_implicit",
+                                           "ge/anatomical/001_single_slice", "failing/slicecount/001"));
+
+TEST(Dicom2Nifti, RgbSeriesMatchesGroundTruthChannels) {
+  const fs::path folder = SharedData() / "dicom/dicom2nifti/tests/data/generic/rgb/001";
+  MEDPIPE_REQUIRE_SHARED_DATA("dicom/dicom2nifti/tests/data/generic/rgb");
+  const Volume volume = LoadSeries(OnlySeries(Index(folder)));
+  ASSERT_TRUE(volume.IsColor());
+  using Rgba = itk::Image<itk::RGBAPixel<unsigned char>, 3>;
+  auto reader = itk::ImageFileReader<Rgba>::New();
+  reader->SetFileName(folder.string() + "_ground_truth.nii.gz");
+  reader->Update();
+  for (unsigned c = 0; c < 3; ++c) {
+    auto channel = Image3D::New();
+    channel->CopyInformation(reader->GetOutput());
+    channel->SetRegions(reader->GetOutput()->GetLargestPossibleRegion());
+    channel->Allocate();
+    const auto* rgba = reader->GetOutput()->GetBufferPointer();
+    for (size_t i = 0; i < channel->GetPixelContainer()->Size(); ++i) channel->GetBufferPointer()[i] = rgba[i][c];
+    testing::ExpectSameVoxels(*volume.channels[c], *channel, 0.0);
+  }
+}
+
+// Documented outcomes of dicom2nifti's failing/ cases (README, "Ingest outcomes").
+TEST(Dicom2Nifti, FailingCasesEndWithTheirDocumentedOutcome) {
+  const fs::path base = SharedData() / "dicom/dicom2nifti/tests/data/failing";
+  MEDPIPE_REQUIRE_SHARED_DATA("dicom/dicom2nifti/tests/data/failing");
+  const auto first_problem = [](const Series& series) { return series.problems.empty() ? "" : series.problems[0]; };
+
+  const Series& not_volume = OnlySeries(Index(base / "notavolume/001"));
+  EXPECT_TRUE(not_volume.refused);
+  EXPECT_EQ(first_problem(not_volume).rfind("not_a_volume", 0), 0u);
+  EXPECT_THROW(LoadSeries(not_volume), DicomError);
+
+  const Series& gap = OnlySeries(Index(base / "sliceincrement/001"));
+  EXPECT_TRUE(gap.refused);
+  EXPECT_EQ(first_problem(gap).rfind("missing_slices", 0), 0u);
+  EXPECT_EQ(gap.stack.missing_slices, 1);
+
+  const Series& tilted_gap = OnlySeries(Index(base / "sliceincrement/002"));
+  EXPECT_TRUE(tilted_gap.refused);
+  EXPECT_EQ(tilted_gap.stack.missing_slices, 1);
+
+  const auto orientations = Index(base / "sliceorientation/001");
+  ASSERT_EQ(orientations.studies.size(), 1u);
+  ASSERT_EQ(orientations.studies[0].series.size(), 2u) << "mixed orientations split into two series";
+  for (const auto& series : orientations.studies[0].series) {
+    EXPECT_EQ(series.slices.size(), 2u);
+    EXPECT_NO_THROW(LoadSeries(series));
+  }
+
+  const Series& tilted = OnlySeries(Index(base / "gantrytilting/001"));
+  EXPECT_FALSE(tilted.refused);
+  EXPECT_NEAR(tilted.stack.tilt_deg, 14.0, 0.05);
+  const Volume corrected = LoadSeries(tilted);
+  const auto& direction = corrected.Grid().GetDirection();
+  EXPECT_NEAR(direction[0][2] * direction[0][1] + direction[1][2] * direction[1][1] + direction[2][2] * direction[2][1],
+              0.0, 1e-9)
+      << "corrected grid is orthogonal";
+
+  IndexOptions refuse;
+  refuse.refuse_gantry_tilt = true;
+  const auto refused_index = BuildIndex(ScanArchive(base / "gantrytilting/001"), refuse);
+  EXPECT_TRUE(OnlySeries(refused_index).refused);
+}
+
+TEST(DcmQaCt, GantryTiltAndUnevenSpacingMatchDcm2niixTiltEq) {
+  MEDPIPE_REQUIRE_SHARED_DATA("dicom/dcm_qa_ct/In/GE");
+  const fs::path input = SharedData() / "dicom/dcm_qa_ct/In/GE";
+  const fs::path out = fs::temp_directory_path() / "medpipe_dcm2niix_ge";
+  fs::remove_all(out);
+  fs::create_directories(out);
+  const std::string command = "dcm2niix -b n -z n -f ge -o '" + out.string() + "' '" + input.string() + "' > /dev/null";
+  if (std::system(command.c_str()) != 0 || !fs::exists(out / "ge_Tilt_Eq_1.nii")) GTEST_SKIP() << "dcm2niix unavailable";
+
+  const Series& series = OnlySeries(Index(input));
+  EXPECT_NEAR(series.stack.tilt_deg, 18.5, 0.05);
+  EXPECT_TRUE(series.stack.uneven);
+  const Volume volume = LoadSeries(series);
+  const auto reference = ReadNifti(out / "ge_Tilt_Eq_1.nii");
+  const auto size = volume.Grid().GetLargestPossibleRegion().GetSize();
+  const auto ref_size = reference->GetLargestPossibleRegion().GetSize();
+  for (int k = 0; k < 3; ++k) {
+    EXPECT_EQ(size[k], ref_size[k]) << "axis " << k;
+    EXPECT_NEAR(volume.Grid().GetSpacing()[k], reference->GetSpacing()[k], 1e-3) << "axis " << k;
+  }
+  // dcm2niix only rescales the slice column of its tilted affine, so compare content in index
+  // space (its rows run the other way) rather than trusting that affine.
+  double sum_ab = 0, sum_a = 0, sum_b = 0, sum_aa = 0, sum_bb = 0;
+  const size_t n = size[0] * size[1] * size[2];
+  for (size_t z = 0; z < size[2]; ++z)
+    for (size_t y = 0; y < size[1]; ++y)
+      for (size_t x = 0; x < size[0]; ++x) {
+        const double a = volume.Grid().GetPixel({{long(x), long(y), long(z)}});
+        const double b = reference->GetPixel({{long(x), long(size[1] - 1 - y), long(z)}});
+        sum_a += a, sum_b += b, sum_ab += a * b, sum_aa += a * a, sum_bb += b * b;
+      }
+  const double correlation = (n * sum_ab - sum_a * sum_b) /
+                             std::sqrt((n * sum_aa - sum_a * sum_a) * (n * sum_bb - sum_b * sum_b));
+  EXPECT_GT(correlation, 0.99);
+  fs::remove_all(out);
+}
+
+TEST(TotalSegmentator, Jpeg2000CtLandsOnTheSegmentationGrid) {
+  MEDPIPE_REQUIRE_SHARED_DATA("dicom/totalseg/tests/reference_files");
+  const fs::path base = SharedData() / "dicom/totalseg/tests/reference_files";
+  const Series& series = OnlySeries(Index(base / "example_ct_dicom"));
+  EXPECT_EQ(series.slices.size(), 20u);
+  const Volume volume = LoadSeries(series);
+  auto segmentation = ReadNifti(base / "example_seg_dicom.nii.gz");
+  // Same grid: every CT voxel centre is a segmentation voxel centre. Values differ (HU vs labels),
+  // so compare the grid through a volume of zeros.
+  auto zeros = MakeImage(segmentation->GetLargestPossibleRegion().GetSize(), segmentation->GetSpacing(),
+                         segmentation->GetOrigin(), segmentation->GetDirection());
+  auto ours = MakeImage(volume.Grid().GetLargestPossibleRegion().GetSize(), volume.Grid().GetSpacing(),
+                        volume.Grid().GetOrigin(), volume.Grid().GetDirection());
+  testing::ExpectSameVoxels(*ours, *zeros, 0.0);
+  float min_hu = 1e9, max_hu = -1e9;
+  for (size_t i = 0; i < volume.Grid().GetPixelContainer()->Size(); ++i) {
+    min_hu = std::min(min_hu, volume.Grid().GetBufferPointer()[i]);
+    max_hu = std::max(max_hu, volume.Grid().GetBufferPointer()[i]);
+  }
+  EXPECT_LE(min_hu, -1000.f) << "air in HU";
+  EXPECT_GE(max_hu, 1000.f) << "bone in HU";
+}
+
+TEST(Hippocampus, Study1HasFiveSeriesWithTheirSliceCounts) {
+  MEDPIPE_REQUIRE_SHARED_DATA("hippocampus/data/TestVolumes/Study1");
+  const auto index = Index(SharedData() / "hippocampus/data/TestVolumes/Study1");
+  ASSERT_EQ(index.studies.size(), 1u);
+  const auto& series = index.studies[0].series;
+  ASSERT_EQ(series.size(), 5u);
+  std::map<size_t, int> slices;
+  for (const auto& s : series) {
+    ++slices[s.slices.size()];
+    EXPECT_FALSE(s.refused) << s.id;
+    EXPECT_NO_THROW(LoadSeries(s));
+  }
+  EXPECT_EQ(slices[22], 4) << "four full-brain series";
+  EXPECT_EQ(slices[32], 1) << "the hippocampus crop";
+}
+
+}  // namespace
+}  // namespace medpipe::dicom
