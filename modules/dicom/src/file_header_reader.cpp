@@ -256,6 +256,7 @@ FileHeader ReadFileHeader(const std::string& path, const HeaderLimits& limits) {
   try {
     const OFCondition status = file.loadFile(path.c_str(), EXS_Unknown, EGL_noChange, kMaxHeaderValueBytes,
                                              ERM_autoDetect);
+    if (status == EC_StreamNotifyClient) throw DicomError(path, "file is truncated: the data ends inside an element");
     if (status.bad()) throw DicomError(path, std::string("cannot parse DICOM header: ") + status.text());
   } catch (const std::bad_alloc&) {
     throw DicomError(path, "cannot parse DICOM header: a declared length exhausts memory");
