@@ -20,7 +20,7 @@ const char* kUsage =
 
 int main(int argc, char** argv) {
   // DCMTK's own log lines would repeat what medpipe reports per file.
-  OFLog::configure(OFLogger::ERROR_LOG_LEVEL);
+  OFLog::configure(OFLogger::FATAL_LOG_LEVEL);
   using Command = int (*)(const std::vector<std::string>&);
   const std::map<std::string, Command> commands = {{"scan", medpipe::cli::ScanCommand},
                                                    {"convert", medpipe::cli::ConvertCommand},

@@ -8,7 +8,7 @@ packages=(
   libtorch-dev python3-torch python3-numpy python3-nibabel
   libopencv-dev libboost-program-options-dev nlohmann-json3-dev zlib1g-dev
   libgtest-dev libgmock-dev
-  dcm2niix dicom3tools
+  dcm2niix dicom3tools bc
 )
 missing=()
 for p in "${packages[@]}"; do
