@@ -71,6 +71,25 @@ bool ParseCommandLine(const std::vector<std::string>& args, const std::string& u
   return true;
 }
 
+bool ParseArchiveToOutdir(const std::vector<std::string>& args, const std::string& name, const std::string& outdir_help,
+                          const std::filesystem::path& output_subdir, po::variables_map& vm, int& exit_code) {
+  po::options_description options(name + " options");
+  options.add_options()
+      ("archive", po::value<std::string>()->required(), "folder, file or DICOMDIR to read")
+      ("outdir", po::value<std::string>()->required(), outdir_help.c_str());
+  AddArchiveOptions(options);
+  po::positional_options_description positional;
+  positional.add("archive", 1).add("outdir", 1);
+  if (!ParseCommandLine(args, "usage: medpipe " + name + " ARCHIVE OUTDIR", options, positional, vm, exit_code)) {
+    return false;
+  }
+  const std::filesystem::path folder = std::filesystem::path(vm["outdir"].as<std::string>()) / output_subdir;
+  std::error_code ec;
+  std::filesystem::create_directories(folder, ec);
+  if (ec) throw IoError(folder.string(), "cannot create output folder: " + ec.message());
+  return true;
+}
+
 void WriteFileAtomically(const std::filesystem::path& path, const std::string& text) {
   const auto temporary = path.string() + ".tmp";
   {

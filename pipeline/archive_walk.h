@@ -28,6 +28,12 @@ bool ParseCommandLine(const std::vector<std::string>& args, const std::string& u
                       const boost::program_options::positional_options_description& positional,
                       boost::program_options::variables_map& vm, int& exit_code);
 
+// Parses `medpipe NAME ARCHIVE OUTDIR [archive options]` and creates OUTDIR/OUTPUT_SUBDIR.
+// Returns false with EXIT_CODE set on --help or a usage error.
+bool ParseArchiveToOutdir(const std::vector<std::string>& args, const std::string& name, const std::string& outdir_help,
+                          const std::filesystem::path& output_subdir, boost::program_options::variables_map& vm,
+                          int& exit_code);
+
 // Writes TEXT to PATH via a temporary file and rename, so readers never see half a file.
 void WriteFileAtomically(const std::filesystem::path& path, const std::string& text);
 

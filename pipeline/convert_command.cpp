@@ -35,22 +35,10 @@ nlohmann::json Sidecar(const dicom::Series& series) {
 }  // namespace
 
 int ConvertCommand(const std::vector<std::string>& args) {
-  po::options_description options("convert options");
-  options.add_options()
-      ("archive", po::value<std::string>()->required(), "folder, file or DICOMDIR to convert")
-      ("outdir", po::value<std::string>()->required(), "output folder: OUT/<study-id>/<series-number>_<series-id>.nii.gz");
-  AddArchiveOptions(options);
-  po::positional_options_description positional;
-  positional.add("archive", 1).add("outdir", 1);
   po::variables_map vm;
   int exit_code = kExitOk;
-  if (!ParseCommandLine(args, "usage: medpipe convert ARCHIVE OUTDIR", options, positional, vm, exit_code)) {
-    return exit_code;
-  }
+  if (!ParseArchiveToOutdir(args, "convert", "output folder: OUT/<study-id>/<series-number>_<series-id>.nii.gz", "", vm, exit_code)) return exit_code;
   const fs::path outdir = vm["outdir"].as<std::string>();
-  std::error_code ec;
-  fs::create_directories(outdir, ec);
-  if (ec) throw IoError(outdir.string(), "cannot create output folder: " + ec.message());
 
   const auto index = IndexArchive(vm);
   for (const auto& problem : index.problems) std::cerr << "skipped " << problem.path << ": " << problem.reason << "\n";

@@ -25,22 +25,10 @@ nlohmann::json LoadedVolumeJson(const Volume& volume) {
 }  // namespace
 
 int RunCommand(const std::vector<std::string>& args) {
-  po::options_description options("run options");
-  options.add_options()
-      ("archive", po::value<std::string>()->required(), "folder, file or DICOMDIR to process")
-      ("outdir", po::value<std::string>()->required(), "output folder; results under OUT/studies/<study-id>/");
-  AddArchiveOptions(options);
-  po::positional_options_description positional;
-  positional.add("archive", 1).add("outdir", 1);
   po::variables_map vm;
   int exit_code = kExitOk;
-  if (!ParseCommandLine(args, "usage: medpipe run ARCHIVE OUTDIR", options, positional, vm, exit_code)) {
-    return exit_code;
-  }
+  if (!ParseArchiveToOutdir(args, "run", "output folder; results under OUT/studies/<study-id>/", "studies", vm, exit_code)) return exit_code;
   const fs::path outdir = vm["outdir"].as<std::string>();
-  std::error_code ec;
-  fs::create_directories(outdir / "studies", ec);
-  if (ec) throw IoError(outdir.string(), "cannot create output folder: " + ec.message());
 
   const auto started = std::chrono::steady_clock::now();
   const auto index = IndexArchive(vm);

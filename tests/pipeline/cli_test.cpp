@@ -1,0 +1,74 @@
+// The medpipe executable end to end: exit codes and files a scheduler relies on.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "medpipe/synth/synthetic_study.h"
+#include "medpipe/volume_io/nifti_io.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+
+int Medpipe(const std::string& args) {
+  const int status = std::system((std::string(MEDPIPE_BINARY) + " " + args + " > /dev/null 2>&1").c_str());
+  return WEXITSTATUS(status);
+}
+
+class Cli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("medpipe_cli_" + std::to_string(::getpid()));
+    fs::remove_all(dir_);
+    medpipe::synth::WriteDemoStudies(dir_ / "archive");
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  fs::path dir_;
+};
+
+TEST_F(Cli, RunWritesOneResultPerStudyAndConvertWritesNifti) {
+  ASSERT_EQ(Medpipe("run " + (dir_ / "archive").string() + " " + (dir_ / "out").string()), 0);
+  size_t studies = 0, series = 0;
+  for (const auto& entry : fs::directory_iterator(dir_ / "out" / "studies")) {
+    std::ifstream in(entry.path() / "result.json");
+    const auto result = nlohmann::json::parse(in);
+    ++studies;
+    for (const auto& s : result["series"]) {
+      EXPECT_TRUE(s["loaded"].get<bool>());
+      ++series;
+    }
+  }
+  EXPECT_EQ(studies, 3u);
+  EXPECT_EQ(series, 3u);
+
+  ASSERT_EQ(Medpipe("convert " + (dir_ / "archive").string() + " " + (dir_ / "nifti").string()), 0);
+  size_t volumes = 0;
+  for (const auto& entry : fs::recursive_directory_iterator(dir_ / "nifti")) {
+    if (entry.path().string().size() < 7 || entry.path().string().substr(entry.path().string().size() - 7) != ".nii.gz") continue;
+    ++volumes;
+    EXPECT_TRUE(fs::exists(fs::path(entry.path().string().substr(0, entry.path().string().size() - 7) + ".json")));
+    const auto image = medpipe::ReadNifti(entry.path());
+    EXPECT_GT(image->GetLargestPossibleRegion().GetNumberOfPixels(), 0u);
+  }
+  EXPECT_EQ(volumes, 3u);
+}
+
+TEST_F(Cli, ExitCodesFollowTheReadme) {
+  EXPECT_EQ(Medpipe(""), 2);
+  EXPECT_EQ(Medpipe("frobnicate"), 2);
+  EXPECT_EQ(Medpipe("run --no-such-option"), 2);
+  EXPECT_EQ(Medpipe("scan --help"), 0);
+  EXPECT_EQ(Medpipe("scan " + (dir_ / "missing").string()), 3);
+  // A corrupt file beside good ones: the good studies still finish, the file is reported.
+  std::ofstream(dir_ / "archive" / "ct" / "broken.dcm") << "DICM garbage";
+  EXPECT_EQ(Medpipe("run " + (dir_ / "archive").string() + " " + (dir_ / "out").string()), 0);
+  std::ifstream in(dir_ / "out" / "problems.json");
+  const auto problems = nlohmann::json::parse(in);
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_NE(problems[0]["path"].get<std::string>().find("broken.dcm"), std::string::npos);
+}
+
+}  // namespace
