@@ -57,9 +57,7 @@ int RunCommand(const std::vector<std::string>& args) {
                                    {"series", series_results[study.id]}};
     WriteFileAtomically(folder / "result.json", result.dump(2) + "\n");
   }
-  nlohmann::json problems = nlohmann::json::array();
-  for (const auto& problem : index.problems) problems.push_back({{"path", problem.path}, {"reason", problem.reason}});
-  WriteFileAtomically(outdir / "problems.json", problems.dump(2) + "\n");
+  WriteFileAtomically(outdir / "problems.json", dicom::ProblemsToJson(index.problems).dump(2) + "\n");
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   std::cerr << "medpipe run: " << index.studies.size() << " studies, " << failures << " series failed, "
             << index.problems.size() << " files skipped, " << seconds << " s\n";

@@ -6,21 +6,16 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cctype>
 #include <mutex>
 #include <set>
 #include <thread>
 
+#include "dicom_text.h"
 #include "medpipe/core/error.h"
 
 namespace medpipe::dicom {
 namespace fs = std::filesystem;
 namespace {
-
-std::string Lower(std::string text) {
-  std::transform(text.begin(), text.end(), text.begin(), [](unsigned char c) { return std::tolower(c); });
-  return text;
-}
 
 bool IsDicomdir(const fs::path& path) { return Lower(path.filename().string()) == "dicomdir"; }
 

@@ -10,19 +10,15 @@
 #include <fstream>
 #include <new>
 
+#include "dicom_text.h"
 #include "medpipe/core/error.h"
+#include "medpipe/dicom/slice_stack.h"
 
 namespace medpipe::dicom {
 namespace {
 
 // Values longer than this stay on disk during the header pass, so PixelData is never read here.
 constexpr Uint32 kMaxHeaderValueBytes = 4096;
-
-std::string GetString(DcmItem& item, const DcmTagKey& tag) {
-  OFString value;
-  if (item.findAndGetOFStringArray(tag, value).good()) return value.c_str();
-  return {};
-}
 
 std::optional<double> GetDouble(DcmItem& item, const DcmTagKey& tag, unsigned long pos = 0) {
   Float64 value = 0;
@@ -121,8 +117,7 @@ void ExpandMosaic(DcmDataset& dataset, FileHeader& header) {
   }
   const auto& o = *mosaic.orientation;
   const Vec3 row{o[0], o[1], o[2]}, column{o[3], o[4], o[5]};
-  const Vec3 normal{row[1] * column[2] - row[2] * column[1], row[2] * column[0] - row[0] * column[2],
-                    row[0] * column[1] - row[1] * column[0]};
+  const Vec3 normal = Cross(row, column);
   const double gap = GetDouble(dataset, DCM_SpacingBetweenSlices).value_or(header.slice_thickness.value_or(1.0));
   const double shift_x = (header.pixels.columns - header.SliceColumns()) / 2.0 * (*mosaic.pixel_spacing)[1];
   const double shift_y = (header.pixels.rows - header.SliceRows()) / 2.0 * (*mosaic.pixel_spacing)[0];

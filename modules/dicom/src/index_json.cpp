@@ -26,6 +26,12 @@ nlohmann::json SeriesToJson(const Series& series) {
   return json;
 }
 
+nlohmann::json ProblemsToJson(const std::vector<PathProblem>& problems) {
+  nlohmann::json json = nlohmann::json::array();
+  for (const PathProblem& problem : problems) json.push_back({{"path", problem.path}, {"reason", problem.reason}});
+  return json;
+}
+
 nlohmann::json IndexToJson(const ArchiveIndex& index) {
   nlohmann::json studies = nlohmann::json::array();
   for (const Study& study : index.studies) {
@@ -36,13 +42,11 @@ nlohmann::json IndexToJson(const ArchiveIndex& index) {
                        {"study_date", study.study_date},
                        {"series", series}});
   }
-  nlohmann::json problems = nlohmann::json::array();
-  for (const PathProblem& problem : index.problems) problems.push_back({{"path", problem.path}, {"reason", problem.reason}});
   return {{"files_seen", index.files_seen},
           {"non_dicom_files", index.non_dicom_files},
           {"duplicate_files", index.duplicate_files},
           {"studies", studies},
-          {"problems", problems}};
+          {"problems", ProblemsToJson(index.problems)}};
 }
 
 }  // namespace medpipe::dicom

@@ -16,6 +16,7 @@
 #include <mutex>
 #include <new>
 
+#include "dicom_text.h"
 #include "j2k_decoder.h"
 #include "medpipe/core/error.h"
 
@@ -169,11 +170,6 @@ std::vector<float> SplitMosaic(const std::vector<float>& mosaic, const FileHeade
     }
   }
   return slices;
-}
-
-std::string GetString(DcmDataset& dataset, const DcmTagKey& tag, const std::string& fallback) {
-  OFString value;
-  return dataset.findAndGetOFString(tag, value).good() ? std::string(value.c_str()) : fallback;
 }
 
 }  // namespace

@@ -1,7 +1,6 @@
 #include "medpipe/dicom/series_index.h"
 
 #include <algorithm>
-#include <cctype>
 #include <cmath>
 #include <filesystem>
 #include <iomanip>
@@ -9,17 +8,13 @@
 #include <set>
 #include <sstream>
 
+#include "dicom_text.h"
 #include "medpipe/core/digest.h"
 
 namespace medpipe::dicom {
 namespace {
 
 const std::set<std::string> kProjectionModalities = {"CR", "DX", "MG", "RG", "IO", "PX", "XA", "RF", "DR"};
-
-std::string Lower(std::string text) {
-  std::transform(text.begin(), text.end(), text.begin(), [](unsigned char c) { return std::tolower(c); });
-  return text;
-}
 
 std::string Rounded(double value, int decimals) {
   std::ostringstream out;
@@ -110,6 +105,12 @@ void OrderVolume(Series& series, const IndexOptions& options) {
   }
 }
 
+// Adds FILE and one slice per frame to SERIES.
+void AppendFile(Series& series, FileHeader file) {
+  for (size_t frame = 0; frame < file.frames.size(); ++frame) series.slices.push_back({series.files.size(), frame});
+  series.files.push_back(std::move(file));
+}
+
 // Repeated positions mean several volumes share the SeriesInstanceUID: split them by acquisition.
 std::vector<Series> SplitRepeatedPositions(Series series) {
   std::map<std::string, int> position_count;
@@ -121,29 +122,21 @@ std::vector<Series> SplitRepeatedPositions(Series series) {
     repeated = repeated || ++position_count[key] > 1;
   }
   if (!repeated || series.files.size() < 2) return {std::move(series)};
+  std::vector<FileHeader> files = std::move(series.files);
+  series.files.clear();
+  series.slices.clear();  // SERIES is now the template each part starts from
   std::map<int, Series> by_acquisition;
-  for (auto& file : series.files) {
-    Series& part = by_acquisition[file.acquisition_number];
-    if (part.files.empty()) {
-      part = series;
-      part.files.clear();
-      part.slices.clear();
-      part.split_key += "|a" + std::to_string(file.acquisition_number);
-    }
-    for (size_t frame = 0; frame < file.frames.size(); ++frame) part.slices.push_back({part.files.size(), frame});
-    part.files.push_back(std::move(file));
+  for (auto& file : files) {
+    auto [it, inserted] = by_acquisition.try_emplace(file.acquisition_number, series);
+    if (inserted) it->second.split_key += "|a" + std::to_string(file.acquisition_number);
+    AppendFile(it->second, std::move(file));
   }
   // Parts of one slice each are not volumes either: keep them together so the index says so.
   const bool all_single = std::all_of(by_acquisition.begin(), by_acquisition.end(),
                                       [](const auto& entry) { return entry.second.slices.size() < 2; });
   if (by_acquisition.size() < 2 || all_single) {
-    series.files.clear();
-    series.slices.clear();
     for (auto& [acquisition, part] : by_acquisition) {
-      for (auto& file : part.files) {
-        for (size_t frame = 0; frame < file.frames.size(); ++frame) series.slices.push_back({series.files.size(), frame});
-        series.files.push_back(std::move(file));
-      }
+      for (auto& file : part.files) AppendFile(series, std::move(file));
     }
     return {std::move(series)};
   }
@@ -198,8 +191,7 @@ ArchiveIndex BuildIndex(ScanResult scan, const IndexOptions& options) {
       series.kind = kind;
       series.split_key = single ? header.sop_instance_uid : split;
     }
-    for (size_t frame = 0; frame < header.frames.size(); ++frame) series.slices.push_back({series.files.size(), frame});
-    series.files.push_back(std::move(header));
+    AppendFile(series, std::move(header));
   }
 
   for (auto& [study_uid, by_key] : grouped) {
