@@ -1,0 +1,135 @@
+// Enhanced multi-frame geometry from functional groups, and archives reached through a DICOMDIR.
+#include <gtest/gtest.h>
+
+#include <dcmtk/dcmdata/dcdeftag.h>
+#include <dcmtk/dcmdata/dcfilefo.h>
+#include <dcmtk/dcmdata/dcuid.h>
+
+#include <cstdlib>
+
+#include "medpipe/dicom/series_loader.h"
+#include "medpipe/synth/synthetic_study.h"
+
+namespace medpipe::dicom {
+namespace {
+
+namespace fs = std::filesystem;
+
+class TempDir : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("medpipe_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) + "_" +
+            std::to_string(::getpid()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  fs::path dir_;
+};
+
+DcmItem* NewGroupItem(DcmItem& parent, const DcmTagKey& sequence, unsigned long index) {
+  DcmItem* item = nullptr;
+  parent.findOrCreateSequenceItem(sequence, item, static_cast<long>(index));
+  return item;
+}
+
+// An Enhanced CT object of 4 frames of 3 x 2 pixels, stored in reverse slice order, coronal
+// (rows along -z), 0.5 x 0.8 mm pixels, 2.5 mm apart, each frame with its own rescale.
+void WriteEnhancedCt(const fs::path& path) {
+  DcmFileFormat file;
+  DcmDataset* ds = file.getDataset();
+  char uid[100];
+  ds->putAndInsertString(DCM_SOPClassUID, UID_EnhancedCTImageStorage);
+  ds->putAndInsertString(DCM_SOPInstanceUID, dcmGenerateUniqueIdentifier(uid));
+  ds->putAndInsertString(DCM_StudyInstanceUID, "1.2.826.0.1.3680043.10.1511.9.1");
+  ds->putAndInsertString(DCM_SeriesInstanceUID, "1.2.826.0.1.3680043.10.1511.9.2");
+  ds->putAndInsertString(DCM_Modality, "CT");
+  ds->putAndInsertString(DCM_ImageType, "ORIGINAL\\PRIMARY\\AXIAL\\NONE");
+  ds->putAndInsertUint16(DCM_Rows, 2);
+  ds->putAndInsertUint16(DCM_Columns, 3);
+  ds->putAndInsertUint16(DCM_SamplesPerPixel, 1);
+  ds->putAndInsertString(DCM_PhotometricInterpretation, "MONOCHROME2");
+  ds->putAndInsertUint16(DCM_BitsAllocated, 16);
+  ds->putAndInsertUint16(DCM_BitsStored, 12);
+  ds->putAndInsertUint16(DCM_HighBit, 11);
+  ds->putAndInsertUint16(DCM_PixelRepresentation, 0);
+  ds->putAndInsertString(DCM_NumberOfFrames, "4");
+
+  DcmItem* shared = NewGroupItem(*ds, DCM_SharedFunctionalGroupsSequence, 0);
+  NewGroupItem(*shared, DCM_PixelMeasuresSequence, 0)->putAndInsertString(DCM_PixelSpacing, "0.8\\0.5");
+  NewGroupItem(*shared, DCM_PlaneOrientationSequence, 0)->putAndInsertString(DCM_ImageOrientationPatient, "1\\0\\0\\0\\0\\-1");
+  std::vector<Uint16> pixels;
+  for (int frame = 0; frame < 4; ++frame) {
+    const int slice = 3 - frame;  // stored last slice first
+    DcmItem* group = NewGroupItem(*ds, DCM_PerFrameFunctionalGroupsSequence, frame);
+    // Normal of row (1,0,0) x column (0,0,-1) is (0,1,0): slices step along +y.
+    const std::string position = "-10\\" + std::to_string(20 + 2.5 * slice) + "\\30";
+    NewGroupItem(*group, DCM_PlanePositionSequence, 0)->putAndInsertString(DCM_ImagePositionPatient, position.c_str());
+    DcmItem* rescale = NewGroupItem(*group, DCM_PixelValueTransformationSequence, 0);
+    rescale->putAndInsertString(DCM_RescaleSlope, "2");
+    rescale->putAndInsertString(DCM_RescaleIntercept, std::to_string(-1000 - slice).c_str());
+    for (int i = 0; i < 6; ++i) pixels.push_back(static_cast<Uint16>(100 * slice + i));
+  }
+  ds->putAndInsertUint16Array(DCM_PixelData, pixels.data(), pixels.size());
+  ASSERT_TRUE(file.saveFile(path.c_str(), EXS_LittleEndianExplicit).good());
+}
+
+TEST_F(TempDir, EnhancedMultiFrameUsesPerFrameGeometryAndRescale) {
+  WriteEnhancedCt(dir_ / "enhanced.dcm");
+  const auto index = BuildIndex(ScanArchive(dir_));
+  ASSERT_TRUE(index.problems.empty()) << index.problems.front().reason;
+  ASSERT_EQ(index.studies.size(), 1u);
+  ASSERT_EQ(index.studies[0].series.size(), 1u);
+  const Series& series = index.studies[0].series[0];
+  EXPECT_TRUE(series.files[0].enhanced);
+  EXPECT_EQ(series.slices.size(), 4u);
+  EXPECT_NEAR(series.stack.spacing, 2.5, 1e-9);
+
+  const Volume volume = LoadSeries(series);
+  const Image3D& image = volume.Grid();
+  const auto size = image.GetLargestPossibleRegion().GetSize();
+  EXPECT_EQ(size[0], 3u);
+  EXPECT_EQ(size[1], 2u);
+  EXPECT_EQ(size[2], 4u);
+  EXPECT_DOUBLE_EQ(image.GetSpacing()[0], 0.5);
+  EXPECT_DOUBLE_EQ(image.GetSpacing()[1], 0.8);
+  EXPECT_NEAR(image.GetSpacing()[2], 2.5, 1e-9);
+  EXPECT_NEAR(image.GetOrigin()[1], 20.0, 1e-9) << "the lowest slice first, whatever the stored order";
+  EXPECT_NEAR(image.GetDirection()[1][2], 1.0, 1e-9);
+  EXPECT_NEAR(image.GetDirection()[2][1], -1.0, 1e-9);
+  for (long slice = 0; slice < 4; ++slice) {
+    // stored 100*slice + i, times slope 2, plus this frame's intercept -1000 - slice
+    EXPECT_FLOAT_EQ(image.GetPixel({{2, 1, slice}}), 2.0f * (100 * slice + 5) - 1000 - slice) << "slice " << slice;
+  }
+}
+
+TEST_F(TempDir, DicomdirBringsItsFilesAndReportsMissingOnes) {
+  // DICOMDIR file IDs are at most 8 upper-case characters per component.
+  const fs::path written = synth::WriteSyntheticCt(dir_ / "synth", synth::VolumeSpec{16, 16, 6}, 7);
+  fs::create_directories(dir_ / "media" / "DATA");
+  int n = 0;
+  for (const auto& entry : fs::directory_iterator(written)) {
+    fs::copy_file(entry.path(), dir_ / "media" / "DATA" / ("IM" + std::to_string(++n)));
+  }
+  const std::string command = "cd '" + (dir_ / "media").string() + "' && dcmmkdir --recurse +I DATA > /dev/null 2>&1";
+  if (std::system(command.c_str()) != 0 || !fs::exists(dir_ / "media" / "DICOMDIR")) GTEST_SKIP() << "dcmmkdir unavailable";
+
+  const auto through_dicomdir = BuildIndex(ScanArchive(dir_ / "media" / "DICOMDIR"));
+  ASSERT_EQ(through_dicomdir.studies.size(), 1u);
+  ASSERT_EQ(through_dicomdir.studies[0].series.size(), 1u);
+  EXPECT_EQ(through_dicomdir.studies[0].series[0].slices.size(), 6u);
+  EXPECT_TRUE(through_dicomdir.problems.empty());
+
+  fs::remove(dir_ / "media" / "DATA" / "IM3");
+  for (const fs::path& root : {dir_ / "media" / "DICOMDIR", dir_ / "media"}) {
+    const auto index = BuildIndex(ScanArchive(root));
+    ASSERT_EQ(index.problems.size(), 1u) << root;
+    EXPECT_NE(index.problems[0].reason.find("referenced by DICOMDIR"), std::string::npos);
+    EXPECT_NE(index.problems[0].path.find("IM3"), std::string::npos);
+    EXPECT_EQ(index.studies.at(0).series.at(0).slices.size(), 5u) << "the other slices are still indexed";
+  }
+}
+
+}  // namespace
+}  // namespace medpipe::dicom
