@@ -163,7 +163,8 @@ void ReadPixelLayout(DcmDataset& dataset, FileHeader& header) {
   }
 }
 
-void ValidatePixelLayout(const FileHeader& header, const HeaderLimits& limits, uint64_t file_size) {
+// FILE_SIZE bounds the pixel bytes only when they are stored as is (not in a deflated stream).
+void ValidatePixelLayout(const FileHeader& header, const HeaderLimits& limits, std::optional<uint64_t> file_size) {
   const PixelLayout& px = header.pixels;
   const auto fail = [&](const std::string& reason) { throw DicomError(header.path, reason); };
   if (px.rows == 0 || px.columns == 0) {
@@ -195,9 +196,9 @@ void ValidatePixelLayout(const FileHeader& header, const HeaderLimits& limits, u
          " bytes, over the limit of " + std::to_string(limits.max_pixel_bytes));
   }
   if (!header.has_pixel_data || header.encapsulated) return;
-  if (header.pixel_data_length > file_size) {
+  if (file_size && header.pixel_data_length > *file_size) {
     fail("file is truncated: (7FE0,0010) PixelData declares " + std::to_string(header.pixel_data_length) +
-         " bytes but the file has " + std::to_string(file_size));
+         " bytes but the file has " + std::to_string(*file_size));
   }
   if (header.pixel_data_length < px.TotalBytes()) {
     fail("(7FE0,0010) PixelData has " + std::to_string(header.pixel_data_length) + " bytes, Rows x Columns x " +
@@ -289,7 +290,8 @@ FileHeader ReadFileHeader(const std::string& path, const HeaderLimits& limits) {
 
   ReadPixelLayout(dataset, header);
   if (header.has_pixel_data) {
-    ValidatePixelLayout(header, limits, file_size);
+    const bool deflated = DcmXfer(dataset.getOriginalXfer()).getStreamCompression() != ESC_none;
+    ValidatePixelLayout(header, limits, deflated ? std::nullopt : std::optional<uint64_t>(file_size));
     ReadFrames(dataset, header);
     if (header.image_type.find("MOSAIC") != std::string::npos && header.pixels.number_of_frames == 1) {
       header.mosaic_tiles = MosaicTiles(dataset);
