@@ -13,6 +13,7 @@
 #include "medpipe/dicom/series_index.h"
 #include "medpipe/dicom/series_loader.h"
 #include "reference_compare.h"
+#include "test_support.h"
 
 namespace medpipe::dicom {
 namespace {
@@ -23,43 +24,22 @@ namespace fs = std::filesystem;
 void WriteDicom(const fs::path& path, Uint16 rows, Uint16 columns, const std::string& frames, size_t pixel_bytes) {
   DcmFileFormat file;
   DcmDataset* ds = file.getDataset();
-  char uid[100];
-  ds->putAndInsertString(DCM_SOPClassUID, UID_CTImageStorage);
-  ds->putAndInsertString(DCM_SOPInstanceUID, dcmGenerateUniqueIdentifier(uid));
-  ds->putAndInsertString(DCM_StudyInstanceUID, "1.2.3.4");
-  ds->putAndInsertString(DCM_SeriesInstanceUID, dcmGenerateUniqueIdentifier(uid));
-  ds->putAndInsertString(DCM_Modality, "CT");
-  ds->putAndInsertUint16(DCM_Rows, rows);
-  ds->putAndInsertUint16(DCM_Columns, columns);
-  ds->putAndInsertUint16(DCM_SamplesPerPixel, 1);
-  ds->putAndInsertString(DCM_PhotometricInterpretation, "MONOCHROME2");
-  ds->putAndInsertUint16(DCM_BitsAllocated, 16);
-  ds->putAndInsertUint16(DCM_BitsStored, 16);
-  ds->putAndInsertUint16(DCM_HighBit, 15);
-  ds->putAndInsertUint16(DCM_PixelRepresentation, 0);
+  testing::PutIdentity(*ds, UID_CTImageStorage, "1.2.3.4", "CT");
+  testing::PutPixelModule(*ds, rows, columns, 1, 16, 16, "MONOCHROME2");
   if (!frames.empty()) ds->putAndInsertString(DCM_NumberOfFrames, frames.c_str());
   std::vector<Uint16> pixels(pixel_bytes / 2, 7);
   ds->putAndInsertUint16Array(DCM_PixelData, pixels.data(), pixels.size());
   ASSERT_TRUE(file.saveFile(path.c_str(), EXS_LittleEndianExplicit).good());
 }
 
-class BadInput : public ::testing::Test {
+class BadInput : public testing::TempDirTest {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("medpipe_bad_input_" + std::to_string(::getpid()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
   // Scan DIR_ and return reason by file name.
   std::map<std::string, std::string> Reasons(const ArchiveIndex& index) {
     std::map<std::string, std::string> reasons;
     for (const auto& problem : index.problems) reasons[fs::path(problem.path).filename().string()] = problem.reason;
     return reasons;
   }
-
-  fs::path dir_;
 };
 
 TEST_F(BadInput, EveryBrokenFileGetsItsOwnReasonAndGoodFilesStillLoad) {

@@ -12,6 +12,7 @@
 
 #include "medpipe/dicom/series_loader.h"
 #include "medpipe/synth/synthetic_study.h"
+#include "test_support.h"
 
 namespace medpipe::dicom {
 namespace {
@@ -20,17 +21,12 @@ namespace fs = std::filesystem;
 
 bool Shell(const std::string& command) { return std::system((command + " > /dev/null 2>&1").c_str()) == 0; }
 
-class Encodings : public ::testing::Test {
+class Encodings : public testing::TempDirTest {
  protected:
   void SetUp() override {
     if (!Shell("command -v dcmconv && command -v dcmodify && command -v dcmcjpeg && command -v dcmdjpeg")) GTEST_SKIP() << "DCMTK tools missing";
-    dir_ = fs::temp_directory_path() /
-           ("medpipe_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) + "_" +
-            std::to_string(::getpid()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    TempDirTest::SetUp();
   }
-  void TearDown() override { fs::remove_all(dir_); }
 
   // The only series of FOLDER, loaded.
   static Volume LoadOnly(const fs::path& folder) {
@@ -40,8 +36,6 @@ class Encodings : public ::testing::Test {
     EXPECT_EQ(index.studies.at(0).series.size(), 1u);
     return LoadSeries(index.studies.at(0).series.at(0));
   }
-
-  fs::path dir_;
 };
 
 double MaxAbsDiff(const Image3D& a, const Image3D& b) {
@@ -62,23 +56,11 @@ double MeanAbsDiff(const Image3D& a, const Image3D& b) {
 void WriteEightBit(const fs::path& path, int samples) {
   DcmFileFormat file;
   DcmDataset* ds = file.getDataset();
-  char uid[100];
-  ds->putAndInsertString(DCM_SOPClassUID, UID_SecondaryCaptureImageStorage);
-  ds->putAndInsertString(DCM_SOPInstanceUID, dcmGenerateUniqueIdentifier(uid));
-  ds->putAndInsertString(DCM_StudyInstanceUID, "1.2.826.0.1.3680043.10.1511.8.1");
-  ds->putAndInsertString(DCM_SeriesInstanceUID, dcmGenerateUniqueIdentifier(uid));
-  ds->putAndInsertString(DCM_Modality, "OT");
+  testing::PutIdentity(*ds, UID_SecondaryCaptureImageStorage, "1.2.826.0.1.3680043.10.1511.8.1", "OT");
   ds->putAndInsertString(DCM_ImagePositionPatient, "0\\0\\0");
   ds->putAndInsertString(DCM_ImageOrientationPatient, "1\\0\\0\\0\\1\\0");
-  ds->putAndInsertUint16(DCM_Rows, 64);
-  ds->putAndInsertUint16(DCM_Columns, 64);
-  ds->putAndInsertUint16(DCM_SamplesPerPixel, samples);
-  ds->putAndInsertString(DCM_PhotometricInterpretation, samples == 3 ? "RGB" : "MONOCHROME2");
+  testing::PutPixelModule(*ds, 64, 64, samples, 8, 8, samples == 3 ? "RGB" : "MONOCHROME2");
   if (samples == 3) ds->putAndInsertUint16(DCM_PlanarConfiguration, 0);
-  ds->putAndInsertUint16(DCM_BitsAllocated, 8);
-  ds->putAndInsertUint16(DCM_BitsStored, 8);
-  ds->putAndInsertUint16(DCM_HighBit, 7);
-  ds->putAndInsertUint16(DCM_PixelRepresentation, 0);
   std::vector<Uint8> pixels;
   for (int y = 0; y < 64; ++y)
     for (int x = 0; x < 64; ++x)

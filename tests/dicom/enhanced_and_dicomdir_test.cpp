@@ -9,24 +9,14 @@
 
 #include "medpipe/dicom/series_loader.h"
 #include "medpipe/synth/synthetic_study.h"
+#include "test_support.h"
 
 namespace medpipe::dicom {
 namespace {
 
 namespace fs = std::filesystem;
 
-class TempDir : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("medpipe_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) + "_" +
-            std::to_string(::getpid()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-  fs::path dir_;
-};
+using Ingest = testing::TempDirTest;
 
 DcmItem* NewGroupItem(DcmItem& parent, const DcmTagKey& sequence, unsigned long index) {
   DcmItem* item = nullptr;
@@ -39,21 +29,9 @@ DcmItem* NewGroupItem(DcmItem& parent, const DcmTagKey& sequence, unsigned long 
 void WriteEnhancedCt(const fs::path& path) {
   DcmFileFormat file;
   DcmDataset* ds = file.getDataset();
-  char uid[100];
-  ds->putAndInsertString(DCM_SOPClassUID, UID_EnhancedCTImageStorage);
-  ds->putAndInsertString(DCM_SOPInstanceUID, dcmGenerateUniqueIdentifier(uid));
-  ds->putAndInsertString(DCM_StudyInstanceUID, "1.2.826.0.1.3680043.10.1511.9.1");
-  ds->putAndInsertString(DCM_SeriesInstanceUID, "1.2.826.0.1.3680043.10.1511.9.2");
-  ds->putAndInsertString(DCM_Modality, "CT");
+  testing::PutIdentity(*ds, UID_EnhancedCTImageStorage, "1.2.826.0.1.3680043.10.1511.9.1", "CT");
   ds->putAndInsertString(DCM_ImageType, "ORIGINAL\\PRIMARY\\AXIAL\\NONE");
-  ds->putAndInsertUint16(DCM_Rows, 2);
-  ds->putAndInsertUint16(DCM_Columns, 3);
-  ds->putAndInsertUint16(DCM_SamplesPerPixel, 1);
-  ds->putAndInsertString(DCM_PhotometricInterpretation, "MONOCHROME2");
-  ds->putAndInsertUint16(DCM_BitsAllocated, 16);
-  ds->putAndInsertUint16(DCM_BitsStored, 12);
-  ds->putAndInsertUint16(DCM_HighBit, 11);
-  ds->putAndInsertUint16(DCM_PixelRepresentation, 0);
+  testing::PutPixelModule(*ds, 2, 3, 1, 16, 12, "MONOCHROME2");
   ds->putAndInsertString(DCM_NumberOfFrames, "4");
 
   DcmItem* shared = NewGroupItem(*ds, DCM_SharedFunctionalGroupsSequence, 0);
@@ -75,7 +53,7 @@ void WriteEnhancedCt(const fs::path& path) {
   ASSERT_TRUE(file.saveFile(path.c_str(), EXS_LittleEndianExplicit).good());
 }
 
-TEST_F(TempDir, EnhancedMultiFrameUsesPerFrameGeometryAndRescale) {
+TEST_F(Ingest, EnhancedMultiFrameUsesPerFrameGeometryAndRescale) {
   WriteEnhancedCt(dir_ / "enhanced.dcm");
   const auto index = BuildIndex(ScanArchive(dir_));
   ASSERT_TRUE(index.problems.empty()) << index.problems.front().reason;
@@ -104,7 +82,7 @@ TEST_F(TempDir, EnhancedMultiFrameUsesPerFrameGeometryAndRescale) {
   }
 }
 
-TEST_F(TempDir, DicomdirBringsItsFilesAndReportsMissingOnes) {
+TEST_F(Ingest, DicomdirBringsItsFilesAndReportsMissingOnes) {
   // DICOMDIR file IDs are at most 8 upper-case characters per component.
   const fs::path written = synth::WriteSyntheticCt(dir_ / "synth", synth::VolumeSpec{16, 16, 6}, 7);
   fs::create_directories(dir_ / "media" / "DATA");

@@ -8,6 +8,7 @@
 
 #include "medpipe/synth/synthetic_study.h"
 #include "medpipe/volume_io/nifti_io.h"
+#include "test_support.h"
 
 namespace {
 
@@ -18,15 +19,12 @@ int Medpipe(const std::string& args) {
   return WEXITSTATUS(status);
 }
 
-class Cli : public ::testing::Test {
+class Cli : public medpipe::testing::TempDirTest {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("medpipe_cli_" + std::to_string(::getpid()));
-    fs::remove_all(dir_);
+    TempDirTest::SetUp();
     medpipe::synth::WriteDemoStudies(dir_ / "archive");
   }
-  void TearDown() override { fs::remove_all(dir_); }
-  fs::path dir_;
 };
 
 TEST_F(Cli, RunWritesOneResultPerStudyAndConvertWritesNifti) {

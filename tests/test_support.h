@@ -1,0 +1,53 @@
+#pragma once
+// Pieces several test suites share: a scratch folder per test and DICOM pixel-module tags.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <dcmtk/dcmdata/dcdatset.h>
+#include <dcmtk/dcmdata/dcdeftag.h>
+#include <dcmtk/dcmdata/dcuid.h>
+
+#include <filesystem>
+#include <string>
+
+namespace medpipe::testing {
+
+// A fresh folder for each test, named after it, removed afterwards.
+class TempDirTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    dir_ = std::filesystem::temp_directory_path() /
+           ("medpipe_" + std::string(info->test_suite_name()) + "_" + info->name() + "_" + std::to_string(::getpid()));
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::filesystem::path dir_;
+};
+
+// SOP class, study, a new series and instance UID, and modality: enough to be indexed.
+inline void PutIdentity(DcmDataset& dataset, const char* sop_class_uid, const char* study_uid, const char* modality) {
+  char uid[100];
+  dataset.putAndInsertString(DCM_SOPClassUID, sop_class_uid);
+  dataset.putAndInsertString(DCM_SOPInstanceUID, dcmGenerateUniqueIdentifier(uid));
+  dataset.putAndInsertString(DCM_StudyInstanceUID, study_uid);
+  dataset.putAndInsertString(DCM_SeriesInstanceUID, dcmGenerateUniqueIdentifier(uid));
+  dataset.putAndInsertString(DCM_Modality, modality);
+}
+
+// Image Pixel module for unsigned samples stored in the low BITS_STORED bits.
+inline void PutPixelModule(DcmDataset& dataset, Uint16 rows, Uint16 columns, Uint16 samples, Uint16 bits_allocated,
+                           Uint16 bits_stored, const char* photometric) {
+  dataset.putAndInsertUint16(DCM_Rows, rows);
+  dataset.putAndInsertUint16(DCM_Columns, columns);
+  dataset.putAndInsertUint16(DCM_SamplesPerPixel, samples);
+  dataset.putAndInsertString(DCM_PhotometricInterpretation, photometric);
+  dataset.putAndInsertUint16(DCM_BitsAllocated, bits_allocated);
+  dataset.putAndInsertUint16(DCM_BitsStored, bits_stored);
+  dataset.putAndInsertUint16(DCM_HighBit, bits_stored - 1);
+  dataset.putAndInsertUint16(DCM_PixelRepresentation, 0);
+}
+
+}  // namespace medpipe::testing
