@@ -1,6 +1,5 @@
 #include "archive_walk.h"
 
-#include <fstream>
 #include <iostream>
 
 #include "commands.h"
@@ -72,12 +71,14 @@ bool ParseCommandLine(const std::vector<std::string>& args, const std::string& u
 }
 
 bool ParseArchiveToOutdir(const std::vector<std::string>& args, const std::string& name, const std::string& outdir_help,
-                          const std::filesystem::path& output_subdir, po::variables_map& vm, int& exit_code) {
+                          const std::filesystem::path& output_subdir, po::variables_map& vm, int& exit_code,
+                          const po::options_description* extra) {
   po::options_description options(name + " options");
   options.add_options()
       ("archive", po::value<std::string>()->required(), "folder, file or DICOMDIR to read")
       ("outdir", po::value<std::string>()->required(), outdir_help.c_str());
   AddArchiveOptions(options);
+  if (extra) options.add(*extra);
   po::positional_options_description positional;
   positional.add("archive", 1).add("outdir", 1);
   if (!ParseCommandLine(args, "usage: medpipe " + name + " ARCHIVE OUTDIR", options, positional, vm, exit_code)) {
@@ -90,16 +91,5 @@ bool ParseArchiveToOutdir(const std::vector<std::string>& args, const std::strin
   return true;
 }
 
-void WriteFileAtomically(const std::filesystem::path& path, const std::string& text) {
-  const auto temporary = path.string() + ".tmp";
-  {
-    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-    out << text;
-    if (!out.flush()) throw IoError(temporary, "cannot write file");
-  }
-  std::error_code ec;
-  std::filesystem::rename(temporary, path, ec);
-  if (ec) throw IoError(path.string(), "cannot rename into place: " + ec.message());
-}
 
 }  // namespace medpipe::cli

@@ -6,6 +6,7 @@
 
 #include <boost/program_options.hpp>
 
+#include "medpipe/core/files.h"
 #include "medpipe/core/volume.h"
 #include "medpipe/dicom/series_index.h"
 
@@ -28,13 +29,10 @@ bool ParseCommandLine(const std::vector<std::string>& args, const std::string& u
                       const boost::program_options::positional_options_description& positional,
                       boost::program_options::variables_map& vm, int& exit_code);
 
-// Parses `medpipe NAME ARCHIVE OUTDIR [archive options]` and creates OUTDIR/OUTPUT_SUBDIR.
-// Returns false with EXIT_CODE set on --help or a usage error.
+// Parses `medpipe NAME ARCHIVE OUTDIR [archive options] [EXTRA options]` and creates
+// OUTDIR/OUTPUT_SUBDIR. Returns false with EXIT_CODE set on --help or a usage error.
 bool ParseArchiveToOutdir(const std::vector<std::string>& args, const std::string& name, const std::string& outdir_help,
                           const std::filesystem::path& output_subdir, boost::program_options::variables_map& vm,
-                          int& exit_code);
-
-// Writes TEXT to PATH via a temporary file and rename, so readers never see half a file.
-void WriteFileAtomically(const std::filesystem::path& path, const std::string& text);
+                          int& exit_code, const boost::program_options::options_description* extra = nullptr);
 
 }  // namespace medpipe::cli

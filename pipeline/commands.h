@@ -15,5 +15,6 @@ int ScanCommand(const std::vector<std::string>& args);
 int ConvertCommand(const std::vector<std::string>& args);
 int RunCommand(const std::vector<std::string>& args);
 int SynthCommand(const std::vector<std::string>& args);
+int ModelCommand(const std::vector<std::string>& args);
 
 }  // namespace medpipe::cli

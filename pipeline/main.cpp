@@ -12,8 +12,9 @@ const char* kUsage =
     "commands:\n"
     "  scan ARCHIVE       index studies and series (headers only) as JSON\n"
     "  convert ARCHIVE OUT  each series to NIfTI (.nii.gz) plus a JSON sidecar\n"
-    "  run ARCHIVE OUT    the pipeline: per-study result.json under OUT/studies/<id>/\n"
+    "  run INPUT OUT      the pipeline on DICOM and NIfTI: per-study result.json under OUT/studies/<id>/\n"
     "  synth OUT          write the synthetic demo studies (CT, MR, DX) as DICOM\n"
+    "  model check|seal DIR  verify a model package, or record its sha256 and golden output\n"
     "Run 'medpipe COMMAND --help' for the options of a command.";
 
 }  // namespace
@@ -25,7 +26,8 @@ int main(int argc, char** argv) {
   const std::map<std::string, Command> commands = {{"scan", medpipe::cli::ScanCommand},
                                                    {"convert", medpipe::cli::ConvertCommand},
                                                    {"run", medpipe::cli::RunCommand},
-                                                   {"synth", medpipe::cli::SynthCommand}};
+                                                   {"synth", medpipe::cli::SynthCommand},
+                                                   {"model", medpipe::cli::ModelCommand}};
   if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
     std::cout << kUsage << "\n";
     return argc < 2 ? medpipe::cli::kExitUsage : medpipe::cli::kExitOk;

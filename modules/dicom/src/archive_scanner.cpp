@@ -25,6 +25,14 @@ bool NameClaimsDicom(const fs::path& path) {
   return ext == ".dcm" || ext == ".dicom" || ext == ".dic" || ext == ".ima";
 }
 
+bool NameClaimsNifti(const fs::path& path) {
+  const std::string name = Lower(path.filename().string());
+  const auto ends_with = [&](const std::string& suffix) {
+    return name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  return ends_with(".nii") || ends_with(".nii.gz");
+}
+
 struct Walker {
   std::vector<fs::path> files;
   std::vector<fs::path> dicomdirs;
@@ -122,6 +130,9 @@ ScanResult ScanArchive(const fs::path& root, const ScanOptions& options) {
   }
 
   result.files_seen = walker.files.size() + walker.dicomdirs.size();
+  for (const auto& file : walker.files)
+    if (NameClaimsNifti(file)) result.nifti_files.push_back(file);
+  walker.files.erase(std::remove_if(walker.files.begin(), walker.files.end(), NameClaimsNifti), walker.files.end());
   std::vector<std::optional<FileHeader>> headers(walker.files.size());
   std::vector<std::optional<PathProblem>> problems(walker.files.size());
   std::vector<char> non_dicom(walker.files.size(), 0);

@@ -163,6 +163,7 @@ ArchiveIndex BuildIndex(ScanResult scan, const IndexOptions& options) {
   index.problems = std::move(scan.problems);
   index.files_seen = scan.files_seen;
   index.non_dicom_files = scan.non_dicom_files;
+  index.nifti_files = std::move(scan.nifti_files);
 
   std::map<std::string, std::string> first_path_of_instance;
   std::map<std::string, std::map<std::string, Series>> grouped;  // study UID -> series key -> series

@@ -61,6 +61,8 @@ void WriteColor(const Volume& volume, const std::filesystem::path& path) {
 
 }  // namespace
 
+void WriteLabelNifti(const LabelImage& labels, const std::filesystem::path& path) { Write<LabelImage>(&labels, path); }
+
 void WriteNifti(const Volume& volume, const std::filesystem::path& path) {
   if (volume.IsColor()) return WriteColor(volume, path);
   const Image3D::Pointer& image = volume.channels.front();

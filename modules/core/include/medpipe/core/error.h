@@ -39,4 +39,9 @@ class ConfigError : public Error {
   ConfigError(std::string key, const std::string& reason) : Error(ErrorKind::Config, std::move(key), reason) {}
 };
 
+class ModelError : public Error {
+ public:
+  ModelError(std::string path, const std::string& reason) : Error(ErrorKind::Model, std::move(path), reason) {}
+};
+
 }  // namespace medpipe

@@ -7,6 +7,8 @@
 namespace medpipe {
 
 using Image3D = itk::Image<float, 3>;
+// Segmentation masks: 0 is background, 1..255 the labels a model's manifest names.
+using LabelImage = itk::Image<uint8_t, 3>;
 
 struct Volume {
   // One image per colour channel: 1 for greyscale, 3 for RGB. All share one geometry.

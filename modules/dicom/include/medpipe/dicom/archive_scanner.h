@@ -20,6 +20,7 @@ struct ScanResult {
   std::vector<PathProblem> problems;    // unreadable files and folders, symlink loops, DICOMDIR gaps
   size_t files_seen = 0;
   size_t non_dicom_files = 0;           // skipped quietly unless their name claims to be DICOM
+  std::vector<std::filesystem::path> nifti_files;  // .nii / .nii.gz: each one series of its own
 };
 
 struct ScanOptions {

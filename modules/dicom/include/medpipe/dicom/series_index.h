@@ -52,6 +52,7 @@ struct ArchiveIndex {
   size_t files_seen = 0;
   size_t non_dicom_files = 0;
   size_t duplicate_files = 0;
+  std::vector<std::filesystem::path> nifti_files;  // NIfTI volumes found beside the DICOM
 };
 
 struct IndexOptions {

@@ -10,6 +10,9 @@ namespace medpipe {
 // fits (as dcm2niix does), otherwise float32; colour as RGB24.
 void WriteNifti(const Volume& volume, const std::filesystem::path& path);
 
+// Writes a label mask as uint8 NIfTI on its own grid.
+void WriteLabelNifti(const LabelImage& labels, const std::filesystem::path& path);
+
 // Reads a greyscale NIfTI as float voxels (scl_slope/scl_inter applied).
 Image3D::Pointer ReadNifti(const std::filesystem::path& path);
 

@@ -1,0 +1,58 @@
+#pragma once
+// A model package loaded for inference: manifest checked, weights verified, golden vector passed.
+#include <filesystem>
+#include <string>
+
+#include <torch/script.h>
+
+#include "medpipe/model/manifest.h"
+
+namespace medpipe::inference {
+
+enum class Precision { Fp32, Fp16, Bf16 };
+
+// "fp32", "fp16" or "bf16"; throws ConfigError otherwise.
+Precision ParsePrecision(const std::string& text);
+const char* PrecisionName(Precision precision);
+
+// The golden input for SHAPE: x[i] = sin(0.37 i), computed in double, stored as float.
+torch::Tensor GoldenInput(const std::vector<int64_t>& shape);
+
+class LoadedModel {
+ public:
+  // Reads DIRECTORY's manifest, checks model.pt's sha256, loads it onto DEVICE and runs the golden
+  // vector in fp32, refusing (ModelError) a model that differs. Reduced precision is CUDA-only and is
+  // kept only if its probabilities on the golden input stay within 0.05 of fp32's; otherwise the
+  // model runs in fp32 and PrecisionNote() says why.
+  static LoadedModel Load(const std::filesystem::path& directory, torch::Device device, Precision precision);
+
+  const model::Manifest& Manifest() const { return manifest_; }
+  torch::Device Device() const { return device_; }
+  Precision ActivePrecision() const { return precision_; }
+  const std::string& PrecisionNote() const { return precision_note_; }
+
+  // Network output for BATCH (float32, any device) as float32 on the model's device.
+  torch::Tensor Forward(const torch::Tensor& batch);
+
+  // Moves the model (e.g. to the CPU in fp32 after GPU out-of-memory, and back afterwards).
+  void MoveTo(torch::Device device, Precision precision);
+
+ private:
+  LoadedModel(model::Manifest manifest, torch::jit::Module module, torch::Device device);
+
+  model::Manifest manifest_;
+  torch::jit::Module module_;
+  torch::Device device_;
+  Precision precision_ = Precision::Fp32;
+  std::string precision_note_;
+};
+
+// Applies the manifest's output activation along the channel dimension (1).
+torch::Tensor Activate(const torch::Tensor& logits, model::Activation activation);
+
+// Fills DIRECTORY/manifest.json's sha256 and golden output (output_shape, stride, samples) from
+// model.pt run on the CPU in fp32; golden.input_shape must already be set. The model's author runs
+// this once when packaging; every later load on any device is checked against it.
+void SealModel(const std::filesystem::path& directory);
+
+}  // namespace medpipe::inference

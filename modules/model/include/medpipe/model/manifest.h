@@ -1,0 +1,97 @@
+#pragma once
+// A model package: models/<name>/manifest.json beside model.pt (TorchScript). The manifest alone says
+// how to feed the model and read its output, so no Python code is needed to deploy it.
+#include <array>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace medpipe::model {
+
+enum class Task { Segmentation, Classification };
+enum class Activation { Softmax, Sigmoid };
+enum class Interpolation { Linear, BSpline };
+
+// How intensities become model inputs (nnU-Net's schemes plus X-ray scaling).
+struct Normalisation {
+  enum class Scheme {
+    Ct,          // clip to [lower, upper], then (x - mean) / std
+    ZScore,      // (x - mean) / std of the image itself
+    Percentile,  // clip to the [lower, upper] percentiles of the image, then scale to [0, 1]
+    MinMax,      // scale the image's own range to [0, 1]
+  };
+  Scheme scheme = Scheme::ZScore;
+  double lower = 0, upper = 0;
+  double mean = 0, std = 1;
+};
+
+struct InputChannel {
+  std::string name;
+  std::string modality;  // DICOM Modality (CT, MR, DX, ...) the channel comes from
+};
+
+// A coded concept (DICOM code sequence item), as DICOM SEG needs for each segment.
+struct Code {
+  std::string value, scheme, meaning;
+};
+
+// A segmentation label (output value) or a classification class (output index).
+struct Label {
+  int value = 0;
+  std::string name;
+  std::array<int, 3> colour{255, 0, 0};
+  Code category, type;
+};
+
+struct Postprocessing {
+  bool largest_component = false;  // keep only the largest connected component of each label
+  double min_component_mm3 = 0;    // drop components smaller than this
+  bool fill_holes = false;         // fill enclosed background inside each label
+};
+
+// Run at load: a deterministic input (x[i] = sin(0.37 i)) and samples of the expected output.
+struct GoldenVector {
+  std::vector<int64_t> input_shape;
+  std::vector<int64_t> output_shape;
+  int64_t stride = 1;             // samples are output.flatten()[::stride]
+  std::vector<double> samples;
+  double tolerance = 1e-4;        // max absolute difference
+};
+
+struct Manifest {
+  std::filesystem::path directory;
+  std::string name, version, description, license, training_data;
+  Task task = Task::Segmentation;
+  std::string sha256;  // of model.pt
+
+  std::vector<InputChannel> channels;
+  int spatial_dims = 3;
+  std::string orientation;                      // e.g. "RAS" (axes point towards); empty keeps the source's
+  std::optional<std::array<double, 3>> spacing_mm;  // x, y, z; empty keeps the source's
+  std::array<int64_t, 3> patch_size{1, 1, 1};   // x, y, z; z is 1 for 2D models
+  Interpolation interpolation = Interpolation::Linear;
+  Normalisation normalisation;
+
+  Activation activation = Activation::Softmax;
+  std::vector<Label> labels;  // segmentation: values 1..; classification: one per output index
+  Postprocessing postprocessing;
+  std::vector<int> mirror_axes;  // spatial axes (0 = x, 1 = y, 2 = z) safe to flip for test-time augmentation
+
+  GoldenVector golden;
+
+  std::filesystem::path ModelFile() const { return directory / "model.pt"; }
+  // Number of channels the network outputs: background plus labels for softmax segmentation.
+  int64_t OutputChannels() const;
+};
+
+// Reads and validates DIRECTORY/manifest.json; throws ModelError naming the field that is wrong.
+// Does not touch model.pt (see inference::LoadModel for the sha256 and golden checks).
+Manifest LoadManifest(const std::filesystem::path& directory);
+
+// Parses the manifest text of DIRECTORY without reading any file (for tests and tools).
+Manifest ParseManifest(const std::string& json_text, const std::filesystem::path& directory);
+
+const char* TaskName(Task task);
+
+}  // namespace medpipe::model

@@ -1,0 +1,176 @@
+#include "medpipe/postprocess/postprocess.h"
+
+#include <itkBinaryFillholeImageFilter.h>
+#include <itkBinaryThresholdImageFilter.h>
+#include <itkConnectedComponentImageFilter.h>
+#include <itkConstantPadImageFilter.h>
+#include <itkImageRegionConstIterator.h>
+#include <itkImageRegionIterator.h>
+#include <itkRelabelComponentImageFilter.h>
+
+#include <array>
+#include <cmath>
+
+#include "medpipe/core/error.h"
+
+namespace medpipe::postprocess {
+namespace {
+
+using ComponentImage = itk::Image<uint32_t, 3>;
+using ComponentFilter = itk::ConnectedComponentImageFilter<LabelImage, ComponentImage>;
+
+constexpr const char* kWhere = "model output";
+
+uint8_t LabelValue(const model::Label& label) {
+  if (label.value < 1 || label.value > 255) {
+    throw ModelError(kWhere, "label '" + label.name + "' has value " + std::to_string(label.value) +
+                                 "; label images hold values 1 to 255");
+  }
+  return static_cast<uint8_t>(label.value);
+}
+
+bool SameGrid(const Image3D& a, const Image3D& b) {
+  return a.GetLargestPossibleRegion() == b.GetLargestPossibleRegion() && a.GetSpacing() == b.GetSpacing() &&
+         a.GetOrigin() == b.GetOrigin() && a.GetDirection() == b.GetDirection();
+}
+
+double VoxelMm3(const LabelImage& labels) {
+  const auto& spacing = labels.GetSpacing();
+  return spacing[0] * spacing[1] * spacing[2];
+}
+
+// 1 where LABELS is VALUE, else 0.
+LabelImage::Pointer Mask(const LabelImage& labels, uint8_t value) {
+  auto threshold = itk::BinaryThresholdImageFilter<LabelImage, LabelImage>::New();
+  threshold->SetInput(&labels);
+  threshold->SetLowerThreshold(value);
+  threshold->SetUpperThreshold(value);
+  threshold->SetInsideValue(1);
+  threshold->SetOutsideValue(0);
+  threshold->Update();
+  return threshold->GetOutput();
+}
+
+ComponentFilter::Pointer Components(const LabelImage& mask) {
+  auto components = ComponentFilter::New();
+  components->SetInput(&mask);
+  components->FullyConnectedOff();
+  components->Update();
+  return components;
+}
+
+// The mask with its enclosed background filled. A size-1 axis (a 2D image) would put every voxel
+// on the image border, so that axis is padded with foreground: in-plane holes stay enclosed.
+// Same indices as MASK.
+LabelImage::Pointer FilledHoles(const LabelImage::Pointer& mask) {
+  LabelImage::SizeType flat_axes{{0, 0, 0}};
+  for (unsigned a = 0; a < 3; ++a) flat_axes[a] = mask->GetLargestPossibleRegion().GetSize()[a] == 1 ? 1 : 0;
+  auto pad = itk::ConstantPadImageFilter<LabelImage, LabelImage>::New();
+  pad->SetInput(mask);
+  pad->SetPadBound(flat_axes);
+  pad->SetConstant(1);
+  auto fill = itk::BinaryFillholeImageFilter<LabelImage>::New();
+  fill->SetInput(pad->GetOutput());
+  fill->SetForegroundValue(1);
+  fill->FullyConnectedOff();
+  fill->Update();
+  return fill->GetOutput();
+}
+
+void FillHoles(LabelImage& labels, uint8_t value) {
+  const auto filled = FilledHoles(Mask(labels, value));
+  itk::ImageRegionConstIterator<LabelImage> in(filled, labels.GetLargestPossibleRegion());
+  itk::ImageRegionIterator<LabelImage> out(&labels, labels.GetLargestPossibleRegion());
+  for (; !out.IsAtEnd(); ++in, ++out) {
+    if (in.Get() == 1 && out.Get() == 0) out.Set(value);
+  }
+}
+
+// Components below MIN_VOXELS go, and with LARGEST_ONLY all but the largest.
+void DropComponents(LabelImage& labels, uint8_t value, uint64_t min_voxels, bool largest_only) {
+  auto relabel = itk::RelabelComponentImageFilter<ComponentImage, ComponentImage>::New();
+  relabel->SetInput(Components(*Mask(labels, value))->GetOutput());
+  relabel->SetMinimumObjectSize(min_voxels);
+  relabel->Update();
+  itk::ImageRegionConstIterator<ComponentImage> rank(relabel->GetOutput(), labels.GetLargestPossibleRegion());
+  itk::ImageRegionIterator<LabelImage> out(&labels, labels.GetLargestPossibleRegion());
+  for (; !out.IsAtEnd(); ++rank, ++out) {
+    if (out.Get() == value && (rank.Get() == 0 || (largest_only && rank.Get() != 1))) out.Set(0);
+  }
+}
+
+}  // namespace
+
+LabelImage::Pointer ToLabels(const std::vector<Image3D::Pointer>& probabilities, model::Activation activation,
+                             const std::vector<model::Label>& labels) {
+  if (probabilities.empty()) throw ModelError(kWhere, "no probability images to turn into labels");
+  const bool softmax = activation == model::Activation::Softmax;
+  if (softmax && probabilities.size() > 256) {
+    throw ModelError(kWhere, std::to_string(probabilities.size()) + " softmax channels; label images hold at most 256");
+  }
+  if (!softmax && probabilities.size() != labels.size()) {
+    throw ModelError(kWhere, std::to_string(probabilities.size()) + " sigmoid channels for " +
+                                 std::to_string(labels.size()) + " labels; expected one channel per label");
+  }
+  std::vector<itk::ImageRegionConstIterator<Image3D>> channels;
+  for (size_t c = 0; c < probabilities.size(); ++c) {
+    if (!SameGrid(*probabilities[c], *probabilities.front())) {
+      throw ModelError(kWhere, "probability image " + std::to_string(c) + " is on a different grid from image 0");
+    }
+    channels.emplace_back(probabilities[c], probabilities[c]->GetLargestPossibleRegion());
+  }
+  std::vector<uint8_t> values;
+  for (size_t c = 0; c < probabilities.size(); ++c) {
+    values.push_back(softmax ? static_cast<uint8_t>(c) : LabelValue(labels[c]));
+  }
+
+  auto result = LabelImage::New();
+  result->CopyInformation(probabilities.front());
+  result->SetRegions(probabilities.front()->GetLargestPossibleRegion());
+  result->Allocate();
+  // Strict comparisons: ties go to the lowest channel.
+  for (itk::ImageRegionIterator<LabelImage> out(result, result->GetLargestPossibleRegion()); !out.IsAtEnd(); ++out) {
+    float best = softmax ? channels[0].Get() : 0.5F;
+    uint8_t label = softmax ? values[0] : 0;
+    for (size_t c = 0; c < channels.size(); ++c) {
+      if (channels[c].Get() > best) {
+        best = channels[c].Get();
+        label = values[c];
+      }
+      ++channels[c];
+    }
+    out.Set(label);
+  }
+  return result;
+}
+
+void Clean(LabelImage& labels, const model::Postprocessing& rules, const std::vector<model::Label>& label_list) {
+  // Rounded up: a component is kept when voxels * voxel volume >= min_component_mm3; the slack
+  // keeps an exact multiple from being pushed up by float error.
+  const auto min_voxels =
+      static_cast<uint64_t>(std::max(1.0, std::ceil(rules.min_component_mm3 / VoxelMm3(labels) * (1 - 1e-9))));
+  for (const model::Label& label : label_list) {
+    const uint8_t value = LabelValue(label);
+    if (rules.fill_holes) FillHoles(labels, value);
+    if (min_voxels > 1 || rules.largest_component) DropComponents(labels, value, min_voxels, rules.largest_component);
+  }
+  labels.Modified();
+}
+
+std::vector<LabelMeasure> Measure(const LabelImage& labels, const std::vector<model::Label>& label_list) {
+  std::array<uint64_t, 256> counts{};
+  for (itk::ImageRegionConstIterator<LabelImage> it(&labels, labels.GetLargestPossibleRegion()); !it.IsAtEnd(); ++it) {
+    ++counts[it.Get()];
+  }
+  std::vector<LabelMeasure> measures;
+  for (const model::Label& label : label_list) {
+    const uint8_t value = LabelValue(label);
+    LabelMeasure measure{label.value, label.name, counts[value], 0, 0};
+    measure.volume_ml = static_cast<double>(measure.voxels) * VoxelMm3(labels) / 1000;
+    if (measure.voxels > 0) measure.components = Components(*Mask(labels, value))->GetObjectCount();
+    measures.push_back(measure);
+  }
+  return measures;
+}
+
+}  // namespace medpipe::postprocess

@@ -1,0 +1,249 @@
+// The engine on small TorchScript models with known weights: sliding window, weighting, mirroring,
+// batching and out-of-memory retries, and the checks that refuse a wrong or damaged model.
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include <torch/cuda.h>
+
+#include "inference/test_models.h"
+#include "medpipe/core/digest.h"
+#include "medpipe/core/error.h"
+#include "medpipe/inference/device.h"
+#include "medpipe/inference/predictor.h"
+#include "medpipe/inference/sliding_window.h"
+#include "test_support.h"
+
+namespace medpipe::inference {
+namespace {
+
+using testing::ScriptModel;
+using testing::SegmentationManifest;
+using testing::WritePackage;
+
+class InferenceTest : public testing::TempDirTest {
+ protected:
+  LoadedModel Package(const std::string& name, torch::jit::Module module, const nlohmann::json& manifest,
+                      Precision precision = Precision::Fp32) {
+    WritePackage(dir_ / name, std::move(module), manifest);
+    return LoadedModel::Load(dir_ / name, ParseDevice(testing::TestDevice()), precision);
+  }
+  // The error message of loading the package in DIRECTORY.
+  std::string LoadError(const std::filesystem::path& directory) {
+    try {
+      LoadedModel::Load(directory, torch::kCPU, Precision::Fp32);
+    } catch (const ModelError& e) {
+      return e.what();
+    }
+    return "loaded";
+  }
+};
+
+TEST(WindowStartsTest, EvenlySpacedFromZeroToTheEnd) {
+  EXPECT_EQ(WindowStarts(10, 4, 0.5), (std::vector<int64_t>{0, 2, 4, 6}));
+  EXPECT_EQ(WindowStarts(16, 16, 0.5), (std::vector<int64_t>{0}));
+  EXPECT_EQ(WindowStarts(17, 16, 0.5), (std::vector<int64_t>{0, 1}));
+  EXPECT_EQ(WindowStarts(193, 128, 0.5), (std::vector<int64_t>{0, 32, 65}));  // nnU-Net rounds 32.5 to even
+  for (int64_t size : {33, 100, 301}) {
+    const auto starts = WindowStarts(size, 32, 0.25);
+    EXPECT_EQ(starts.front(), 0);
+    EXPECT_EQ(starts.back(), size - 32);
+    for (size_t i = 1; i < starts.size(); ++i) EXPECT_LE(starts[i] - starts[i - 1], 24) << size;
+  }
+}
+
+TEST(GaussianImportanceTest, PeaksAtTheCentreAndIsPositiveEverywhere) {
+  const auto map = GaussianImportance({8, 16, 12});
+  ASSERT_EQ(map.sizes(), (c10::IntArrayRef{8, 16, 12}));
+  EXPECT_FLOAT_EQ(map[4][8][6].item<float>(), 1.0f);
+  EXPECT_FLOAT_EQ(map.max().item<float>(), 1.0f);
+  EXPECT_GT(map.min().item<float>(), 0.0f);
+  // Symmetric about the centre voxel: one step either way weighs the same.
+  EXPECT_FLOAT_EQ(map[4][7][6].item<float>(), map[4][9][6].item<float>());
+  EXPECT_LT(map[0][0][0].item<float>(), 1e-3f);
+}
+
+TEST_F(InferenceTest, WeightsNormaliseToOneAtBordersAndCorners) {
+  // A model that outputs 1 everywhere: the weighted average must be exactly 1 at every voxel,
+  // including the rim, where fewer and lower-weighted patches overlap.
+  auto model = Package("ones", ScriptModel("def forward(self, x):\n    return torch.ones_like(x).repeat([1, 2, 1, 1, 1])\n"),
+                       SegmentationManifest("ones", 2, 8));
+  PredictReport report;
+  const auto logits = SlidingWindowLogits(model, torch::rand({1, 19, 23, 13}), {0.5, 4, false}, report);
+  EXPECT_NEAR((logits - 1).abs().max().item<float>(), 0.0f, 1e-6f);
+  EXPECT_EQ(report.patches, 4 * 5 * 3);
+}
+
+TEST_F(InferenceTest, SlidingWindowReproducesWholeImageInference) {
+  auto model = Package("pointwise", testing::PointwiseModel(), SegmentationManifest("pointwise", 3, 16));
+  const auto image = torch::randn({1, 37, 45, 41});
+  const auto whole = model.Forward(image.unsqueeze(0))[0].to(torch::kCPU);
+  for (const bool mirror : {false, true}) {
+    PredictReport report;
+    const auto tiled = SlidingWindowLogits(model, image, {0.5, 3, mirror}, report);
+    EXPECT_LT((tiled - whole).abs().max().item<float>(), 1e-5f) << "mirror " << mirror;
+    EXPECT_GT(report.patches, 8);
+    EXPECT_EQ(report.batch_size, 3);
+  }
+}
+
+TEST_F(InferenceTest, TwoDimensionalModelsSlideOverSlices) {
+  auto manifest = SegmentationManifest("pointwise2d", 2, 16);
+  manifest["input"]["spatial_dims"] = 2;
+  manifest["input"]["patch_size"] = {16, 16};
+  manifest["input"]["mirror_axes"] = {0, 1};
+  manifest["golden"]["input_shape"] = {1, 1, 16, 16};
+  auto model = Package("pointwise2d", ScriptModel(R"(
+def forward(self, x):
+    return torch.cat([x * 0.0, 2.0 * x - 1.0], 1)
+)"),
+                       manifest);
+  const auto image = torch::randn({1, 1, 40, 29});
+  PredictReport report;
+  const auto tiled = SlidingWindowLogits(model, image, {0.5, 2, true}, report);
+  EXPECT_LT((tiled[1] - (2 * image[0] - 1)).abs().max().item<float>(), 1e-5f);
+}
+
+TEST_F(InferenceTest, OutOfMemoryHalvesTheBatch) {
+  // This model fails like the CUDA allocator does whenever a batch holds more than one patch.
+  auto model = Package("oom", ScriptModel(R"(
+def forward(self, x):
+    assert x.size(0) <= 1, "CUDA out of memory. Tried to allocate 20.00 GiB"
+    return torch.cat([x * 0.0, x], 1)
+)"),
+                       SegmentationManifest("oom", 2, 8));
+  const auto image = torch::randn({1, 12, 12, 12});
+  PredictReport report;
+  const auto logits = SlidingWindowLogits(model, image, {0.5, 4, false}, report);
+  EXPECT_EQ(report.batch_size, 1);
+  ASSERT_EQ(report.fallbacks.size(), 2u);
+  EXPECT_NE(report.fallbacks[0].find("out of memory"), std::string::npos);
+  EXPECT_NE(report.fallbacks[1].find("retried with batch size 1"), std::string::npos);
+  EXPECT_LT((logits[1] - image[0]).abs().max().item<float>(), 1e-5f);
+}
+
+TEST_F(InferenceTest, OtherModelErrorsAreNotRetried) {
+  auto model = Package("fails", ScriptModel(R"(
+def forward(self, x):
+    assert x.size(0) <= 1, "shape mismatch"
+    return torch.cat([x * 0.0, x], 1)
+)"),
+                       SegmentationManifest("fails", 2, 8));
+  PredictReport report;
+  EXPECT_THROW(SlidingWindowLogits(model, torch::randn({1, 12, 12, 12}), {0.5, 4, false}, report), std::exception);
+}
+
+TEST_F(InferenceTest, ClassificationGivesProbabilitiesPerClass) {
+  auto model = Package("classifier", testing::MeanIntensityClassifier(), testing::ClassifierManifest("classifier", 32));
+  const auto image = torch::full({1, 1, 32, 32}, 0.25f);
+  PredictReport report;
+  const auto probabilities = Predict(model, image, {}, report);
+  ASSERT_EQ(probabilities.sizes(), (c10::IntArrayRef{2}));
+  // logits (4 * 0.25 - 2, 2 - 4 * 0.25) = (-1, 1)
+  EXPECT_NEAR(probabilities[0].item<float>(), 1 / (1 + std::exp(2.0f)), 1e-6f);
+  EXPECT_NEAR(probabilities.sum().item<float>(), 1.0f, 1e-6f);
+}
+
+TEST_F(InferenceTest, GoldenVectorPassesForTheSealedModel) {
+  const auto directory = WritePackage(dir_ / "pointwise", testing::PointwiseModel(), SegmentationManifest("pointwise", 3, 16));
+  const auto manifest = model::LoadManifest(directory);
+  EXPECT_EQ(manifest.sha256, Sha256File(directory / "model.pt"));
+  EXPECT_EQ(manifest.golden.output_shape, (std::vector<int64_t>{1, 3, 16, 16, 16}));
+  EXPECT_EQ(LoadError(directory), "loaded");
+}
+
+TEST_F(InferenceTest, ReducedPrecisionIsCudaOnly) {
+  auto model = Package("pointwise", testing::PointwiseModel(), SegmentationManifest("pointwise", 3, 16), Precision::Bf16);
+  if (model.Device().is_cuda()) {
+    EXPECT_EQ(model.ActivePrecision(), Precision::Bf16);
+    EXPECT_NE(model.PrecisionNote().find("of fp32"), std::string::npos) << model.PrecisionNote();
+  } else {
+    EXPECT_EQ(model.ActivePrecision(), Precision::Fp32);
+    EXPECT_NE(model.PrecisionNote().find("CUDA only"), std::string::npos) << model.PrecisionNote();
+  }
+}
+
+TEST_F(InferenceTest, ChangedWeightsAreRefusedBySha256) {
+  const auto directory = WritePackage(dir_ / "m", testing::PointwiseModel(), SegmentationManifest("m", 3, 16));
+  std::fstream file(directory / "model.pt", std::ios::in | std::ios::out | std::ios::binary);
+  file.seekp(200);
+  file.put('\x7f');
+  file.close();
+  EXPECT_NE(LoadError(directory).find("sha256"), std::string::npos) << LoadError(directory);
+}
+
+TEST_F(InferenceTest, CorruptedModelFileIsRefusedEvenWithAMatchingDigest) {
+  const auto directory = WritePackage(dir_ / "m", testing::PointwiseModel(), SegmentationManifest("m", 3, 16));
+  const auto model_file = directory / "model.pt";
+  std::string bytes = ReadFile(model_file);
+  bytes.resize(bytes.size() / 2);  // a truncated download
+  WriteFileAtomically(model_file, bytes);
+  auto manifest = nlohmann::json::parse(ReadFile(directory / "manifest.json"));
+  manifest["sha256"] = Sha256Hex(bytes);
+  WriteFileAtomically(directory / "manifest.json", manifest.dump());
+  EXPECT_NE(LoadError(directory).find("not a loadable TorchScript model"), std::string::npos) << LoadError(directory);
+}
+
+TEST_F(InferenceTest, ADifferentModelFailsTheGoldenVector) {
+  const auto directory = WritePackage(dir_ / "m", testing::PointwiseModel(), SegmentationManifest("m", 3, 16));
+  // Same architecture, one weight changed, digest updated: only the golden vector can tell.
+  auto impostor = testing::ScriptModel(R"(
+def forward(self, x):
+    h = torch.relu(torch.conv3d(x, self.w[0:2].reshape([2, 1, 1, 1, 1]), self.w[2:4]))
+    return torch.conv3d(h, self.w[4:10].reshape([3, 2, 1, 1, 1]), self.w[10:13])
+)",
+                                       torch::tensor({1.5f, -0.8f, 0.2f, 0.1f, 0.7f, -1.1f, 0.4f, 0.9f, -0.3f, 0.5f, 0.05f, -0.2f, 0.31f}));
+  impostor.save((directory / "model.pt").string());
+  auto manifest = nlohmann::json::parse(ReadFile(directory / "manifest.json"));
+  manifest["sha256"] = Sha256File(directory / "model.pt");
+  WriteFileAtomically(directory / "manifest.json", manifest.dump());
+  EXPECT_NE(LoadError(directory).find("golden vector"), std::string::npos) << LoadError(directory);
+}
+
+TEST_F(InferenceTest, InvalidManifestsNameTheField) {
+  const auto directory = WritePackage(dir_ / "m", testing::PointwiseModel(), SegmentationManifest("m", 3, 16));
+  const auto original = nlohmann::json::parse(ReadFile(directory / "manifest.json"));
+  const auto expect_error = [&](nlohmann::json manifest, const std::string& fragment) {
+    WriteFileAtomically(directory / "manifest.json", manifest.dump());
+    EXPECT_NE(LoadError(directory).find(fragment), std::string::npos) << LoadError(directory);
+  };
+  auto manifest = original;
+  manifest["input"].erase("patch_size");
+  expect_error(manifest, "'input.patch_size' is missing");
+  manifest = original;
+  manifest["output"]["activation"] = "relu";
+  expect_error(manifest, "'output.activation' is 'relu'; expected one of softmax, sigmoid");
+  manifest = original;
+  manifest["input"]["orientation"] = "RAX";
+  expect_error(manifest, "'input.orientation'");
+  manifest = original;
+  manifest["output"]["labels"][1]["value"] = 1;
+  expect_error(manifest, "repeats another label's value");
+  manifest = original;
+  manifest["golden"]["samples"].erase(0);
+  expect_error(manifest, "'golden.samples'");
+  WriteFileAtomically(directory / "manifest.json", "{not json");
+  EXPECT_NE(LoadError(directory).find("is not valid JSON"), std::string::npos);
+  std::filesystem::remove(directory / "manifest.json");
+  EXPECT_NE(LoadError(directory).find("is not a model package"), std::string::npos);
+}
+
+TEST_F(InferenceTest, MissingWeightsAreRefused) {
+  const auto directory = WritePackage(dir_ / "m", testing::PointwiseModel(), SegmentationManifest("m", 3, 16));
+  std::filesystem::remove(directory / "model.pt");
+  EXPECT_NE(LoadError(directory).find("model.pt: is missing"), std::string::npos) << LoadError(directory);
+}
+
+TEST(DeviceTest, ParsesTheDeviceOption) {
+  EXPECT_EQ(ParseDevice("cpu"), torch::Device(torch::kCPU));
+  EXPECT_EQ(ParseDevice("auto").is_cuda(), torch::cuda::is_available());
+  EXPECT_THROW(ParseDevice("gpu"), ConfigError);
+  EXPECT_THROW(ParseDevice("cuda:x"), ConfigError);
+  EXPECT_THROW(ParseDevice("cuda:99"), ConfigError);
+  if (torch::cuda::is_available()) {
+    EXPECT_EQ(ParseDevice("cuda:0"), torch::Device(torch::kCUDA, 0));
+  }
+}
+
+}  // namespace
+}  // namespace medpipe::inference

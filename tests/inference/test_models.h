@@ -1,0 +1,109 @@
+#pragma once
+// Small TorchScript models with known weights, built in C++ and packaged with a sealed manifest.
+#include <torch/script.h>
+
+#include <filesystem>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "medpipe/core/files.h"
+#include "medpipe/inference/model.h"
+
+namespace medpipe::testing {
+
+// A TorchScript module whose forward is SOURCE (a `def forward(self, x):` body), with parameter W.
+inline torch::jit::Module ScriptModel(const std::string& source, const torch::Tensor& w = torch::zeros({1})) {
+  torch::jit::Module module("TestModel");
+  module.register_parameter("w", w, false);
+  module.define(source);
+  return module;
+}
+
+// Per voxel: 1 -> 2 channels (1x1x1 conv), ReLU, 2 -> 3 channels. Fully convolutional and pointwise,
+// so any tiling of the input gives the same output.
+inline torch::jit::Module PointwiseModel() {
+  return ScriptModel(R"(
+def forward(self, x):
+    h = torch.relu(torch.conv3d(x, self.w[0:2].reshape([2, 1, 1, 1, 1]), self.w[2:4]))
+    return torch.conv3d(h, self.w[4:10].reshape([3, 2, 1, 1, 1]), self.w[10:13])
+)",
+                     torch::tensor({1.5f, -0.8f, 0.2f, 0.1f, 0.7f, -1.1f, 0.4f, 0.9f, -0.3f, 0.5f, 0.05f, -0.2f, 0.3f}));
+}
+
+// Marks voxels between 70 and 300 HU (after CT normalisation HU / 500): background logit 0,
+// lesion logit 50 * distance inside the band.
+inline torch::jit::Module LesionBandModel() {
+  return ScriptModel(R"(
+def forward(self, x):
+    lesion = torch.minimum(x - 0.14, 0.6 - x) * 50.0
+    return torch.cat([torch.zeros_like(lesion), lesion], 1)
+)");
+}
+
+// Two classes from the mean intensity of a 2-D image: logits (4 m - 2, 2 - 4 m).
+inline torch::jit::Module MeanIntensityClassifier() {
+  return ScriptModel(R"(
+def forward(self, x):
+    m = torch.mean(x, [1, 2, 3]).unsqueeze(1)
+    return torch.cat([4.0 * m - 2.0, 2.0 - 4.0 * m], 1)
+)");
+}
+
+// The manifest of a 3-D CT segmentation model with labels 1..OUTPUTS-1 (softmax).
+inline nlohmann::json SegmentationManifest(const std::string& name, int outputs, int patch) {
+  nlohmann::json labels = nlohmann::json::array();
+  for (int value = 1; value < outputs; ++value)
+    labels.push_back({{"value", value}, {"name", "label" + std::to_string(value)}, {"colour", {255, 64 * value % 256, 0}}});
+  return {{"name", name},
+          {"version", "1.0.0"},
+          {"task", "segmentation"},
+          {"license", "CC0-1.0"},
+          {"training_data", "none: weights set by the test"},
+          {"sha256", ""},
+          {"input",
+           {{"channels", {{{"name", "CT"}, {"modality", "CT"}}}},
+            {"spatial_dims", 3},
+            {"orientation", nullptr},
+            {"spacing_mm", nullptr},
+            {"patch_size", {patch, patch, patch}},
+            {"normalisation", {{"scheme", "ct"}, {"clip", {-1000, 1000}}, {"mean", 0}, {"std", 500}}},
+            {"mirror_axes", {0, 1, 2}}}},
+          {"output", {{"activation", "softmax"}, {"labels", labels}}},
+          {"golden", {{"input_shape", {1, 1, patch, patch, patch}}}}};
+}
+
+// The manifest of a 2-D X-ray classifier with classes "normal" and "abnormal".
+inline nlohmann::json ClassifierManifest(const std::string& name, int size) {
+  return {{"name", name},
+          {"version", "1.0.0"},
+          {"task", "classification"},
+          {"license", "CC0-1.0"},
+          {"training_data", "none: weights set by the test"},
+          {"sha256", ""},
+          {"input",
+           {{"channels", {{{"name", "DX"}, {"modality", "DX"}}}},
+            {"spatial_dims", 2},
+            {"patch_size", {size, size}},
+            {"normalisation", {{"scheme", "minmax"}}}}},
+          {"output", {{"activation", "softmax"}, {"classes", {{{"name", "normal"}}, {{"name", "abnormal"}}}}}},
+          {"golden", {{"input_shape", {1, 1, size, size}}}}};
+}
+
+// Writes MODULE and MANIFEST as a model package in DIRECTORY and seals it (sha256, golden output).
+inline std::filesystem::path WritePackage(const std::filesystem::path& directory, torch::jit::Module module,
+                                          const nlohmann::json& manifest) {
+  std::filesystem::create_directories(directory);
+  module.save((directory / "model.pt").string());
+  WriteFileAtomically(directory / "manifest.json", manifest.dump(2));
+  inference::SealModel(directory);
+  return directory;
+}
+
+// The device tests run on: MEDPIPE_TEST_DEVICE (e.g. "cuda" on the GPU host), else the CPU.
+inline std::string TestDevice() {
+  const char* device = std::getenv("MEDPIPE_TEST_DEVICE");
+  return device ? device : "cpu";
+}
+
+}  // namespace medpipe::testing

@@ -1,0 +1,201 @@
+// `medpipe run` with a segmentation and a classification model, on DICOM and on NIfTI input: masks
+// land voxel for voxel on the source grid, volumes match the phantom, bad models stop the run early.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cmath>
+#include <fstream>
+
+#include "inference/test_models.h"
+#include "medpipe/dicom/archive_scanner.h"
+#include "medpipe/dicom/series_index.h"
+#include "medpipe/dicom/series_loader.h"
+#include "medpipe/synth/synthetic_study.h"
+#include "medpipe/volume_io/nifti_io.h"
+#include "test_support.h"
+
+namespace medpipe {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr double kLesionHuLow = 70, kLesionHuHigh = 300;
+
+struct Run {
+  int exit_code;
+  std::string output;
+};
+
+Run Medpipe(const std::string& args, const fs::path& log) {
+  const int status = std::system((std::string(MEDPIPE_BINARY) + " " + args + " > " + log.string() + " 2>&1").c_str());
+  return {WEXITSTATUS(status), ReadFile(log)};
+}
+
+nlohmann::json ReadJson(const fs::path& path) { return nlohmann::json::parse(ReadFile(path)); }
+
+// The loaded series of the archive whose modality is MODALITY.
+Volume LoadByModality(const fs::path& archive, const std::string& modality) {
+  const auto index = dicom::BuildIndex(dicom::ScanArchive(archive));
+  for (const auto& study : index.studies)
+    for (const auto& series : study.series)
+      if (series.files.front().modality == modality) return dicom::LoadSeries(series);
+  throw std::runtime_error("no " + modality + " series");
+}
+
+// The analysis of MODEL in the result of the study whose series has MODALITY (or is NIfTI).
+nlohmann::json Analysis(const fs::path& out, const std::string& modality, const std::string& model, fs::path* folder = nullptr) {
+  for (const auto& entry : fs::directory_iterator(out / "studies")) {
+    const auto result = ReadJson(entry.path() / "result.json");
+    for (const auto& series : result["series"]) {
+      const bool match = modality == "nifti" ? series.value("kind", "") == "nifti" : series.value("modality", "") == modality;
+      if (!match) continue;
+      for (const auto& analysis : series["analyses"])
+        if (analysis["model"] == model) {
+          if (folder) *folder = entry.path();
+          return analysis;
+        }
+    }
+  }
+  return {};
+}
+
+class ModelRun : public testing::TempDirTest {
+ protected:
+  void SetUp() override {
+    TempDirTest::SetUp();
+    synth::WriteDemoStudies(dir_ / "archive");
+    auto lesion = testing::SegmentationManifest("lesion", 2, 16);
+    lesion["output"]["labels"][0]["name"] = "lesion";
+    lesion["output"]["postprocessing"] = {{"largest_component", true}, {"fill_holes", true}, {"min_component_mm3", 10}};
+    testing::WritePackage(dir_ / "models" / "lesion", testing::LesionBandModel(), lesion);
+    // The same model behind a resampling to 1.5 mm in RAS axes, so masks must be mapped back.
+    lesion["name"] = "lesion-resampled";
+    lesion["input"]["orientation"] = "RAS";
+    lesion["input"]["spacing_mm"] = {1.5, 1.5, 1.5};
+    testing::WritePackage(dir_ / "models" / "lesion-resampled", testing::LesionBandModel(), lesion);
+    testing::WritePackage(dir_ / "models" / "classifier", testing::MeanIntensityClassifier(),
+                          testing::ClassifierManifest("classifier", 64));
+  }
+
+  std::string ModelArgs() const {
+    return " --model " + (dir_ / "models" / "lesion").string() + " --model " + (dir_ / "models" / "lesion-resampled").string() +
+           " --model " + (dir_ / "models" / "classifier").string() + " --device " + testing::TestDevice();
+  }
+};
+
+TEST_F(ModelRun, SegmentsAndClassifiesDicomStudies) {
+  const auto run = Medpipe("run " + (dir_ / "archive").string() + " " + (dir_ / "out").string() + ModelArgs(), dir_ / "log");
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+
+  const auto ct = LoadByModality(dir_ / "archive", "CT");
+  const Image3D& source = ct.Grid();
+  const auto spacing = source.GetSpacing();
+  const double voxel_ml = spacing[0] * spacing[1] * spacing[2] / 1000.0;
+  size_t band_voxels = 0;
+  const float* hu = source.GetBufferPointer();
+  const size_t count = source.GetLargestPossibleRegion().GetNumberOfPixels();
+  for (size_t i = 0; i < count; ++i) band_voxels += hu[i] > kLesionHuLow && hu[i] < kLesionHuHigh;
+
+  fs::path folder;
+  const auto lesion = Analysis(dir_ / "out", "CT", "lesion", &folder);
+  ASSERT_TRUE(lesion.contains("labels")) << lesion.dump(2);
+  EXPECT_EQ(lesion["device"], testing::TestDevice() == "cpu" ? "cpu" : "cuda:0");
+  EXPECT_EQ(lesion["labels"][0]["name"], "lesion");
+  EXPECT_EQ(lesion["labels"][0]["components"], 1);
+  // Native grid: the mask is exactly the voxels the model's band selects, voxel for voxel.
+  const auto mask = ReadNifti(folder / lesion["mask"].get<std::string>());
+  ASSERT_EQ(mask->GetLargestPossibleRegion().GetSize(), source.GetLargestPossibleRegion().GetSize());
+  EXPECT_TRUE(mask->GetOrigin().GetVnlVector().is_equal(source.GetOrigin().GetVnlVector(), 1e-4));
+  EXPECT_TRUE(mask->GetSpacing().GetVnlVector().is_equal(spacing.GetVnlVector(), 1e-5));
+  size_t disagreements = 0;
+  for (size_t i = 0; i < count; ++i)
+    disagreements += (mask->GetBufferPointer()[i] == 1) != (hu[i] > kLesionHuLow && hu[i] < kLesionHuHigh);
+  EXPECT_EQ(disagreements, 0u);
+  EXPECT_EQ(lesion["labels"][0]["voxels"], band_voxels);
+  // And the phantom's sphere (radius 8 mm) is what was found.
+  const double sphere_ml = 4.0 / 3.0 * M_PI * 8 * 8 * 8 / 1000.0;
+  EXPECT_NEAR(lesion["labels"][0]["volume_ml"].get<double>(), band_voxels * voxel_ml, 1e-9);
+  EXPECT_NEAR(lesion["labels"][0]["volume_ml"].get<double>(), sphere_ml, 0.1 * sphere_ml);
+
+  // Resampled to 1.5 mm RAS and mapped back: same grid as the source, nearly the same voxels.
+  const auto resampled = Analysis(dir_ / "out", "CT", "lesion-resampled", &folder);
+  ASSERT_TRUE(resampled.contains("labels")) << resampled.dump(2);
+  const auto resampled_mask = ReadNifti(folder / resampled["mask"].get<std::string>());
+  ASSERT_EQ(resampled_mask->GetLargestPossibleRegion().GetSize(), source.GetLargestPossibleRegion().GetSize());
+  size_t overlap = 0, resampled_voxels = 0;
+  for (size_t i = 0; i < count; ++i) {
+    resampled_voxels += resampled_mask->GetBufferPointer()[i] == 1;
+    overlap += resampled_mask->GetBufferPointer()[i] == 1 && mask->GetBufferPointer()[i] == 1;
+  }
+  const double dice = 2.0 * overlap / (resampled_voxels + band_voxels);
+  EXPECT_GT(dice, 0.9) << "resampled " << resampled_voxels << " native " << band_voxels;
+
+  // The MR series is not what a CT model reads; the classifier reads the X-ray.
+  EXPECT_EQ(Analysis(dir_ / "out", "MR", "lesion")["skipped"], "model reads CT, series is MR");
+  const auto xray = Analysis(dir_ / "out", "DX", "classifier");
+  ASSERT_TRUE(xray.contains("probabilities")) << xray.dump(2);
+  const double normal = xray["probabilities"]["normal"], abnormal = xray["probabilities"]["abnormal"];
+  EXPECT_NEAR(normal + abnormal, 1.0, 1e-6);
+  EXPECT_EQ(xray["predicted"], normal > abnormal ? "normal" : "abnormal");
+  // Logits (4m - 2, 2 - 4m) of the image's mean m after min-max scaling: check against the source.
+  const auto dx = LoadByModality(dir_ / "archive", "DX");
+  const float* pixels = dx.Grid().GetBufferPointer();
+  const size_t dx_count = dx.Grid().GetLargestPossibleRegion().GetNumberOfPixels();
+  const auto [low, high] = std::minmax_element(pixels, pixels + dx_count);
+  double mean = 0;
+  for (size_t i = 0; i < dx_count; ++i) mean += (pixels[i] - *low) / (*high - *low) / dx_count;
+  EXPECT_NEAR(normal, 1.0 / (1.0 + std::exp(-(8 * mean - 4))), 0.02);
+}
+
+TEST_F(ModelRun, NiftiInputGetsMasksOnItsOwnGrid) {
+  fs::create_directories(dir_ / "nifti");
+  const auto ct = LoadByModality(dir_ / "archive", "CT");
+  WriteNifti(ct, dir_ / "nifti" / "ct.nii.gz");
+  const auto run = Medpipe("run " + (dir_ / "nifti").string() + " " + (dir_ / "out").string() + ModelArgs(), dir_ / "log");
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  fs::path folder;
+  const auto lesion = Analysis(dir_ / "out", "nifti", "lesion", &folder);
+  ASSERT_TRUE(lesion.contains("labels")) << lesion.dump(2);
+  const auto input = ReadNifti(dir_ / "nifti" / "ct.nii.gz");
+  const auto mask = ReadNifti(folder / lesion["mask"].get<std::string>());
+  EXPECT_EQ(mask->GetLargestPossibleRegion().GetSize(), input->GetLargestPossibleRegion().GetSize());
+  EXPECT_TRUE(mask->GetDirection().GetVnlMatrix().is_equal(input->GetDirection().GetVnlMatrix(), 1e-6));
+  EXPECT_TRUE(mask->GetOrigin().GetVnlVector().is_equal(input->GetOrigin().GetVnlVector(), 1e-4));
+  size_t band_voxels = 0;
+  const size_t count = input->GetLargestPossibleRegion().GetNumberOfPixels();
+  for (size_t i = 0; i < count; ++i) {
+    const float hu = input->GetBufferPointer()[i];
+    const bool in_band = hu > kLesionHuLow && hu < kLesionHuHigh;
+    band_voxels += in_band;
+    ASSERT_EQ(mask->GetBufferPointer()[i] == 1, in_band) << "voxel " << i;
+  }
+  EXPECT_EQ(lesion["labels"][0]["voxels"], band_voxels);
+  // A CT NIfTI has no modality: the 2-D classifier is skipped for being 2-D, not for modality.
+  EXPECT_EQ(Analysis(dir_ / "out", "nifti", "classifier")["skipped"], "2-D classifier, series is a volume");
+}
+
+TEST_F(ModelRun, ABadModelStopsTheRunBeforeAnyStudy) {
+  fs::remove(dir_ / "models" / "lesion" / "model.pt");
+  const auto run = Medpipe("run " + (dir_ / "archive").string() + " " + (dir_ / "out").string() + ModelArgs(), dir_ / "log");
+  EXPECT_EQ(run.exit_code, 3);
+  EXPECT_NE(run.output.find("model.pt: is missing"), std::string::npos) << run.output;
+  EXPECT_FALSE(fs::exists(dir_ / "out" / "problems.json"));
+  const auto device = Medpipe("run " + (dir_ / "archive").string() + " " + (dir_ / "out").string() +
+                                  " --model " + (dir_ / "models" / "classifier").string() + " --device tpu",
+                              dir_ / "log");
+  EXPECT_EQ(device.exit_code, 3);
+  EXPECT_NE(device.output.find("--device: 'tpu' is not one of"), std::string::npos) << device.output;
+}
+
+TEST_F(ModelRun, ModelCheckVerifiesAPackage) {
+  const auto ok = Medpipe("model check " + (dir_ / "models" / "lesion").string() + " --device cpu", dir_ / "log");
+  EXPECT_EQ(ok.exit_code, 0) << ok.output;
+  EXPECT_NE(ok.output.find("\"golden\":\"passed\""), std::string::npos) << ok.output;
+  std::ofstream(dir_ / "models" / "lesion" / "model.pt", std::ios::app) << "tampered";
+  const auto bad = Medpipe("model check " + (dir_ / "models" / "lesion").string() + " --device cpu", dir_ / "log");
+  EXPECT_EQ(bad.exit_code, 3);
+  EXPECT_NE(bad.output.find("sha256"), std::string::npos) << bad.output;
+}
+
+}  // namespace
+}  // namespace medpipe
