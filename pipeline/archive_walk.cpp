@@ -26,26 +26,24 @@ dicom::ArchiveIndex IndexArchive(const po::variables_map& vm) {
   return dicom::BuildIndex(dicom::ScanArchive(vm["archive"].as<std::string>(), scan), index);
 }
 
-size_t ForEachSeries(const dicom::ArchiveIndex& index, const SeriesLoaded& on_loaded, const SeriesFailed& on_failed) {
+size_t ForEachSeries(const dicom::Study& study, const SeriesLoaded& on_loaded, const SeriesFailed& on_failed) {
   size_t failures = 0;
-  for (const auto& study : index.studies) {
-    for (const auto& series : study.series) {
-      if (series.refused) {
-        // Localizers, secondary captures and non-image objects are left out by design, not failures.
-        const bool by_design = series.kind != dicom::SeriesKind::Volume && series.kind != dicom::SeriesKind::Projection;
-        if (!by_design) ++failures;
-        on_failed(study, series, series.problems.front());
-        continue;
-      }
-      try {
-        on_loaded(study, series, dicom::LoadSeries(series));
-      } catch (const Error& error) {
-        ++failures;
-        on_failed(study, series, error.what());
-      } catch (const std::exception& error) {
-        ++failures;
-        on_failed(study, series, std::string("unexpected failure: ") + error.what());
-      }
+  for (const auto& series : study.series) {
+    if (series.refused) {
+      // Localizers, secondary captures and non-image objects are left out by design, not failures.
+      const bool by_design = series.kind != dicom::SeriesKind::Volume && series.kind != dicom::SeriesKind::Projection;
+      if (!by_design) ++failures;
+      on_failed(study, series, series.problems.front());
+      continue;
+    }
+    try {
+      on_loaded(study, series, dicom::LoadSeries(series));
+    } catch (const Error& error) {
+      ++failures;
+      on_failed(study, series, error.what());
+    } catch (const std::exception& error) {
+      ++failures;
+      on_failed(study, series, std::string("unexpected failure: ") + error.what());
     }
   }
   return failures;

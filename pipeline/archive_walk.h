@@ -19,9 +19,9 @@ dicom::ArchiveIndex IndexArchive(const boost::program_options::variables_map& vm
 using SeriesLoaded = std::function<void(const dicom::Study&, const dicom::Series&, const Volume&)>;
 using SeriesFailed = std::function<void(const dicom::Study&, const dicom::Series&, const std::string& reason)>;
 
-// Loads every series that is not refused; a failure in one series is reported and the walk goes on.
-// Series that are refused at index time or fail to load go to ON_FAILED. Returns the failure count.
-size_t ForEachSeries(const dicom::ArchiveIndex& index, const SeriesLoaded& on_loaded, const SeriesFailed& on_failed);
+// Loads every series of STUDY that is not refused; a failure in one series is reported and the walk
+// goes on. Series that are refused at index time or fail to load go to ON_FAILED. Returns the failure count.
+size_t ForEachSeries(const dicom::Study& study, const SeriesLoaded& on_loaded, const SeriesFailed& on_failed);
 
 // Parses ARGS against OPTIONS (with POSITIONAL names); prints help and returns false on --help or error.
 bool ParseCommandLine(const std::vector<std::string>& args, const std::string& usage,

@@ -42,9 +42,10 @@ int ConvertCommand(const std::vector<std::string>& args) {
 
   const auto index = IndexArchive(vm);
   for (const auto& problem : index.problems) std::cerr << "skipped " << problem.path << ": " << problem.reason << "\n";
-  size_t written = 0;
-  const size_t failures = ForEachSeries(
-      index,
+  size_t written = 0, failures = 0;
+  for (const auto& study : index.studies) {
+    failures += ForEachSeries(
+      study,
       [&](const dicom::Study& study, const dicom::Series& series, const Volume& volume) {
         const fs::path folder = outdir / study.id;
         fs::create_directories(folder);
@@ -57,6 +58,7 @@ int ConvertCommand(const std::vector<std::string>& args) {
       [&](const dicom::Study&, const dicom::Series& series, const std::string& reason) {
         std::cerr << "series " << series.id << " not converted: " << reason << "\n";
       });
+  }
   std::cerr << "converted " << written << " series, " << failures << " failed\n";
   return failures ? kExitSomeFailed : kExitOk;
 }

@@ -1,6 +1,5 @@
 #include <chrono>
 #include <iostream>
-#include <map>
 
 #include "archive_walk.h"
 #include "commands.h"
@@ -25,14 +24,59 @@ nlohmann::json LoadedVolumeJson(const Volume& volume) {
           {"channels", volume.channels.size()}};
 }
 
-fs::path StudyFolder(const fs::path& outdir, const std::string& study_id) {
-  const fs::path folder = outdir / "studies" / study_id;
-  fs::create_directories(folder);
-  return folder;
-}
-
 nlohmann::json ResultJson(const std::string& study_id, const ModelRunner& models) {
   return {{"schema_version", 1}, {"medpipe_version", MEDPIPE_VERSION}, {"study_id", study_id}, {"models", models.ModelsJson()}};
+}
+
+// One DICOM study: every series loaded and analysed, written to its folder as a whole.
+size_t RunStudy(const dicom::Study& study, ModelRunner& models, const fs::path& studies_dir) {
+  StagedFolder folder(studies_dir / study.id);
+  nlohmann::json series_results = nlohmann::json::array();
+  size_t model_failures = 0;
+  const auto record = [&](const dicom::Series& series, nlohmann::json extra) {
+    nlohmann::json entry = dicom::SeriesToJson(series);
+    entry.update(extra);
+    series_results.push_back(entry);
+  };
+  const size_t load_failures = ForEachSeries(
+      study,
+      [&](const dicom::Study&, const dicom::Series& series, const Volume& volume) {
+        const std::string stem = std::to_string(series.series_number) + "_" + series.id;
+        record(series, {{"loaded", true},
+                        {"volume", LoadedVolumeJson(volume)},
+                        {"analyses", models.Analyse(volume, series.files.front().modality, folder.Path(), stem, model_failures)}});
+      },
+      [&](const dicom::Study&, const dicom::Series& series, const std::string& reason) {
+        record(series, {{"loaded", false}, {"error", reason}});
+      });
+  nlohmann::json result = ResultJson(study.id, models);
+  result["study_instance_uid"] = study.study_instance_uid;
+  result["series"] = series_results;
+  WriteFileAtomically(folder.Path() / "result.json", result.dump(2) + "\n");
+  folder.Commit();
+  return load_failures + model_failures;
+}
+
+// A NIfTI file: a study of one series, named after its path.
+size_t RunNifti(const fs::path& file, ModelRunner& models, const fs::path& studies_dir) {
+  const std::string study_id = ShortId(fs::absolute(file).lexically_normal().string());
+  StagedFolder folder(studies_dir / study_id);
+  nlohmann::json series = {{"source", file.string()}, {"kind", "nifti"}};
+  size_t failures = 0;
+  try {
+    const Volume volume{{ReadNifti(file)}};
+    series.update({{"loaded", true},
+                   {"volume", LoadedVolumeJson(volume)},
+                   {"analyses", models.Analyse(volume, "", folder.Path(), "nifti", failures)}});
+  } catch (const std::exception& error) {
+    ++failures;
+    series.update({{"loaded", false}, {"error", error.what()}});
+  }
+  nlohmann::json result = ResultJson(study_id, models);
+  result["series"] = {series};
+  WriteFileAtomically(folder.Path() / "result.json", result.dump(2) + "\n");
+  folder.Commit();
+  return failures;
 }
 
 }  // namespace
@@ -46,54 +90,15 @@ int RunCommand(const std::vector<std::string>& args) {
                             &model_options))
     return exit_code;
   const fs::path outdir = vm["outdir"].as<std::string>();
+  const fs::path studies_dir = outdir / "studies";
 
   const auto started = std::chrono::steady_clock::now();
   ModelRunner models(vm);  // refuses a bad model before any study is read
+  RemoveStaleStaging(studies_dir);
   const auto index = IndexArchive(vm);
-  std::map<std::string, nlohmann::json> series_results;  // study id -> series entries
   size_t failures = 0;
-  const auto record = [&](const dicom::Study& study, const dicom::Series& series, nlohmann::json extra) {
-    nlohmann::json entry = dicom::SeriesToJson(series);
-    entry.update(extra);
-    series_results[study.id].push_back(entry);
-  };
-  failures += ForEachSeries(
-      index,
-      [&](const dicom::Study& study, const dicom::Series& series, const Volume& volume) {
-        const std::string stem = std::to_string(series.series_number) + "_" + series.id;
-        record(study, series,
-               {{"loaded", true},
-                {"volume", LoadedVolumeJson(volume)},
-                {"analyses", models.Analyse(volume, series.files.front().modality, StudyFolder(outdir, study.id), stem, failures)}});
-      },
-      [&](const dicom::Study& study, const dicom::Series& series, const std::string& reason) {
-        record(study, series, {{"loaded", false}, {"error", reason}});
-      });
-
-  for (const auto& study : index.studies) {
-    nlohmann::json result = ResultJson(study.id, models);
-    result["study_instance_uid"] = study.study_instance_uid;
-    result["series"] = series_results[study.id];
-    WriteFileAtomically(StudyFolder(outdir, study.id) / "result.json", result.dump(2) + "\n");
-  }
-  // Each NIfTI file is a study of one series, named after its path.
-  for (const auto& file : index.nifti_files) {
-    const std::string study_id = ShortId(fs::absolute(file).lexically_normal().string());
-    const fs::path folder = StudyFolder(outdir, study_id);
-    nlohmann::json series = {{"source", file.string()}, {"kind", "nifti"}};
-    try {
-      const Volume volume{{ReadNifti(file)}};
-      series.update({{"loaded", true},
-                     {"volume", LoadedVolumeJson(volume)},
-                     {"analyses", models.Analyse(volume, "", folder, "nifti", failures)}});
-    } catch (const std::exception& error) {
-      ++failures;
-      series.update({{"loaded", false}, {"error", error.what()}});
-    }
-    nlohmann::json result = ResultJson(study_id, models);
-    result["series"] = {series};
-    WriteFileAtomically(folder / "result.json", result.dump(2) + "\n");
-  }
+  for (const auto& study : index.studies) failures += RunStudy(study, models, studies_dir);
+  for (const auto& file : index.nifti_files) failures += RunNifti(file, models, studies_dir);
   WriteFileAtomically(outdir / "problems.json", dicom::ProblemsToJson(index.problems).dump(2) + "\n");
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   std::cerr << "medpipe run: " << index.studies.size() + index.nifti_files.size() << " studies, " << failures

@@ -85,7 +85,7 @@ def sha256_file(path: str) -> str:
     return digest.hexdigest()
 
 
-def manifest(num_classes: int, sha256: str) -> dict:
+def manifest(num_classes: int, patch: int, sha256: str) -> dict:
     return {
         "name": "bench-unet3d",
         "version": "1.0.0",
@@ -99,7 +99,7 @@ def manifest(num_classes: int, sha256: str) -> dict:
             "spatial_dims": 3,
             "orientation": None,
             "spacing_mm": None,
-            "patch_size": [128, 128, 128],
+            "patch_size": [patch] * 3,
             "interpolation": "linear",
             "normalisation": {"scheme": "ct", "clip": [-1000, 1000], "mean": 0, "std": 500},
             "mirror_axes": [0, 1, 2],
@@ -125,6 +125,7 @@ def main() -> None:
     parser.add_argument("--out", required=True, help="output directory for model.pt and manifest.json")
     parser.add_argument("--classes", type=int, default=2, help="output channels incl. background (>= 2)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--patch", type=int, default=128, help="cubic patch edge for the manifest (>= 64)")
     args = parser.parse_args()
     if args.classes < 2:
         parser.error("--classes must be at least 2 (softmax over background + labels)")
@@ -137,7 +138,7 @@ def main() -> None:
     model_path = os.path.join(args.out, "model.pt")
     torch.jit.script(model).save(model_path)
     with open(os.path.join(args.out, "manifest.json"), "w") as f:
-        json.dump(manifest(args.classes, sha256_file(model_path)), f, indent=2)
+        json.dump(manifest(args.classes, args.patch, sha256_file(model_path)), f, indent=2)
         f.write("\n")
     print(f"wrote {model_path} and manifest.json")
 

@@ -84,7 +84,8 @@ int main(int argc, char** argv) {
                            {"patches", report.patches},
                            {"batch_size", report.batch_size},
                            {"device", report.device},
-                           {"precision_note", model.PrecisionNote()}};
+                           {"precision_note", model.PrecisionNote()},
+                           {"fallbacks", report.fallbacks}};
     const auto probabilities = torch::softmax(logits, 0);
     if (!reference.defined()) {
       reference = probabilities;

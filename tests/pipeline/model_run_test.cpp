@@ -1,7 +1,9 @@
 // `medpipe run` with a segmentation and a classification model, on DICOM and on NIfTI input: masks
 // land voxel for voxel on the source grid, volumes match the phantom, bad models stop the run early.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <fstream>
@@ -185,6 +187,53 @@ TEST_F(ModelRun, ABadModelStopsTheRunBeforeAnyStudy) {
                               dir_ / "log");
   EXPECT_EQ(device.exit_code, 3);
   EXPECT_NE(device.output.find("--device: 'tpu' is not one of"), std::string::npos) << device.output;
+}
+
+TEST_F(ModelRun, AKilledRunLeavesNoPartialStudy) {
+  // Tiny patches with 90 % overlap: hundreds of thousands of forward passes keep the run inside the
+  // CT study long enough to kill it there.
+  testing::WritePackage(dir_ / "models" / "slow", testing::LesionBandModel(), testing::SegmentationManifest("slow", 2, 8));
+  const std::string archive = (dir_ / "archive").string(), out = (dir_ / "out").string();
+  const std::string slow = (dir_ / "models" / "slow").string();
+  const pid_t child = fork();
+  if (child == 0) {
+    std::freopen("/dev/null", "w", stderr);
+    execl(MEDPIPE_BINARY, "medpipe", "run", archive.c_str(), out.c_str(), "--model", slow.c_str(), "--device", "cpu",
+          "--overlap", "0.9", "--batch-size", "1", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  const auto staging_present = [&] {
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(dir_ / "out" / "studies", ec))
+      if (entry.path().filename().string().front() == '.') return true;
+    return false;
+  };
+  bool caught_mid_study = false;
+  for (int i = 0; i < 600 && !caught_mid_study; ++i) {
+    usleep(50000);
+    caught_mid_study = staging_present();
+  }
+  kill(child, SIGKILL);
+  waitpid(child, nullptr, 0);
+  ASSERT_TRUE(caught_mid_study) << "the run never started a study";
+  // Every visible study folder is complete; the killed study exists only as hidden staging.
+  size_t complete = 0;
+  for (const auto& entry : fs::directory_iterator(dir_ / "out" / "studies")) {
+    if (entry.path().filename().string().front() == '.') continue;
+    EXPECT_TRUE(fs::exists(entry.path() / "result.json")) << entry.path();
+    ++complete;
+  }
+  EXPECT_LT(complete, 3u);
+  // The next run replaces the staging with complete results.
+  const auto rerun = Medpipe("run " + archive + " " + out + ModelArgs(), dir_ / "log");
+  ASSERT_EQ(rerun.exit_code, 0) << rerun.output;
+  size_t studies = 0;
+  for (const auto& entry : fs::directory_iterator(dir_ / "out" / "studies")) {
+    EXPECT_NE(entry.path().filename().string().front(), '.') << "stale staging " << entry.path();
+    EXPECT_TRUE(fs::exists(entry.path() / "result.json")) << entry.path();
+    ++studies;
+  }
+  EXPECT_EQ(studies, 3u);
 }
 
 TEST_F(ModelRun, ModelCheckVerifiesAPackage) {
