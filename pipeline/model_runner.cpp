@@ -1,11 +1,14 @@
 #include "model_runner.h"
 
+#include <sstream>
+
 #include "medpipe/core/error.h"
 #include "medpipe/inference/device.h"
 #include "medpipe/inference/tensor_image.h"
 #include "medpipe/postprocess/postprocess.h"
 #include "medpipe/preprocess/preprocess.h"
 #include "medpipe/volume_io/nifti_io.h"
+#include "stopwatch.h"
 
 namespace po = boost::program_options;
 namespace fs = std::filesystem;
@@ -32,50 +35,33 @@ nlohmann::json ReportJson(const inference::PredictReport& report, const inferenc
                          {"precision", report.precision},
                          {"batch_size", report.batch_size},
                          {"patches", report.patches},
-                         {"inference_ms", report.milliseconds},
                          {"fallbacks", report.fallbacks}};
   if (!model.PrecisionNote().empty()) json["precision_note"] = model.PrecisionNote();
   return json;
 }
 
-nlohmann::json Segment(inference::LoadedModel& model, const Volume& volume, const inference::PredictOptions& options,
-                       const fs::path& mask_path) {
-  const auto& manifest = model.Manifest();
-  const Volume prepared = preprocess::Prepare(volume, preprocess::SpecFor(manifest));
-  inference::PredictReport report;
-  const auto probabilities = inference::Predict(model, inference::VolumeToTensor(prepared), options, report);
-  std::vector<Image3D::Pointer> on_source_grid;
-  for (const auto& channel : inference::TensorToImages(probabilities, prepared.Grid()))
-    on_source_grid.push_back(preprocess::MapBack(*channel, volume.Grid()));
-  auto labels = postprocess::ToLabels(on_source_grid, manifest.activation, manifest.labels);
-  postprocess::Clean(*labels, manifest.postprocessing, manifest.labels);
-  WriteLabelNifti(*labels, mask_path);
-
-  nlohmann::json json = ReportJson(report, model);
-  json["mask"] = mask_path.filename().string();
-  json["labels"] = nlohmann::json::array();
-  for (const auto& measure : postprocess::Measure(*labels, manifest.labels))
-    json["labels"].push_back({{"value", measure.value},
-                              {"name", measure.name},
-                              {"voxels", measure.voxels},
-                              {"volume_ml", measure.volume_ml},
-                              {"components", measure.components}});
-  return json;
-}
-
-nlohmann::json Classify(inference::LoadedModel& model, const Volume& volume, const inference::PredictOptions& options) {
-  const auto& manifest = model.Manifest();
-  const Volume prepared = preprocess::Prepare(volume, preprocess::SpecFor(manifest));
-  inference::PredictReport report;
-  const auto probabilities = inference::Predict(model, inference::VolumeToTensor(prepared), options, report);
-  nlohmann::json json = ReportJson(report, model);
-  json["probabilities"] = nlohmann::json::object();
-  for (const auto& label : manifest.labels) json["probabilities"][label.name] = probabilities[label.value].item<double>();
-  json["predicted"] = manifest.labels[probabilities.argmax().item<int64_t>()].name;
-  return json;
+std::string Fixed(double value, int digits) {
+  std::ostringstream text;
+  text.setf(std::ios::fixed);
+  text.precision(digits);
+  text << value;
+  return text.str();
 }
 
 }  // namespace
+
+OutputTypes ParseOutputTypes(const std::string& list) {
+  OutputTypes types{false, false, false, false};
+  std::istringstream items(list);
+  for (std::string item; std::getline(items, item, ',');) {
+    if (item == "nifti") types.nifti = true;
+    else if (item == "seg") types.seg = true;
+    else if (item == "sr") types.sr = true;
+    else if (item == "rtstruct") types.rtstruct = true;
+    else throw ConfigError("--output-types", "'" + item + "' is not one of nifti, seg, sr, rtstruct");
+  }
+  return types;
+}
 
 void AddModelOptions(po::options_description& options) {
   options.add_options()
@@ -84,10 +70,12 @@ void AddModelOptions(po::options_description& options) {
       ("precision", po::value<std::string>()->default_value("fp32"), "fp32, or fp16/bf16 on CUDA (checked against fp32 at load)")
       ("batch-size", po::value<int64_t>()->default_value(2), "patches per forward pass")
       ("overlap", po::value<double>()->default_value(0.5), "sliding-window overlap between patches, 0 to <1")
-      ("tta", po::bool_switch(), "mirroring test-time augmentation along the manifest's mirror_axes");
+      ("tta", po::bool_switch(), "mirroring test-time augmentation along the manifest's mirror_axes")
+      ("output-types", po::value<std::string>()->default_value("nifti,seg,sr"),
+       "segmentation outputs, comma-separated: nifti, seg, sr, rtstruct (DICOM ones for DICOM input)");
 }
 
-ModelRunner::ModelRunner(const po::variables_map& vm) {
+ModelRunner::ModelRunner(const po::variables_map& vm) : outputs_(ParseOutputTypes(vm["output-types"].as<std::string>())) {
   options_.batch_size = vm["batch-size"].as<int64_t>();
   options_.overlap = vm["overlap"].as<double>();
   options_.mirror = vm["tta"].as<bool>();
@@ -114,28 +102,77 @@ nlohmann::json ModelRunner::ModelsJson() const {
   return json;
 }
 
-nlohmann::json ModelRunner::Analyse(const Volume& volume, const std::string& modality, const fs::path& folder,
-                                    const std::string& stem, size_t& failures) {
-  nlohmann::json analyses = nlohmann::json::array();
+SeriesAnalysis ModelRunner::Analyse(const SeriesContext& series) {
+  SeriesAnalysis analysis;
   for (auto& model : models_) {
     const auto& manifest = model.Manifest();
     nlohmann::json entry = {{"model", manifest.name}, {"version", manifest.version}, {"task", model::TaskName(manifest.task)}};
-    const std::string mismatch = Mismatch(manifest, volume, modality);
+    const std::string mismatch = Mismatch(manifest, series.volume, series.modality);
+    if (!mismatch.empty()) {
+      entry["skipped"] = mismatch;
+      analysis.entries.push_back(entry);
+      continue;
+    }
     try {
-      if (!mismatch.empty()) {
-        entry["skipped"] = mismatch;
-      } else if (manifest.task == model::Task::Segmentation) {
-        entry.update(Segment(model, volume, options_, folder / (stem + "_" + manifest.name + ".nii.gz")));
+      Stopwatch stopwatch;
+      nlohmann::json timings;
+      const Volume prepared = preprocess::Prepare(series.volume, preprocess::SpecFor(manifest));
+      timings["preprocess"] = stopwatch.Lap();
+      inference::PredictReport report;
+      const auto probabilities = inference::Predict(model, inference::VolumeToTensor(prepared), options_, report);
+      timings["inference"] = stopwatch.Lap();
+      entry.update(ReportJson(report, model));
+      if (manifest.task == model::Task::Segmentation) {
+        std::vector<Image3D::Pointer> on_source_grid;
+        for (const auto& channel : inference::TensorToImages(probabilities, prepared.Grid()))
+          on_source_grid.push_back(preprocess::MapBack(*channel, series.volume.Grid()));
+        auto labels = postprocess::ToLabels(on_source_grid, manifest.activation, manifest.labels);
+        postprocess::Clean(*labels, manifest.postprocessing, manifest.labels);
+        entry["labels"] = nlohmann::json::array();
+        for (const auto& measure : postprocess::Measure(*labels, manifest.labels))
+          entry["labels"].push_back({{"value", measure.value},
+                                     {"name", measure.name},
+                                     {"voxels", measure.voxels},
+                                     {"volume_ml", measure.volume_ml},
+                                     {"components", measure.components}});
+        timings["postprocess"] = stopwatch.Lap();
+        entry["outputs"] = nlohmann::json::object();
+        if (outputs_.nifti) {
+          const std::string name = series.stem + "_" + manifest.name + ".nii.gz";
+          WriteLabelNifti(*labels, series.folder / name);
+          entry["outputs"]["nifti"] = name;
+        }
+        timings["write"] = stopwatch.Lap();
+        analysis.masks.emplace_back(&manifest, labels);
       } else {
-        entry.update(Classify(model, volume, options_));
+        entry["probabilities"] = nlohmann::json::object();
+        for (const auto& label : manifest.labels) entry["probabilities"][label.name] = probabilities[label.value].item<double>();
+        const auto& predicted = manifest.labels[probabilities.argmax().item<int64_t>()];
+        entry["predicted"] = predicted.name;
+        std::string finding = manifest.name + ": " + predicted.name;
+        if (manifest.decision) {
+          const auto& rule = *manifest.decision;
+          const double p = probabilities[rule.positive_class].item<double>();
+          const auto& positive = manifest.labels[rule.positive_class].name;
+          const bool is_positive = p >= rule.threshold;
+          entry["decision"] = {{"positive_class", positive},
+                               {"class", is_positive ? positive : "not " + positive},
+                               {"probability", p},
+                               {"threshold", rule.threshold}};
+          finding = manifest.name + ": " + positive + " " + Fixed(p, 2) + " (threshold " + Fixed(rule.threshold, 2) +
+                    "): " + (is_positive ? "positive" : "negative");
+        }
+        analysis.findings.push_back(finding);
+        timings["postprocess"] = stopwatch.Lap();
       }
+      entry["timings_ms"] = timings;
     } catch (const std::exception& error) {
-      ++failures;
+      ++analysis.failures;
       entry["error"] = error.what();
     }
-    analyses.push_back(entry);
+    analysis.entries.push_back(entry);
   }
-  return analyses;
+  return analysis;
 }
 
 }  // namespace medpipe::cli

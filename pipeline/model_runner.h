@@ -9,30 +9,51 @@
 #include <nlohmann/json.hpp>
 
 #include "medpipe/core/volume.h"
+#include "medpipe/dicom/series_index.h"
 #include "medpipe/inference/model.h"
 #include "medpipe/inference/predictor.h"
 
 namespace medpipe::cli {
 
-// --model, --device, --precision, --batch-size, --overlap, --tta.
+// --model, --device, --precision, --batch-size, --overlap, --tta, --output-types.
 void AddModelOptions(boost::program_options::options_description& options);
+
+// Which files a segmentation produces besides its numbers (--output-types).
+struct OutputTypes {
+  bool nifti = true, seg = true, sr = true, rtstruct = false;
+};
+OutputTypes ParseOutputTypes(const std::string& list);
+
+// One loaded series and where its outputs go.
+struct SeriesContext {
+  const Volume& volume;
+  std::string modality;                  // empty for NIfTI input, which any model may read
+  const dicom::Series* source = nullptr;  // the DICOM series, for outputs that reference it
+  std::filesystem::path folder;
+  std::string stem;                      // file-name prefix of this series' outputs
+};
+
+// What the models made of one series.
+struct SeriesAnalysis {
+  nlohmann::json entries = nlohmann::json::array();  // one per model, as result.json's "analyses"
+  std::vector<std::pair<const model::Manifest*, LabelImage::Pointer>> masks;  // for overlays
+  std::vector<std::string> findings;  // classification lines for overlays
+  size_t failures = 0;
+};
 
 class ModelRunner {
  public:
   // Loads and checks every --model before any study is touched; a bad model throws ModelError.
   explicit ModelRunner(const boost::program_options::variables_map& vm);
 
-  // One entry per model: what it found, or why it did not apply or failed. Segmentation masks are
-  // written to FOLDER/STEM_<model>.nii.gz on the series' own grid. MODALITY is empty for NIfTI input,
-  // which any model may read. Adds the number of models that failed to FAILURES.
-  nlohmann::json Analyse(const Volume& volume, const std::string& modality, const std::filesystem::path& folder,
-                         const std::string& stem, size_t& failures);
-
+  SeriesAnalysis Analyse(const SeriesContext& series);
   nlohmann::json ModelsJson() const;
+  const OutputTypes& Outputs() const { return outputs_; }
 
  private:
   std::vector<inference::LoadedModel> models_;
   inference::PredictOptions options_;
+  OutputTypes outputs_;
 };
 
 }  // namespace medpipe::cli

@@ -1,4 +1,4 @@
-#include <chrono>
+#include <algorithm>
 #include <iostream>
 
 #include "archive_walk.h"
@@ -8,6 +8,7 @@
 #include "medpipe/dicom/index_json.h"
 #include "medpipe/volume_io/nifti_io.h"
 #include "model_runner.h"
+#include "stopwatch.h"
 
 namespace po = boost::program_options;
 namespace fs = std::filesystem;
@@ -24,56 +25,90 @@ nlohmann::json LoadedVolumeJson(const Volume& volume) {
           {"channels", volume.channels.size()}};
 }
 
-nlohmann::json ResultJson(const std::string& study_id, const ModelRunner& models) {
-  return {{"schema_version", 1}, {"medpipe_version", MEDPIPE_VERSION}, {"study_id", study_id}, {"models", models.ModelsJson()}};
+// Provenance of the input: SHA-256 over the sorted "<sha256 of file> <path>" lines of every file.
+nlohmann::json SourceJson(const std::string& kind, std::vector<std::string> paths) {
+  std::vector<std::string> lines;
+  for (const auto& path : paths) lines.push_back(Sha256File(path) + " " + path);
+  std::sort(lines.begin(), lines.end());
+  std::string text;
+  for (const auto& line : lines) text += line + "\n";
+  return {{"kind", kind}, {"files", paths.size()}, {"files_sha256", Sha256Hex(text)}};
+}
+
+// The parts of result.json every study has; SERIES entries and FAILURES decide the status.
+nlohmann::json ResultJson(const std::string& study_id, const ModelRunner& models, nlohmann::json source,
+                          nlohmann::json series, size_t failures, double total_ms) {
+  return {{"schema_version", 2},
+          {"medpipe_version", MEDPIPE_VERSION},
+          {"study_id", study_id},
+          {"status", failures ? "failed" : "ok"},
+          {"source", std::move(source)},
+          {"models", models.ModelsJson()},
+          {"series", std::move(series)},
+          {"timings_ms", {{"total", total_ms}}}};
 }
 
 // One DICOM study: every series loaded and analysed, written to its folder as a whole.
 size_t RunStudy(const dicom::Study& study, ModelRunner& models, const fs::path& studies_dir) {
+  Stopwatch study_clock;
   StagedFolder folder(studies_dir / study.id);
   nlohmann::json series_results = nlohmann::json::array();
+  std::vector<std::string> paths;
   size_t model_failures = 0;
   const auto record = [&](const dicom::Series& series, nlohmann::json extra) {
+    for (const auto& file : series.files) paths.push_back(file.path);
     nlohmann::json entry = dicom::SeriesToJson(series);
+    entry["analyses"] = nlohmann::json::array();
     entry.update(extra);
     series_results.push_back(entry);
   };
+  Stopwatch load_clock;
   const size_t load_failures = ForEachSeries(
       study,
       [&](const dicom::Study&, const dicom::Series& series, const Volume& volume) {
-        const std::string stem = std::to_string(series.series_number) + "_" + series.id;
+        const double load_ms = load_clock.Lap();
+        auto analysis = models.Analyse({volume, series.modality, &series, folder.Path(),
+                                        std::to_string(series.series_number) + "_" + series.id});
+        model_failures += analysis.failures;
         record(series, {{"loaded", true},
                         {"volume", LoadedVolumeJson(volume)},
-                        {"analyses", models.Analyse(volume, series.files.front().modality, folder.Path(), stem, model_failures)}});
+                        {"analyses", analysis.entries},
+                        {"timings_ms", {{"load", load_ms}}}});
+        load_clock.Lap();
       },
       [&](const dicom::Study&, const dicom::Series& series, const std::string& reason) {
         record(series, {{"loaded", false}, {"error", reason}});
+        load_clock.Lap();
       });
-  nlohmann::json result = ResultJson(study.id, models);
+  const size_t failures = load_failures + model_failures;
+  nlohmann::json result = ResultJson(study.id, models, SourceJson("dicom", paths), series_results, failures, study_clock.Lap());
   result["study_instance_uid"] = study.study_instance_uid;
-  result["series"] = series_results;
   WriteFileAtomically(folder.Path() / "result.json", result.dump(2) + "\n");
   folder.Commit();
-  return load_failures + model_failures;
+  return failures;
 }
 
 // A NIfTI file: a study of one series, named after its path.
 size_t RunNifti(const fs::path& file, ModelRunner& models, const fs::path& studies_dir) {
+  Stopwatch clock;
   const std::string study_id = ShortId(fs::absolute(file).lexically_normal().string());
   StagedFolder folder(studies_dir / study_id);
-  nlohmann::json series = {{"source", file.string()}, {"kind", "nifti"}};
+  nlohmann::json series = {{"id", "nifti"}, {"modality", ""}, {"kind", "nifti"}, {"problems", nlohmann::json::array()},
+                           {"analyses", nlohmann::json::array()}};
   size_t failures = 0;
   try {
     const Volume volume{{ReadNifti(file)}};
-    series.update({{"loaded", true},
-                   {"volume", LoadedVolumeJson(volume)},
-                   {"analyses", models.Analyse(volume, "", folder.Path(), "nifti", failures)}});
+    series["timings_ms"] = {{"load", clock.Lap()}};
+    auto analysis = models.Analyse({volume, "", nullptr, folder.Path(), "nifti"});
+    failures += analysis.failures;
+    series.update({{"loaded", true}, {"volume", LoadedVolumeJson(volume)}, {"analyses", analysis.entries}});
   } catch (const std::exception& error) {
     ++failures;
     series.update({{"loaded", false}, {"error", error.what()}});
   }
-  nlohmann::json result = ResultJson(study_id, models);
-  result["series"] = {series};
+  nlohmann::json source = SourceJson("nifti", {file.string()});
+  source["path"] = file.string();
+  const nlohmann::json result = ResultJson(study_id, models, source, {series}, failures, clock.Lap());
   WriteFileAtomically(folder.Path() / "result.json", result.dump(2) + "\n");
   folder.Commit();
   return failures;
@@ -92,7 +127,7 @@ int RunCommand(const std::vector<std::string>& args) {
   const fs::path outdir = vm["outdir"].as<std::string>();
   const fs::path studies_dir = outdir / "studies";
 
-  const auto started = std::chrono::steady_clock::now();
+  Stopwatch clock;
   ModelRunner models(vm);  // refuses a bad model before any study is read
   RemoveStaleStaging(studies_dir);
   const auto index = IndexArchive(vm);
@@ -100,9 +135,8 @@ int RunCommand(const std::vector<std::string>& args) {
   for (const auto& study : index.studies) failures += RunStudy(study, models, studies_dir);
   for (const auto& file : index.nifti_files) failures += RunNifti(file, models, studies_dir);
   WriteFileAtomically(outdir / "problems.json", dicom::ProblemsToJson(index.problems).dump(2) + "\n");
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   std::cerr << "medpipe run: " << index.studies.size() + index.nifti_files.size() << " studies, " << failures
-            << " failures, " << index.problems.size() << " files skipped, " << seconds << " s\n";
+            << " failures, " << index.problems.size() << " files skipped, " << clock.Lap() / 1000 << " s\n";
   return failures ? kExitSomeFailed : kExitOk;
 }
 

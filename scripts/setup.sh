@@ -9,6 +9,7 @@ packages=(
   libopencv-dev libboost-program-options-dev nlohmann-json3-dev zlib1g-dev
   libgtest-dev libgmock-dev
   dcm2niix dicom3tools bc
+  python3-jsonschema chromium fonts-dejavu-core
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -27,6 +27,14 @@ class TempDirTest : public ::testing::Test {
   std::filesystem::path dir_;
 };
 
+// RESULT (a result.json) is valid against docs/result-schema.json (checked with python3-jsonschema).
+inline void ExpectValidResult(const std::filesystem::path& result) {
+  const std::string command = "/usr/bin/python3 -c 'import json, sys, jsonschema; "
+                              "jsonschema.validate(json.load(open(sys.argv[1])), json.load(open(sys.argv[2])))' " +
+                              result.string() + " " MEDPIPE_SOURCE_DIR "/docs/result-schema.json";
+  EXPECT_EQ(std::system(command.c_str()), 0) << result << " does not match docs/result-schema.json";
+}
+
 // SOP class, study, a new series and instance UID, and modality: enough to be indexed.
 inline void PutIdentity(DcmDataset& dataset, const char* sop_class_uid, const char* study_uid, const char* modality) {
   char uid[100];

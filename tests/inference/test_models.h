@@ -86,7 +86,10 @@ inline nlohmann::json ClassifierManifest(const std::string& name, int size) {
             {"spatial_dims", 2},
             {"patch_size", {size, size}},
             {"normalisation", {{"scheme", "minmax"}}}}},
-          {"output", {{"activation", "softmax"}, {"classes", {{{"name", "normal"}}, {{"name", "abnormal"}}}}}},
+          {"output",
+           {{"activation", "softmax"},
+            {"classes", {{{"name", "normal"}}, {{"name", "abnormal"}}}},
+            {"decision", {{"positive_class", "abnormal"}, {"threshold", 0.5}}}}},
           {"golden", {{"input_shape", {1, 1, size, size}}}}};
 }
 

@@ -31,6 +31,7 @@ TEST_F(Cli, RunWritesOneResultPerStudyAndConvertWritesNifti) {
   ASSERT_EQ(Medpipe("run " + (dir_ / "archive").string() + " " + (dir_ / "out").string()), 0);
   size_t studies = 0, series = 0;
   for (const auto& entry : fs::directory_iterator(dir_ / "out" / "studies")) {
+    medpipe::testing::ExpectValidResult(entry.path() / "result.json");
     std::ifstream in(entry.path() / "result.json");
     const auto result = nlohmann::json::parse(in);
     ++studies;

@@ -105,7 +105,7 @@ TEST_F(ModelRun, SegmentsAndClassifiesDicomStudies) {
   EXPECT_EQ(lesion["labels"][0]["name"], "lesion");
   EXPECT_EQ(lesion["labels"][0]["components"], 1);
   // Native grid: the mask is exactly the voxels the model's band selects, voxel for voxel.
-  const auto mask = ReadNifti(folder / lesion["mask"].get<std::string>());
+  const auto mask = ReadNifti(folder / lesion["outputs"]["nifti"].get<std::string>());
   ASSERT_EQ(mask->GetLargestPossibleRegion().GetSize(), source.GetLargestPossibleRegion().GetSize());
   EXPECT_TRUE(mask->GetOrigin().GetVnlVector().is_equal(source.GetOrigin().GetVnlVector(), 1e-4));
   EXPECT_TRUE(mask->GetSpacing().GetVnlVector().is_equal(spacing.GetVnlVector(), 1e-5));
@@ -122,7 +122,7 @@ TEST_F(ModelRun, SegmentsAndClassifiesDicomStudies) {
   // Resampled to 1.5 mm RAS and mapped back: same grid as the source, nearly the same voxels.
   const auto resampled = Analysis(dir_ / "out", "CT", "lesion-resampled", &folder);
   ASSERT_TRUE(resampled.contains("labels")) << resampled.dump(2);
-  const auto resampled_mask = ReadNifti(folder / resampled["mask"].get<std::string>());
+  const auto resampled_mask = ReadNifti(folder / resampled["outputs"]["nifti"].get<std::string>());
   ASSERT_EQ(resampled_mask->GetLargestPossibleRegion().GetSize(), source.GetLargestPossibleRegion().GetSize());
   size_t overlap = 0, resampled_voxels = 0;
   for (size_t i = 0; i < count; ++i) {
@@ -139,6 +139,10 @@ TEST_F(ModelRun, SegmentsAndClassifiesDicomStudies) {
   const double normal = xray["probabilities"]["normal"], abnormal = xray["probabilities"]["abnormal"];
   EXPECT_NEAR(normal + abnormal, 1.0, 1e-6);
   EXPECT_EQ(xray["predicted"], normal > abnormal ? "normal" : "abnormal");
+  EXPECT_EQ(xray["decision"]["positive_class"], "abnormal");
+  EXPECT_EQ(xray["decision"]["threshold"], 0.5);
+  EXPECT_EQ(xray["decision"]["class"], abnormal >= 0.5 ? "abnormal" : "not abnormal");
+  for (const auto& entry : fs::directory_iterator(dir_ / "out" / "studies")) testing::ExpectValidResult(entry.path() / "result.json");
   // Logits (4m - 2, 2 - 4m) of the image's mean m after min-max scaling: check against the source.
   const auto dx = LoadByModality(dir_ / "archive", "DX");
   const float* pixels = dx.Grid().GetBufferPointer();
@@ -159,7 +163,7 @@ TEST_F(ModelRun, NiftiInputGetsMasksOnItsOwnGrid) {
   const auto lesion = Analysis(dir_ / "out", "nifti", "lesion", &folder);
   ASSERT_TRUE(lesion.contains("labels")) << lesion.dump(2);
   const auto input = ReadNifti(dir_ / "nifti" / "ct.nii.gz");
-  const auto mask = ReadNifti(folder / lesion["mask"].get<std::string>());
+  const auto mask = ReadNifti(folder / lesion["outputs"]["nifti"].get<std::string>());
   EXPECT_EQ(mask->GetLargestPossibleRegion().GetSize(), input->GetLargestPossibleRegion().GetSize());
   EXPECT_TRUE(mask->GetDirection().GetVnlMatrix().is_equal(input->GetDirection().GetVnlMatrix(), 1e-6));
   EXPECT_TRUE(mask->GetOrigin().GetVnlVector().is_equal(input->GetOrigin().GetVnlVector(), 1e-4));
@@ -172,6 +176,7 @@ TEST_F(ModelRun, NiftiInputGetsMasksOnItsOwnGrid) {
     ASSERT_EQ(mask->GetBufferPointer()[i] == 1, in_band) << "voxel " << i;
   }
   EXPECT_EQ(lesion["labels"][0]["voxels"], band_voxels);
+  testing::ExpectValidResult(folder / "result.json");
   // A CT NIfTI has no modality: the 2-D classifier is skipped for being 2-D, not for modality.
   EXPECT_EQ(Analysis(dir_ / "out", "nifti", "classifier")["skipped"], "2-D classifier, series is a volume");
 }

@@ -1,5 +1,7 @@
 #include "medpipe/model/manifest.h"
 
+#include <algorithm>
+
 #include <set>
 
 #include <nlohmann/json.hpp>
@@ -248,6 +250,17 @@ Manifest ParseManifest(const std::string& json_text, const std::filesystem::path
     m.postprocessing.fill_holes = post.value("fill_holes", false);
     if (post.contains("min_component_mm3"))
       m.postprocessing.min_component_mm3 = reader.Number(post.at("min_component_mm3"), "output.postprocessing.min_component_mm3");
+  }
+
+  if (output.contains("decision")) {
+    if (m.task != Task::Classification) reader.Fail("output.decision", "applies to classification models only");
+    const json& rule = output.at("decision");
+    const std::string positive = reader.String(rule, "output.decision.", "positive_class");
+    const auto found = std::find_if(m.labels.begin(), m.labels.end(), [&](const Label& l) { return l.name == positive; });
+    if (found == m.labels.end()) reader.Fail("output.decision.positive_class", "'" + positive + "' is not one of the classes");
+    const double threshold = reader.Number(reader.Get(rule, "output.decision.", "threshold"), "output.decision.threshold");
+    if (!(threshold >= 0 && threshold <= 1)) reader.Fail("output.decision.threshold", "must be between 0 and 1");
+    m.decision = DecisionRule{found->value, threshold};
   }
 
   m.golden = ReadGolden(reader, reader.Get(root, "", "golden"));

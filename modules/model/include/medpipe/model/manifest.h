@@ -50,6 +50,12 @@ struct Postprocessing {
   bool fill_holes = false;         // fill enclosed background inside each label
 };
 
+// Classification: POSITIVE_CLASS (an index into labels) is decided when its probability reaches THRESHOLD.
+struct DecisionRule {
+  int positive_class = 0;
+  double threshold = 0.5;
+};
+
 // Run at load: a deterministic input (x[i] = sin(0.37 i)) and samples of the expected output.
 struct GoldenVector {
   std::vector<int64_t> input_shape;
@@ -76,6 +82,7 @@ struct Manifest {
   Activation activation = Activation::Softmax;
   std::vector<Label> labels;  // segmentation: values 1..; classification: one per output index
   Postprocessing postprocessing;
+  std::optional<DecisionRule> decision;  // classification only
   std::vector<int> mirror_axes;  // spatial axes (0 = x, 1 = y, 2 = z) safe to flip for test-time augmentation
 
   GoldenVector golden;

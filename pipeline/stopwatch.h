@@ -1,0 +1,20 @@
+#pragma once
+#include <chrono>
+
+namespace medpipe::cli {
+
+// Milliseconds per stage: each Lap() returns the time since the previous one (or construction).
+class Stopwatch {
+ public:
+  double Lap() {
+    const auto now = std::chrono::steady_clock::now();
+    const double ms = std::chrono::duration<double, std::milli>(now - last_).count();
+    last_ = now;
+    return ms;
+  }
+
+ private:
+  std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
+};
+
+}  // namespace medpipe::cli
