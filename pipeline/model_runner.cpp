@@ -48,6 +48,55 @@ std::string Fixed(double value, int digits) {
   return text.str();
 }
 
+// Probabilities in model space -> labels on the source grid, cleaned as the manifest says.
+LabelImage::Pointer LabelsOnSourceGrid(const model::Manifest& manifest, const torch::Tensor& probabilities,
+                                       const Image3D& model_grid, const Image3D& source_grid) {
+  std::vector<Image3D::Pointer> on_source_grid;
+  for (const auto& channel : inference::TensorToImages(probabilities, model_grid))
+    on_source_grid.push_back(preprocess::MapBack(*channel, source_grid));
+  auto labels = postprocess::ToLabels(on_source_grid, manifest.activation, manifest.labels);
+  postprocess::Clean(*labels, manifest.postprocessing, manifest.labels);
+  return labels;
+}
+
+nlohmann::json MeasuresJson(const LabelImage& labels, const model::Manifest& manifest) {
+  nlohmann::json json = nlohmann::json::array();
+  for (const auto& measure : postprocess::Measure(labels, manifest.labels))
+    json.push_back({{"value", measure.value},
+                    {"name", measure.name},
+                    {"voxels", measure.voxels},
+                    {"volume_ml", measure.volume_ml},
+                    {"components", measure.components}});
+  return json;
+}
+
+// Class probabilities, the most probable class, and the manifest's decision rule applied.
+nlohmann::json ClassificationJson(const model::Manifest& manifest, const torch::Tensor& probabilities) {
+  nlohmann::json json = {{"probabilities", nlohmann::json::object()}};
+  for (const auto& label : manifest.labels) json["probabilities"][label.name] = probabilities[label.value].item<double>();
+  json["predicted"] = manifest.labels[probabilities.argmax().item<int64_t>()].name;
+  if (manifest.decision) {
+    const auto& rule = *manifest.decision;
+    const double p = probabilities[rule.positive_class].item<double>();
+    const auto& positive = manifest.labels[rule.positive_class].name;
+    json["decision"] = {{"positive_class", positive},
+                        {"class", p >= rule.threshold ? positive : "not " + positive},
+                        {"probability", p},
+                        {"threshold", rule.threshold}};
+  }
+  return json;
+}
+
+// One line for an overlay, e.g. "pneumonia-cnn: pneumonia 0.83 (threshold 0.50): positive".
+std::string FindingText(const model::Manifest& manifest, const nlohmann::json& entry) {
+  if (!entry.contains("decision")) return manifest.name + ": " + entry["predicted"].get<std::string>();
+  const auto& decision = entry["decision"];
+  const bool positive = decision["class"] == decision["positive_class"];
+  return manifest.name + ": " + decision["positive_class"].get<std::string>() + " " +
+         Fixed(decision["probability"], 2) + " (threshold " + Fixed(decision["threshold"], 2) +
+         "): " + (positive ? "positive" : "negative");
+}
+
 }  // namespace
 
 OutputTypes ParseOutputTypes(const std::string& list) {
@@ -123,46 +172,15 @@ SeriesAnalysis ModelRunner::Analyse(const SeriesContext& series) {
       timings["inference"] = stopwatch.Lap();
       entry.update(ReportJson(report, model));
       if (manifest.task == model::Task::Segmentation) {
-        std::vector<Image3D::Pointer> on_source_grid;
-        for (const auto& channel : inference::TensorToImages(probabilities, prepared.Grid()))
-          on_source_grid.push_back(preprocess::MapBack(*channel, series.volume.Grid()));
-        auto labels = postprocess::ToLabels(on_source_grid, manifest.activation, manifest.labels);
-        postprocess::Clean(*labels, manifest.postprocessing, manifest.labels);
-        entry["labels"] = nlohmann::json::array();
-        for (const auto& measure : postprocess::Measure(*labels, manifest.labels))
-          entry["labels"].push_back({{"value", measure.value},
-                                     {"name", measure.name},
-                                     {"voxels", measure.voxels},
-                                     {"volume_ml", measure.volume_ml},
-                                     {"components", measure.components}});
+        const auto labels = LabelsOnSourceGrid(manifest, probabilities, prepared.Grid(), series.volume.Grid());
+        entry["labels"] = MeasuresJson(*labels, manifest);
         timings["postprocess"] = stopwatch.Lap();
-        entry["outputs"] = nlohmann::json::object();
-        if (outputs_.nifti) {
-          const std::string name = series.stem + "_" + manifest.name + ".nii.gz";
-          WriteLabelNifti(*labels, series.folder / name);
-          entry["outputs"]["nifti"] = name;
-        }
+        entry["outputs"] = WriteSegmentationOutputs(*labels, manifest, series);
         timings["write"] = stopwatch.Lap();
         analysis.masks.emplace_back(&manifest, labels);
       } else {
-        entry["probabilities"] = nlohmann::json::object();
-        for (const auto& label : manifest.labels) entry["probabilities"][label.name] = probabilities[label.value].item<double>();
-        const auto& predicted = manifest.labels[probabilities.argmax().item<int64_t>()];
-        entry["predicted"] = predicted.name;
-        std::string finding = manifest.name + ": " + predicted.name;
-        if (manifest.decision) {
-          const auto& rule = *manifest.decision;
-          const double p = probabilities[rule.positive_class].item<double>();
-          const auto& positive = manifest.labels[rule.positive_class].name;
-          const bool is_positive = p >= rule.threshold;
-          entry["decision"] = {{"positive_class", positive},
-                               {"class", is_positive ? positive : "not " + positive},
-                               {"probability", p},
-                               {"threshold", rule.threshold}};
-          finding = manifest.name + ": " + positive + " " + Fixed(p, 2) + " (threshold " + Fixed(rule.threshold, 2) +
-                    "): " + (is_positive ? "positive" : "negative");
-        }
-        analysis.findings.push_back(finding);
+        entry.update(ClassificationJson(manifest, probabilities));
+        analysis.findings.push_back(FindingText(manifest, entry));
         timings["postprocess"] = stopwatch.Lap();
       }
       entry["timings_ms"] = timings;
@@ -173,6 +191,17 @@ SeriesAnalysis ModelRunner::Analyse(const SeriesContext& series) {
     analysis.entries.push_back(entry);
   }
   return analysis;
+}
+
+nlohmann::json ModelRunner::WriteSegmentationOutputs(const LabelImage& labels, const model::Manifest& manifest,
+                                                     const SeriesContext& series) const {
+  nlohmann::json outputs = nlohmann::json::object();
+  if (outputs_.nifti) {
+    const std::string name = series.stem + "_" + manifest.name + ".nii.gz";
+    WriteLabelNifti(labels, series.folder / name);
+    outputs["nifti"] = name;
+  }
+  return outputs;
 }
 
 }  // namespace medpipe::cli

@@ -51,6 +51,10 @@ class ModelRunner {
   const OutputTypes& Outputs() const { return outputs_; }
 
  private:
+  // Writes the requested files of one segmentation; returns their names for result.json.
+  nlohmann::json WriteSegmentationOutputs(const LabelImage& labels, const model::Manifest& manifest,
+                                          const SeriesContext& series) const;
+
   std::vector<inference::LoadedModel> models_;
   inference::PredictOptions options_;
   OutputTypes outputs_;
