@@ -3,6 +3,7 @@
 #include <sstream>
 
 #include "medpipe/core/error.h"
+#include "medpipe/export/dicom_seg.h"
 #include "medpipe/inference/device.h"
 #include "medpipe/inference/tensor_image.h"
 #include "medpipe/postprocess/postprocess.h"
@@ -195,11 +196,21 @@ SeriesAnalysis ModelRunner::Analyse(const SeriesContext& series) {
 
 nlohmann::json ModelRunner::WriteSegmentationOutputs(const LabelImage& labels, const model::Manifest& manifest,
                                                      const SeriesContext& series) const {
+  // Each file is read back and must put every label where the mask in memory has it.
+  const std::string stem = series.stem + "_" + manifest.name;
   nlohmann::json outputs = nlohmann::json::object();
   if (outputs_.nifti) {
-    const std::string name = series.stem + "_" + manifest.name + ".nii.gz";
+    const std::string name = stem + ".nii.gz";
     WriteLabelNifti(labels, series.folder / name);
+    exporter::CheckSameGeometry(labels, *ReadLabelNifti(series.folder / name), manifest.labels, name);
     outputs["nifti"] = name;
+  }
+  if (outputs_.seg && series.source) {
+    const std::string name = stem + "_seg.dcm";
+    exporter::WriteDicomSeg(labels, manifest.labels, *series.source, {manifest.name, manifest.version}, series.folder / name);
+    exporter::CheckSameGeometry(labels, *exporter::ReadDicomSeg(series.folder / name, labels, manifest.labels),
+                                manifest.labels, name);
+    outputs["seg"] = name;
   }
   return outputs;
 }

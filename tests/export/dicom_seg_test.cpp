@@ -170,7 +170,7 @@ TEST_F(DicomSeg, SyntheticCtRoundTripsVoxelForVoxelWithEveryFrame) {
   const CtCase ct = SyntheticCtWithMask(dir_);
   const auto labels = ThreeLabels();
   const fs::path path = dir_ / "seg.dcm";
-  const std::string uid = WriteDicomSeg(*ct.mask, labels, ct.loaded.series, kAlgorithm, path);
+  const auto written = WriteDicomSeg(*ct.mask, labels, ct.loaded.series, kAlgorithm, path);
 
   const auto read_back = ReadDicomSeg(path, *ct.mask, labels);
   EXPECT_EQ(DifferentVoxels(*ct.mask, *read_back), 0u);
@@ -187,7 +187,8 @@ TEST_F(DicomSeg, SyntheticCtRoundTripsVoxelForVoxelWithEveryFrame) {
   Sint32 frames = 0;
   ASSERT_TRUE(seg.findAndGetSint32(DCM_NumberOfFrames, frames).good());
   EXPECT_EQ(frames, 3 * 12) << "one frame per label and slice, empty ones included";
-  EXPECT_EQ(GetString(seg, DCM_SOPInstanceUID), uid);
+  EXPECT_EQ(GetString(seg, DCM_SOPInstanceUID), written.sop_instance_uid);
+  EXPECT_EQ(GetString(seg, DCM_SeriesInstanceUID), written.series_instance_uid);
   EXPECT_EQ(GetString(seg, DCM_SOPClassUID), UID_SegmentationStorage);
   EXPECT_EQ(GetString(seg, DCM_Modality), "SEG");
   for (const DcmTagKey& tag : {DCM_StudyInstanceUID, DCM_FrameOfReferenceUID, DCM_PatientName, DCM_PatientID,

@@ -12,6 +12,7 @@
 #include "medpipe/dicom/archive_scanner.h"
 #include "medpipe/dicom/series_index.h"
 #include "medpipe/dicom/series_loader.h"
+#include "medpipe/export/dicom_seg.h"
 #include "medpipe/synth/synthetic_study.h"
 #include "medpipe/volume_io/nifti_io.h"
 #include "test_support.h"
@@ -28,10 +29,12 @@ struct Run {
   std::string output;
 };
 
-Run Medpipe(const std::string& args, const fs::path& log) {
-  const int status = std::system((std::string(MEDPIPE_BINARY) + " " + args + " > " + log.string() + " 2>&1").c_str());
+Run Shell(const std::string& command, const fs::path& log) {
+  const int status = std::system((command + " > " + log.string() + " 2>&1").c_str());
   return {WEXITSTATUS(status), ReadFile(log)};
 }
+
+Run Medpipe(const std::string& args, const fs::path& log) { return Shell(std::string(MEDPIPE_BINARY) + " " + args, log); }
 
 nlohmann::json ReadJson(const fs::path& path) { return nlohmann::json::parse(ReadFile(path)); }
 
@@ -114,6 +117,15 @@ TEST_F(ModelRun, SegmentsAndClassifiesDicomStudies) {
     disagreements += (mask->GetBufferPointer()[i] == 1) != (hu[i] > kLesionHuLow && hu[i] < kLesionHuHigh);
   EXPECT_EQ(disagreements, 0u);
   EXPECT_EQ(lesion["labels"][0]["voxels"], band_voxels);
+  // The DICOM SEG, read back with DCMTK, holds the same voxels as the NIfTI mask, and dciodvfy accepts it.
+  const fs::path seg = folder / lesion["outputs"]["seg"].get<std::string>();
+  const auto labels = model::LoadManifest(dir_ / "models" / "lesion").labels;
+  const auto nifti_mask = ReadLabelNifti(folder / lesion["outputs"]["nifti"].get<std::string>());
+  const auto seg_mask = exporter::ReadDicomSeg(seg, *nifti_mask, labels);
+  EXPECT_TRUE(std::equal(seg_mask->GetBufferPointer(), seg_mask->GetBufferPointer() + count, nifti_mask->GetBufferPointer()));
+  const auto validation = Shell("dciodvfy " + seg.string(), dir_ / "dciodvfy.log");
+  EXPECT_EQ(validation.output.find("\nError"), std::string::npos) << validation.output;
+  EXPECT_NE(validation.output.rfind("Error", 0), 0u) << validation.output;
   // And the phantom's sphere (radius 8 mm) is what was found.
   const double sphere_ml = 4.0 / 3.0 * M_PI * 8 * 8 * 8 / 1000.0;
   EXPECT_NEAR(lesion["labels"][0]["volume_ml"].get<double>(), band_voxels * voxel_ml, 1e-9);

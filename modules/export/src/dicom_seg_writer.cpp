@@ -280,8 +280,8 @@ void Save(DcmSegmentation& seg, const std::string& where) {
 
 }  // namespace
 
-std::string WriteDicomSeg(const LabelImage& mask, const std::vector<model::Label>& labels, const Series& source,
-                          const SegAlgorithm& algorithm, const std::filesystem::path& path) {
+WrittenObject WriteDicomSeg(const LabelImage& mask, const std::vector<model::Label>& labels, const Series& source,
+                            const SegAlgorithm& algorithm, const std::filesystem::path& path) {
   const std::string where = path.string();
   if (source.files.empty()) throw DicomError(where, "source series " + source.id + " has no files");
   const std::vector<uint8_t> values = SegmentValues(labels, where);
@@ -299,9 +299,10 @@ std::string WriteDicomSeg(const LabelImage& mask, const std::vector<model::Label
   AddReferencedSeries(*seg, source, where);
   Save(*seg, where);
 
-  OFString uid;
-  Require(seg->getSOPCommon().getSOPInstanceUID(uid), where, "cannot read back SOPInstanceUID");
-  return uid.c_str();
+  OFString instance, series;
+  Require(seg->getSOPCommon().getSOPInstanceUID(instance), where, "cannot read back SOPInstanceUID");
+  Require(seg->getSeries().getSeriesInstanceUID(series), where, "cannot read back SeriesInstanceUID");
+  return {instance.c_str(), series.c_str()};
 }
 
 }  // namespace medpipe::exporter

@@ -80,8 +80,11 @@ void WriteNifti(const Volume& volume, const std::filesystem::path& path) {
   Write<Image3D>(image, path);
 }
 
-Image3D::Pointer ReadNifti(const std::filesystem::path& path) {
-  auto reader = itk::ImageFileReader<Image3D>::New();
+namespace {
+
+template <typename Image>
+typename Image::Pointer Read(const std::filesystem::path& path) {
+  auto reader = itk::ImageFileReader<Image>::New();
   reader->SetImageIO(itk::NiftiImageIO::New());
   reader->SetFileName(path.string());
   try {
@@ -91,5 +94,11 @@ Image3D::Pointer ReadNifti(const std::filesystem::path& path) {
   }
   return reader->GetOutput();
 }
+
+}  // namespace
+
+Image3D::Pointer ReadNifti(const std::filesystem::path& path) { return Read<Image3D>(path); }
+
+LabelImage::Pointer ReadLabelNifti(const std::filesystem::path& path) { return Read<LabelImage>(path); }
 
 }  // namespace medpipe

@@ -17,15 +17,21 @@ struct SegAlgorithm {
   std::string name, version;
 };
 
+// A DICOM object medpipe wrote, as later objects (the SR) reference it.
+struct WrittenObject {
+  std::string sop_instance_uid, series_instance_uid;
+};
+
 // Writes MASK (on the grid of the loaded SOURCE series) as a binary SEG at PATH: one segment per entry
 // of LABELS, in that order, and one frame per segment and mask slice, empty frames included (viewers
 // such as OHIF expect every slice). Frames are mask rows (y) by columns (x), placed by the mask grid;
 // each references the source instance at the same position when there is one. Patient, study and frame
-// of reference come from the first source file. Returns the new SOPInstanceUID.
+// of reference come from the first source file. Returns the new object's UIDs.
 // Throws DicomError naming PATH or the source file, ModelError for a label value outside 1..255 or a
 // mask value that no label names.
-std::string WriteDicomSeg(const LabelImage& mask, const std::vector<model::Label>& labels,
-                          const dicom::Series& source, const SegAlgorithm& algorithm, const std::filesystem::path& path);
+WrittenObject WriteDicomSeg(const LabelImage& mask, const std::vector<model::Label>& labels,
+                            const dicom::Series& source, const SegAlgorithm& algorithm,
+                            const std::filesystem::path& path);
 
 // Reads the binary SEG at PATH and rebuilds the label image on REFERENCE's grid: each frame is placed
 // by its PlanePositionPatient, segment N becomes LABELS[N-1].value. Throws DicomError naming PATH when

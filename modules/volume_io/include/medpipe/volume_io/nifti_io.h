@@ -13,6 +13,9 @@ void WriteNifti(const Volume& volume, const std::filesystem::path& path);
 // Writes a label mask as uint8 NIfTI on its own grid.
 void WriteLabelNifti(const LabelImage& labels, const std::filesystem::path& path);
 
+// Reads a label mask written by WriteLabelNifti.
+LabelImage::Pointer ReadLabelNifti(const std::filesystem::path& path);
+
 // Reads a greyscale NIfTI as float voxels (scl_slope/scl_inter applied).
 Image3D::Pointer ReadNifti(const std::filesystem::path& path);
 

@@ -1,0 +1,27 @@
+#pragma once
+// The batch's review outputs, built from every study's result.json (docs/result-schema.json).
+#include <cstddef>
+#include <filesystem>
+
+namespace medpipe::report {
+
+// Reads every OUTDIR/studies/*/result.json (not hidden folders: those are staging) and writes
+// OUTDIR/report.html and OUTDIR/report/<study_id>.html, self-contained (inline CSS, a small inline
+// script that sorts the table by a clicked column, numbers as numbers; nothing from the network;
+// images by relative paths into studies/<study_id>/). report.html has a row per study: thumbnail
+// (its first overlay), id, status, series count, a column per model with each label's volume (mL)
+// or the classification's decision and probability, flags (problems, errors, fallbacks, skipped
+// models, missing overlays) and a link to the study page, which shows every series with its
+// overlays, numbers and problems. All text from result.json is HTML-escaped; files are written
+// atomically. Throws IoError naming a result.json that is not a medpipe result. Returns the number
+// of studies listed.
+size_t WriteHtmlReport(const std::filesystem::path& outdir);
+
+// Writes OUTDIR/results.csv (RFC 4180, CRLF): a header, then per study, series and analysis a row
+// study_id, study_instance_uid, series_id, modality, model, task, status (ok|skipped|failed),
+// label_or_class, value (mL or probability), decision, reason; a segmentation has one row per label,
+// and a series that failed to load one row with an empty model, status failed and its error as
+// reason. Written atomically. Returns the number of rows after the header.
+size_t WriteResultsCsv(const std::filesystem::path& outdir);
+
+}  // namespace medpipe::report

@@ -1,0 +1,149 @@
+#include "html_page.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cstdio>
+
+namespace medpipe::report {
+namespace {
+
+constexpr const char* kStyle = R"(
+body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5em; color: #1d2733; background: #f5f7fa; }
+h1 { font-size: 1.5em; margin: 0 0 .3em; }
+h2 { font-size: 1.2em; margin: 1.5em 0 .4em; }
+h3 { font-size: 1em; margin: 1em 0 .3em; }
+a { color: #0b5cad; }
+table { border-collapse: collapse; background: #fff; }
+th, td { border: 1px solid #d5dbe3; padding: 4px 8px; text-align: left; vertical-align: top; }
+thead th { background: #e4e9f0; position: sticky; top: 0; }
+table.sortable thead th { cursor: pointer; user-select: none; white-space: nowrap; }
+table.sortable th[aria-sort=ascending]::after { content: " \25B2"; }
+table.sortable th[aria-sort=descending]::after { content: " \25BC"; }
+tbody tr:nth-child(even) { background: #f9fafc; }
+ul { margin: 0; padding-left: 1.1em; }
+.status { font-weight: 600; padding: 1px 6px; border-radius: 3px; }
+.status.ok { background: #d9f2e1; color: #17603a; }
+.status.failed { background: #fbdcdc; color: #a11d1d; }
+.status.skipped { background: #eceff3; color: #5a6573; }
+.flag-error { color: #a11d1d; }
+.flag-fallback, .flag-missing { color: #9a5b00; }
+.flag-problem { color: #6b4aa1; }
+.flag-skipped { color: #5a6573; }
+.none { color: #8a94a0; }
+.summary { color: #4a5562; }
+#studies img { max-height: 160px; object-fit: contain; object-position: left top; }
+.overlays img { max-width: 100%; max-height: 90vh; display: block; margin: .5em 0; border: 1px solid #d5dbe3; }
+.series { background: #fff; border: 1px solid #d5dbe3; padding: .2em 1em 1em; margin: 1em 0; }
+table.kv th { background: #f0f3f7; font-weight: 500; }
+)";
+
+// Numbers sort as numbers, everything else as text with digit runs compared by value.
+constexpr const char* kScript = R"(
+const asNumber = text => (text.trim() === '' ? NaN : Number(text));
+const compare = (a, b) => {
+  const x = asNumber(a), y = asNumber(b);
+  return isNaN(x) || isNaN(y) ? a.localeCompare(b, undefined, {numeric: true}) : x - y;
+};
+for (const table of document.querySelectorAll('table.sortable')) {
+  const headers = [...table.tHead.rows[0].cells];
+  headers.forEach((header, column) => header.addEventListener('click', () => {
+    const descending = header.getAttribute('aria-sort') === 'ascending';
+    headers.forEach(other => other.removeAttribute('aria-sort'));
+    header.setAttribute('aria-sort', descending ? 'descending' : 'ascending');
+    const key = row => row.cells[column].dataset.sort ?? row.cells[column].textContent.trim();
+    const body = table.tBodies[0];
+    body.append(...[...body.rows].sort((a, b) => compare(key(a), key(b)) * (descending ? -1 : 1)));
+  }));
+}
+)";
+
+std::string Fixed(double value) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.2f", value);
+  return text;
+}
+
+std::string ScalarHtml(const nlohmann::json& value) {
+  return Escape(value.is_string() ? value.get<std::string>() : value.dump());
+}
+
+std::string ObjectTable(const nlohmann::json& object) {
+  std::string html = "<table class=\"kv\">";
+  for (const auto& [key, item] : object.items()) html += "<tr><th>" + Escape(key) + "</th><td>" + JsonHtml(item) + "</td></tr>";
+  return html + "</table>";
+}
+
+// Columns in order of first appearance across the rows.
+std::string RowsTable(const nlohmann::json& rows) {
+  std::vector<std::string> columns;
+  for (const auto& row : rows)
+    for (const auto& [key, item] : row.items())
+      if (std::find(columns.begin(), columns.end(), key) == columns.end()) columns.push_back(key);
+  std::string html = "<table><thead><tr>";
+  for (const auto& column : columns) html += "<th>" + Escape(column) + "</th>";
+  html += "</tr></thead><tbody>";
+  for (const auto& row : rows) {
+    html += "<tr>";
+    for (const auto& column : columns) html += "<td>" + (row.contains(column) ? JsonHtml(row[column]) : "") + "</td>";
+    html += "</tr>";
+  }
+  return html + "</tbody></table>";
+}
+
+}  // namespace
+
+std::string Escape(std::string_view text) {
+  std::string escaped;
+  escaped.reserve(text.size());
+  for (const char c : text) {
+    switch (c) {
+      case '&': escaped += "&amp;"; break;
+      case '<': escaped += "&lt;"; break;
+      case '>': escaped += "&gt;"; break;
+      case '"': escaped += "&quot;"; break;
+      case '\'': escaped += "&#39;"; break;
+      default: escaped += c;
+    }
+  }
+  return escaped;
+}
+
+std::string UrlPath(std::string_view path) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string url;
+  for (const char c : path) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (std::isalnum(byte) || c == '-' || c == '_' || c == '.' || c == '~' || c == '/') {
+      url += c;
+    } else {
+      url += {'%', kHex[byte >> 4], kHex[byte & 15]};
+    }
+  }
+  return url;
+}
+
+std::string FindingText(const Finding& finding) {
+  if (finding.is_volume) return finding.name + " " + Fixed(finding.value) + " mL";
+  const std::string probability = finding.name + " " + Fixed(finding.value);
+  return finding.decision == finding.name ? probability : finding.decision + " (" + probability + ")";
+}
+
+std::string JsonHtml(const nlohmann::json& value) {
+  if (value.is_object()) return ObjectTable(value);
+  if (!value.is_array()) return ScalarHtml(value);
+  if (!value.empty() && std::all_of(value.begin(), value.end(), [](const auto& item) { return item.is_object(); }))
+    return RowsTable(value);
+  std::string html;
+  for (size_t i = 0; i < value.size(); ++i) html += (i ? ", " : "") + JsonHtml(value[i]);
+  return html;
+}
+
+std::string Page(const std::string& title, const std::string& body) {
+  return "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+         "<link rel=\"icon\" href=\"data:,\">\n<title>" +
+         Escape(title) + "</title>\n<style>" + kStyle + "</style>\n</head>\n<body>\n" + body + "\n<script>" + kScript +
+         "</script>\n</body>\n</html>\n";
+}
+
+}  // namespace medpipe::report

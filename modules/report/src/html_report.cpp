@@ -1,0 +1,169 @@
+#include "medpipe/report/html_report.h"
+
+#include <algorithm>
+
+#include "html_page.h"
+#include "medpipe/core/error.h"
+#include "medpipe/core/files.h"
+#include "study_results.h"
+
+namespace fs = std::filesystem;
+
+namespace medpipe::report {
+namespace {
+
+// Something a reviewer should look at; KIND is problem, error, skipped, fallback or missing.
+struct Flag {
+  std::string kind, text;
+};
+
+std::vector<Flag> SeriesFlags(const Series& series) {
+  std::vector<Flag> flags;
+  for (const auto& problem : series.problems) flags.push_back({"problem", problem});
+  if (!series.error.empty()) flags.push_back({"error", series.error});
+  for (const auto& name : series.missing) flags.push_back({"missing", "overlay " + name});
+  for (const auto& analysis : series.analyses) {
+    if (analysis.outcome == Outcome::Failed) flags.push_back({"error", analysis.model + ": " + analysis.reason});
+    if (analysis.outcome == Outcome::Skipped) flags.push_back({"skipped", analysis.model + ": " + analysis.reason});
+    for (const auto& fallback : analysis.fallbacks) flags.push_back({"fallback", analysis.model + ": " + fallback});
+  }
+  return flags;
+}
+
+// Each series' flags, named by series when the study has several.
+std::vector<Flag> StudyFlags(const Study& study) {
+  std::vector<Flag> flags;
+  for (const auto& series : study.series) {
+    for (auto flag : SeriesFlags(series)) {
+      if (study.series.size() > 1) flag.text = series.label + " " + flag.text;
+      flags.push_back(flag);
+    }
+  }
+  return flags;
+}
+
+std::string FlagList(const std::vector<Flag>& flags) {
+  std::string html = "<ul>";
+  for (const auto& flag : flags)
+    html += "<li class=\"flag-" + flag.kind + "\">" + flag.kind + ": " + Escape(flag.text) + "</li>";
+  return html + "</ul>";
+}
+
+std::string StatusHtml(const std::string& status) {
+  return "<span class=\"status " + Escape(status) + "\">" + Escape(status) + "</span>";
+}
+
+// Every model any study ran, in order of first appearance.
+std::vector<std::string> ModelNames(const std::vector<Study>& studies) {
+  std::vector<std::string> names;
+  for (const auto& study : studies)
+    for (const auto& series : study.series)
+      for (const auto& analysis : series.analyses)
+        if (std::find(names.begin(), names.end(), analysis.model) == names.end()) names.push_back(analysis.model);
+  return names;
+}
+
+// MODEL's key numbers in STUDY, a line per finding (or outcome when there is none); sorts by the first.
+std::string ModelCell(const Study& study, const std::string& model) {
+  std::string lines, sort_key;
+  for (const auto& series : study.series) {
+    const std::string prefix = study.series.size() > 1 ? Escape(series.label) + " " : "";
+    for (const auto& analysis : series.analyses) {
+      if (analysis.model != model) continue;
+      for (const auto& finding : analysis.findings) {
+        if (sort_key.empty()) sort_key = std::to_string(finding.value);
+        lines += "<li>" + prefix + Escape(FindingText(finding)) + "</li>";
+      }
+      if (analysis.findings.empty()) lines += "<li>" + prefix + StatusHtml(OutcomeName(analysis.outcome)) + "</li>";
+    }
+  }
+  if (lines.empty()) return "<td data-sort=\"\"><span class=\"none\">not run</span></td>";
+  return "<td data-sort=\"" + sort_key + "\"><ul>" + lines + "</ul></td>";
+}
+
+std::string Thumbnail(const Study& study) {
+  for (const auto& series : study.series) {
+    if (series.images.empty()) continue;
+    return "<img loading=\"lazy\" width=\"160\" alt=\"overlay\" src=\"" +
+           UrlPath("studies/" + study.folder + "/" + series.images.front()) + "\">";
+  }
+  return "<span class=\"none\">no overlay</span>";
+}
+
+std::string StudyPageName(const Study& study) { return "report/" + study.folder + ".html"; }
+
+std::string StudyRow(const Study& study, const std::vector<std::string>& models) {
+  const std::string page = UrlPath(StudyPageName(study));
+  const auto flags = StudyFlags(study);
+  std::string row = "<tr><td data-sort=\"\">" + Thumbnail(study) + "</td><td><a href=\"" + page + "\">" +
+                    Escape(study.id) + "</a></td><td>" + StatusHtml(study.status) + "</td><td>" +
+                    std::to_string(study.series.size()) + "</td>";
+  for (const auto& model : models) row += ModelCell(study, model);
+  return row + "<td data-sort=\"" + std::to_string(flags.size()) + "\">" + FlagList(flags) + "</td><td><a href=\"" +
+         page + "\">details</a></td></tr>\n";
+}
+
+std::string IndexPage(const std::vector<Study>& studies) {
+  const auto failed = std::count_if(studies.begin(), studies.end(), [](const Study& s) { return s.status != "ok"; });
+  const auto models = ModelNames(studies);
+  std::string body = "<h1>medpipe report</h1>\n<p class=\"summary\">" + std::to_string(studies.size()) +
+                     " studies, " + std::to_string(failed) + " failed. Click a column header to sort.</p>\n" +
+                     "<table class=\"sortable\" id=\"studies\">\n<thead><tr><th>overlay</th><th>study</th>"
+                     "<th>status</th><th>series</th>";
+  for (const auto& model : models) body += "<th>" + Escape(model) + "</th>";
+  body += "<th>flags</th><th>page</th></tr></thead>\n<tbody>\n";
+  for (const auto& study : studies) body += StudyRow(study, models);
+  return Page("medpipe report", body + "</tbody>\n</table>");
+}
+
+std::string AnalysisSection(const Analysis& analysis) {
+  std::string html = "<h3>" + Escape(analysis.model) + " (" + Escape(analysis.task) + ") " +
+                     StatusHtml(OutcomeName(analysis.outcome)) + "</h3>";
+  if (!analysis.findings.empty()) {
+    html += "<ul>";
+    for (const auto& finding : analysis.findings) html += "<li>" + Escape(FindingText(finding)) + "</li>";
+    html += "</ul>";
+  }
+  return html + JsonHtml(analysis.json);
+}
+
+std::string SeriesSection(const Study& study, const Series& series) {
+  std::string html = "<section class=\"series\"><h2>Series " + Escape(series.label) + " &middot; " +
+                     Escape(series.modality.empty() ? "no modality" : series.modality) + " &middot; " +
+                     (series.loaded ? "loaded" : "not loaded") + "</h2>";
+  const auto flags = SeriesFlags(series);
+  if (!flags.empty()) html += FlagList(flags);
+  html += "<div class=\"overlays\">";
+  for (const auto& image : series.images)
+    html += "<img loading=\"lazy\" alt=\"" + Escape(image) + "\" src=\"" +
+            UrlPath("../studies/" + study.folder + "/" + image) + "\">";
+  html += "</div>";
+  for (const auto& analysis : series.analyses) html += AnalysisSection(analysis);
+  nlohmann::json details = series.json;
+  details.erase("analyses");
+  return html + "<h3>Series details</h3>" + JsonHtml(details) + "</section>\n";
+}
+
+std::string StudyPage(const Study& study) {
+  nlohmann::json details = study.json;
+  details.erase("series");
+  std::string body = "<p><a href=\"../report.html\">&larr; all studies</a></p>\n<h1>Study " + Escape(study.id) +
+                     " " + StatusHtml(study.status) + "</h1>\n<p class=\"summary\">" +
+                     Escape(study.study_instance_uid) + "</p>\n";
+  for (const auto& series : study.series) body += SeriesSection(study, series);
+  return Page("Study " + study.id, body + "<h2>Study details</h2>" + JsonHtml(details));
+}
+
+}  // namespace
+
+size_t WriteHtmlReport(const fs::path& outdir) {
+  const auto studies = ReadStudies(outdir);
+  std::error_code ec;
+  fs::create_directories(outdir / "report", ec);
+  if (ec) throw IoError((outdir / "report").string(), "cannot create folder: " + ec.message());
+  for (const auto& study : studies) WriteFileAtomically(outdir / StudyPageName(study), StudyPage(study));
+  WriteFileAtomically(outdir / "report.html", IndexPage(studies));
+  return studies.size();
+}
+
+}  // namespace medpipe::report

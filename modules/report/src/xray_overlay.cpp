@@ -1,0 +1,55 @@
+#include <opencv2/imgproc.hpp>
+
+#include <algorithm>
+#include <cmath>
+
+#include "display.h"
+#include "medpipe/report/overlay.h"
+
+namespace medpipe::report {
+namespace {
+
+constexpr int kFitSize = 1000;
+constexpr double kHeatWeight = 0.4;
+const cv::Scalar kBannerColour{48, 32, 16};
+
+// The first slice of IMAGE as a float plane sharing its buffer: rows along index y, columns along x.
+cv::Mat FirstSlice(const Image3D& image) {
+  const auto size = image.GetLargestPossibleRegion().GetSize();
+  return cv::Mat(int(size[1]), int(size[0]), CV_32F, const_cast<float*>(image.GetBufferPointer()));
+}
+
+// The longer side at kFitSize with square pixels.
+cv::Size FittedSize(const Image3D& image) {
+  const auto size = image.GetLargestPossibleRegion().GetSize();
+  const double width_mm = double(size[0]) * image.GetSpacing()[0];
+  const double height_mm = double(size[1]) * image.GetSpacing()[1];
+  const double scale = kFitSize / std::max(width_mm, height_mm);
+  return {std::max(1, int(std::lround(width_mm * scale))), std::max(1, int(std::lround(height_mm * scale)))};
+}
+
+// Blends HEATMAP's JET colours into PICTURE where the heat map is above 0.
+void BlendHeatmap(cv::Mat& picture, const Image3D& heatmap) {
+  cv::Mat resized, heat, colours, blended;
+  cv::resize(FirstSlice(heatmap), resized, picture.size(), 0, 0, cv::INTER_LINEAR);
+  resized.convertTo(heat, CV_8U, 255);
+  cv::applyColorMap(heat, colours, cv::COLORMAP_JET);
+  cv::addWeighted(picture, 1 - kHeatWeight, colours, kHeatWeight, 0, blended);
+  blended.copyTo(picture, resized > 0);
+}
+
+}  // namespace
+
+void WriteXrayOverlay(const Image3D& image, const std::vector<std::string>& lines, const Image3D* heatmap,
+                      const std::filesystem::path& path) {
+  if (heatmap) RequireSameSize(image, *heatmap, "heat map", path);
+  cv::Mat picture = ToDisplay(FirstSlice(image), PercentileWindow(image), FittedSize(image));
+  if (heatmap) BlendHeatmap(picture, *heatmap);
+  const int banner_height = 12 + int(lines.size()) * kLineHeight;
+  cv::Mat canvas(banner_height + picture.rows, picture.cols, CV_8UC3, kBannerColour);
+  for (size_t i = 0; i < lines.size(); ++i) PutLine(canvas, lines[i], {10, int(i + 1) * kLineHeight});
+  picture.copyTo(canvas.rowRange(banner_height, canvas.rows));
+  WritePng(canvas, path);
+}
+
+}  // namespace medpipe::report
