@@ -8,6 +8,7 @@
 #include "medpipe/inference/tensor_image.h"
 #include "medpipe/postprocess/postprocess.h"
 #include "medpipe/preprocess/preprocess.h"
+#include "medpipe/report/overlay.h"
 #include "medpipe/volume_io/nifti_io.h"
 #include "stopwatch.h"
 
@@ -86,6 +87,16 @@ nlohmann::json ClassificationJson(const model::Manifest& manifest, const torch::
                         {"threshold", rule.threshold}};
   }
   return json;
+}
+
+// Each label's colour and volume for an overlay's legend.
+std::vector<report::LegendEntry> Legend(const model::Manifest& manifest, const nlohmann::json& measures) {
+  std::vector<report::LegendEntry> legend;
+  for (size_t i = 0; i < manifest.labels.size(); ++i) {
+    const auto& label = manifest.labels[i];
+    legend.push_back({label.value, label.name, label.colour, Fixed(measures[i]["volume_ml"], 2) + " mL"});
+  }
+  return legend;
 }
 
 // One line for an overlay, e.g. "pneumonia-cnn: pneumonia 0.83 (threshold 0.50): positive".
@@ -177,6 +188,10 @@ SeriesAnalysis ModelRunner::Analyse(const SeriesContext& series) {
         entry["labels"] = MeasuresJson(*labels, manifest);
         timings["postprocess"] = stopwatch.Lap();
         entry["outputs"] = WriteSegmentationOutputs(*labels, manifest, series);
+        const std::string overlay = series.stem + "_" + manifest.name + ".png";
+        report::WriteVolumeOverlay(series.volume.Grid(), labels.GetPointer(), Legend(manifest, entry["labels"]), series.modality,
+                                   series.folder / overlay);
+        entry["outputs"]["overlay"] = overlay;
         timings["write"] = stopwatch.Lap();
         analysis.masks.emplace_back(&manifest, labels);
       } else {
@@ -192,6 +207,19 @@ SeriesAnalysis ModelRunner::Analyse(const SeriesContext& series) {
     analysis.entries.push_back(entry);
   }
   return analysis;
+}
+
+std::string WriteSeriesOverlay(const SeriesContext& series, const SeriesAnalysis& analysis) {
+  for (const auto& entry : analysis.entries)
+    if (entry.contains("outputs") && entry["outputs"].contains("overlay")) return entry["outputs"]["overlay"];
+  const std::string name = series.stem + ".png";
+  const Image3D& image = series.volume.Grid();
+  if (image.GetLargestPossibleRegion().GetSize()[2] == 1) {
+    report::WriteXrayOverlay(image, analysis.findings, nullptr, series.folder / name);
+  } else {
+    report::WriteVolumeOverlay(image, nullptr, {}, series.modality, series.folder / name);
+  }
+  return name;
 }
 
 nlohmann::json ModelRunner::WriteSegmentationOutputs(const LabelImage& labels, const model::Manifest& manifest,

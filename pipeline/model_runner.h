@@ -41,6 +41,10 @@ struct SeriesAnalysis {
   size_t failures = 0;
 };
 
+// The series' review picture: its first segmentation's montage, else the X-ray with the findings or
+// the plain volume. Returns the PNG's name in SERIES.folder.
+std::string WriteSeriesOverlay(const SeriesContext& series, const SeriesAnalysis& analysis);
+
 class ModelRunner {
  public:
   // Loads and checks every --model before any study is touched; a bad model throws ModelError.

@@ -6,6 +6,7 @@
 #include "medpipe/core/digest.h"
 #include "medpipe/core/error.h"
 #include "medpipe/dicom/index_json.h"
+#include "medpipe/report/html_report.h"
 #include "medpipe/volume_io/nifti_io.h"
 #include "model_runner.h"
 #include "stopwatch.h"
@@ -48,6 +49,16 @@ nlohmann::json ResultJson(const std::string& study_id, const ModelRunner& models
           {"timings_ms", {{"total", total_ms}}}};
 }
 
+// The series' review picture; a failure to draw it is recorded, not fatal to the study.
+void AddOverlay(const SeriesContext& context, const SeriesAnalysis& analysis, nlohmann::json& entry, size_t& failures) {
+  try {
+    entry["overlay"] = WriteSeriesOverlay(context, analysis);
+  } catch (const std::exception& error) {
+    ++failures;
+    entry["overlay_error"] = error.what();
+  }
+}
+
 // One DICOM study: every series loaded and analysed, written to its folder as a whole.
 size_t RunStudy(const dicom::Study& study, ModelRunner& models, const fs::path& studies_dir) {
   Stopwatch study_clock;
@@ -67,13 +78,16 @@ size_t RunStudy(const dicom::Study& study, ModelRunner& models, const fs::path& 
       study,
       [&](const dicom::Study&, const dicom::Series& series, const Volume& volume) {
         const double load_ms = load_clock.Lap();
-        auto analysis = models.Analyse({volume, series.modality, &series, folder.Path(),
-                                        std::to_string(series.series_number) + "_" + series.id});
+        const SeriesContext context{volume, series.modality, &series, folder.Path(),
+                                    std::to_string(series.series_number) + "_" + series.id};
+        auto analysis = models.Analyse(context);
         model_failures += analysis.failures;
-        record(series, {{"loaded", true},
-                        {"volume", LoadedVolumeJson(volume)},
-                        {"analyses", analysis.entries},
-                        {"timings_ms", {{"load", load_ms}}}});
+        nlohmann::json entry = {{"loaded", true},
+                                {"volume", LoadedVolumeJson(volume)},
+                                {"analyses", analysis.entries},
+                                {"timings_ms", {{"load", load_ms}}}};
+        AddOverlay(context, analysis, entry, model_failures);
+        record(series, entry);
         load_clock.Lap();
       },
       [&](const dicom::Study&, const dicom::Series& series, const std::string& reason) {
@@ -99,9 +113,11 @@ size_t RunNifti(const fs::path& file, ModelRunner& models, const fs::path& studi
   try {
     const Volume volume{{ReadNifti(file)}};
     series["timings_ms"] = {{"load", clock.Lap()}};
-    auto analysis = models.Analyse({volume, "", nullptr, folder.Path(), "nifti"});
+    const SeriesContext context{volume, "", nullptr, folder.Path(), "nifti"};
+    auto analysis = models.Analyse(context);
     failures += analysis.failures;
     series.update({{"loaded", true}, {"volume", LoadedVolumeJson(volume)}, {"analyses", analysis.entries}});
+    AddOverlay(context, analysis, series, failures);
   } catch (const std::exception& error) {
     ++failures;
     series.update({{"loaded", false}, {"error", error.what()}});
@@ -132,9 +148,22 @@ int RunCommand(const std::vector<std::string>& args) {
   RemoveStaleStaging(studies_dir);
   const auto index = IndexArchive(vm);
   size_t failures = 0;
-  for (const auto& study : index.studies) failures += RunStudy(study, models, studies_dir);
-  for (const auto& file : index.nifti_files) failures += RunNifti(file, models, studies_dir);
+  // A study that cannot be written at all (disk full, permissions) is reported; the batch goes on.
+  const auto guarded = [&](const std::string& what, const auto& run) {
+    try {
+      failures += run();
+    } catch (const std::exception& error) {
+      ++failures;
+      std::cerr << "medpipe run: " << what << " not written: " << error.what() << "\n";
+    }
+  };
+  for (const auto& study : index.studies)
+    guarded("study " + study.id, [&] { return RunStudy(study, models, studies_dir); });
+  for (const auto& file : index.nifti_files)
+    guarded(file.string(), [&] { return RunNifti(file, models, studies_dir); });
   WriteFileAtomically(outdir / "problems.json", dicom::ProblemsToJson(index.problems).dump(2) + "\n");
+  report::WriteResultsCsv(outdir);
+  report::WriteHtmlReport(outdir);
   std::cerr << "medpipe run: " << index.studies.size() + index.nifti_files.size() << " studies, " << failures
             << " failures, " << index.problems.size() << " files skipped, " << clock.Lap() / 1000 << " s\n";
   return failures ? kExitSomeFailed : kExitOk;

@@ -7,4 +7,4 @@ bash scripts/build.sh
 rm -rf out/demo
 ./build/pipeline/medpipe run sample_data out/demo
 ./build/pipeline/medpipe convert sample_data out/demo/nifti
-echo "results: out/demo/studies/*/result.json, NIfTI: out/demo/nifti/"
+echo "review: out/demo/report.html; results: out/demo/results.csv, out/demo/studies/*/result.json; NIfTI: out/demo/nifti/"

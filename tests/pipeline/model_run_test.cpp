@@ -154,7 +154,20 @@ TEST_F(ModelRun, SegmentsAndClassifiesDicomStudies) {
   EXPECT_EQ(xray["decision"]["positive_class"], "abnormal");
   EXPECT_EQ(xray["decision"]["threshold"], 0.5);
   EXPECT_EQ(xray["decision"]["class"], abnormal >= 0.5 ? "abnormal" : "not abnormal");
-  for (const auto& entry : fs::directory_iterator(dir_ / "out" / "studies")) testing::ExpectValidResult(entry.path() / "result.json");
+  for (const auto& entry : fs::directory_iterator(dir_ / "out" / "studies")) {
+    testing::ExpectValidResult(entry.path() / "result.json");
+    // Every loaded series has its review picture, and every segmentation its montage.
+    for (const auto& series : ReadJson(entry.path() / "result.json")["series"]) {
+      EXPECT_TRUE(fs::is_regular_file(entry.path() / series["overlay"].get<std::string>())) << series.dump();
+      for (const auto& analysis : series["analyses"])
+        if (analysis.contains("outputs")) EXPECT_TRUE(fs::is_regular_file(entry.path() / analysis["outputs"]["overlay"].get<std::string>()));
+    }
+  }
+  // The batch's review page and table list every study and every analysis.
+  EXPECT_TRUE(fs::is_regular_file(dir_ / "out" / "report.html"));
+  const std::string csv = ReadFile(dir_ / "out" / "results.csv");
+  EXPECT_NE(csv.find("lesion-resampled"), std::string::npos);
+  EXPECT_NE(csv.find("classifier"), std::string::npos);
   // Logits (4m - 2, 2 - 4m) of the image's mean m after min-max scaling: check against the source.
   const auto dx = LoadByModality(dir_ / "archive", "DX");
   const float* pixels = dx.Grid().GetBufferPointer();
