@@ -4,6 +4,7 @@
 
 #include "medpipe/core/error.h"
 #include "medpipe/export/dicom_seg.h"
+#include "medpipe/export/rtstruct.h"
 #include "medpipe/inference/device.h"
 #include "medpipe/inference/tensor_image.h"
 #include "medpipe/postprocess/postprocess.h"
@@ -187,7 +188,7 @@ SeriesAnalysis ModelRunner::Analyse(const SeriesContext& series) {
         const auto labels = LabelsOnSourceGrid(manifest, probabilities, prepared.Grid(), series.volume.Grid());
         entry["labels"] = MeasuresJson(*labels, manifest);
         timings["postprocess"] = stopwatch.Lap();
-        entry["outputs"] = WriteSegmentationOutputs(*labels, manifest, series);
+        entry["outputs"] = WriteSegmentationOutputs(*labels, manifest, series, entry["labels"], analysis);
         const std::string overlay = series.stem + "_" + manifest.name + ".png";
         report::WriteVolumeOverlay(series.volume.Grid(), labels.GetPointer(), Legend(manifest, entry["labels"]), series.modality,
                                    series.folder / overlay);
@@ -197,6 +198,13 @@ SeriesAnalysis ModelRunner::Analyse(const SeriesContext& series) {
       } else {
         entry.update(ClassificationJson(manifest, probabilities));
         analysis.findings.push_back(FindingText(manifest, entry));
+        if (series.source) {
+          const std::string predicted = entry["predicted"];
+          std::optional<double> threshold;
+          if (manifest.decision) threshold = manifest.decision->threshold;
+          analysis.classifications.push_back({manifest.name, manifest.version, series.source, predicted,
+                                              entry["probabilities"][predicted], threshold});
+        }
         timings["postprocess"] = stopwatch.Lap();
       }
       entry["timings_ms"] = timings;
@@ -223,7 +231,8 @@ std::string WriteSeriesOverlay(const SeriesContext& series, const SeriesAnalysis
 }
 
 nlohmann::json ModelRunner::WriteSegmentationOutputs(const LabelImage& labels, const model::Manifest& manifest,
-                                                     const SeriesContext& series) const {
+                                                     const SeriesContext& series, const nlohmann::json& measures,
+                                                     SeriesAnalysis& analysis) const {
   // Each file is read back and must put every label where the mask in memory has it.
   const std::string stem = series.stem + "_" + manifest.name;
   nlohmann::json outputs = nlohmann::json::object();
@@ -235,10 +244,22 @@ nlohmann::json ModelRunner::WriteSegmentationOutputs(const LabelImage& labels, c
   }
   if (outputs_.seg && series.source) {
     const std::string name = stem + "_seg.dcm";
-    exporter::WriteDicomSeg(labels, manifest.labels, *series.source, {manifest.name, manifest.version}, series.folder / name);
+    const auto seg =
+        exporter::WriteDicomSeg(labels, manifest.labels, *series.source, {manifest.name, manifest.version}, series.folder / name);
     exporter::CheckSameGeometry(labels, *exporter::ReadDicomSeg(series.folder / name, labels, manifest.labels),
                                 manifest.labels, name);
     outputs["seg"] = name;
+    exporter::SegmentationFindings findings{seg.sop_instance_uid, seg.series_instance_uid, manifest.name, manifest.version,
+                                            series.source, {}};
+    for (size_t i = 0; i < manifest.labels.size(); ++i)
+      findings.segments.push_back({static_cast<int>(i + 1), manifest.labels[i], measures[i]["volume_ml"]});
+    analysis.segmentations.push_back(findings);
+  }
+  if (outputs_.rtstruct && series.source) {
+    const std::string name = stem + "_rtstruct.dcm";
+    exporter::WriteRtStruct(labels, manifest.labels, *series.source, manifest.name, series.folder / name);
+    exporter::CheckSameGeometry(labels, *exporter::ReadRtStruct(series.folder / name, labels), manifest.labels, name);
+    outputs["rtstruct"] = name;
   }
   return outputs;
 }

@@ -10,6 +10,7 @@
 
 #include "medpipe/core/volume.h"
 #include "medpipe/dicom/series_index.h"
+#include "medpipe/export/dicom_sr.h"
 #include "medpipe/inference/model.h"
 #include "medpipe/inference/predictor.h"
 
@@ -38,6 +39,9 @@ struct SeriesAnalysis {
   nlohmann::json entries = nlohmann::json::array();  // one per model, as result.json's "analyses"
   std::vector<std::pair<const model::Manifest*, LabelImage::Pointer>> masks;  // for overlays
   std::vector<std::string> findings;  // classification lines for overlays
+  // For the study's DICOM SR (DICOM input only).
+  std::vector<exporter::SegmentationFindings> segmentations;
+  std::vector<exporter::ClassificationFinding> classifications;
   size_t failures = 0;
 };
 
@@ -55,9 +59,11 @@ class ModelRunner {
   const OutputTypes& Outputs() const { return outputs_; }
 
  private:
-  // Writes the requested files of one segmentation; returns their names for result.json.
+  // Writes the requested files of one segmentation, each read back and checked; returns their names
+  // for result.json and adds the SEG to ANALYSIS for the study's SR.
   nlohmann::json WriteSegmentationOutputs(const LabelImage& labels, const model::Manifest& manifest,
-                                          const SeriesContext& series) const;
+                                          const SeriesContext& series, const nlohmann::json& measures,
+                                          SeriesAnalysis& analysis) const;
 
   std::vector<inference::LoadedModel> models_;
   inference::PredictOptions options_;

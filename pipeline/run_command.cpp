@@ -66,6 +66,8 @@ size_t RunStudy(const dicom::Study& study, ModelRunner& models, const fs::path& 
   nlohmann::json series_results = nlohmann::json::array();
   std::vector<std::string> paths;
   size_t model_failures = 0;
+  std::vector<exporter::SegmentationFindings> segmentations;
+  std::vector<exporter::ClassificationFinding> classifications;
   const auto record = [&](const dicom::Series& series, nlohmann::json extra) {
     for (const auto& file : series.files) paths.push_back(file.path);
     nlohmann::json entry = dicom::SeriesToJson(series);
@@ -82,6 +84,8 @@ size_t RunStudy(const dicom::Study& study, ModelRunner& models, const fs::path& 
                                     std::to_string(series.series_number) + "_" + series.id};
         auto analysis = models.Analyse(context);
         model_failures += analysis.failures;
+        segmentations.insert(segmentations.end(), analysis.segmentations.begin(), analysis.segmentations.end());
+        classifications.insert(classifications.end(), analysis.classifications.begin(), analysis.classifications.end());
         nlohmann::json entry = {{"loaded", true},
                                 {"volume", LoadedVolumeJson(volume)},
                                 {"analyses", analysis.entries},
@@ -94,9 +98,21 @@ size_t RunStudy(const dicom::Study& study, ModelRunner& models, const fs::path& 
         record(series, {{"loaded", false}, {"error", reason}});
         load_clock.Lap();
       });
+  // One measurement report for the study's volumes and classifications, referencing SEGs and images.
+  nlohmann::json outputs = nlohmann::json::object();
+  if (models.Outputs().sr && (!segmentations.empty() || !classifications.empty())) {
+    try {
+      exporter::WriteMeasurementReport(segmentations, classifications, folder.Path() / "sr.dcm");
+      outputs["sr"] = "sr.dcm";
+    } catch (const std::exception& error) {
+      ++model_failures;
+      std::cerr << "medpipe run: study " << study.id << ": no SR: " << error.what() << "\n";
+    }
+  }
   const size_t failures = load_failures + model_failures;
   nlohmann::json result = ResultJson(study.id, models, SourceJson("dicom", paths), series_results, failures, study_clock.Lap());
   result["study_instance_uid"] = study.study_instance_uid;
+  if (!outputs.empty()) result["outputs"] = outputs;
   WriteFileAtomically(folder.Path() / "result.json", result.dump(2) + "\n");
   folder.Commit();
   return failures;

@@ -84,7 +84,8 @@ class ModelRun : public testing::TempDirTest {
 
   std::string ModelArgs() const {
     return " --model " + (dir_ / "models" / "lesion").string() + " --model " + (dir_ / "models" / "lesion-resampled").string() +
-           " --model " + (dir_ / "models" / "classifier").string() + " --device " + testing::TestDevice();
+           " --model " + (dir_ / "models" / "classifier").string() + " --device " + testing::TestDevice() +
+           " --output-types nifti,seg,sr,rtstruct";
   }
 };
 
@@ -123,9 +124,16 @@ TEST_F(ModelRun, SegmentsAndClassifiesDicomStudies) {
   const auto nifti_mask = ReadLabelNifti(folder / lesion["outputs"]["nifti"].get<std::string>());
   const auto seg_mask = exporter::ReadDicomSeg(seg, *nifti_mask, labels);
   EXPECT_TRUE(std::equal(seg_mask->GetBufferPointer(), seg_mask->GetBufferPointer() + count, nifti_mask->GetBufferPointer()));
-  const auto validation = Shell("dciodvfy " + seg.string(), dir_ / "dciodvfy.log");
-  EXPECT_EQ(validation.output.find("\nError"), std::string::npos) << validation.output;
-  EXPECT_NE(validation.output.rfind("Error", 0), 0u) << validation.output;
+  // dciodvfy accepts the SEG, the RTSTRUCT and the study's TID 1500 SR.
+  const auto rtstruct = folder / lesion["outputs"]["rtstruct"].get<std::string>();
+  const auto sr = folder / ReadJson(folder / "result.json")["outputs"]["sr"].get<std::string>();
+  for (const auto& object : {seg, rtstruct, sr}) {
+    const auto validation = Shell("dciodvfy " + object.string(), dir_ / "dciodvfy.log");
+    EXPECT_EQ(validation.output.find("\nError"), std::string::npos) << object << validation.output;
+    EXPECT_NE(validation.output.rfind("Error", 0), 0u) << object << validation.output;
+  }
+  const auto report = Shell("dsrdump " + sr.string(), dir_ / "dsrdump.log");
+  EXPECT_NE(report.output.find("lesion"), std::string::npos) << report.output;
   // And the phantom's sphere (radius 8 mm) is what was found.
   const double sphere_ml = 4.0 / 3.0 * M_PI * 8 * 8 * 8 / 1000.0;
   EXPECT_NEAR(lesion["labels"][0]["volume_ml"].get<double>(), band_voxels * voxel_ml, 1e-9);
