@@ -10,10 +10,9 @@
 
 #include <array>
 #include <cmath>
-#include <cstdio>
 #include <map>
-#include <sstream>
 
+#include "export_test_support.h"
 #include "medpipe/core/error.h"
 #include "medpipe/dicom/series_loader.h"
 #include "medpipe/synth/synthetic_study.h"
@@ -25,77 +24,9 @@ namespace {
 namespace fs = std::filesystem;
 using dicom::Series;
 using dicom::Vec3;
-using Index = LabelImage::IndexType;
+using namespace export_testing;
 
 const SegAlgorithm kAlgorithm{"test-net", "1.2.0"};
-
-model::Label MakeLabel(int value, const std::string& name, std::array<int, 3> colour, model::Code category = {},
-                       model::Code type = {}) {
-  model::Label label;
-  label.value = value;
-  label.name = name;
-  label.colour = colour;
-  label.category = std::move(category);
-  label.type = std::move(type);
-  return label;
-}
-
-// A coded label, one left to the SCT defaults, and one that never appears in the mask.
-std::vector<model::Label> ThreeLabels() {
-  return {MakeLabel(1, "lesion", {255, 0, 0}, {"49755003", "SCT", "Morphologically Altered Structure"},
-                    {"52988006", "SCT", "Lesion"}),
-          MakeLabel(2, "box", {0, 200, 0}), MakeLabel(3, "absent", {0, 0, 255})};
-}
-
-// Index, load and return the only series under FOLDER with its volume's grid.
-struct LoadedSeries {
-  Series series;
-  Image3D::Pointer grid;
-};
-
-LoadedSeries LoadOnlySeries(const fs::path& folder) {
-  const auto index = dicom::BuildIndex(dicom::ScanArchive(folder));
-  EXPECT_EQ(index.studies.size(), 1u);
-  EXPECT_EQ(index.studies.at(0).series.size(), 1u);
-  const Series& series = index.studies.at(0).series.at(0);
-  EXPECT_TRUE(series.problems.empty()) << series.problems.front();
-  return {series, dicom::LoadSeries(series).channels.front()};
-}
-
-LabelImage::Pointer EmptyMask(const itk::ImageBase<3>& grid) {
-  auto mask = LabelImage::New();
-  mask->SetRegions(grid.GetLargestPossibleRegion());
-  mask->SetSpacing(grid.GetSpacing());
-  mask->SetOrigin(grid.GetOrigin());
-  mask->SetDirection(grid.GetDirection());
-  mask->Allocate(true);
-  return mask;
-}
-
-void FillBox(LabelImage& mask, Index low, Index high, uint8_t value) {
-  for (auto z = low[2]; z <= high[2]; ++z)
-    for (auto y = low[1]; y <= high[1]; ++y)
-      for (auto x = low[0]; x <= high[0]; ++x) mask.SetPixel({{x, y, z}}, value);
-}
-
-size_t DifferentVoxels(const LabelImage& a, const LabelImage& b) {
-  EXPECT_EQ(a.GetLargestPossibleRegion(), b.GetLargestPossibleRegion());
-  size_t different = 0;
-  for (size_t i = 0; i < a.GetPixelContainer()->Size(); ++i) different += a.GetBufferPointer()[i] != b.GetBufferPointer()[i];
-  return different;
-}
-
-size_t CountValue(const LabelImage& mask, uint8_t value) {
-  size_t count = 0;
-  for (size_t i = 0; i < mask.GetPixelContainer()->Size(); ++i) count += mask.GetBufferPointer()[i] == value;
-  return count;
-}
-
-std::string GetString(DcmItem& item, const DcmTagKey& tag) {
-  OFString value;
-  item.findAndGetOFStringArray(tag, value);
-  return value.c_str();
-}
 
 // The frames whose Derivation Image Sequence is empty (no source slice at their position); every
 // other frame's source image must be the source instance at the frame's position.
@@ -217,21 +148,6 @@ TEST_F(DicomSeg, SyntheticCtRoundTripsVoxelForVoxelWithEveryFrame) {
   ExpectPixelDataIsTheMask(seg, *ct.mask, labels);
 }
 
-// dciodvfy reports no line starting with "Error" for PATH; every line it prints is shown.
-void ExpectDciodvfyFindsNoErrors(const fs::path& path) {
-  FILE* pipe = popen(("/usr/bin/dciodvfy '" + path.string() + "' 2>&1").c_str(), "r");
-  ASSERT_NE(pipe, nullptr) << "cannot run dciodvfy";
-  std::string errors;
-  char buffer[4096];
-  while (std::fgets(buffer, sizeof buffer, pipe)) {
-    const std::string line(buffer);
-    std::printf("dciodvfy: %s", line.c_str());
-    if (line.rfind("Error", 0) == 0) errors += line;
-  }
-  pclose(pipe);
-  EXPECT_EQ(errors, "");
-}
-
 TEST_F(DicomSeg, DciodvfyFindsNoErrors) {
   if (!fs::exists("/usr/bin/dciodvfy")) GTEST_SKIP() << "dciodvfy (dicom3tools) is not installed";
   const CtCase ct = SyntheticCtWithMask(dir_);
@@ -274,55 +190,14 @@ struct SeriesGeometry {
   bool feet_first;
 };
 
-Vec3 Rotated(const Vec3& v, double about_z_deg, double about_x_deg) {
-  const double z = about_z_deg * M_PI / 180, x = about_x_deg * M_PI / 180;
-  const Vec3 r{std::cos(z) * v[0] - std::sin(z) * v[1], std::sin(z) * v[0] + std::cos(z) * v[1], v[2]};
-  return {r[0], std::cos(x) * r[1] - std::sin(x) * r[2], std::sin(x) * r[1] + std::cos(x) * r[2]};
-}
-
-std::string Decimals(const std::vector<double>& values) {
-  std::ostringstream text;
-  text.precision(10);
-  for (size_t i = 0; i < values.size(); ++i) text << (i ? "\\" : "") << values[i];
-  return text.str();
-}
-
 constexpr Uint16 kRows = 16, kColumns = 20;
 constexpr int kSlices = 10;
 constexpr double kRowSpacing = 0.6, kColumnSpacing = 0.8, kSliceSpacing = 1.5;
 
 void WriteSeries(const fs::path& folder, const SeriesGeometry& geometry) {
-  fs::create_directories(folder);
-  char study[100], series[100], frame_of_reference[100];
-  dcmGenerateUniqueIdentifier(study);
-  dcmGenerateUniqueIdentifier(series);
-  dcmGenerateUniqueIdentifier(frame_of_reference);
-  const Vec3 normal = dicom::Cross(geometry.row, geometry.column);
-  const Vec3 origin{-40.5, 25.25, 110.0};
-  for (int k = 0; k < kSlices; ++k) {
-    const double along = (geometry.feet_first ? -k : k) * kSliceSpacing;
-    DcmFileFormat file;
-    DcmDataset& ds = *file.getDataset();
-    testing::PutIdentity(ds, UID_CTImageStorage, study, "CT");
-    ds.putAndInsertString(DCM_SeriesInstanceUID, series);
-    ds.putAndInsertString(DCM_FrameOfReferenceUID, frame_of_reference);
-    ds.putAndInsertString(DCM_PatientName, "Geometry^Test");
-    ds.putAndInsertString(DCM_PatientID, geometry.name.c_str());
-    ds.putAndInsertString(DCM_InstanceNumber, std::to_string(k + 1).c_str());
-    ds.putAndInsertString(DCM_ImagePositionPatient,
-                          Decimals({origin[0] + along * normal[0], origin[1] + along * normal[1],
-                                    origin[2] + along * normal[2]}).c_str());
-    ds.putAndInsertString(DCM_ImageOrientationPatient,
-                          Decimals({geometry.row[0], geometry.row[1], geometry.row[2], geometry.column[0],
-                                    geometry.column[1], geometry.column[2]}).c_str());
-    ds.putAndInsertString(DCM_PixelSpacing, Decimals({kRowSpacing, kColumnSpacing}).c_str());
-    ds.putAndInsertString(DCM_SliceThickness, Decimals({kSliceSpacing}).c_str());
-    testing::PutPixelModule(ds, kRows, kColumns, 1, 16, 16, "MONOCHROME2");
-    std::vector<Uint16> pixels(size_t{kRows} * kColumns);
-    for (size_t i = 0; i < pixels.size(); ++i) pixels[i] = static_cast<Uint16>(i + 7 * k);
-    ds.putAndInsertUint16Array(DCM_PixelData, pixels.data(), pixels.size());
-    ASSERT_TRUE(file.saveFile((folder / ("slice_" + std::to_string(k + 1) + ".dcm")).c_str(), EXS_LittleEndianExplicit).good());
-  }
+  export_testing::WriteSeries(folder, {"Geometry^Test", geometry.name, geometry.row, geometry.column,
+                                       geometry.feet_first, kRows, kColumns, kSlices, kRowSpacing, kColumnSpacing,
+                                       kSliceSpacing, [](size_t i, int k) { return static_cast<Uint16>(i + 7 * k); }});
 }
 
 // The shared functional groups say what the source files say: row then column spacing, row then

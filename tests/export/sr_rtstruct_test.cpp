@@ -8,11 +8,10 @@
 #include <dcmtk/dcmdata/dcuid.h>
 #include <dcmtk/dcmsr/dsrdoc.h>
 
-#include <array>
 #include <cmath>
 #include <cstdio>
-#include <sstream>
 
+#include "export_test_support.h"
 #include "medpipe/core/error.h"
 #include "medpipe/dicom/series_loader.h"
 #include "medpipe/export/dicom_seg.h"
@@ -27,45 +26,17 @@ namespace {
 namespace fs = std::filesystem;
 using dicom::Series;
 using dicom::Vec3;
-using Index = LabelImage::IndexType;
+using namespace export_testing;
 
-model::Label MakeLabel(int value, const std::string& name, std::array<int, 3> colour, model::Code category = {},
-                       model::Code type = {}) {
-  model::Label label;
-  label.value = value;
-  label.name = name;
-  label.colour = colour;
-  label.category = std::move(category);
-  label.type = std::move(type);
-  return label;
-}
-
-// A coded sphere, a box left to the SCT default codes, and a label that never appears in the mask.
-std::vector<model::Label> Labels() {
-  return {MakeLabel(1, "lesion", {255, 0, 0}, {"49755003", "SCT", "Morphologically Altered Structure"},
-                    {"52988006", "SCT", "Lesion"}),
-          MakeLabel(2, "box", {0, 200, 0}), MakeLabel(3, "absent", {0, 0, 255})};
-}
-
-struct LoadedSeries {
+// A loaded series with an empty mask on its volume's grid.
+struct MaskedSeries {
   Series series;
-  LabelImage::Pointer mask;  // empty, on the loaded volume's grid
+  LabelImage::Pointer mask;
 };
 
-LoadedSeries LoadOnlySeries(const fs::path& folder) {
-  const auto index = dicom::BuildIndex(dicom::ScanArchive(folder));
-  EXPECT_EQ(index.studies.size(), 1u);
-  EXPECT_EQ(index.studies.at(0).series.size(), 1u);
-  const Series& series = index.studies.at(0).series.at(0);
-  EXPECT_TRUE(series.problems.empty()) << series.problems.front();
-  const Volume volume = dicom::LoadSeries(series);
-  auto mask = LabelImage::New();
-  mask->SetRegions(volume.Grid().GetLargestPossibleRegion());
-  mask->SetSpacing(volume.Grid().GetSpacing());
-  mask->SetOrigin(volume.Grid().GetOrigin());
-  mask->SetDirection(volume.Grid().GetDirection());
-  mask->Allocate(true);
-  return {series, mask};
+MaskedSeries LoadOnlySeriesWithEmptyMask(const fs::path& folder) {
+  const LoadedSeries loaded = LoadOnlySeries(folder);
+  return {loaded.series, EmptyMask(*loaded.grid)};
 }
 
 // A sphere of RADIUS_MM around voxel CENTRE (label 1) and the box LOW..HIGH (label 2).
@@ -78,65 +49,21 @@ void DrawSphereAndBox(LabelImage& mask, Index centre, double radius_mm, Index lo
         const double dx = (x - centre[0]) * spacing[0], dy = (y - centre[1]) * spacing[1], dz = (z - centre[2]) * spacing[2];
         if (dx * dx + dy * dy + dz * dz <= radius_mm * radius_mm) mask.SetPixel({{x, y, z}}, 1);
       }
-  for (auto z = low[2]; z <= high[2]; ++z)
-    for (auto y = low[1]; y <= high[1]; ++y)
-      for (auto x = low[0]; x <= high[0]; ++x) mask.SetPixel({{x, y, z}}, 2);
+  FillBox(mask, low, high, 2);
 }
 
 // The synthetic CT (48 x 40 x 12, 1 x 1 x 2 mm) with a sphere and a box.
-LoadedSeries SyntheticCtWithMask(const fs::path& dir) {
-  LoadedSeries ct = LoadOnlySeries(synth::WriteSyntheticCt(dir, synth::VolumeSpec{48, 40, 12}, 11));
+MaskedSeries SyntheticCtWithMask(const fs::path& dir) {
+  MaskedSeries ct = LoadOnlySeriesWithEmptyMask(synth::WriteSyntheticCt(dir, synth::VolumeSpec{48, 40, 12}, 11));
   DrawSphereAndBox(*ct.mask, {{30, 14, 5}}, 5.0, {{5, 22, 2}}, {{12, 33, 8}});
   return ct;
 }
 
-size_t CountValue(const LabelImage& mask, uint8_t value) {
-  size_t count = 0;
-  for (size_t i = 0; i < mask.GetPixelContainer()->Size(); ++i) count += mask.GetBufferPointer()[i] == value;
-  return count;
-}
-
-size_t DifferentVoxels(const LabelImage& a, const LabelImage& b) {
-  EXPECT_EQ(a.GetLargestPossibleRegion(), b.GetLargestPossibleRegion());
-  size_t different = 0;
-  for (size_t i = 0; i < a.GetPixelContainer()->Size(); ++i) different += a.GetBufferPointer()[i] != b.GetBufferPointer()[i];
-  return different;
-}
-
-// The text a command prints on stdout and stderr; every line is shown with PREFIX.
-std::string RunCommand(const std::string& command, const std::string& prefix) {
-  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  EXPECT_NE(pipe, nullptr) << "cannot run " << command;
-  std::string output;
-  char buffer[4096];
-  while (pipe && std::fgets(buffer, sizeof buffer, pipe)) {
-    std::printf("%s: %s", prefix.c_str(), buffer);
-    output += buffer;
-  }
-  if (pipe) pclose(pipe);
-  return output;
-}
-
-// dciodvfy reports no line starting with "Error" for PATH; its warnings are printed.
-void ExpectDciodvfyFindsNoErrors(const fs::path& path) {
-  std::istringstream lines(RunCommand("/usr/bin/dciodvfy '" + path.string() + "'", "dciodvfy"));
-  std::string line, errors;
-  while (std::getline(lines, line)) {
-    if (line.rfind("Error", 0) == 0) errors += line + "\n";
-  }
-  EXPECT_EQ(errors, "");
-}
-
+// A volume in millilitres as the SR writes it: 10 significant digits.
 std::string Ds(double value) {
   char text[32];
   std::snprintf(text, sizeof text, "%.10g", value);
   return text;
-}
-
-std::string GetString(DcmItem& item, const DcmTagKey& tag) {
-  OFString value;
-  item.findAndGetOFStringArray(tag, value);
-  return value.c_str();
 }
 
 class SrRtStruct : public testing::TempDirTest {};
@@ -144,14 +71,14 @@ class SrRtStruct : public testing::TempDirTest {};
 // ---- SR ----
 
 struct ReportCase {
-  LoadedSeries ct;
+  MaskedSeries ct;
   SegmentationFindings segmentation;
   ClassificationFinding classification;
 };
 
 ReportCase SyntheticReport(const fs::path& dir) {
   ReportCase report{SyntheticCtWithMask(dir), {}, {}};
-  const auto labels = Labels();
+  const auto labels = ThreeLabels();
   const double voxel_ml = 2.0 / 1000.0;
   char uid[100];
   report.segmentation = {dcmGenerateUniqueIdentifier(uid), "", "test-net", "1.2.0", &report.ct.series, {}};
@@ -301,8 +228,8 @@ size_t ExpectContoursOnTheirLabelVoxels(const fs::path& path, const Series& sour
 }
 
 TEST_F(SrRtStruct, RtStructReadsBackVoxelForVoxelAndPassesDciodvfy) {
-  const LoadedSeries ct = SyntheticCtWithMask(dir_);
-  const auto labels = Labels();
+  const MaskedSeries ct = SyntheticCtWithMask(dir_);
+  const auto labels = ThreeLabels();
   const fs::path path = dir_ / "rtstruct.dcm";
   EXPECT_FALSE(WriteRtStruct(*ct.mask, labels, ct.series, "test-net", path).empty());
 
@@ -342,7 +269,7 @@ TEST_F(SrRtStruct, RtStructReadsBackVoxelForVoxelAndPassesDciodvfy) {
 // A frame with a hole holding an island, a one-voxel diagonal line and a single voxel: the convention
 // in rtstruct.h reads them all back exactly.
 TEST_F(SrRtStruct, RtStructKeepsHolesIslandsAndThinParts) {
-  const LoadedSeries ct = LoadOnlySeries(synth::WriteSyntheticCt(dir_, synth::VolumeSpec{48, 40, 12}, 12));
+  const MaskedSeries ct = LoadOnlySeriesWithEmptyMask(synth::WriteSyntheticCt(dir_, synth::VolumeSpec{48, 40, 12}, 12));
   LabelImage& mask = *ct.mask;
   for (Index::IndexValueType z = 3; z <= 6; ++z) {
     for (Index::IndexValueType y = 5; y <= 25; ++y)
@@ -362,7 +289,7 @@ TEST_F(SrRtStruct, RtStructKeepsHolesIslandsAndThinParts) {
 }
 
 TEST_F(SrRtStruct, RtStructRefusesUnnamedValuesAndEmptyMasks) {
-  const LoadedSeries ct = LoadOnlySeries(synth::WriteSyntheticCt(dir_, synth::VolumeSpec{16, 16, 4}, 13));
+  const MaskedSeries ct = LoadOnlySeriesWithEmptyMask(synth::WriteSyntheticCt(dir_, synth::VolumeSpec{16, 16, 4}, 13));
   const fs::path path = dir_ / "rtstruct.dcm";
   const std::vector<model::Label> labels{MakeLabel(1, "one", {255, 0, 0})};
   EXPECT_THROW(WriteRtStruct(*ct.mask, labels, ct.series, "test-net", path), DicomError) << "no ROI";
@@ -373,63 +300,24 @@ TEST_F(SrRtStruct, RtStructRefusesUnnamedValuesAndEmptyMasks) {
 
 // ---- oblique, feet-first source ----
 
-Vec3 Rotated(const Vec3& v, double about_z_deg, double about_x_deg) {
-  const double z = about_z_deg * M_PI / 180, x = about_x_deg * M_PI / 180;
-  const Vec3 r{std::cos(z) * v[0] - std::sin(z) * v[1], std::sin(z) * v[0] + std::cos(z) * v[1], v[2]};
-  return {r[0], std::cos(x) * r[1] - std::sin(x) * r[2], std::sin(x) * r[1] + std::cos(x) * r[2]};
-}
-
-std::string Decimals(const std::vector<double>& values) {
-  std::ostringstream text;
-  text.precision(10);
-  for (size_t i = 0; i < values.size(); ++i) text << (i ? "\\" : "") << values[i];
-  return text.str();
-}
-
 // A CT series of 24 x 20 pixels (0.8 mm columns, 0.6 mm rows) and 12 slices 1.5 mm apart, rotated 25
 // degrees about z and 15 about x, positions stepping against the normal (feet first), instance numbers
 // counting the other way.
 void WriteObliqueFeetFirstSeries(const fs::path& folder) {
-  constexpr Uint16 kRows = 20, kColumns = 24;
-  constexpr int kSlices = 12;
-  fs::create_directories(folder);
-  char study[100], series[100], frame_of_reference[100];
-  dcmGenerateUniqueIdentifier(study);
-  dcmGenerateUniqueIdentifier(series);
-  dcmGenerateUniqueIdentifier(frame_of_reference);
-  const Vec3 row = Rotated({1, 0, 0}, 25, 15), column = Rotated({0, 1, 0}, 25, 15);
-  const Vec3 normal = dicom::Cross(row, column);
-  const Vec3 origin{-40.5, 25.25, 110.0};
-  for (int k = 0; k < kSlices; ++k) {
-    const double along = -1.5 * k;
-    DcmFileFormat file;
-    DcmDataset& ds = *file.getDataset();
-    testing::PutIdentity(ds, UID_CTImageStorage, study, "CT");
-    ds.putAndInsertString(DCM_SeriesInstanceUID, series);
-    ds.putAndInsertString(DCM_FrameOfReferenceUID, frame_of_reference);
-    const std::pair<DcmTagKey, const char*> study_attributes[] = {
-        {DCM_PatientName, "Oblique^Test"}, {DCM_PatientID, "oblique-feet-first"}, {DCM_PatientBirthDate, ""},
-        {DCM_PatientSex, "O"}, {DCM_StudyDate, "20240102"}, {DCM_StudyTime, "101500"}, {DCM_StudyID, "1"},
-        {DCM_ReferringPhysicianName, ""}, {DCM_AccessionNumber, ""}};
-    for (const auto& [tag, value] : study_attributes) ds.putAndInsertString(tag, value);
-    ds.putAndInsertString(DCM_InstanceNumber, std::to_string(k + 1).c_str());
-    ds.putAndInsertString(DCM_ImagePositionPatient,
-                          Decimals({origin[0] + along * normal[0], origin[1] + along * normal[1],
-                                    origin[2] + along * normal[2]}).c_str());
-    ds.putAndInsertString(DCM_ImageOrientationPatient,
-                          Decimals({row[0], row[1], row[2], column[0], column[1], column[2]}).c_str());
-    ds.putAndInsertString(DCM_PixelSpacing, "0.6\\0.8");
-    ds.putAndInsertString(DCM_SliceThickness, "1.5");
-    testing::PutPixelModule(ds, kRows, kColumns, 1, 16, 16, "MONOCHROME2");
-    std::vector<Uint16> pixels(size_t{kRows} * kColumns, static_cast<Uint16>(100 + k));
-    ds.putAndInsertUint16Array(DCM_PixelData, pixels.data(), pixels.size());
-    ASSERT_TRUE(file.saveFile((folder / ("slice_" + std::to_string(k + 1) + ".dcm")).c_str(), EXS_LittleEndianExplicit).good());
-  }
+  WriteSeries(folder, {"Oblique^Test", "oblique-feet-first", Rotated({1, 0, 0}, 25, 15), Rotated({0, 1, 0}, 25, 15), true,
+                       20, 24, 12, 0.6, 0.8, 1.5, [](size_t, int k) { return static_cast<Uint16>(100 + k); },
+                       {{DCM_PatientBirthDate, ""},
+                        {DCM_PatientSex, "O"},
+                        {DCM_StudyDate, "20240102"},
+                        {DCM_StudyTime, "101500"},
+                        {DCM_StudyID, "1"},
+                        {DCM_ReferringPhysicianName, ""},
+                        {DCM_AccessionNumber, ""}}});
 }
 
 TEST_F(SrRtStruct, RtStructOnObliqueFeetFirstSeriesKeepsCentroidAndBoundingBox) {
   WriteObliqueFeetFirstSeries(dir_ / "series");
-  const LoadedSeries loaded = LoadOnlySeries(dir_ / "series");
+  const MaskedSeries loaded = LoadOnlySeriesWithEmptyMask(dir_ / "series");
   ASSERT_EQ(loaded.mask->GetLargestPossibleRegion().GetSize(), (LabelImage::SizeType{{24, 20, 12}}));
   // Off-centre along every axis, so a flip or a swap of axes would move them.
   DrawSphereAndBox(*loaded.mask, {{7, 6, 3}}, 2.6, {{15, 11, 6}}, {{20, 16, 10}});

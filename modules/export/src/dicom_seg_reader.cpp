@@ -10,7 +10,7 @@
 #include <memory>
 
 #include "medpipe/export/dicom_seg.h"
-#include "seg_support.h"
+#include "export_support.h"
 
 namespace medpipe::exporter {
 namespace {
@@ -107,16 +107,6 @@ uint8_t ValueOf(FGInterface& groups, size_t frame, const std::vector<uint8_t>& v
   return values[segment - 1];
 }
 
-LabelImage::Pointer EmptyLike(const LabelImage& reference) {
-  auto image = LabelImage::New();
-  image->SetRegions(reference.GetLargestPossibleRegion());
-  image->SetSpacing(reference.GetSpacing());
-  image->SetOrigin(reference.GetOrigin());
-  image->SetDirection(reference.GetDirection());
-  image->Allocate(true);
-  return image;
-}
-
 // Sets VALUE on slice SLICE of OUT wherever the binary frame FRAME is set.
 void PaintFrame(DcmSegmentation& seg, size_t frame, itk::IndexValueType slice, uint8_t value, LabelImage& out,
                 const std::string& where) {
@@ -141,7 +131,7 @@ LabelImage::Pointer ReadDicomSeg(const std::filesystem::path& path, const LabelI
   const auto seg = Load(where);
   RequireReferencePlane(*seg, reference, where);
   FGInterface& groups = seg->getFunctionalGroups();
-  auto out = EmptyLike(reference);
+  auto out = EmptyLabelImageOn(reference);
   for (size_t frame = 0; frame < seg->getNumberOfFrames(); ++frame) {
     PaintFrame(*seg, frame, SliceOf(groups, frame, reference, where), ValueOf(groups, frame, values, where), *out, where);
   }

@@ -1,6 +1,5 @@
 #include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmdata/dcfilefo.h>
-#include <dcmtk/dcmdata/dcuid.h>
 #include <dcmtk/dcmdata/dcvrda.h>
 #include <dcmtk/dcmdata/dcvrtm.h>
 #include <dcmtk/dcmfg/fgderimg.h>
@@ -13,16 +12,13 @@
 #include <dcmtk/dcmseg/segdoc.h>
 #include <dcmtk/dcmseg/segment.h>
 
-#include <algorithm>
 #include <array>
 #include <cmath>
-#include <cstdio>
 #include <limits>
 #include <memory>
-#include <optional>
 
 #include "medpipe/export/dicom_seg.h"
-#include "seg_support.h"
+#include "export_support.h"
 
 namespace medpipe::exporter {
 namespace {
@@ -31,26 +27,8 @@ using dicom::FileHeader;
 using dicom::Series;
 using dicom::SliceRef;
 
-// Empty codes in a manifest fall back to the most general SNOMED CT concepts a viewer can show.
-const model::Code kDefaultCategory{"91723000", "SCT", "Anatomical Structure"};
-const model::Code kDefaultType{"85756007", "SCT", "Tissue"};
-
-std::string NewUid() {
-  char uid[100];
-  return dcmGenerateUniqueIdentifier(uid, SITE_INSTANCE_UID_ROOT);
-}
-
-// A decimal string (DS) holds at most 16 characters; 10 significant digits always fit and keep
-// positions to well under a micrometre.
-std::string Ds(double value) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%.10g", value);
-  return text;
-}
-
-CodeSequenceMacro CodeOrDefault(const model::Code& code, const model::Code& fallback) {
-  const model::Code& chosen = code.value.empty() ? fallback : code;
-  return CodeSequenceMacro(chosen.value.c_str(), chosen.scheme.c_str(), chosen.meaning.c_str());
+CodeSequenceMacro Macro(const model::Code& code) {
+  return CodeSequenceMacro(code.value.c_str(), code.scheme.c_str(), code.meaning.c_str());
 }
 
 std::unique_ptr<DcmSegmentation> CreateSegmentation(const LabelImage& mask, const SegAlgorithm& algorithm,
@@ -139,8 +117,8 @@ Uint16 AddSegment(DcmSegmentation& seg, const model::Label& label, const SegAlgo
                   const std::string& where) {
   const std::string doing = "cannot add segment '" + label.name + "'";
   DcmSegment* created = nullptr;
-  Require(DcmSegment::create(created, label.name.c_str(), CodeOrDefault(label.category, kDefaultCategory),
-                             CodeOrDefault(label.type, kDefaultType), DcmSegTypes::SAT_AUTOMATIC, algorithm.name.c_str()),
+  Require(DcmSegment::create(created, label.name.c_str(), Macro(CategoryOf(label)),
+                             Macro(TypeOf(label)), DcmSegTypes::SAT_AUTOMATIC, algorithm.name.c_str()),
           where, doing);
   std::unique_ptr<DcmSegment> segment(created);
   double l = 0, a = 0, b = 0;
@@ -156,26 +134,6 @@ Uint16 AddSegment(DcmSegmentation& seg, const model::Label& label, const SegAlgo
   Require(seg.addSegment(segment.get(), number), where, doing);
   segment.release();  // owned by SEG now
   return number;
-}
-
-// The centre of the first voxel of mask slice K: where its SEG frames lie.
-LabelImage::PointType SliceCorner(const LabelImage& mask, size_t k) {
-  LabelImage::PointType corner;
-  mask.TransformIndexToPhysicalPoint({{0, 0, static_cast<itk::IndexValueType>(k)}}, corner);
-  return corner;
-}
-
-// The source slice whose ImagePositionPatient is CORNER, if any. Positions are compared in 3D, so a
-// slice moved in plane (a resampled tilt) is not mistaken for its source.
-std::optional<SliceRef> SourceSliceAt(const Series& source, const LabelImage::PointType& corner, double tolerance) {
-  for (const SliceRef& slice : source.slices) {
-    const auto& position = source.files[slice.file].frames[slice.frame].position;
-    if (position && std::hypot((*position)[0] - corner[0], (*position)[1] - corner[1], (*position)[2] - corner[2]) <=
-                        tolerance) {
-      return slice;
-    }
-  }
-  return std::nullopt;
 }
 
 std::unique_ptr<FGDerivationImage> Derivation(const Series& source, const SliceRef& slice, const std::string& where) {
@@ -204,14 +162,12 @@ struct SliceGroups {
 };
 
 std::vector<SliceGroups> PerSliceGroups(const LabelImage& mask, const Series& source, const std::string& where) {
-  // 1% of the slice gap (at least 1 um) absorbs decimal-string rounding and never reaches a neighbour.
-  const double tolerance = std::max(1e-3, 0.01 * mask.GetSpacing()[2]);
   std::vector<SliceGroups> groups(mask.GetLargestPossibleRegion().GetSize()[2]);
   for (size_t k = 0; k < groups.size(); ++k) {
     const auto corner = SliceCorner(mask, k);
     Require(groups[k].position.setImagePositionPatient(Ds(corner[0]).c_str(), Ds(corner[1]).c_str(), Ds(corner[2]).c_str()),
             where, "cannot set the position of slice " + std::to_string(k));
-    if (const auto slice = SourceSliceAt(source, corner, tolerance)) groups[k].derivation = Derivation(source, *slice, where);
+    if (const auto slice = SourceSliceOf(source, mask, k)) groups[k].derivation = Derivation(source, *slice, where);
   }
   return groups;
 }

@@ -7,7 +7,7 @@
 #include <dcmtk/dcmsr/codes/ucum.h>
 #include <dcmtk/dcmsr/dsrdoc.h>
 
-#include "derived_support.h"
+#include "export_support.h"
 
 namespace medpipe::exporter {
 namespace {

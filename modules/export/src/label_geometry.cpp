@@ -6,7 +6,7 @@
 #include <sstream>
 
 #include "medpipe/export/dicom_seg.h"
-#include "seg_support.h"
+#include "export_support.h"
 
 namespace medpipe::exporter {
 namespace {

@@ -11,7 +11,7 @@
 #include <cmath>
 #include <map>
 
-#include "derived_support.h"
+#include "export_support.h"
 
 namespace medpipe::exporter {
 namespace {

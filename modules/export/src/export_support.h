@@ -1,25 +1,46 @@
 #pragma once
-// What every object derived from a loaded source series needs (the SR and RTSTRUCT writers; the SEG
-// writer has its own copies of NewUid, Ds, the default codes and the slice match, which it can take
-// from here): new UIDs, decimal strings, label codes with defaults, the source's header, and the
-// source slice at a mask slice.
+// Private helpers every export writer and reader shares (SEG, SR, RTSTRUCT, the geometry check):
+// DCMTK status checks, segment label values, new UIDs, decimal strings, label codes with defaults,
+// the source's header, the source slice at a mask slice, and empty label images.
 #include <dcmtk/dcmdata/dcfilefo.h>
 #include <dcmtk/dcmdata/dcuid.h>
+#include <dcmtk/ofstd/ofcond.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "medpipe/core/error.h"
 #include "medpipe/core/volume.h"
 #include "medpipe/dicom/series_index.h"
 #include "medpipe/model/manifest.h"
-#include "seg_support.h"
 
 namespace medpipe::exporter {
+
+// DCMTK reports failure as a status; medpipe reports it as DicomError naming the file.
+inline void Require(const OFCondition& status, const std::string& where, const std::string& doing) {
+  if (status.bad()) throw DicomError(where, doing + ": " + status.text());
+}
+
+// The label value of segment N + 1 at [N]: segments are numbered in LABELS order. Label images hold
+// values 1..255, so any other value could never be written or read back.
+inline std::vector<uint8_t> SegmentValues(const std::vector<model::Label>& labels, const std::string& where) {
+  std::vector<uint8_t> values;
+  for (const model::Label& label : labels) {
+    if (label.value < 1 || label.value > 255) {
+      throw ModelError(where, "label '" + label.name + "' has value " + std::to_string(label.value) +
+                                  "; label images hold values 1 to 255");
+    }
+    values.push_back(static_cast<uint8_t>(label.value));
+  }
+  if (values.empty()) throw ModelError(where, "no labels: a SEG needs at least one segment");
+  return values;
+}
 
 inline std::string NewUid() {
   char uid[100];
@@ -55,13 +76,19 @@ inline std::unique_ptr<DcmFileFormat> LoadSourceHeader(const dicom::Series& sour
   return file;
 }
 
+// The centre of the first voxel of MASK slice K: where a frame or contour image of that slice lies.
+inline LabelImage::PointType SliceCorner(const LabelImage& mask, size_t k) {
+  LabelImage::PointType corner;
+  mask.TransformIndexToPhysicalPoint({{0, 0, static_cast<itk::IndexValueType>(k)}}, corner);
+  return corner;
+}
+
 // The source slice whose ImagePositionPatient is the centre of the first voxel of MASK slice K, if any.
 // Positions are compared in 3D, so a slice moved in plane (a resampled tilt) is not mistaken for its
 // source; 1% of the slice gap (at least 1 um) absorbs decimal-string rounding and never reaches a
 // neighbour.
 inline std::optional<dicom::SliceRef> SourceSliceOf(const dicom::Series& source, const LabelImage& mask, size_t k) {
-  LabelImage::PointType corner;
-  mask.TransformIndexToPhysicalPoint({{0, 0, static_cast<itk::IndexValueType>(k)}}, corner);
+  const LabelImage::PointType corner = SliceCorner(mask, k);
   const double tolerance = std::max(1e-3, 0.01 * mask.GetSpacing()[2]);
   for (const dicom::SliceRef& slice : source.slices) {
     const auto& position = source.files[slice.file].frames[slice.frame].position;
