@@ -141,8 +141,7 @@ ModelRunner::ModelRunner(const po::variables_map& vm) : outputs_(ParseOutputType
   options_.batch_size = vm["batch-size"].as<int64_t>();
   options_.overlap = vm["overlap"].as<double>();
   options_.mirror = vm["tta"].as<bool>();
-  if (options_.batch_size < 1) throw ConfigError("--batch-size", "must be at least 1");
-  if (!(options_.overlap >= 0 && options_.overlap < 1)) throw ConfigError("--overlap", "must be at least 0 and below 1");
+  inference::CheckPredictOptions(options_);  // before any study, not at the first patch
   if (!vm.count("model")) return;
   const torch::Device device = inference::ParseDevice(vm["device"].as<std::string>());
   const auto precision = inference::ParsePrecision(vm["precision"].as<std::string>());

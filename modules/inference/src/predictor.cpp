@@ -118,6 +118,11 @@ void CheckChannels(const model::Manifest& manifest, const torch::Tensor& image) 
 
 }  // namespace
 
+void CheckPredictOptions(const PredictOptions& options) {
+  if (!(options.overlap >= 0 && options.overlap < 1)) throw ConfigError("--overlap", "must be at least 0 and below 1");
+  if (options.batch_size < 1) throw ConfigError("--batch-size", "must be at least 1");
+}
+
 torch::Tensor SlidingWindowLogits(LoadedModel& model, const torch::Tensor& image, const PredictOptions& options,
                                   PredictReport& report) {
   const auto& manifest = model.Manifest();
@@ -125,8 +130,7 @@ torch::Tensor SlidingWindowLogits(LoadedModel& model, const torch::Tensor& image
   for (int axis = 0; axis < 3; ++axis)
     if (image.size(3 - axis) < manifest.patch_size[axis])
       throw Error(ErrorKind::Internal, manifest.name, "image is smaller than the patch; preprocess must pad it");
-  if (!(options.overlap >= 0 && options.overlap < 1)) throw ConfigError("--overlap", "must be at least 0 and below 1");
-  if (options.batch_size < 1) throw ConfigError("--batch-size", "must be at least 1");
+  CheckPredictOptions(options);
   return WithMemoryFallback(model, options.batch_size, report, [&](int64_t batch_size) {
     return SlidingWindowPass(model, image, options, batch_size, report.patches);
   });

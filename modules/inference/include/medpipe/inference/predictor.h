@@ -17,6 +17,9 @@ struct PredictOptions {
   bool mirror = false;     // average over flips of the manifest's mirror_axes
 };
 
+// Throws ConfigError naming the option (--overlap, --batch-size) that is out of range.
+void CheckPredictOptions(const PredictOptions& options);
+
 // What happened, for result.json.
 struct PredictReport {
   std::string device;
