@@ -33,21 +33,23 @@ size_t ForEachSeries(const dicom::Study& study, const SeriesLoaded& on_loaded, c
       // Localizers, secondary captures and non-image objects are left out by design, not failures.
       const bool by_design = series.kind != dicom::SeriesKind::Volume && series.kind != dicom::SeriesKind::Projection;
       if (!by_design) ++failures;
-      on_failed(study, series, series.problems.front());
+      on_failed(series, series.problems.front());
       continue;
     }
     try {
-      on_loaded(study, series, dicom::LoadSeries(series));
+      on_loaded(series, dicom::LoadSeries(series));
     } catch (const Error& error) {
       ++failures;
-      on_failed(study, series, error.what());
+      on_failed(series, error.what());
     } catch (const std::exception& error) {
       ++failures;
-      on_failed(study, series, std::string("unexpected failure: ") + error.what());
+      on_failed(series, std::string("unexpected failure: ") + error.what());
     }
   }
   return failures;
 }
+
+std::string SeriesStem(const dicom::Series& series) { return std::to_string(series.series_number) + "_" + series.id; }
 
 bool ParseCommandLine(const std::vector<std::string>& args, const std::string& usage, po::options_description& options,
                       const po::positional_options_description& positional, po::variables_map& vm, int& exit_code) {

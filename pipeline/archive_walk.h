@@ -16,12 +16,15 @@ namespace medpipe::cli {
 void AddArchiveOptions(boost::program_options::options_description& options);
 dicom::ArchiveIndex IndexArchive(const boost::program_options::variables_map& vm);
 
-using SeriesLoaded = std::function<void(const dicom::Study&, const dicom::Series&, const Volume&)>;
-using SeriesFailed = std::function<void(const dicom::Study&, const dicom::Series&, const std::string& reason)>;
+using SeriesLoaded = std::function<void(const dicom::Series&, const Volume&)>;
+using SeriesFailed = std::function<void(const dicom::Series&, const std::string& reason)>;
 
 // Loads every series of STUDY that is not refused; a failure in one series is reported and the walk
 // goes on. Series that are refused at index time or fail to load go to ON_FAILED. Returns the failure count.
 size_t ForEachSeries(const dicom::Study& study, const SeriesLoaded& on_loaded, const SeriesFailed& on_failed);
+
+// File-name prefix of a series' outputs: "<series number>_<series id>".
+std::string SeriesStem(const dicom::Series& series);
 
 // Parses ARGS against OPTIONS (with POSITIONAL names); prints help and returns false on --help or error.
 bool ParseCommandLine(const std::vector<std::string>& args, const std::string& usage,

@@ -45,19 +45,19 @@ int ConvertCommand(const std::vector<std::string>& args) {
   size_t written = 0, failures = 0;
   for (const auto& study : index.studies) {
     failures += ForEachSeries(
-      study,
-      [&](const dicom::Study& study, const dicom::Series& series, const Volume& volume) {
-        const fs::path folder = outdir / study.id;
-        fs::create_directories(folder);
-        const std::string stem = std::to_string(series.series_number) + "_" + series.id;
-        WriteNifti(volume, folder / (stem + ".nii.gz"));
-        WriteFileAtomically(folder / (stem + ".json"), Sidecar(series).dump(2) + "\n");
-        std::cout << (folder / (stem + ".nii.gz")).string() << "\n";
-        ++written;
-      },
-      [&](const dicom::Study&, const dicom::Series& series, const std::string& reason) {
-        std::cerr << "series " << series.id << " not converted: " << reason << "\n";
-      });
+        study,
+        [&](const dicom::Series& series, const Volume& volume) {
+          const fs::path folder = outdir / study.id;
+          fs::create_directories(folder);
+          const std::string stem = SeriesStem(series);
+          WriteNifti(volume, folder / (stem + ".nii.gz"));
+          WriteFileAtomically(folder / (stem + ".json"), Sidecar(series).dump(2) + "\n");
+          std::cout << (folder / (stem + ".nii.gz")).string() << "\n";
+          ++written;
+        },
+        [&](const dicom::Series& series, const std::string& reason) {
+          std::cerr << "series " << series.id << " not converted: " << reason << "\n";
+        });
   }
   std::cerr << "converted " << written << " series, " << failures << " failed\n";
   return failures ? kExitSomeFailed : kExitOk;

@@ -78,10 +78,9 @@ size_t RunStudy(const dicom::Study& study, ModelRunner& models, const fs::path& 
   Stopwatch load_clock;
   const size_t load_failures = ForEachSeries(
       study,
-      [&](const dicom::Study&, const dicom::Series& series, const Volume& volume) {
+      [&](const dicom::Series& series, const Volume& volume) {
         const double load_ms = load_clock.Lap();
-        const SeriesContext context{volume, series.modality, &series, folder.Path(),
-                                    std::to_string(series.series_number) + "_" + series.id};
+        const SeriesContext context{volume, series.modality, &series, folder.Path(), SeriesStem(series)};
         auto analysis = models.Analyse(context);
         model_failures += analysis.failures;
         segmentations.insert(segmentations.end(), analysis.segmentations.begin(), analysis.segmentations.end());
@@ -94,7 +93,7 @@ size_t RunStudy(const dicom::Study& study, ModelRunner& models, const fs::path& 
         record(series, entry);
         load_clock.Lap();
       },
-      [&](const dicom::Study&, const dicom::Series& series, const std::string& reason) {
+      [&](const dicom::Series& series, const std::string& reason) {
         record(series, {{"loaded", false}, {"error", reason}});
         load_clock.Lap();
       });
