@@ -21,6 +21,12 @@ using testing::ScriptModel;
 using testing::SegmentationManifest;
 using testing::WritePackage;
 
+// Outputs (0, x) per voxel, and fails with MESSAGE for any batch of more than one patch.
+torch::jit::Module BatchLimitedModel(const std::string& message) {
+  return ScriptModel("def forward(self, x):\n    assert x.size(0) <= 1, \"" + message +
+                     "\"\n    return torch.cat([x * 0.0, x], 1)\n");
+}
+
 class InferenceTest : public testing::TempDirTest {
  protected:
   LoadedModel Package(const std::string& name, torch::jit::Module module, const nlohmann::json& manifest,
@@ -106,11 +112,7 @@ def forward(self, x):
 
 TEST_F(InferenceTest, OutOfMemoryHalvesTheBatch) {
   // This model fails like the CUDA allocator does whenever a batch holds more than one patch.
-  auto model = Package("oom", ScriptModel(R"(
-def forward(self, x):
-    assert x.size(0) <= 1, "CUDA out of memory. Tried to allocate 20.00 GiB"
-    return torch.cat([x * 0.0, x], 1)
-)"),
+  auto model = Package("oom", BatchLimitedModel("CUDA out of memory. Tried to allocate 20.00 GiB"),
                        SegmentationManifest("oom", 2, 8));
   const auto image = torch::randn({1, 12, 12, 12});
   PredictReport report;
@@ -123,12 +125,7 @@ def forward(self, x):
 }
 
 TEST_F(InferenceTest, OtherModelErrorsAreNotRetried) {
-  auto model = Package("fails", ScriptModel(R"(
-def forward(self, x):
-    assert x.size(0) <= 1, "shape mismatch"
-    return torch.cat([x * 0.0, x], 1)
-)"),
-                       SegmentationManifest("fails", 2, 8));
+  auto model = Package("fails", BatchLimitedModel("shape mismatch"), SegmentationManifest("fails", 2, 8));
   PredictReport report;
   EXPECT_THROW(SlidingWindowLogits(model, torch::randn({1, 12, 12, 12}), {0.5, 4, false}, report), std::exception);
 }

@@ -5,12 +5,15 @@
 #include <algorithm>
 #include <vector>
 
+#include "image_support.h"
 #include "medpipe/core/error.h"
 
 namespace medpipe::postprocess {
 namespace {
 
 using Index = LabelImage::IndexType;
+using testing::Identity;
+using testing::Spacing;
 
 model::Label Label(int value, const std::string& name) {
   model::Label label;
@@ -19,17 +22,6 @@ model::Label Label(int value, const std::string& name) {
   return label;
 }
 
-Image3D::SpacingType Spacing(double x, double y, double z) {
-  Image3D::SpacingType spacing;
-  spacing[0] = x, spacing[1] = y, spacing[2] = z;
-  return spacing;
-}
-
-Image3D::DirectionType Identity() {
-  Image3D::DirectionType identity;
-  identity.SetIdentity();
-  return identity;
-}
 
 // One probability image per channel over a row of voxels: ROWS[c][x].
 std::vector<Image3D::Pointer> Probabilities(const std::vector<std::vector<float>>& rows) {

@@ -8,45 +8,24 @@
 #include <functional>
 #include <vector>
 
+#include "image_support.h"
 #include "medpipe/core/error.h"
 
 namespace medpipe::preprocess {
 namespace {
 
 using Normalisation = model::Normalisation;
-
-constexpr double kPi = 3.14159265358979323846;
+using testing::Identity;
+using testing::Point;
+using testing::Spacing;
 
 // Axes along -z, +x, -y, turned 20 degrees about z and about x: every axis is oblique, each still has
 // a clear closest patient axis, and reaching RAS or LPS permutes and flips them.
 Image3D::DirectionType ObliqueDirection() {
-  const double c = std::cos(20 * kPi / 180), s = std::sin(20 * kPi / 180);
-  Image3D::DirectionType rz, rx, base;
-  rz.SetIdentity();
-  rz[0][0] = c, rz[0][1] = -s, rz[1][0] = s, rz[1][1] = c;
-  rx.SetIdentity();
-  rx[1][1] = c, rx[1][2] = -s, rx[2][1] = s, rx[2][2] = c;
+  Image3D::DirectionType base;
   base.Fill(0);
   base[2][0] = -1, base[0][1] = 1, base[1][2] = -1;  // columns (0,0,-1), (1,0,0), (0,-1,0)
-  return rz * rx * base;
-}
-
-Image3D::DirectionType Identity() {
-  Image3D::DirectionType identity;
-  identity.SetIdentity();
-  return identity;
-}
-
-Image3D::SpacingType Spacing(double x, double y, double z) {
-  Image3D::SpacingType spacing;
-  spacing[0] = x, spacing[1] = y, spacing[2] = z;
-  return spacing;
-}
-
-Image3D::PointType Point(double x, double y, double z) {
-  Image3D::PointType point;
-  point[0] = x, point[1] = y, point[2] = z;
-  return point;
+  return testing::Rotation(20, 20) * base;
 }
 
 // Extents 14 x 17.6 x 24 mm.

@@ -17,6 +17,7 @@
 #include "medpipe/core/files.h"
 #include "medpipe/report/html_report.h"
 #include "medpipe/report/overlay.h"
+#include "image_support.h"
 #include "test_support.h"
 
 namespace medpipe::report {
@@ -24,19 +25,12 @@ namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
+using testing::Identity;
+using testing::Rotation;
+using testing::Spacing;
 
 const std::array<int, 3> kRed{255, 0, 0}, kGreen{0, 255, 0};
 const cv::Vec3b kRedBgr(0, 0, 255), kGreenBgr(0, 255, 0);
-
-Image3D::DirectionType Rotation(double about_z_deg, double about_x_deg) {
-  const double z = about_z_deg * M_PI / 180, x = about_x_deg * M_PI / 180;
-  Image3D::DirectionType rz, rx;
-  rz.SetIdentity();
-  rx.SetIdentity();
-  rz(0, 0) = std::cos(z), rz(0, 1) = -std::sin(z), rz(1, 0) = std::sin(z), rz(1, 1) = std::cos(z);
-  rx(1, 1) = std::cos(x), rx(1, 2) = -std::sin(x), rx(2, 1) = std::sin(x), rx(2, 2) = std::cos(x);
-  return rz * rx;
-}
 
 Image3D::DirectionType FlipX(const Image3D::DirectionType& direction) {
   Image3D::DirectionType flip;
@@ -155,12 +149,8 @@ TEST_F(VolumeOverlayTest, WithoutLabelsShowsTheCentreAndUnwritablePathThrowsIoEr
 
 // A 300 x 400 X-ray of 0.5 mm pixels, a gradient; its heat map is 0.8 over x 100-199, y 150-249.
 std::pair<Image3D::Pointer, Image3D::Pointer> Xray() {
-  Image3D::SpacingType spacing;
-  spacing.Fill(0.5);
-  Image3D::DirectionType identity;
-  identity.SetIdentity();
-  auto image = CentredImage({{300, 400, 1}}, spacing, identity);
-  auto heatmap = CentredImage({{300, 400, 1}}, spacing, identity);
+  auto image = CentredImage({{300, 400, 1}}, Spacing(0.5, 0.5, 0.5), Identity());
+  auto heatmap = CentredImage({{300, 400, 1}}, Spacing(0.5, 0.5, 0.5), Identity());
   for (itk::ImageRegionIteratorWithIndex<Image3D> it(image, image->GetLargestPossibleRegion()); !it.IsAtEnd(); ++it) {
     const auto index = it.GetIndex();
     it.Set(float(index[0] + index[1]));
