@@ -19,10 +19,15 @@ namespace fs = std::filesystem;
 namespace medpipe::cli {
 namespace {
 
-// Why MODEL cannot read VOLUME, or empty when it can.
-std::string Mismatch(const model::Manifest& manifest, const Volume& volume, const std::string& modality) {
+// Why MANIFEST's model does not read SERIES, or empty when it does.
+std::string Mismatch(const model::Manifest& manifest, const SeriesContext& series) {
   const std::string& wanted = manifest.channels.front().modality;
+  const std::string& modality = series.modality;
+  const Volume& volume = series.volume;
   if (!modality.empty() && modality != wanted) return "model reads " + wanted + ", series is " + modality;
+  if (series.source && !model::SelectsSeries(manifest, series.source->description))
+    return "series description '" + series.source->description + "' does not match the model's selector '" +
+           manifest.series_description + "'";
   if (volume.channels.size() != manifest.channels.size())
     return "model reads " + std::to_string(manifest.channels.size()) + " channel(s), series has " +
            std::to_string(volume.channels.size());
@@ -168,7 +173,7 @@ SeriesAnalysis ModelRunner::Analyse(const SeriesContext& series) {
   for (auto& model : models_) {
     const auto& manifest = model.Manifest();
     nlohmann::json entry = {{"model", manifest.name}, {"version", manifest.version}, {"task", model::TaskName(manifest.task)}};
-    const std::string mismatch = Mismatch(manifest, series.volume, series.modality);
+    const std::string mismatch = Mismatch(manifest, series);
     if (!mismatch.empty()) {
       entry["skipped"] = mismatch;
       analysis.entries.push_back(entry);

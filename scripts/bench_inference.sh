@@ -15,7 +15,7 @@ python=${PYTHON:-python3}
 cd "$(dirname "$0")/.."
 model=$(mktemp -d)/bench-unet3d
 trap 'rm -rf "$(dirname "$model")"' EXIT
-"$python" scripts/bench/unet3d.py --out "$model" --patch "$patch"
+"$python" scripts/lib/unet3d.py --out "$model" --patch "$patch"
 "$build/pipeline/medpipe" model seal "$model"
 for precision in $precisions; do
   "$build/pipeline/medpipe" model check "$model" --device "$device" --precision "$precision"

@@ -5,7 +5,7 @@ packages=(
   build-essential cmake ninja-build pkg-config git
   libinsighttoolkit5-dev libdcmtk-dev dcmtk libgdcm-dev
   libopenjp2-7-dev libcharls-dev
-  libtorch-dev python3-torch python3-numpy python3-nibabel
+  libtorch-dev python3-torch python3-numpy python3-nibabel python3-scipy python3-pydicom
   libopencv-dev libboost-program-options-dev nlohmann-json3-dev zlib1g-dev
   libgtest-dev libgmock-dev
   dcm2niix dicom3tools bc

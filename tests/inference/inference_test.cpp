@@ -219,6 +219,9 @@ TEST_F(InferenceTest, InvalidManifestsNameTheField) {
   manifest = original;
   manifest["golden"]["samples"].erase(0);
   expect_error(manifest, "'golden.samples'");
+  manifest = original;
+  manifest["input"]["selector"] = {{"series_description", "hippo(crop"}};
+  expect_error(manifest, "'input.selector.series_description' is not a valid regular expression");
   WriteFileAtomically(directory / "manifest.json", "{not json");
   EXPECT_NE(LoadError(directory).find("is not valid JSON"), std::string::npos);
   std::filesystem::remove(directory / "manifest.json");

@@ -1,7 +1,7 @@
 #include "medpipe/model/manifest.h"
 
 #include <algorithm>
-
+#include <regex>
 #include <set>
 
 #include <nlohmann/json.hpp>
@@ -240,6 +240,15 @@ Manifest ParseManifest(const std::string& json_text, const std::filesystem::path
     }
   }
 
+  if (input.contains("selector")) {
+    m.series_description = reader.String(reader.Get(input, "input.", "selector"), "input.selector.", "series_description");
+    try {
+      std::regex(m.series_description, std::regex::ECMAScript | std::regex::icase);
+    } catch (const std::regex_error& error) {
+      reader.Fail("input.selector.series_description", std::string("is not a valid regular expression: ") + error.what());
+    }
+  }
+
   const json& output = reader.Get(root, "", "output");
   m.activation = reader.Choice<Activation>(output, "output.", "activation",
                                            {{"softmax", Activation::Softmax}, {"sigmoid", Activation::Sigmoid}});
@@ -276,6 +285,11 @@ Manifest LoadManifest(const std::filesystem::path& directory) {
   if (!std::filesystem::is_regular_file(path))
     throw ModelError(path.string(), "is missing: " + directory.string() + " is not a model package");
   return ParseManifest(ReadFile(path), directory);
+}
+
+bool SelectsSeries(const Manifest& manifest, const std::string& description) {
+  if (manifest.series_description.empty()) return true;
+  return std::regex_search(description, std::regex(manifest.series_description, std::regex::ECMAScript | std::regex::icase));
 }
 
 }  // namespace medpipe::model

@@ -84,6 +84,9 @@ struct Manifest {
   Postprocessing postprocessing;
   std::optional<DecisionRule> decision;  // classification only
   std::vector<int> mirror_axes;  // spatial axes (0 = x, 1 = y, 2 = z) safe to flip for test-time augmentation
+  // Which DICOM series of a study the model reads: a case-insensitive ECMAScript regular expression
+  // searched in SeriesDescription (0008,103E); empty reads every series of the right modality.
+  std::string series_description;
 
   GoldenVector golden;
 
@@ -100,5 +103,8 @@ Manifest LoadManifest(const std::filesystem::path& directory);
 Manifest ParseManifest(const std::string& json_text, const std::filesystem::path& directory);
 
 const char* TaskName(Task task);
+
+// Whether MANIFEST's series selector picks a series with DESCRIPTION.
+bool SelectsSeries(const Manifest& manifest, const std::string& description);
 
 }  // namespace medpipe::model

@@ -2,7 +2,7 @@
 """nnU-Net 3d_fullres-sized plain 3-D U-Net with random weights, for timing medpipe against PyTorch.
 
 Run with Debian's torch 1.13 (/usr/bin/python3) to export:
-    /usr/bin/python3 scripts/bench/unet3d.py --out DIR [--classes 2] [--seed 0]
+    /usr/bin/python3 scripts/lib/unet3d.py --out DIR [--classes 2] [--seed 0]
 writes DIR/model.pt (TorchScript) and DIR/manifest.json; then `medpipe model seal DIR` fills the golden vector.
 """
 import argparse
