@@ -10,6 +10,7 @@ constexpr int kExitOk = 0;
 constexpr int kExitSomeFailed = 1;
 constexpr int kExitUsage = 2;
 constexpr int kExitCannotStart = 3;
+constexpr int kExitStopped = 4;  // SIGTERM/SIGINT: finished studies kept, a rerun resumes
 
 int ScanCommand(const std::vector<std::string>& args);
 int ConvertCommand(const std::vector<std::string>& args);

@@ -4,6 +4,7 @@
 #include <map>
 
 #include "commands.h"
+#include "medpipe/core/error.h"
 
 namespace {
 
@@ -39,6 +40,9 @@ int main(int argc, char** argv) {
   }
   try {
     return command->second(std::vector<std::string>(argv + 2, argv + argc));
+  } catch (const medpipe::ConfigError& error) {
+    std::cerr << "medpipe: " << error.what() << "\n";
+    return medpipe::cli::kExitUsage;
   } catch (const std::exception& error) {
     std::cerr << "medpipe: " << error.what() << "\n";
     return medpipe::cli::kExitCannotStart;

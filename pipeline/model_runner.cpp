@@ -168,6 +168,18 @@ nlohmann::json ModelRunner::ModelsJson() const {
   return json;
 }
 
+nlohmann::json ModelRunner::SettingsJson() const {
+  nlohmann::json models = nlohmann::json::array();
+  for (const auto& model : models_)
+    models.push_back({{"name", model.Manifest().name},
+                      {"sha256", model.Manifest().sha256},
+                      {"precision", inference::PrecisionName(model.ActivePrecision())}});
+  return {{"models", models},
+          {"overlap", options_.overlap},
+          {"tta", options_.mirror},
+          {"outputs", {{"nifti", outputs_.nifti}, {"seg", outputs_.seg}, {"sr", outputs_.sr}, {"rtstruct", outputs_.rtstruct}}}};
+}
+
 SeriesAnalysis ModelRunner::Analyse(const SeriesContext& series) {
   SeriesAnalysis analysis;
   for (auto& model : models_) {

@@ -56,6 +56,9 @@ class ModelRunner {
 
   SeriesAnalysis Analyse(const SeriesContext& series);
   nlohmann::json ModelsJson() const;
+  // What decides a study's outputs besides its input files: each model's sha256 and precision and
+  // the options that change outputs. Its digest is result.json's settings_sha256 (see resume.h).
+  nlohmann::json SettingsJson() const;
   const OutputTypes& Outputs() const { return outputs_; }
 
  private:

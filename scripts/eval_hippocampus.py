@@ -13,14 +13,13 @@ import glob
 import json
 import os
 import sys
-import tempfile
 
 import nibabel as nib
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "lib"))
-from eval_io import nifti_to_mr_series, results_by_study, run_medpipe, study_uid  # noqa: E402
+from eval_io import require_data, work_folder, nifti_to_mr_series, results_by_study, run_medpipe, study_uid  # noqa: E402
 from metrics import bootstrap_ci, dice, hausdorff95  # noqa: E402
 
 LABELS = {1: "anterior", 2: "posterior"}
@@ -90,28 +89,29 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--cases", type=int, default=0, help="evaluate only the first N held-out cases (0: all)")
     parser.add_argument("--min-dice", type=float, nargs=2, default=[0.0, 0.0], metavar=("ANTERIOR", "POSTERIOR"))
-    parser.add_argument("--work", help="folder for the DICOM series and medpipe's output (default: a temporary one)")
+    parser.add_argument("--work", help="folder for the DICOM series and medpipe's output (default: a temporary one, removed afterwards)")
     parser.add_argument("--json", help="write the per-case figures and the summary here")
     args = parser.parse_args()
 
+    require_data(args.data)
     cases = held_out_cases(args.data)[: args.cases or None]
     if not cases:
         sys.exit(f"no held-out cases under {args.data}")
-    work = args.work or tempfile.mkdtemp(prefix="eval_hippocampus_")
-    for name, image, _ in cases:
-        nifti_to_mr_series(image, name, os.path.join(work, "dicom", name))
-    run_medpipe(args.medpipe, os.path.join(work, "dicom"), os.path.join(work, "out"), args.model,
-                "--device", args.device, "--output-types", "nifti")
-    results = results_by_study(os.path.join(work, "out"))
     model = json.load(open(os.path.join(args.model, "manifest.json")))["name"]
-    rows = [evaluate_case(name, label, results.get(study_uid(name)), model) for name, _, label in cases]
+    with work_folder(args.work) as work:
+        for name, image, _ in cases:
+            nifti_to_mr_series(image, name, os.path.join(work, "dicom", name))
+        run_medpipe(args.medpipe, os.path.join(work, "dicom"), os.path.join(work, "out"), args.model,
+                    "--device", args.device, "--output-types", "nifti")
+        results = results_by_study(os.path.join(work, "out"))
+        rows = [evaluate_case(name, label, results.get(study_uid(name)), model) for name, _, label in cases]
     summary = summarise(rows)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"summary": summary, "cases": rows}, f, indent=2)
             f.write("\n")
 
-    print(f"{len(rows)} held-out cases through medpipe ({work})")
+    print(f"{len(rows)} held-out cases through medpipe")
     print("| label | Dice mean [95% CI] | HD95 mm mean / median | volume error mL mean (abs) |")
     print("|---|---|---|---|")
     for label in LABELS.values():

@@ -12,13 +12,12 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "lib"))
-from eval_io import image_to_dx, results_by_study, run_medpipe, study_uid  # noqa: E402
+from eval_io import require_data, work_folder, image_to_dx, results_by_study, run_medpipe, study_uid  # noqa: E402
 from metrics import bootstrap_ci, classification_report, roc_auc  # noqa: E402
 
 ROOT = os.path.dirname(HERE)
@@ -41,20 +40,22 @@ def main() -> None:
     parser.add_argument("--cases", type=int, default=0, help="evaluate only the first N test images (0: all)")
     parser.add_argument("--min-accuracy", type=float, default=0.0)
     parser.add_argument("--min-auc", type=float, default=0.0)
-    parser.add_argument("--work", help="folder for the DICOM files and medpipe's output (default: a temporary one)")
+    parser.add_argument("--work", help="folder for the DICOM files and medpipe's output (default: a temporary one, removed afterwards)")
     parser.add_argument("--json", help="write the figures here")
     args = parser.parse_args()
 
+    require_data(args.data)
     data = np.load(args.data)
     count = args.cases or len(data["test_labels"])
     images, labels = data["test_images"][:count], data["test_labels"][:count, 0].astype(np.int64)
-    work = args.work or tempfile.mkdtemp(prefix="eval_pneumonia_")
     names = [f"pneumoniamnist_test_{i:03d}" for i in range(count)]
-    for name, image in zip(names, images):
-        image_to_dx(image, name, os.path.join(work, "dicom", name + ".dcm"))
-    run_medpipe(args.medpipe, os.path.join(work, "dicom"), os.path.join(work, "out"), args.model, "--device", args.device)
-    results = results_by_study(os.path.join(work, "out"))
     model = json.load(open(os.path.join(args.model, "manifest.json")))["name"]
+    with work_folder(args.work) as work:
+        for name, image in zip(names, images):
+            image_to_dx(image, name, os.path.join(work, "dicom", name + ".dcm"))
+        run_medpipe(args.medpipe, os.path.join(work, "dicom"), os.path.join(work, "out"), args.model,
+                    "--device", args.device)
+        results = results_by_study(os.path.join(work, "out"))
 
     decisions = [decision_of(results[study_uid(n)], model) if study_uid(n) in results else None for n in names]
     missing = [n for n, d in zip(names, decisions) if d is None]
@@ -75,7 +76,7 @@ def main() -> None:
             f.write("\n")
 
     m = report["confusion_matrix"]
-    print(f"{count} test images through medpipe ({work}), threshold {threshold:.4f}")
+    print(f"{count} test images through medpipe, threshold {threshold:.4f}")
     print(f"AUC {report['auc']:.4f} [{report['auc_ci95'][0]:.4f}, {report['auc_ci95'][1]:.4f}]  "
           f"accuracy {report['accuracy']:.4f} [{report['accuracy_ci95'][0]:.4f}, {report['accuracy_ci95'][1]:.4f}]  "
           f"precision {report['precision']:.4f}  recall {report['recall']:.4f}  F1 {report['f1']:.4f}")

@@ -163,12 +163,14 @@ def main() -> None:
 
     model = PlainUNet3d(num_classes=CLASSES, features=FEATURES)
     print(f"PlainUNet3d{FEATURES}: {parameter_count(model):,} parameters")
+    torch.jit.script(model)  # fails now, not after an hour, if the network cannot be exported
+    os.makedirs(args.out, exist_ok=True)
+    checkpoint = os.path.join(args.out, "checkpoint.pt")  # the best weights so far, removed after export
     optimiser = torch.optim.Adam(model.parameters(), lr=2e-3, weight_decay=1e-5)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda step: (1 - step / args.steps) ** 0.9)
 
     started = time.time()
     best = {"mean_dice": -1.0}
-    best_state = None
     history = []
     for step in range(1, args.steps + 1):
         picks = rng.integers(0, len(train), args.batch)
@@ -189,12 +191,12 @@ def main() -> None:
             print(json.dumps(entry), flush=True)
             if np.mean(dice) > best["mean_dice"]:
                 best = {"step": step, "mean_dice": float(np.mean(dice)), "dice": dice}
-                best_state = {k: v.clone() for k, v in model.state_dict().items()}
+                torch.save(model.state_dict(), checkpoint)
 
-    model.load_state_dict(best_state)
-    os.makedirs(args.out, exist_ok=True)
+    model.load_state_dict(torch.load(checkpoint))
     model_path = os.path.join(args.out, "model.pt")
     torch.jit.script(model.eval()).save(model_path)
+    os.remove(checkpoint)
     summary = {"torch": torch.__version__, "seed": args.seed, "steps": args.steps, "batch": args.batch,
                "patch_zyx": PATCH_ZYX, "features": FEATURES, "parameters": parameter_count(model),
                "training_cases": len(train), "validation_cases": len(validation),

@@ -1,9 +1,12 @@
 """Evaluation input and output: cases written as DICOM, so that evaluations go through medpipe's real
 ingest path (a NIfTI volume as an MR series, one file per slice; a 2-D image as a DX file), and
 medpipe's result.json files read back. UIDs derive from the case name, so a case is always the same study."""
+import contextlib
 import json
 import os
 import subprocess
+import sys
+import tempfile
 from typing import Dict
 
 import nibabel as nib
@@ -110,3 +113,25 @@ def run_medpipe(medpipe: str, archive: str, outdir: str, model: str, *options: s
     command = [medpipe, "run", archive, outdir, "--model", model, *options]
     print("+", " ".join(command), flush=True)
     subprocess.run(command, check=True)
+
+
+# CTest's SKIP_RETURN_CODE for the evaluation tests.
+SKIP = 77
+
+
+def require_data(path: str) -> None:
+    """Reference data lives outside the repository (../shared/data); without it there is nothing to evaluate."""
+    if not os.path.exists(path):
+        print(f"skipped: {path} is absent (see ../shared/data/README.md)")
+        sys.exit(SKIP)
+
+
+@contextlib.contextmanager
+def work_folder(path):
+    """PATH, kept for inspection, or a temporary folder removed afterwards."""
+    if path:
+        os.makedirs(path, exist_ok=True)
+        yield path
+    else:
+        with tempfile.TemporaryDirectory(prefix="medpipe_eval_") as temporary:
+            yield temporary

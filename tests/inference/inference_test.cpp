@@ -18,14 +18,9 @@ namespace medpipe::inference {
 namespace {
 
 using testing::ScriptModel;
+using testing::BatchLimitedModel;
 using testing::SegmentationManifest;
 using testing::WritePackage;
-
-// Outputs (0, x) per voxel, and fails with MESSAGE for any batch of more than one patch.
-torch::jit::Module BatchLimitedModel(const std::string& message) {
-  return ScriptModel("def forward(self, x):\n    assert x.size(0) <= 1, \"" + message +
-                     "\"\n    return torch.cat([x * 0.0, x], 1)\n");
-}
 
 class InferenceTest : public testing::TempDirTest {
  protected:

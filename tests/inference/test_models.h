@@ -42,6 +42,12 @@ def forward(self, x):
 }
 
 // Two classes from the mean intensity of a 2-D image: logits (4 m - 2, 2 - 4 m).
+// Outputs (0, x) per voxel, and fails with MESSAGE for any batch of more than one patch.
+inline torch::jit::Module BatchLimitedModel(const std::string& message) {
+  return ScriptModel("def forward(self, x):\n    assert x.size(0) <= 1, \"" + message +
+                     "\"\n    return torch.cat([x * 0.0, x], 1)\n");
+}
+
 inline torch::jit::Module MeanIntensityClassifier() {
   return ScriptModel(R"(
 def forward(self, x):

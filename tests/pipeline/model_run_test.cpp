@@ -8,6 +8,7 @@
 #include <cmath>
 #include <fstream>
 
+#include "cli_support.h"
 #include "inference/test_models.h"
 #include "medpipe/dicom/archive_scanner.h"
 #include "medpipe/dicom/series_index.h"
@@ -24,19 +25,9 @@ namespace fs = std::filesystem;
 
 constexpr double kLesionHuLow = 70, kLesionHuHigh = 300;
 
-struct Run {
-  int exit_code;
-  std::string output;
-};
-
-Run Shell(const std::string& command, const fs::path& log) {
-  const int status = std::system((command + " > " + log.string() + " 2>&1").c_str());
-  return {WEXITSTATUS(status), ReadFile(log)};
-}
-
-Run Medpipe(const std::string& args, const fs::path& log) { return Shell(std::string(MEDPIPE_BINARY) + " " + args, log); }
-
-nlohmann::json ReadJson(const fs::path& path) { return nlohmann::json::parse(ReadFile(path)); }
+using testing::Medpipe;
+using testing::ReadJson;
+using testing::Shell;
 
 // The loaded series of the archive whose modality is MODALITY.
 Volume LoadByModality(const fs::path& archive, const std::string& modality) {
@@ -223,7 +214,7 @@ TEST_F(ModelRun, ABadModelStopsTheRunBeforeAnyStudy) {
   const auto device = Medpipe("run " + (dir_ / "archive").string() + " " + (dir_ / "out").string() +
                                   " --model " + (dir_ / "models" / "classifier").string() + " --device tpu",
                               dir_ / "log");
-  EXPECT_EQ(device.exit_code, 3);
+  EXPECT_EQ(device.exit_code, 2);  // a bad option value is a usage error
   EXPECT_NE(device.output.find("--device: 'tpu' is not one of"), std::string::npos) << device.output;
 }
 

@@ -236,6 +236,7 @@ class BatchOutputTest : public testing::TempDirTest {
             {"study_instance_uid", "1.2.3." + id},
             {"status", status},
             {"source", {{"kind", kind}, {"files", 3}, {"files_sha256", std::string(64, 'a')}}},
+            {"settings_sha256", std::string(64, 'b')},
             {"models", json::array()},
             {"series", std::move(series)},
             {"timings_ms", {{"total", 1234.5}}}};

@@ -10,7 +10,8 @@
 namespace medpipe {
 
 void WriteFileAtomically(const std::filesystem::path& path, const std::string& text) {
-  const auto temporary = path.string() + ".tmp";
+  // The process id keeps concurrent writers (shards sharing OUT) off each other's temporary file.
+  const auto temporary = path.string() + ".tmp-" + std::to_string(::getpid());
   {
     std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
     out << text;
@@ -52,11 +53,13 @@ void StagedFolder::Commit() {
   if (had_previous) std::filesystem::remove_all(previous, ec);
 }
 
-void RemoveStaleStaging(const std::filesystem::path& parent) {
+void RemoveStaleStaging(const std::filesystem::path& parent, const std::set<std::string>& final_names) {
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator(parent, ec)) {
-    const std::string name = entry.path().filename().string();
-    if (name.front() == '.' && name.find(kStagingSuffix) != std::string::npos) std::filesystem::remove_all(entry.path(), ec);
+    const std::string name = entry.path().filename().string();  // ".<final name>.staging-<pid>[.previous]"
+    const auto suffix = name.find(kStagingSuffix);
+    if (name.front() == '.' && suffix != std::string::npos && final_names.count(name.substr(1, suffix - 1)))
+      std::filesystem::remove_all(entry.path(), ec);
   }
 }
 

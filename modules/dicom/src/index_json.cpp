@@ -8,6 +8,7 @@ nlohmann::json SeriesToJson(const Series& series) {
       {"id", series.id},
       {"series_instance_uid", series.series_instance_uid},
       {"series_number", series.series_number},
+      {"description", series.description},
       {"modality", series.modality},
       {"kind", SeriesKindName(series.kind)},
       {"files", series.files.size()},

@@ -1,5 +1,6 @@
 #pragma once
 #include <filesystem>
+#include <set>
 #include <string>
 
 namespace medpipe {
@@ -27,8 +28,9 @@ class StagedFolder {
   bool committed_ = false;
 };
 
-// Removes staging folders that a killed run left in PARENT.
-void RemoveStaleStaging(const std::filesystem::path& parent);
+// Removes the staging folders that a killed run left in PARENT for the folders named FINAL_NAMES
+// (only those: other processes, such as other shards, may be filling theirs).
+void RemoveStaleStaging(const std::filesystem::path& parent, const std::set<std::string>& final_names);
 
 // The whole file as bytes; throws IoError naming PATH when it cannot be read.
 std::string ReadFile(const std::filesystem::path& path);

@@ -1,0 +1,80 @@
+#include "progress.h"
+
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+
+#include "medpipe/core/error.h"
+#include "medpipe/core/files.h"
+#include "medpipe/core/log.h"
+
+namespace medpipe::cli {
+
+BatchProgress::BatchProgress(std::filesystem::path status_file, size_t total,
+                             const std::optional<std::filesystem::path>& events_file)
+    : status_file_(std::move(status_file)), total_(total), started_(UtcTimestamp()), terminal_(isatty(STDERR_FILENO)) {
+  if (events_file) {
+    events_.open(*events_file, std::ios::app);
+    if (!events_) throw IoError(events_file->string(), "cannot be opened for progress events");
+  }
+  Emit({{"event", "start"}, {"total", total_}});
+  WriteFileAtomically(status_file_, Status("running").dump(2) + "\n");
+}
+
+nlohmann::json BatchProgress::Status(const std::string& state) const {
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  const size_t processed = done_ + failed_;
+  const size_t pending = total_ - processed - skipped_;
+  // Skipped (already complete) studies cost only their digest, so the rate counts processed ones.
+  const double rate = seconds > 0 ? static_cast<double>(processed) / seconds : 0;
+  nlohmann::json status = {{"state", state},          {"started", started_},  {"updated", UtcTimestamp()},
+                           {"total", total_},         {"done", done_},        {"failed", failed_},
+                           {"skipped", skipped_},     {"pending", pending},   {"elapsed_s", seconds},
+                           {"studies_per_hour", rate * 3600}};
+  status["eta_s"] = rate > 0 ? nlohmann::json(static_cast<double>(pending) / rate) : nlohmann::json(nullptr);
+  return status;
+}
+
+void BatchProgress::Record(const WorkItem& item, Outcome outcome, double milliseconds) {
+  const char* name = outcome == Outcome::Ok ? "ok" : outcome == Outcome::Failed ? "failed" : "skipped";
+  (outcome == Outcome::Ok ? done_ : outcome == Outcome::Failed ? failed_ : skipped_)++;
+  Emit({{"event", "study"}, {"study_id", item.id}, {"study_instance_uid", item.uid}, {"status", name},
+        {"ms", milliseconds}});
+  WriteFileAtomically(status_file_, Status("running").dump(2) + "\n");
+  DrawBar();
+}
+
+void BatchProgress::Finish(const std::string& state) {
+  const auto status = Status(state);
+  WriteFileAtomically(status_file_, status.dump(2) + "\n");
+  Emit({{"event", "end"}, {"state", state}, {"done", done_}, {"failed", failed_}, {"skipped", skipped_},
+        {"pending", status["pending"]}, {"elapsed_s", status["elapsed_s"]}});
+  if (terminal_) std::cerr << "\n";
+  char summary[200];
+  std::snprintf(summary, sizeof summary, "run %s: %zu done, %zu failed, %zu skipped (complete), %zu pending, %.1f s",
+                state.c_str(), done_, failed_, skipped_, status["pending"].get<size_t>(), status["elapsed_s"].get<double>());
+  Log(failed_ ? LogLevel::Warning : LogLevel::Info, summary);
+}
+
+void BatchProgress::Emit(const nlohmann::json& event) {
+  if (!events_.is_open()) return;
+  nlohmann::json line = event;
+  line["time"] = UtcTimestamp();
+  events_ << line.dump() << std::endl;  // flushed: a scheduler tails this file
+}
+
+void BatchProgress::DrawBar() const {
+  if (!terminal_) return;
+  const auto status = Status("running");
+  const size_t finished = done_ + failed_ + skipped_;
+  constexpr int kWidth = 30;
+  const int filled = total_ ? static_cast<int>(kWidth * finished / total_) : kWidth;
+  const auto eta = status["eta_s"].is_null() ? std::string("?") : std::to_string(std::lround(status["eta_s"].get<double>())) + " s";
+  std::fprintf(stderr, "\r[%s%s] %zu/%zu studies, %zu failed, %.2f studies/s, ETA %s   ", std::string(filled, '#').c_str(),
+               std::string(kWidth - filled, '.').c_str(), finished, total_, failed_,
+               status["studies_per_hour"].get<double>() / 3600, eta.c_str());
+}
+
+}  // namespace medpipe::cli

@@ -1,0 +1,43 @@
+#pragma once
+// How far a run is, for people and schedulers: a live OUT/status.json (done, failed, skipped,
+// pending, rate, ETA), JSON-lines events (--progress-json FILE), and a progress bar on a terminal.
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "work_list.h"
+
+namespace medpipe::cli {
+
+enum class Outcome { Ok, Failed, Skipped };
+
+class BatchProgress {
+ public:
+  // STATUS_FILE is rewritten atomically after every study; EVENTS_FILE, when given, gets one JSON
+  // object per line: "start", one "study" per work item, "end".
+  BatchProgress(std::filesystem::path status_file, size_t total, const std::optional<std::filesystem::path>& events_file);
+
+  void Record(const WorkItem& item, Outcome outcome, double milliseconds);
+  // STATE: "finished", or "stopped" when a signal or --fail-fast ended the run early.
+  void Finish(const std::string& state);
+
+  size_t Failed() const { return failed_; }
+
+ private:
+  nlohmann::json Status(const std::string& state) const;
+  void Emit(const nlohmann::json& event);
+  void DrawBar() const;
+
+  std::filesystem::path status_file_;
+  std::ofstream events_;
+  size_t total_, done_ = 0, failed_ = 0, skipped_ = 0;
+  std::string started_;
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+  bool terminal_;
+};
+
+}  // namespace medpipe::cli

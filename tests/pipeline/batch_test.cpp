@@ -1,0 +1,218 @@
+// `medpipe run` as a night batch: resume by digest, kill -9 at random moments, SIGTERM, shards,
+// study lists, dry runs, status and progress files.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <random>
+#include <set>
+
+#include "cli_support.h"
+#include "inference/test_models.h"
+#include "medpipe/synth/synthetic_study.h"
+#include "test_support.h"
+
+namespace medpipe {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::Medpipe;
+using testing::ReadJson;
+
+constexpr int kStudies = 16;
+
+class Batch : public testing::TempDirTest {
+ protected:
+  void SetUp() override {
+    TempDirTest::SetUp();
+    synth::VolumeSpec small;
+    small.columns = small.rows = 24;
+    small.slices = 12;
+    for (int i = 0; i < kStudies; ++i) synth::WriteSyntheticCt(dir_ / "archive" / ("s" + std::to_string(i)), small, 100 + i);
+    // Small patches make each study take long enough to be caught in flight.
+    testing::WritePackage(dir_ / "models" / "band", testing::LesionBandModel(), testing::SegmentationManifest("band", 2, 8));
+  }
+
+  std::string Args(const std::string& extra = "") const {
+    return "run " + (dir_ / "archive").string() + " " + (dir_ / "out").string() + " --model " +
+           (dir_ / "models" / "band").string() + " --device cpu --output-types nifti " + extra;
+  }
+
+  // StudyInstanceUID -> number of complete result folders holding it; fails on any leftover staging.
+  std::map<std::string, int> CompleteResults() const {
+    std::map<std::string, int> results;
+    for (const auto& entry : fs::directory_iterator(dir_ / "out" / "studies")) {
+      const std::string name = entry.path().filename().string();
+      EXPECT_NE(name.front(), '.') << "staging left behind: " << name;
+      if (name.front() == '.') continue;
+      const auto result = ReadJson(entry.path() / "result.json");
+      EXPECT_EQ(result["status"], "ok") << name;
+      EXPECT_EQ(result["study_id"], name);
+      ++results[result["study_instance_uid"].get<std::string>()];
+    }
+    return results;
+  }
+
+  nlohmann::json Status(const std::string& name = "status.json") const { return ReadJson(dir_ / "out" / name); }
+
+  // Starts a run in a child process (stderr discarded); returns its pid.
+  pid_t Start(const std::vector<std::string>& extra = {}) const {
+    const std::string archive = (dir_ / "archive").string(), out = (dir_ / "out").string();
+    const std::string model = (dir_ / "models" / "band").string();
+    std::vector<std::string> args = {"medpipe", "run", archive, out, "--model", model, "--device", "cpu",
+                                      "--output-types", "nifti", "--overlap", "0.8"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    const pid_t child = fork();
+    if (child == 0) {
+      std::freopen("/dev/null", "w", stderr);
+      std::vector<char*> argv;
+      for (auto& arg : args) argv.push_back(arg.data());
+      argv.push_back(nullptr);
+      execv(MEDPIPE_BINARY, argv.data());
+      _exit(127);
+    }
+    return child;
+  }
+};
+
+TEST_F(Batch, RerunSkipsCompleteStudiesAndRedoesChangedOnes) {
+  ASSERT_EQ(Medpipe(Args(), dir_ / "log").exit_code, 0);
+  EXPECT_EQ(Status()["done"], kStudies);
+  const auto first = CompleteResults();
+  ASSERT_EQ(first.size(), static_cast<size_t>(kStudies));
+  testing::ExpectValidResult(fs::directory_iterator(dir_ / "out" / "studies")->path() / "result.json");
+
+  const auto rerun = Medpipe(Args(), dir_ / "log");
+  ASSERT_EQ(rerun.exit_code, 0) << rerun.output;
+  EXPECT_EQ(Status()["skipped"], kStudies);
+  EXPECT_EQ(Status()["done"], 0);
+
+  // One input file changes (a copy's byte: inputs are never written by medpipe): only its study reruns.
+  const fs::path changed = dir_ / "archive" / "s3" / "ct" / "slice_0001.dcm";
+  std::string bytes = ReadFile(changed);
+  bytes.back() ^= 1;
+  std::ofstream(changed, std::ios::binary | std::ios::trunc) << bytes;
+  ASSERT_EQ(Medpipe(Args(), dir_ / "log").exit_code, 0);
+  EXPECT_EQ(Status()["done"], 1);
+  EXPECT_EQ(Status()["skipped"], kStudies - 1);
+
+  // Other settings (here: test-time augmentation) redo every study, and so does --force.
+  ASSERT_EQ(Medpipe(Args("--tta"), dir_ / "log").exit_code, 0);
+  EXPECT_EQ(Status()["done"], kStudies);
+  ASSERT_EQ(Medpipe(Args("--tta --force"), dir_ / "log").exit_code, 0);
+  EXPECT_EQ(Status()["done"], kStudies);
+  EXPECT_EQ(CompleteResults(), first);  // still one result per study
+}
+
+TEST_F(Batch, KillNineAtRandomMomentsLosesAndDuplicatesNothing) {
+  for (const unsigned seed : {1u, 2u, 3u, 4u, 5u}) {
+    // A random moment measured in progress, not in time, so it lands inside the run on any machine:
+    // after K finished studies, plus up to 100 ms into the next one.
+    std::mt19937 random(seed);
+    const int after_studies = std::uniform_int_distribution<int>(0, kStudies - 2)(random);
+    const int extra_ms = std::uniform_int_distribution<int>(0, 100)(random);
+    const pid_t child = Start();
+    for (int i = 0; i < 6000; ++i) {
+      usleep(5000);
+      if (fs::exists(dir_ / "out" / "status.json") && Status()["done"].get<int>() >= after_studies) break;
+    }
+    usleep(extra_ms * 1000);
+    kill(child, SIGKILL);
+    int status = 0;
+    waitpid(child, &status, 0);
+    ASSERT_TRUE(WIFSIGNALED(status)) << "seed " << seed << ": the run ended before the kill";
+    const auto rerun = Medpipe(Args("--overlap 0.8"), dir_ / "log");
+    ASSERT_EQ(rerun.exit_code, 0) << "seed " << seed << ": " << rerun.output;
+    EXPECT_GE(Status()["skipped"].get<int>(), after_studies) << "seed " << seed << ": finished studies were redone";
+    const auto results = CompleteResults();
+    EXPECT_EQ(results.size(), static_cast<size_t>(kStudies)) << "seed " << seed;
+    for (const auto& [uid, count] : results) EXPECT_EQ(count, 1) << uid;
+    fs::remove_all(dir_ / "out");
+  }
+}
+
+TEST_F(Batch, SigtermFinishesTheStudyInFlightAndExitsWithFour) {
+  const pid_t child = Start({"--progress-json", (dir_ / "events.jsonl").string()});
+  // Wait for the first finished study, then ask it to stop.
+  for (int i = 0; i < 400; ++i) {
+    usleep(20000);
+    if (fs::exists(dir_ / "out" / "status.json") && Status()["done"].get<int>() > 0) break;
+  }
+  kill(child, SIGTERM);
+  int status = 0;
+  waitpid(child, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 4);
+  const auto stopped = Status();
+  EXPECT_EQ(stopped["state"], "stopped");
+  EXPECT_GT(stopped["pending"].get<int>(), 0);
+  EXPECT_EQ(CompleteResults().size(), stopped["done"].get<size_t>());
+  // The events file ends with the "end" event of the stopped run.
+  std::ifstream events(dir_ / "events.jsonl");
+  std::string line, last;
+  while (std::getline(events, line)) last = line;
+  EXPECT_EQ(nlohmann::json::parse(last)["state"], "stopped");
+  // A rerun with the same settings finishes the rest.
+  ASSERT_EQ(Medpipe(Args("--overlap 0.8"), dir_ / "log").exit_code, 0);
+  EXPECT_EQ(CompleteResults().size(), static_cast<size_t>(kStudies));
+  EXPECT_EQ(Status()["skipped"], stopped["done"]);
+}
+
+TEST_F(Batch, ShardsCoverTheArchiveExactlyOnce) {
+  int done = 0;
+  for (int shard = 0; shard < 3; ++shard) {
+    const auto run = Medpipe(Args("--shard " + std::to_string(shard) + "/3"), dir_ / "log");
+    ASSERT_EQ(run.exit_code, 0) << run.output;
+    done += Status("status-" + std::to_string(shard) + "-of-3.json")["done"].get<int>();
+  }
+  EXPECT_EQ(done, kStudies);
+  const auto sharded = CompleteResults();
+  EXPECT_EQ(sharded.size(), static_cast<size_t>(kStudies));
+  // Together the shards did what one process does: a plain rerun finds every study complete.
+  ASSERT_EQ(Medpipe(Args(), dir_ / "log").exit_code, 0);
+  EXPECT_EQ(Status()["skipped"], kStudies);
+  EXPECT_EQ(Medpipe(Args("--shard 3/3"), dir_ / "log").exit_code, 2);
+}
+
+TEST_F(Batch, StudyListDryRunAndFailFast) {
+  // A list naming one study by folder and one by UID (taken from a scan).
+  ASSERT_EQ(Medpipe("scan " + (dir_ / "archive").string() + " --out " + (dir_ / "index.json").string(), dir_ / "log").exit_code, 0);
+  const auto index = ReadJson(dir_ / "index.json");
+  std::set<std::string> uids;
+  for (const auto& study : index["studies"]) uids.insert(study["study_instance_uid"].get<std::string>());
+  ASSERT_EQ(uids.size(), static_cast<size_t>(kStudies));
+  std::ofstream(dir_ / "tonight.txt") << "# tonight\n" << (dir_ / "archive" / "s0").string() << "\n" << *uids.rbegin() << "\n";
+
+  const auto dry = Medpipe(Args("--dry-run --studies " + (dir_ / "tonight.txt").string()), dir_ / "log");
+  ASSERT_EQ(dry.exit_code, 0) << dry.output;
+  EXPECT_NE(dry.output.find("run "), std::string::npos) << dry.output;
+  EXPECT_FALSE(fs::exists(dir_ / "out" / "status.json"));
+  EXPECT_TRUE(fs::is_empty(dir_ / "out" / "studies"));
+
+  ASSERT_EQ(Medpipe(Args("--studies " + (dir_ / "tonight.txt").string()), dir_ / "log").exit_code, 0);
+  const auto results = CompleteResults();
+  EXPECT_EQ(results.size(), 2u);
+  EXPECT_EQ(results.count(*uids.rbegin()), 1u);
+
+  std::ofstream(dir_ / "bad.txt") << "not a uid or folder\n";
+  const auto bad = Medpipe(Args("--studies " + (dir_ / "bad.txt").string()), dir_ / "log");
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.output.find("neither a StudyInstanceUID nor an existing folder"), std::string::npos) << bad.output;
+
+  // A model that fails on every study (batches of two patches): --fail-fast stops after the first.
+  testing::WritePackage(dir_ / "models" / "broken", testing::BatchLimitedModel("shape mismatch"),
+                        testing::SegmentationManifest("broken", 2, 8));
+  const auto fail_fast = Medpipe("run " + (dir_ / "archive").string() + " " + (dir_ / "out2").string() + " --model " +
+                                     (dir_ / "models" / "broken").string() + " --device cpu --batch-size 2 --fail-fast",
+                                 dir_ / "log");
+  EXPECT_EQ(fail_fast.exit_code, 1) << fail_fast.output;
+  const auto status = ReadJson(dir_ / "out2" / "status.json");
+  EXPECT_EQ(status["state"], "stopped");
+  EXPECT_EQ(status["failed"], 1);
+  EXPECT_EQ(status["pending"], kStudies - 1);
+}
+
+}  // namespace
+}  // namespace medpipe
