@@ -1,5 +1,6 @@
 #include "archive_walk.h"
 
+#include <fstream>
 #include <iostream>
 
 #include "commands.h"
@@ -12,6 +13,8 @@ namespace medpipe::cli {
 
 void AddArchiveOptions(po::options_description& options) {
   options.add_options()
+      ("config", po::value<std::string>(), "INI file of option defaults (name = value; the command line wins), e.g. configs/*.ini")
+      ("print-config", po::bool_switch(), "print the effective options as an INI file and exit")
       ("threads", po::value<unsigned>()->default_value(0), "header-scan threads (0: one per core)")
       ("max-image-gib", po::value<double>()->default_value(4.0), "refuse files whose declared pixels exceed this")
       ("refuse-gantry-tilt", po::bool_switch(), "refuse tilted series instead of resampling them");
@@ -51,6 +54,31 @@ size_t ForEachSeries(const dicom::Study& study, const SeriesLoaded& on_loaded, c
 
 std::string SeriesStem(const dicom::Series& series) { return std::to_string(series.series_number) + "_" + series.id; }
 
+namespace {
+
+// One option's value as INI text; empty for types no option uses.
+std::string ValueText(const boost::any& value) {
+  if (const auto* text = boost::any_cast<std::string>(&value)) return *text;
+  if (const auto* flag = boost::any_cast<bool>(&value)) return *flag ? "true" : "false";
+  if (const auto* number = boost::any_cast<double>(&value)) return std::to_string(*number);
+  if (const auto* count = boost::any_cast<int64_t>(&value)) return std::to_string(*count);
+  if (const auto* count = boost::any_cast<unsigned>(&value)) return std::to_string(*count);
+  return "";
+}
+
+void PrintConfig(const po::variables_map& vm) {
+  for (const auto& [name, value] : vm) {
+    if (name == "print-config" || name == "config" || name == "help") continue;
+    if (const auto* list = boost::any_cast<std::vector<std::string>>(&value.value())) {
+      for (const auto& item : *list) std::cout << name << " = " << item << "\n";
+    } else {
+      std::cout << name << " = " << ValueText(value.value()) << (value.defaulted() ? "  # default" : "") << "\n";
+    }
+  }
+}
+
+}  // namespace
+
 bool ParseCommandLine(const std::vector<std::string>& args, const std::string& usage, po::options_description& options,
                       const po::positional_options_description& positional, po::variables_map& vm, int& exit_code) {
   options.add_options()("help,h", "show this help");
@@ -61,7 +89,19 @@ bool ParseCommandLine(const std::vector<std::string>& args, const std::string& u
       exit_code = kExitOk;
       return false;
     }
+    // Stored after the command line, so the command line wins.
+    if (vm.count("config")) {
+      const std::string file = vm["config"].as<std::string>();
+      std::ifstream in(file);
+      if (!in) throw ConfigError(file, "cannot be read as a configuration file");
+      po::store(po::parse_config_file(in, options), vm);
+    }
     po::notify(vm);
+    if (vm.count("print-config") && vm["print-config"].as<bool>()) {
+      PrintConfig(vm);
+      exit_code = kExitOk;
+      return false;
+    }
   } catch (const po::error& error) {
     std::cerr << "medpipe: " << error.what() << "\n" << usage << "\n" << options << "\n";
     exit_code = kExitUsage;

@@ -17,5 +17,6 @@ int ConvertCommand(const std::vector<std::string>& args);
 int RunCommand(const std::vector<std::string>& args);
 int SynthCommand(const std::vector<std::string>& args);
 int ModelCommand(const std::vector<std::string>& args);
+int ReportCommand(const std::vector<std::string>& args);
 
 }  // namespace medpipe::cli

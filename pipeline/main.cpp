@@ -16,6 +16,7 @@ const char* kUsage =
     "  run INPUT OUT      the pipeline on DICOM and NIfTI: per-study result.json under OUT/studies/<id>/\n"
     "  synth OUT          write the synthetic demo studies (CT, MR, DX) as DICOM\n"
     "  model check|seal DIR  verify a model package, or record its sha256 and golden output\n"
+    "  report OUT         rebuild results.csv and report.html over every study in OUT (e.g. after shards)\n"
     "Run 'medpipe COMMAND --help' for the options of a command.";
 
 }  // namespace
@@ -28,7 +29,8 @@ int main(int argc, char** argv) {
                                                    {"convert", medpipe::cli::ConvertCommand},
                                                    {"run", medpipe::cli::RunCommand},
                                                    {"synth", medpipe::cli::SynthCommand},
-                                                   {"model", medpipe::cli::ModelCommand}};
+                                                   {"model", medpipe::cli::ModelCommand},
+                                                   {"report", medpipe::cli::ReportCommand}};
   if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
     std::cout << kUsage << "\n";
     return argc < 2 ? medpipe::cli::kExitUsage : medpipe::cli::kExitOk;

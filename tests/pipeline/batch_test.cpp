@@ -170,6 +170,12 @@ TEST_F(Batch, ShardsCoverTheArchiveExactlyOnce) {
   EXPECT_EQ(done, kStudies);
   const auto sharded = CompleteResults();
   EXPECT_EQ(sharded.size(), static_cast<size_t>(kStudies));
+  // `medpipe report` merges what the shards wrote: every study is in results.csv.
+  const auto report = Medpipe("report " + (dir_ / "out").string(), dir_ / "log");
+  ASSERT_EQ(report.exit_code, 0) << report.output;
+  const std::string csv = ReadFile(dir_ / "out" / "results.csv");
+  for (const auto& [uid, count] : sharded) EXPECT_NE(csv.find(uid), std::string::npos) << uid;
+  EXPECT_TRUE(fs::exists(dir_ / "out" / "report.html"));
   // Together the shards did what one process does: a plain rerun finds every study complete.
   ASSERT_EQ(Medpipe(Args(), dir_ / "log").exit_code, 0);
   EXPECT_EQ(Status()["skipped"], kStudies);
@@ -212,6 +218,27 @@ TEST_F(Batch, StudyListDryRunAndFailFast) {
   EXPECT_EQ(status["state"], "stopped");
   EXPECT_EQ(status["failed"], 1);
   EXPECT_EQ(status["pending"], kStudies - 1);
+}
+
+TEST_F(Batch, ConfigFileGivesDefaultsAndTheCommandLineWins) {
+  std::ofstream(dir_ / "task.ini") << "# a task preset\nmodel = " << (dir_ / "models" / "band").string()
+                                   << "\ntta = true\noverlap = 0.6\n";
+  const std::string base = "run " + (dir_ / "archive").string() + " " + (dir_ / "out").string() + " --config " +
+                           (dir_ / "task.ini").string();
+  const auto printed = Medpipe(base + " --overlap 0.7 --print-config", dir_ / "log");
+  ASSERT_EQ(printed.exit_code, 0) << printed.output;
+  EXPECT_NE(printed.output.find("model = " + (dir_ / "models" / "band").string()), std::string::npos) << printed.output;
+  EXPECT_NE(printed.output.find("tta = true"), std::string::npos) << printed.output;
+  EXPECT_NE(printed.output.find("overlap = 0.700000"), std::string::npos) << printed.output;
+  EXPECT_NE(printed.output.find("batch-size = 2  # default"), std::string::npos) << printed.output;
+  EXPECT_FALSE(fs::exists(dir_ / "out"));  // printing reads and writes nothing
+  // The preset's settings are the ones a run uses: a run with the same options on the command line
+  // finds every study complete.
+  ASSERT_EQ(Medpipe(base + " --device cpu --output-types nifti", dir_ / "log").exit_code, 0);
+  ASSERT_EQ(Medpipe(Args("--tta --overlap 0.6"), dir_ / "log").exit_code, 0);
+  EXPECT_EQ(Status()["skipped"], kStudies);
+  const auto missing = Medpipe(Args("--config " + (dir_ / "none.ini").string()), dir_ / "log");
+  EXPECT_EQ(missing.exit_code, 2) << missing.output;
 }
 
 }  // namespace
