@@ -87,6 +87,7 @@ def main() -> None:
     parser.add_argument("--data", default=os.path.join(ROOT, "..", "shared", "data", "hippocampus", "data", "TrainingSet"))
     parser.add_argument("--model", default=os.path.join(ROOT, "models", "hippocampus"))
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--tta", action="store_true", help="pass --tta (mirroring along the manifest's axes) to medpipe")
     parser.add_argument("--cases", type=int, default=0, help="evaluate only the first N held-out cases (0: all)")
     parser.add_argument("--min-dice", type=float, nargs=2, default=[0.0, 0.0], metavar=("ANTERIOR", "POSTERIOR"))
     parser.add_argument("--work", help="folder for the DICOM series and medpipe's output (default: a temporary one, removed afterwards)")
@@ -102,7 +103,7 @@ def main() -> None:
         for name, image, _ in cases:
             nifti_to_mr_series(image, name, os.path.join(work, "dicom", name))
         run_medpipe(args.medpipe, os.path.join(work, "dicom"), os.path.join(work, "out"), args.model,
-                    "--device", args.device, "--output-types", "nifti")
+                    "--device", args.device, "--output-types", "nifti", *(["--tta"] if args.tta else []))
         results = results_by_study(os.path.join(work, "out"))
         rows = [evaluate_case(name, label, results.get(study_uid(name)), model) for name, _, label in cases]
     summary = summarise(rows)

@@ -11,7 +11,6 @@ Arrays are indexed [z, y, x] in the NIfTI's RAS axes, the layout medpipe feeds a
 says "orientation": "RAS" (x fastest), and each image is z-scored over all its voxels as medpipe's
 "zscore" scheme does, then padded with 0 to the patch.
 """
-import argparse
 import glob
 import json
 import math
@@ -26,7 +25,8 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from unet3d import PlainUNet3d, parameter_count, sha256_file  # noqa: E402
+from training import export_package, reproducible_parser, seed_everything  # noqa: E402
+from unet3d import PlainUNet3d, parameter_count  # noqa: E402
 
 PATCH_ZYX = (40, 56, 40)  # nnU-Net's Task04 patch; three halvings leave 5 x 7 x 5
 FEATURES = (16, 32, 64, 128)
@@ -142,21 +142,13 @@ def validate(model, cases):
 
 
 def main() -> None:
-    # TorchScript writes constants in set order, which follows Python's string-hash seed.
-    if os.environ.get("PYTHONHASHSEED") != "0":
-        os.execve(sys.executable, [sys.executable] + sys.argv, dict(os.environ, PYTHONHASHSEED="0"))
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", required=True, help="TrainingSet folder with images/ and labels/")
-    parser.add_argument("--out", required=True, help="model package folder; model.pt and training.json go here")
+    parser = reproducible_parser(__doc__, "TrainingSet folder with images/ and labels/")
     parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--validate-every", type=int, default=100)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=os.cpu_count())
     args = parser.parse_args()
 
-    torch.manual_seed(args.seed)
-    torch.set_num_threads(args.threads)
+    seed_everything(args)
     rng = np.random.default_rng(args.seed)
     train, validation = load_split(args.data)
     print(f"{len(train)} training and {len(validation)} validation cases; held out: numbers divisible by 5")
@@ -194,17 +186,12 @@ def main() -> None:
                 torch.save(model.state_dict(), checkpoint)
 
     model.load_state_dict(torch.load(checkpoint))
-    model_path = os.path.join(args.out, "model.pt")
-    torch.jit.script(model.eval()).save(model_path)
+    model_path = export_package(model, args.out, {
+        "seed": args.seed, "steps": args.steps, "batch": args.batch, "patch_zyx": PATCH_ZYX, "features": FEATURES,
+        "training_cases": len(train), "validation_cases": len(validation),
+        "minutes": round((time.time() - started) / 60, 1), "threads": args.threads, "selected": best,
+        "history": history})
     os.remove(checkpoint)
-    summary = {"torch": torch.__version__, "seed": args.seed, "steps": args.steps, "batch": args.batch,
-               "patch_zyx": PATCH_ZYX, "features": FEATURES, "parameters": parameter_count(model),
-               "training_cases": len(train), "validation_cases": len(validation),
-               "minutes": round((time.time() - started) / 60, 1), "threads": args.threads,
-               "selected": best, "history": history, "sha256": sha256_file(model_path)}
-    with open(os.path.join(args.out, "training.json"), "w") as f:
-        json.dump(summary, f, indent=2)
-        f.write("\n")
     print(f"wrote {model_path}: step {best['step']}, validation Dice {best['dice']}")
 
 

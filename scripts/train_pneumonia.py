@@ -9,7 +9,6 @@ Trains on the train split, keeps the epoch with the best validation AUC and sets
 threshold on the validation split (Youden's J); the test split is never read here. Each image is
 scaled by its own min and max to [0, 1], medpipe's "minmax" scheme, and fed as [N, 1, rows, columns].
 """
-import argparse
 import json
 import os
 import sys
@@ -21,8 +20,9 @@ import torch.nn.functional as F
 from torch import nn
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from unet3d import parameter_count, sha256_file  # noqa: E402
 from metrics import roc_auc, youden_threshold  # noqa: E402
+from training import export_package, reproducible_parser, seed_everything  # noqa: E402
+from unet3d import parameter_count  # noqa: E402
 
 
 def conv_bn(in_ch: int, out_ch: int) -> nn.Sequential:
@@ -78,20 +78,12 @@ def pneumonia_probability(model: nn.Module, images: torch.Tensor) -> np.ndarray:
 
 
 def main() -> None:
-    # TorchScript writes constants in set order, which follows Python's string-hash seed.
-    if os.environ.get("PYTHONHASHSEED") != "0":
-        os.execve(sys.executable, [sys.executable] + sys.argv, dict(os.environ, PYTHONHASHSEED="0"))
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", required=True, help="pneumoniamnist.npz")
-    parser.add_argument("--out", required=True, help="model package folder; model.pt and training.json go here")
+    parser = reproducible_parser(__doc__, "pneumoniamnist.npz")
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=os.cpu_count())
     args = parser.parse_args()
 
-    torch.manual_seed(args.seed)
-    torch.set_num_threads(args.threads)
+    seed_everything(args)
     generator = torch.Generator().manual_seed(args.seed)
     data = np.load(args.data)
     train_images, train_labels = minmax(data["train_images"]), torch.from_numpy(data["train_labels"][:, 0].astype(np.int64))
@@ -131,17 +123,10 @@ def main() -> None:
 
     model.load_state_dict(best_state)
     threshold = youden_threshold(val_labels, pneumonia_probability(model, val_images))
-    os.makedirs(args.out, exist_ok=True)
-    model_path = os.path.join(args.out, "model.pt")
-    torch.jit.script(model.eval()).save(model_path)
-    summary = {"torch": torch.__version__, "seed": args.seed, "epochs": args.epochs, "batch": args.batch,
-               "parameters": parameter_count(model), "training_images": len(train_labels),
-               "validation_images": len(val_labels), "minutes": round((time.time() - started) / 60, 1),
-               "threads": args.threads, "selected": best, "threshold": threshold, "history": history,
-               "sha256": sha256_file(model_path)}
-    with open(os.path.join(args.out, "training.json"), "w") as f:
-        json.dump(summary, f, indent=2)
-        f.write("\n")
+    model_path = export_package(model, args.out, {
+        "seed": args.seed, "epochs": args.epochs, "batch": args.batch, "training_images": len(train_labels),
+        "validation_images": len(val_labels), "minutes": round((time.time() - started) / 60, 1),
+        "threads": args.threads, "selected": best, "threshold": threshold, "history": history})
     print(f"wrote {model_path}: epoch {best['epoch']}, validation AUC {best['auc']:.4f}, threshold {threshold:.4f}")
 
 
