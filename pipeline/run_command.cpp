@@ -172,7 +172,7 @@ Outcome RunOrSkip(const WorkItem& item, const StudyRun& run) {
 void AddBatchOptions(po::options_description& options) {
   options.add_options()
       ("force", po::bool_switch(), "run every study again, even those with complete results")
-      ("dry-run", po::bool_switch(), "list what would run or be skipped, write nothing")
+      ("dry-run", po::bool_switch(), "list what would run or be skipped; write no results")
       ("studies", po::value<std::string>(), "only these studies: a file with one StudyInstanceUID or folder per line")
       ("shard", po::value<std::string>()->default_value("0/1"), "process shard I of N (0 <= I < N), for N machines")
       ("fail-fast", po::bool_switch(), "stop at the first study that fails")

@@ -8,7 +8,6 @@ the masks medpipe writes are compared with the reference labels: Dice and 95th-p
 Hausdorff distance per label, and the volume medpipe reports in result.json against the reference
 volume. Exits 1 when a mean Dice falls below its --min-dice floor, or a case has no mask.
 """
-import argparse
 import glob
 import json
 import os
@@ -17,13 +16,12 @@ import sys
 import nibabel as nib
 import numpy as np
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "lib"))
-from eval_io import require_data, work_folder, nifti_to_mr_series, results_by_study, run_medpipe, study_uid  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from eval_io import (evaluation_parser, model_name, nifti_to_mr_series, require_data, results_by_study,  # noqa: E402
+                     run_medpipe, study_uid, work_folder)
 from metrics import bootstrap_ci, dice, hausdorff95  # noqa: E402
 
 LABELS = {1: "anterior", 2: "posterior"}
-ROOT = os.path.dirname(HERE)
 
 
 def held_out_cases(data: str):
@@ -82,23 +80,17 @@ def summarise(rows):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--medpipe", default=os.path.join(ROOT, "build", "pipeline", "medpipe"))
-    parser.add_argument("--data", default=os.path.join(ROOT, "..", "shared", "data", "hippocampus", "data", "TrainingSet"))
-    parser.add_argument("--model", default=os.path.join(ROOT, "models", "hippocampus"))
-    parser.add_argument("--device", default="auto")
+    parser = evaluation_parser(__doc__, "hippocampus/data/TrainingSet", "hippocampus",
+                               "evaluate only the first N held-out cases (0: all)")
     parser.add_argument("--tta", action="store_true", help="pass --tta (mirroring along the manifest's axes) to medpipe")
-    parser.add_argument("--cases", type=int, default=0, help="evaluate only the first N held-out cases (0: all)")
     parser.add_argument("--min-dice", type=float, nargs=2, default=[0.0, 0.0], metavar=("ANTERIOR", "POSTERIOR"))
-    parser.add_argument("--work", help="folder for the DICOM series and medpipe's output (default: a temporary one, removed afterwards)")
-    parser.add_argument("--json", help="write the per-case figures and the summary here")
     args = parser.parse_args()
 
     require_data(args.data)
     cases = held_out_cases(args.data)[: args.cases or None]
     if not cases:
         sys.exit(f"no held-out cases under {args.data}")
-    model = json.load(open(os.path.join(args.model, "manifest.json")))["name"]
+    model = model_name(args.model)
     with work_folder(args.work) as work:
         for name, image, _ in cases:
             nifti_to_mr_series(image, name, os.path.join(work, "dicom", name))

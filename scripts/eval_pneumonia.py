@@ -8,19 +8,17 @@ and the pneumonia probability and decision in each result.json are scored agains
 accuracy, precision, recall, F1 and the confusion matrix at the manifest's threshold (chosen on the
 validation split), with 95 % bootstrap intervals. Exits 1 below a floor or when an image has no result.
 """
-import argparse
 import json
 import os
 import sys
 
 import numpy as np
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "lib"))
-from eval_io import require_data, work_folder, image_to_dx, results_by_study, run_medpipe, study_uid  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from eval_io import (evaluation_parser, image_to_dx, model_name, require_data, results_by_study,  # noqa: E402
+                     run_medpipe, study_uid, work_folder)
 from metrics import bootstrap_ci, classification_report, roc_auc  # noqa: E402
 
-ROOT = os.path.dirname(HERE)
 
 
 def decision_of(result: dict, model: str):
@@ -32,16 +30,10 @@ def decision_of(result: dict, model: str):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--medpipe", default=os.path.join(ROOT, "build", "pipeline", "medpipe"))
-    parser.add_argument("--data", default=os.path.join(ROOT, "..", "shared", "data", "xray", "pneumoniamnist.npz"))
-    parser.add_argument("--model", default=os.path.join(ROOT, "models", "pneumonia"))
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--cases", type=int, default=0, help="evaluate only the first N test images (0: all)")
+    parser = evaluation_parser(__doc__, "xray/pneumoniamnist.npz", "pneumonia",
+                               "evaluate only the first N test images (0: all)")
     parser.add_argument("--min-accuracy", type=float, default=0.0)
     parser.add_argument("--min-auc", type=float, default=0.0)
-    parser.add_argument("--work", help="folder for the DICOM files and medpipe's output (default: a temporary one, removed afterwards)")
-    parser.add_argument("--json", help="write the figures here")
     args = parser.parse_args()
 
     require_data(args.data)
@@ -49,7 +41,7 @@ def main() -> None:
     count = args.cases or len(data["test_labels"])
     images, labels = data["test_images"][:count], data["test_labels"][:count, 0].astype(np.int64)
     names = [f"pneumoniamnist_test_{i:03d}" for i in range(count)]
-    model = json.load(open(os.path.join(args.model, "manifest.json")))["name"]
+    model = model_name(args.model)
     with work_folder(args.work) as work:
         for name, image in zip(names, images):
             image_to_dx(image, name, os.path.join(work, "dicom", name + ".dcm"))

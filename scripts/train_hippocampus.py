@@ -25,8 +25,8 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from training import export_package, reproducible_parser, seed_everything  # noqa: E402
-from unet3d import PlainUNet3d, parameter_count  # noqa: E402
+from training import export_package, parameter_count, reproducible_parser, seed_everything  # noqa: E402
+from unet3d import PlainUNet3d  # noqa: E402
 
 PATCH_ZYX = (40, 56, 40)  # nnU-Net's Task04 patch; three halvings leave 5 x 7 x 5
 FEATURES = (16, 32, 64, 128)

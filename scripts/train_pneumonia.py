@@ -21,8 +21,7 @@ from torch import nn
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from metrics import roc_auc, youden_threshold  # noqa: E402
-from training import export_package, reproducible_parser, seed_everything  # noqa: E402
-from unet3d import parameter_count  # noqa: E402
+from training import export_package, parameter_count, reproducible_parser, seed_everything  # noqa: E402
 
 
 def conv_bn(in_ch: int, out_ch: int) -> nn.Sequential:

@@ -1,6 +1,7 @@
 """Evaluation input and output: cases written as DICOM, so that evaluations go through medpipe's real
 ingest path (a NIfTI volume as an MR series, one file per slice; a 2-D image as a DX file), and
 medpipe's result.json files read back. UIDs derive from the case name, so a case is always the same study."""
+import argparse
 import contextlib
 import json
 import os
@@ -13,6 +14,8 @@ import nibabel as nib
 import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the project
 
 MR_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.4"
 DX_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.1.1"  # Digital X-Ray Image Storage - For Presentation
@@ -135,3 +138,22 @@ def work_folder(path):
     else:
         with tempfile.TemporaryDirectory(prefix="medpipe_eval_") as temporary:
             yield temporary
+
+
+def evaluation_parser(description: str, data: str, model: str, cases_help: str) -> argparse.ArgumentParser:
+    """The options every evaluation takes; DATA is under ../shared/data, MODEL a folder of models/."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--medpipe", default=os.path.join(ROOT, "build", "pipeline", "medpipe"))
+    parser.add_argument("--data", default=os.path.join(ROOT, "..", "shared", "data", data))
+    parser.add_argument("--model", default=os.path.join(ROOT, "models", model))
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--cases", type=int, default=0, help=cases_help)
+    parser.add_argument("--work", help="folder for the DICOM input and medpipe's output (default: a temporary one, removed afterwards)")
+    parser.add_argument("--json", help="write the figures here")
+    return parser
+
+
+def model_name(package: str) -> str:
+    """The name a model package's analyses carry in result.json."""
+    with open(os.path.join(package, "manifest.json")) as f:
+        return json.load(f)["name"]

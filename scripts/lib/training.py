@@ -1,20 +1,36 @@
-"""What every training script shares: a reproducible start and the export of a model package."""
+"""What every script that trains or exports a model shares: a reproducible start and the export of a
+model package."""
 import argparse
+import hashlib
 import json
 import os
 import sys
 
 import torch
 
-from unet3d import parameter_count, sha256_file
+
+def fix_hash_seed() -> None:
+    """Makes TorchScript output byte-stable: it writes constants in set order, which follows Python's
+    string-hash seed, so the process re-executes itself with PYTHONHASHSEED=0 when that is not set."""
+    if os.environ.get("PYTHONHASHSEED") != "0":
+        os.execve(sys.executable, [sys.executable] + sys.argv, dict(os.environ, PYTHONHASHSEED="0"))
+
+
+def parameter_count(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def sha256_file(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def reproducible_parser(description: str, data_help: str) -> argparse.ArgumentParser:
-    """The common options (--data, --out, --seed, --threads), after making TorchScript output byte-stable:
-    it writes constants in set order, which follows Python's string-hash seed, so the process is
-    re-executed with PYTHONHASHSEED=0 when it is not."""
-    if os.environ.get("PYTHONHASHSEED") != "0":
-        os.execve(sys.executable, [sys.executable] + sys.argv, dict(os.environ, PYTHONHASHSEED="0"))
+    """The common options (--data, --out, --seed, --threads), in a process with a fixed hash seed."""
+    fix_hash_seed()
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", required=True, help=data_help)
     parser.add_argument("--out", required=True, help="model package folder; model.pt and training.json go here")

@@ -6,14 +6,14 @@ Run with Debian's torch 1.13 (/usr/bin/python3) to export:
 writes DIR/model.pt (TorchScript) and DIR/manifest.json; then `medpipe model seal DIR` fills the golden vector.
 """
 import argparse
-import hashlib
 import json
 import os
-import sys
 from typing import List, Sequence
 
 import torch
 from torch import nn
+
+from training import fix_hash_seed, parameter_count, sha256_file
 
 
 # Smallest cube the network accepts: five halvings leave 2^3 at the bottleneck. At 32^3 the bottleneck is
@@ -73,18 +73,6 @@ class PlainUNet3d(nn.Module):
         return self.head(x)
 
 
-def parameter_count(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
-def sha256_file(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def manifest(num_classes: int, patch: int, sha256: str) -> dict:
     return {
         "name": "bench-unet3d",
@@ -117,10 +105,7 @@ def manifest(num_classes: int, patch: int, sha256: str) -> dict:
 
 
 def main() -> None:
-    # TorchScript writes each module's constants in set order, which follows Python's string-hash seed;
-    # fix the seed so the same --seed gives a byte-identical model.pt (and so the same sha256).
-    if os.environ.get("PYTHONHASHSEED") != "0":
-        os.execve(sys.executable, [sys.executable] + sys.argv, dict(os.environ, PYTHONHASHSEED="0"))
+    fix_hash_seed()  # the same --seed gives a byte-identical model.pt (and so the same sha256)
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", required=True, help="output directory for model.pt and manifest.json")
     parser.add_argument("--classes", type=int, default=2, help="output channels incl. background (>= 2)")

@@ -1,11 +1,11 @@
 // The medpipe executable end to end: exit codes and files a scheduler relies on.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "cli_support.h"
 #include "medpipe/synth/synthetic_study.h"
 #include "medpipe/volume_io/nifti_io.h"
 #include "test_support.h"
@@ -14,17 +14,14 @@ namespace {
 
 namespace fs = std::filesystem;
 
-int Medpipe(const std::string& args) {
-  const int status = std::system((std::string(MEDPIPE_BINARY) + " " + args + " > /dev/null 2>&1").c_str());
-  return WEXITSTATUS(status);
-}
-
 class Cli : public medpipe::testing::TempDirTest {
  protected:
   void SetUp() override {
     TempDirTest::SetUp();
     medpipe::synth::WriteDemoStudies(dir_ / "archive");
   }
+  // The exit code of `medpipe ARGS`.
+  int Medpipe(const std::string& args) const { return medpipe::testing::Medpipe(args, dir_ / "log").exit_code; }
 };
 
 TEST_F(Cli, RunWritesOneResultPerStudyAndConvertWritesNifti) {
