@@ -1,5 +1,6 @@
 #pragma once
 // Each subcommand parses its own options and returns the process exit code.
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -11,6 +12,9 @@ constexpr int kExitSomeFailed = 1;
 constexpr int kExitUsage = 2;
 constexpr int kExitCannotStart = 3;
 constexpr int kExitStopped = 4;  // SIGTERM/SIGINT: finished studies kept, a rerun resumes
+
+// Prints ERROR for the user and returns its exit code: kExitUsage for a ConfigError, else kExitCannotStart.
+int ReportFatal(const std::exception& error);
 
 int ScanCommand(const std::vector<std::string>& args);
 int ConvertCommand(const std::vector<std::string>& args);

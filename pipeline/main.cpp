@@ -21,6 +21,15 @@ const char* kUsage =
 
 }  // namespace
 
+namespace medpipe::cli {
+
+int ReportFatal(const std::exception& error) {
+  std::cerr << "medpipe: " << error.what() << "\n";
+  return dynamic_cast<const ConfigError*>(&error) ? kExitUsage : kExitCannotStart;
+}
+
+}  // namespace medpipe::cli
+
 int main(int argc, char** argv) {
   // DCMTK's own log lines would repeat what medpipe reports per file.
   OFLog::configure(OFLogger::FATAL_LOG_LEVEL);
@@ -42,11 +51,7 @@ int main(int argc, char** argv) {
   }
   try {
     return command->second(std::vector<std::string>(argv + 2, argv + argc));
-  } catch (const medpipe::ConfigError& error) {
-    std::cerr << "medpipe: " << error.what() << "\n";
-    return medpipe::cli::kExitUsage;
   } catch (const std::exception& error) {
-    std::cerr << "medpipe: " << error.what() << "\n";
-    return medpipe::cli::kExitCannotStart;
+    return medpipe::cli::ReportFatal(error);
   }
 }

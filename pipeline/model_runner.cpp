@@ -142,11 +142,29 @@ void AddModelOptions(po::options_description& options) {
        "segmentation outputs, comma-separated: nifti, seg, sr, rtstruct (DICOM ones for DICOM input)");
 }
 
-ModelRunner::ModelRunner(const po::variables_map& vm) : outputs_(ParseOutputTypes(vm["output-types"].as<std::string>())) {
-  options_.batch_size = vm["batch-size"].as<int64_t>();
-  options_.overlap = vm["overlap"].as<double>();
-  options_.mirror = vm["tta"].as<bool>();
-  inference::CheckPredictOptions(options_);  // before any study, not at the first patch
+namespace {
+
+inference::PredictOptions PredictOptionsOf(const po::variables_map& vm) {
+  inference::PredictOptions options;
+  options.batch_size = vm["batch-size"].as<int64_t>();
+  options.overlap = vm["overlap"].as<double>();
+  options.mirror = vm["tta"].as<bool>();
+  inference::CheckPredictOptions(options);  // before any study, not at the first patch
+  return options;
+}
+
+}  // namespace
+
+void ModelRunner::CheckOptions(const po::variables_map& vm) {
+  ParseOutputTypes(vm["output-types"].as<std::string>());
+  PredictOptionsOf(vm);
+  inference::ParsePrecision(vm["precision"].as<std::string>());
+  if (vm.count("model"))
+    for (const auto& directory : vm["model"].as<std::vector<std::string>>()) model::LoadManifest(directory);
+}
+
+ModelRunner::ModelRunner(const po::variables_map& vm)
+    : options_(PredictOptionsOf(vm)), outputs_(ParseOutputTypes(vm["output-types"].as<std::string>())) {
   if (!vm.count("model")) return;
   const torch::Device device = inference::ParseDevice(vm["device"].as<std::string>());
   const auto precision = inference::ParsePrecision(vm["precision"].as<std::string>());
@@ -180,28 +198,59 @@ nlohmann::json ModelRunner::SettingsJson() const {
           {"outputs", {{"nifti", outputs_.nifti}, {"seg", outputs_.seg}, {"sr", outputs_.sr}, {"rtstruct", outputs_.rtstruct}}}};
 }
 
-SeriesAnalysis ModelRunner::Analyse(const SeriesContext& series) {
-  SeriesAnalysis analysis;
+std::vector<ModelJob> ModelRunner::Prepare(const SeriesContext& series) {
+  std::vector<ModelJob> jobs;
   for (auto& model : models_) {
     const auto& manifest = model.Manifest();
-    nlohmann::json entry = {{"model", manifest.name}, {"version", manifest.version}, {"task", model::TaskName(manifest.task)}};
+    ModelJob job;
+    job.model = &model;
+    job.entry = {{"model", manifest.name}, {"version", manifest.version}, {"task", model::TaskName(manifest.task)}};
     const std::string mismatch = Mismatch(manifest, series);
     if (!mismatch.empty()) {
-      entry["skipped"] = mismatch;
+      job.entry["skipped"] = mismatch;
+    } else {
+      try {
+        Stopwatch stopwatch;
+        job.prepared = preprocess::Prepare(series.volume, preprocess::SpecFor(manifest));
+        job.entry["timings_ms"]["preprocess"] = stopwatch.Lap();
+      } catch (const std::exception& error) {
+        job.entry["error"] = error.what();
+      }
+    }
+    jobs.push_back(std::move(job));
+  }
+  return jobs;
+}
+
+void ModelRunner::Infer(ModelJob& job) const {
+  if (!job.prepared) return;
+  try {
+    Stopwatch stopwatch;
+    inference::PredictReport report;
+    job.probabilities = inference::Predict(*job.model, inference::VolumeToTensor(*job.prepared), options_, report);
+    job.entry["timings_ms"]["inference"] = stopwatch.Lap();
+    job.entry.update(ReportJson(report, *job.model));
+  } catch (const std::exception& error) {
+    job.entry["error"] = error.what();
+    job.prepared.reset();
+  }
+}
+
+SeriesAnalysis ModelRunner::Finish(const SeriesContext& series, std::vector<ModelJob>& jobs) const {
+  SeriesAnalysis analysis;
+  for (auto& job : jobs) {
+    nlohmann::json& entry = job.entry;
+    if (entry.contains("error")) ++analysis.failures;
+    if (!job.prepared) {
       analysis.entries.push_back(entry);
       continue;
     }
+    const auto& manifest = job.model->Manifest();
     try {
       Stopwatch stopwatch;
-      nlohmann::json timings;
-      const Volume prepared = preprocess::Prepare(series.volume, preprocess::SpecFor(manifest));
-      timings["preprocess"] = stopwatch.Lap();
-      inference::PredictReport report;
-      const auto probabilities = inference::Predict(model, inference::VolumeToTensor(prepared), options_, report);
-      timings["inference"] = stopwatch.Lap();
-      entry.update(ReportJson(report, model));
+      nlohmann::json& timings = entry["timings_ms"];
       if (manifest.task == model::Task::Segmentation) {
-        const auto labels = LabelsOnSourceGrid(manifest, probabilities, prepared.Grid(), series.volume.Grid());
+        const auto labels = LabelsOnSourceGrid(manifest, job.probabilities, job.prepared->Grid(), series.volume.Grid());
         entry["labels"] = MeasuresJson(*labels, manifest);
         timings["postprocess"] = stopwatch.Lap();
         entry["outputs"] = WriteSegmentationOutputs(*labels, manifest, series, entry["labels"], analysis);
@@ -210,9 +259,8 @@ SeriesAnalysis ModelRunner::Analyse(const SeriesContext& series) {
                                    series.folder / overlay);
         entry["outputs"]["overlay"] = overlay;
         timings["write"] = stopwatch.Lap();
-        analysis.masks.emplace_back(&manifest, labels);
       } else {
-        entry.update(ClassificationJson(manifest, probabilities));
+        entry.update(ClassificationJson(manifest, job.probabilities));
         analysis.findings.push_back(FindingText(manifest, entry));
         if (series.source) {
           const std::string predicted = entry["predicted"];
@@ -223,7 +271,6 @@ SeriesAnalysis ModelRunner::Analyse(const SeriesContext& series) {
         }
         timings["postprocess"] = stopwatch.Lap();
       }
-      entry["timings_ms"] = timings;
     } catch (const std::exception& error) {
       ++analysis.failures;
       entry["error"] = error.what();

@@ -1,7 +1,9 @@
 #pragma once
-// The models of a run, applied to each loaded series: preprocess, infer, map back, postprocess,
-// write masks, and describe it all for result.json.
+// The models of a run, applied to each loaded series in three steps that the batch runner overlaps
+// across studies: Prepare (preprocess, CPU), Infer (the device), Finish (map back, postprocess,
+// write masks and describe it all for result.json, CPU).
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -37,7 +39,6 @@ struct SeriesContext {
 // What the models made of one series.
 struct SeriesAnalysis {
   nlohmann::json entries = nlohmann::json::array();  // one per model, as result.json's "analyses"
-  std::vector<std::pair<const model::Manifest*, LabelImage::Pointer>> masks;  // for overlays
   std::vector<std::string> findings;  // classification lines for overlays
   // For the study's DICOM SR (DICOM input only).
   std::vector<exporter::SegmentationFindings> segmentations;
@@ -49,12 +50,28 @@ struct SeriesAnalysis {
 // the plain volume. Returns the PNG's name in SERIES.folder.
 std::string WriteSeriesOverlay(const SeriesContext& series, const SeriesAnalysis& analysis);
 
+// One model applied to one series as it moves through the steps.
+struct ModelJob {
+  inference::LoadedModel* model = nullptr;
+  nlohmann::json entry;            // result.json's analysis entry, filled step by step
+  std::optional<Volume> prepared;  // model-space input; empty when the model skips the series or a step failed
+  torch::Tensor probabilities;     // Infer's output
+};
+
 class ModelRunner {
  public:
   // Loads and checks every --model before any study is touched; a bad model throws ModelError.
   explicit ModelRunner(const boost::program_options::variables_map& vm);
+  // The same checks of the options and of each model's manifest without loading a model or touching
+  // the device, so that a run refuses bad settings before reading the archive.
+  static void CheckOptions(const boost::program_options::variables_map& vm);
 
-  SeriesAnalysis Analyse(const SeriesContext& series);
+  // One job per model: preprocessed, or with the reason the model skips SERIES or the error.
+  std::vector<ModelJob> Prepare(const SeriesContext& series);
+  // Runs the model on the prepared input; only one thread calls it (the device's).
+  void Infer(ModelJob& job) const;
+  // Turns the jobs' probabilities into labels, measures, files and findings.
+  SeriesAnalysis Finish(const SeriesContext& series, std::vector<ModelJob>& jobs) const;
   nlohmann::json ModelsJson() const;
   // What decides a study's outputs besides its input files: each model's sha256 and precision and
   // the options that change outputs. Its digest is result.json's settings_sha256 (see resume.h).

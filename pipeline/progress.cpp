@@ -1,10 +1,12 @@
 #include "progress.h"
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cmath>
 #include <cstdio>
 #include <iostream>
+#include <thread>
 
 #include "medpipe/core/error.h"
 #include "medpipe/core/files.h"
@@ -34,16 +36,38 @@ nlohmann::json BatchProgress::Status(const std::string& state) const {
                            {"skipped", skipped_},     {"pending", pending},   {"elapsed_s", seconds},
                            {"studies_per_hour", rate * 3600}};
   status["eta_s"] = rate > 0 ? nlohmann::json(static_cast<double>(pending) / rate) : nlohmann::json(nullptr);
+  // How busy each stage kept its threads: "infer" near 1 means the device never waited for input.
+  for (const auto& [stage, ms] : stage_busy_ms_) status["stage_busy_fraction"][stage] = seconds > 0 ? ms / 1000 / seconds : 0;
+  if (state == "running") {
+    status["running"] = running_;
+    return status;
+  }
+  // Processor time of this process and its workers (counted once they ended) over every core's wall time.
+  rusage self{}, children{};
+  getrusage(RUSAGE_SELF, &self);
+  getrusage(RUSAGE_CHILDREN, &children);
+  const auto cpu_s = [](const rusage& usage) {
+    return usage.ru_utime.tv_sec + usage.ru_stime.tv_sec + (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+  };
+  status["cpu_s"] = cpu_s(self) + cpu_s(children);
+  status["cpu_busy_fraction"] = seconds > 0 ? status["cpu_s"].get<double>() / seconds / std::thread::hardware_concurrency() : 0;
   return status;
 }
 
-void BatchProgress::Record(const WorkItem& item, Outcome outcome, double milliseconds) {
+void BatchProgress::Record(const WorkItem& item, Outcome outcome, double milliseconds, const nlohmann::json& stages_ms) {
+  for (const auto& [stage, ms] : stages_ms.items())
+    if (stage != "total") stage_busy_ms_[stage] += ms.get<double>();
   const char* name = outcome == Outcome::Ok ? "ok" : outcome == Outcome::Failed ? "failed" : "skipped";
   (outcome == Outcome::Ok ? done_ : outcome == Outcome::Failed ? failed_ : skipped_)++;
   Emit({{"event", "study"}, {"study_id", item.id}, {"study_instance_uid", item.uid}, {"status", name},
         {"ms", milliseconds}});
   WriteFileAtomically(status_file_, Status("running").dump(2) + "\n");
   DrawBar();
+}
+
+void BatchProgress::Running(nlohmann::json running) {
+  running_ = std::move(running);
+  WriteFileAtomically(status_file_, Status("running").dump(2) + "\n");
 }
 
 void BatchProgress::Finish(const std::string& state) {

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <optional>
 #include <string>
 
@@ -21,7 +22,11 @@ class BatchProgress {
   // object per line: "start", one "study" per work item, "end".
   BatchProgress(std::filesystem::path status_file, size_t total, const std::optional<std::filesystem::path>& events_file);
 
-  void Record(const WorkItem& item, Outcome outcome, double milliseconds);
+  // STAGES_MS: the time each stage (load, infer, export) spent on the study, summed into the busy
+  // fractions of status.json.
+  void Record(const WorkItem& item, Outcome outcome, double milliseconds, const nlohmann::json& stages_ms);
+  // What runs now, as status.json's "running": the worker's pid and the studies in flight.
+  void Running(nlohmann::json running);
   // STATE: "finished", or "stopped" when a signal or --fail-fast ended the run early.
   void Finish(const std::string& state);
 
@@ -35,6 +40,8 @@ class BatchProgress {
   std::filesystem::path status_file_;
   std::ofstream events_;
   size_t total_, done_ = 0, failed_ = 0, skipped_ = 0;
+  std::map<std::string, double> stage_busy_ms_;
+  nlohmann::json running_ = nlohmann::json::object();
   std::string started_;
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
   bool terminal_;

@@ -41,6 +41,20 @@ def forward(self, x):
 )");
 }
 
+// LesionBandModel that never returns on a patch of constant 1000 HU (2.0 after normalisation): a
+// hung model, for the study-timeout and worker-crash tests.
+inline torch::jit::Module HangOnConstantModel() {
+  return ScriptModel(R"(
+def forward(self, x):
+    if bool(torch.max(x) - torch.min(x) < 1e-6) and bool(torch.mean(x) > 1.9):
+        i = 0
+        while i >= 0:
+            i = i + 1
+    lesion = torch.minimum(x - 0.14, 0.6 - x) * 50.0
+    return torch.cat([torch.zeros_like(lesion), lesion], 1)
+)");
+}
+
 // Two classes from the mean intensity of a 2-D image: logits (4 m - 2, 2 - 4 m).
 // Outputs (0, x) per voxel, and fails with MESSAGE for any batch of more than one patch.
 inline torch::jit::Module BatchLimitedModel(const std::string& message) {

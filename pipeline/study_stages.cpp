@@ -1,0 +1,178 @@
+#include "study_stages.h"
+
+#include "archive_walk.h"
+#include "medpipe/core/digest.h"
+#include "medpipe/core/log.h"
+#include "medpipe/dicom/index_json.h"
+#include "medpipe/volume_io/nifti_io.h"
+#include "resume.h"
+
+namespace fs = std::filesystem;
+
+namespace medpipe::cli {
+namespace {
+
+nlohmann::json LoadedVolumeJson(const Volume& volume) {
+  const Image3D& grid = volume.Grid();
+  const auto size = grid.GetLargestPossibleRegion().GetSize();
+  const auto spacing = grid.GetSpacing();
+  return {{"size", {size[0], size[1], size[2]}},
+          {"spacing_mm", {spacing[0], spacing[1], spacing[2]}},
+          {"channels", volume.channels.size()}};
+}
+
+nlohmann::json SourceOf(const WorkItem& item) {
+  nlohmann::json source = SourceJson(item.study ? "dicom" : "nifti", item.files);
+  if (!item.study) source["path"] = item.nifti.string();
+  return source;
+}
+
+// The parts of result.json every study has; SERIES entries and FAILURES decide the status.
+nlohmann::json ResultJson(const WorkItem& item, nlohmann::json source, const std::string& settings_sha256,
+                          nlohmann::json models, nlohmann::json series, size_t failures, double total_ms) {
+  nlohmann::json result = {{"schema_version", 2},
+                           {"medpipe_version", MEDPIPE_VERSION},
+                           {"study_id", item.id},
+                           {"status", failures ? "failed" : "ok"},
+                           {"source", std::move(source)},
+                           {"settings_sha256", settings_sha256},
+                           {"models", std::move(models)},
+                           {"series", std::move(series)},
+                           {"timings_ms", {{"total", total_ms}}}};
+  if (item.study) result["study_instance_uid"] = item.uid;
+  return result;
+}
+
+// The series' review picture; a failure to draw it is recorded, not fatal to the study.
+void AddOverlay(const SeriesContext& context, const SeriesAnalysis& analysis, nlohmann::json& entry, size_t& failures) {
+  try {
+    entry["overlay"] = WriteSeriesOverlay(context, analysis);
+  } catch (const std::exception& error) {
+    ++failures;
+    entry["overlay_error"] = error.what();
+  }
+}
+
+SeriesContext ContextOf(const SeriesInFlight& series, const StudyInFlight& study) {
+  return {*series.volume, series.modality, series.source, study.folder->Path(), series.stem};
+}
+
+}  // namespace
+
+StudyStages::StudyStages(ModelRunner& models, fs::path studies_dir, bool force)
+    : models_(models),
+      studies_dir_(std::move(studies_dir)),
+      settings_sha256_(Sha256Hex(models.SettingsJson().dump())),
+      force_(force) {}
+
+bool StudyStages::Complete(const WorkItem& item, const nlohmann::json& source) const {
+  return !force_ && IsComplete(studies_dir_ / item.id, source, settings_sha256_);
+}
+
+bool StudyStages::AlreadyComplete(const WorkItem& item) const { return Complete(item, SourceOf(item)); }
+
+std::unique_ptr<StudyInFlight> StudyStages::Load(const WorkItem& item) {
+  auto study = std::make_unique<StudyInFlight>();
+  study->item = &item;
+  study->source = SourceOf(item);
+  if (Complete(item, study->source)) return nullptr;
+  study->folder = std::make_unique<StagedFolder>(studies_dir_ / item.id);
+  if (item.study) {
+    LoadDicom(*study);
+  } else {
+    LoadNifti(*study);
+  }
+  return study;
+}
+
+void StudyStages::Prepare(StudyInFlight& study, SeriesInFlight& series) {
+  series.jobs = models_.Prepare(ContextOf(series, study));
+}
+
+void StudyStages::LoadDicom(StudyInFlight& study) {
+  Stopwatch load_clock;
+  study.failures += ForEachSeries(
+      *study.item->study,
+      [&](const dicom::Series& source, const Volume& volume) {
+        SeriesInFlight& series = study.series.emplace_back();
+        series = {&source, source.modality, SeriesStem(source), volume, dicom::SeriesToJson(source), {}};
+        series.entry.update({{"loaded", true}, {"volume", LoadedVolumeJson(volume)}, {"timings_ms", {{"load", load_clock.Lap()}}}});
+        Prepare(study, series);
+        load_clock.Lap();
+      },
+      [&](const dicom::Series& source, const std::string& reason) {
+        SeriesInFlight& series = study.series.emplace_back();
+        series.source = &source;
+        series.entry = dicom::SeriesToJson(source);
+        series.entry.update({{"loaded", false}, {"error", reason}, {"analyses", nlohmann::json::array()}});
+        load_clock.Lap();
+      });
+}
+
+// A NIfTI file: a study of one series, which any model may read (no modality to check).
+void StudyStages::LoadNifti(StudyInFlight& study) {
+  SeriesInFlight& series = study.series.emplace_back();
+  series.stem = "nifti";
+  series.entry = {{"id", "nifti"}, {"modality", ""}, {"kind", "nifti"}, {"problems", nlohmann::json::array()},
+                  {"analyses", nlohmann::json::array()}};
+  try {
+    Stopwatch clock;
+    series.volume = Volume{{ReadNifti(study.item->nifti)}};
+    series.entry.update({{"loaded", true}, {"volume", LoadedVolumeJson(*series.volume)}, {"timings_ms", {{"load", clock.Lap()}}}});
+    Prepare(study, series);
+  } catch (const std::exception& error) {
+    ++study.failures;
+    series.entry.update({{"loaded", false}, {"error", error.what()}});
+  }
+}
+
+void StudyStages::Infer(StudyInFlight& study) const {
+  for (auto& series : study.series)
+    for (auto& job : series.jobs) models_.Infer(job);
+}
+
+size_t StudyStages::Export(StudyInFlight& study) const {
+  std::vector<exporter::SegmentationFindings> segmentations;
+  std::vector<exporter::ClassificationFinding> classifications;
+  nlohmann::json series_results = nlohmann::json::array();
+  for (auto& series : study.series) {
+    if (series.volume) {
+      const SeriesContext context = ContextOf(series, study);
+      const SeriesAnalysis analysis = models_.Finish(context, series.jobs);
+      study.failures += analysis.failures;
+      segmentations.insert(segmentations.end(), analysis.segmentations.begin(), analysis.segmentations.end());
+      classifications.insert(classifications.end(), analysis.classifications.begin(), analysis.classifications.end());
+      series.entry["analyses"] = analysis.entries;
+      AddOverlay(context, analysis, series.entry, study.failures);
+      series.volume.reset();  // the study's memory goes as soon as its outputs are written
+      series.jobs.clear();
+    }
+    series_results.push_back(series.entry);
+  }
+  // One measurement report for the study's volumes and classifications, referencing SEGs and images.
+  nlohmann::json outputs = nlohmann::json::object();
+  if (models_.Outputs().sr && study.item->study && (!segmentations.empty() || !classifications.empty())) {
+    try {
+      exporter::WriteMeasurementReport(segmentations, classifications, study.folder->Path() / "sr.dcm");
+      outputs["sr"] = "sr.dcm";
+    } catch (const std::exception& error) {
+      ++study.failures;
+      Log(LogLevel::Error, "study " + study.item->uid + ": no SR: " + error.what());
+    }
+  }
+  nlohmann::json result = ResultJson(*study.item, study.source, settings_sha256_, models_.ModelsJson(), series_results,
+                                     study.failures, study.clock.Lap());
+  if (!outputs.empty()) result["outputs"] = outputs;
+  WriteFileAtomically(study.folder->Path() / "result.json", result.dump(2) + "\n");
+  study.folder->Commit();
+  return study.failures;
+}
+
+nlohmann::json FailedResultJson(const WorkItem& item, const std::string& settings_sha256, const nlohmann::json& models,
+                                const std::string& error) {
+  nlohmann::json result = ResultJson(item, SourceOf(item), settings_sha256, models, nlohmann::json::array(), 1, 0);
+  result["error"] = error;
+  return result;
+}
+
+}  // namespace medpipe::cli

@@ -1,0 +1,74 @@
+#pragma once
+// One study's work in three stages that the worker overlaps across studies (see worker.h):
+// Load (CPU: digest, skip check, decode every series, preprocess for each model), Infer (the
+// device), Export (CPU: postprocess, write outputs, overlays, SR and result.json, then commit).
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "medpipe/core/files.h"
+#include "model_runner.h"
+#include "stopwatch.h"
+#include "work_list.h"
+
+namespace medpipe::cli {
+
+// One series of a study in flight: its volume while loaded, its result.json entry, its model jobs.
+struct SeriesInFlight {
+  const dicom::Series* source = nullptr;  // null for NIfTI input
+  std::string modality, stem;
+  std::optional<Volume> volume;
+  nlohmann::json entry;
+  std::vector<ModelJob> jobs;
+};
+
+// A study between stages; it owns its decoded volumes, so the number in flight bounds memory.
+struct StudyInFlight {
+  const WorkItem* item = nullptr;
+  nlohmann::json source;
+  std::unique_ptr<StagedFolder> folder;
+  std::vector<SeriesInFlight> series;
+  size_t failures = 0;
+  Stopwatch clock;
+};
+
+// What every study of a run shares: the models, where results go, and the settings digest.
+class StudyStages {
+ public:
+  StudyStages(ModelRunner& models, std::filesystem::path studies_dir, bool force);
+
+  // Empty when ITEM's complete result is already there (the resume rule of resume.h).
+  std::unique_ptr<StudyInFlight> Load(const WorkItem& item);
+  void Infer(StudyInFlight& study) const;
+  // Writes the study's folder as a whole; returns its failure count.
+  size_t Export(StudyInFlight& study) const;
+
+  // Whether ITEM would be skipped (for --dry-run).
+  bool AlreadyComplete(const WorkItem& item) const;
+
+  const std::string& SettingsSha256() const { return settings_sha256_; }
+  const std::filesystem::path& StudiesDir() const { return studies_dir_; }
+  nlohmann::json ModelsJson() const { return models_.ModelsJson(); }
+
+ private:
+  bool Complete(const WorkItem& item, const nlohmann::json& source) const;
+  void LoadDicom(StudyInFlight& study);
+  void LoadNifti(StudyInFlight& study);
+  void Prepare(StudyInFlight& study, SeriesInFlight& series);
+
+  ModelRunner& models_;
+  std::filesystem::path studies_dir_;
+  std::string settings_sha256_;
+  bool force_;
+};
+
+// result.json of a study that never reached Export (its worker died or timed out), so the report
+// shows why; a rerun redoes it, as its status is "failed".
+nlohmann::json FailedResultJson(const WorkItem& item, const std::string& settings_sha256, const nlohmann::json& models,
+                                const std::string& error);
+
+}  // namespace medpipe::cli

@@ -1,0 +1,338 @@
+#include "supervisor.h"
+
+#include <poll.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstring>
+#include <deque>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <sstream>
+
+#include "commands.h"
+#include "medpipe/core/error.h"
+#include "medpipe/core/files.h"
+#include "medpipe/core/log.h"
+#include "stop_signal.h"
+#include "study_stages.h"
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace medpipe::cli {
+namespace {
+
+// The worker: a forked child with a pipe for item numbers in and one for events out.
+class WorkerProcess {
+ public:
+  explicit WorkerProcess(const WorkerMain& main) {
+    int to_child[2], from_child[2];
+    if (::pipe(to_child) != 0 || ::pipe(from_child) != 0) throw IoError("pipe", std::strerror(errno));
+    std::cout.flush();
+    std::cerr.flush();  // or the child would write the parent's buffered text again
+    const pid_t parent = ::getpid();
+    pid_ = ::fork();
+    if (pid_ < 0) throw IoError("fork", std::strerror(errno));
+    if (pid_ == 0) {
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // the worker never outlives a kill -9 of the run
+      if (::getppid() != parent) ::_exit(kExitCannotStart);
+      std::signal(SIGINT, SIG_IGN);  // stopping is the supervisor's decision: it closes the input
+      std::signal(SIGTERM, SIG_IGN);
+      ::close(to_child[1]);
+      ::close(from_child[0]);
+      int code = kExitCannotStart;
+      try {
+        code = main(to_child[0], from_child[1]);
+      } catch (const std::exception& error) {
+        code = ReportFatal(error);
+      }
+      std::cerr.flush();
+      ::_exit(code);  // no static destructors or atexit handlers of the parent's libraries
+    }
+    ::close(to_child[0]);
+    ::close(from_child[1]);
+    to_worker_ = to_child[1];
+    from_worker_ = from_child[0];
+  }
+
+  ~WorkerProcess() {
+    CloseInput();
+    if (from_worker_ >= 0) ::close(from_worker_);
+    if (!reaped_) {
+      ::kill(pid_, SIGKILL);
+      Wait();
+    }
+  }
+
+  pid_t Pid() const { return pid_; }
+
+  bool Send(size_t number) {
+    const std::string line = std::to_string(number) + "\n";
+    return to_worker_ >= 0 && ::write(to_worker_, line.data(), line.size()) == static_cast<ssize_t>(line.size());
+  }
+
+  // The worker finishes what it has and exits.
+  void CloseInput() {
+    if (to_worker_ >= 0) ::close(to_worker_);
+    to_worker_ = -1;
+  }
+
+  // Waits up to TIMEOUT_MS for events and appends them; false once the worker has closed its end
+  // (it exited or died).
+  bool Read(int timeout_ms, std::vector<nlohmann::json>& events) {
+    pollfd fd{from_worker_, POLLIN, 0};
+    if (::poll(&fd, 1, timeout_ms) <= 0) return true;  // nothing yet, or a signal to look at
+    char bytes[4096];
+    const ssize_t n = ::read(from_worker_, bytes, sizeof bytes);
+    if (n < 0 && errno == EINTR) return true;
+    if (n <= 0) return false;
+    buffer_.append(bytes, static_cast<size_t>(n));
+    for (size_t end; (end = buffer_.find('\n')) != std::string::npos; buffer_.erase(0, end + 1))
+      events.push_back(nlohmann::json::parse(buffer_.substr(0, end)));
+    return true;
+  }
+
+  void Kill() { ::kill(pid_, SIGKILL); }
+
+  // Reaps the worker; returns how it ended: empty for exit code 0.
+  std::string Wait() {
+    int status = 0;
+    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+    }
+    reaped_ = true;
+    exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : kExitCannotStart;
+    if (WIFSIGNALED(status))
+      return "killed by signal " + std::to_string(WTERMSIG(status)) + " (" + ::strsignal(WTERMSIG(status)) + ")";
+    return exit_code_ == 0 ? "" : "exit code " + std::to_string(exit_code_);
+  }
+
+  int ExitCode() const { return exit_code_; }
+
+ private:
+  pid_t pid_ = -1;
+  int to_worker_ = -1, from_worker_ = -1;
+  std::string buffer_;
+  bool reaped_ = false;
+  int exit_code_ = 0;
+};
+
+// A study handed to the worker, and when a load thread took it.
+struct InFlight {
+  std::optional<Clock::time_point> started;
+  std::string started_utc;
+};
+
+class Supervisor {
+ public:
+  Supervisor(const std::vector<WorkItem>& items, const WorkerMain& main, const SupervisorOptions& options,
+             fs::path studies_dir, BatchProgress& progress)
+      : items_(items), main_(main), options_(options), studies_dir_(std::move(studies_dir)), progress_(progress) {
+    for (size_t i = 0; i < items.size(); ++i) pending_.push_back(i);
+  }
+
+  SupervisedRun Run() {
+    std::signal(SIGPIPE, SIG_IGN);  // a dead worker's pipe is noticed as such, not as a signal
+    if (!StartWorker()) return {worker_->ExitCode() ? worker_->ExitCode() : kExitCannotStart, false};
+    bool draining = false;
+    while (true) {
+      if (!draining && (StopRequested() || failed_fast_)) {
+        draining = true;
+        Log(LogLevel::Warning, std::string(failed_fast_ ? "--fail-fast" : "stop requested") +
+                                   ": no new studies are started; waiting for the " + std::to_string(in_flight_.size()) +
+                                   " in flight");
+      }
+      if (!draining) Dispatch();
+      if (draining || pending_.empty()) worker_->CloseInput();
+      if (in_flight_.empty() && (draining || pending_.empty())) break;
+      std::vector<nlohmann::json> events;
+      const bool alive = worker_->Read(WaitMs(), events);
+      for (const auto& event : events) Handle(event);
+      if (!alive) {
+        if (in_flight_.empty() && (draining || pending_.empty())) break;
+        if (!Replace(worker_->Wait())) return {kExitCannotStart, draining};
+        continue;
+      }
+      if (!CheckTimeouts()) return {kExitCannotStart, draining};
+    }
+    const std::string how = worker_->Wait();
+    if (!how.empty()) Log(LogLevel::Warning, "worker " + std::to_string(worker_->Pid()) + " ended: " + how);
+    return {0, draining && !pending_.empty()};
+  }
+
+ private:
+  bool StartWorker() {
+    worker_.reset();
+    worker_ = std::make_unique<WorkerProcess>(main_);
+    while (true) {
+      std::vector<nlohmann::json> events;
+      if (!worker_->Read(1000, events)) {
+        Log(LogLevel::Error, "worker " + std::to_string(worker_->Pid()) + " did not start: " + worker_->Wait());
+        return false;
+      }
+      for (const auto& event : events) {
+        if (event.at("event") != "ready") continue;
+        settings_sha256_ = event.at("settings_sha256");
+        models_ = event.at("models");
+        Log(LogLevel::Info, "worker " + std::to_string(worker_->Pid()) + " ready");
+        ShowRunning();
+        return true;
+      }
+    }
+  }
+
+  // Hands out studies up to --max-inflight; a suspect of an earlier crash runs alone.
+  void Dispatch() {
+    while (in_flight_.size() < options_.max_inflight && !pending_.empty()) {
+      const size_t next = pending_.front();
+      const bool alone = suspects_.count(next) > 0;
+      if (alone && !in_flight_.empty()) return;
+      for (const auto& [number, flight] : in_flight_)
+        if (suspects_.count(number)) return;
+      if (!worker_->Send(next)) return;  // the worker died; Read notices
+      pending_.pop_front();
+      in_flight_[next] = {};
+    }
+  }
+
+  void Handle(const nlohmann::json& event) {
+    const size_t number = event.at("item");
+    if (!in_flight_.count(number)) return;
+    if (event.at("event") == "start") {
+      in_flight_[number].started = Clock::now();
+      in_flight_[number].started_utc = UtcTimestamp();
+      ShowRunning();
+      return;
+    }
+    const std::string outcome = event.at("outcome");
+    Record(number, outcome == "ok" ? Outcome::Ok : outcome == "skipped" ? Outcome::Skipped : Outcome::Failed,
+           event.at("ms"), event.at("stages_ms"));
+  }
+
+  void Record(size_t number, Outcome outcome, double ms, const nlohmann::json& stages_ms) {
+    in_flight_.erase(number);
+    suspects_.erase(number);
+    deaths_in_a_row_ = 0;
+    ShowRunning();
+    progress_.Record(items_[number], outcome, ms, stages_ms);
+    if (outcome == Outcome::Failed && options_.fail_fast) failed_fast_ = true;
+  }
+
+  // status.json's view of the worker and of the studies it has started.
+  void ShowRunning() {
+    nlohmann::json studies = nlohmann::json::array();
+    for (const auto& [number, flight] : in_flight_)
+      if (flight.started)
+        studies.push_back(
+            {{"study_id", items_[number].id}, {"study_instance_uid", items_[number].uid}, {"started", flight.started_utc}});
+    progress_.Running({{"worker_pid", worker_->Pid()}, {"in_flight", studies}});
+  }
+
+  // Poll often enough to notice stop signals and the next study that may run past its time.
+  int WaitMs() const {
+    double wait_ms = 1000;
+    if (options_.study_timeout_s <= 0) return static_cast<int>(wait_ms);
+    const auto now = Clock::now();
+    for (const auto& [number, flight] : in_flight_)
+      if (flight.started) {
+        const double left = options_.study_timeout_s * 1000 -
+                            std::chrono::duration<double, std::milli>(now - *flight.started).count();
+        wait_ms = std::min(wait_ms, std::max(left, 0.0) + 10);
+      }
+    return static_cast<int>(wait_ms);
+  }
+
+  // Kills the worker when a study ran past --study-timeout; false when no new worker starts.
+  bool CheckTimeouts() {
+    if (options_.study_timeout_s <= 0) return true;
+    const auto now = Clock::now();
+    for (const auto& [number, flight] : in_flight_)
+      if (flight.started && std::chrono::duration<double>(now - *flight.started).count() > options_.study_timeout_s) {
+        const size_t overdue = number;
+        worker_->Kill();
+        return Replace(worker_->Wait(), overdue);
+      }
+    return true;
+  }
+
+  // After the worker ended with studies in flight: the overdue study, or the only one started, is
+  // failed; the others go back to the front of the queue. Several started when it died: each of them
+  // runs alone until the culprit is found. Returns false when no new worker starts.
+  bool Replace(const std::string& how, std::optional<size_t> overdue = {}) {
+    std::vector<size_t> started;
+    std::set<std::string> ids;
+    for (const auto& [number, flight] : in_flight_) {
+      if (flight.started) started.push_back(number);
+      ids.insert(items_[number].id);
+    }
+    RemoveStaleStaging(studies_dir_, ids);  // the dead worker's half-written folders
+    std::optional<size_t> culprit = overdue;
+    std::ostringstream reason;
+    reason << "ran longer than --study-timeout (" << options_.study_timeout_s << " s); its worker was killed";
+    if (!culprit && started.size() == 1) {
+      culprit = started.front();
+      reason.str("the worker process died while processing this study: " + how);
+    }
+    if (!culprit && started.size() > 1) {
+      Log(LogLevel::Warning, "worker " + std::to_string(worker_->Pid()) + " died (" + how + ") with " +
+                                 std::to_string(started.size()) + " studies in flight; each runs again alone");
+      suspects_.insert(started.begin(), started.end());
+    }
+    for (auto it = in_flight_.rbegin(); it != in_flight_.rend(); ++it)
+      if (it->first != culprit) pending_.push_front(it->first);
+    if (culprit) {
+      const double ms = std::chrono::duration<double, std::milli>(Clock::now() - *in_flight_[*culprit].started).count();
+      Fail(*culprit, reason.str(), ms);
+    } else if (++deaths_in_a_row_ > 3) {
+      Log(LogLevel::Error, "workers keep dying without taking a study; giving up");
+      return false;
+    }
+    in_flight_.clear();
+    return StartWorker();
+  }
+
+  // Records a study the worker could not finish, with a result.json saying why.
+  void Fail(size_t number, const std::string& reason, double ms) {
+    const WorkItem& item = items_[number];
+    Log(LogLevel::Error, "study " + item.uid + " (" + item.id + ") failed: " + reason);
+    try {
+      StagedFolder folder(studies_dir_ / item.id);
+      WriteFileAtomically(folder.Path() / "result.json",
+                          FailedResultJson(item, settings_sha256_, models_, reason).dump(2) + "\n");
+      folder.Commit();
+    } catch (const std::exception& error) {
+      Log(LogLevel::Error, "study " + item.uid + " (" + item.id + ") not written: " + error.what());
+    }
+    Record(number, Outcome::Failed, ms, nlohmann::json::object());
+  }
+
+  const std::vector<WorkItem>& items_;
+  const WorkerMain& main_;
+  const SupervisorOptions options_;
+  const fs::path studies_dir_;
+  BatchProgress& progress_;
+  std::unique_ptr<WorkerProcess> worker_;
+  std::string settings_sha256_;
+  nlohmann::json models_;
+  std::deque<size_t> pending_;
+  std::map<size_t, InFlight> in_flight_;
+  std::set<size_t> suspects_;
+  size_t deaths_in_a_row_ = 0;
+  bool failed_fast_ = false;
+};
+
+}  // namespace
+
+SupervisedRun Supervise(const std::vector<WorkItem>& items, const WorkerMain& worker_main, const SupervisorOptions& options,
+                        const fs::path& studies_dir, BatchProgress& progress) {
+  return Supervisor(items, worker_main, options, studies_dir, progress).Run();
+}
+
+}  // namespace medpipe::cli

@@ -1,0 +1,159 @@
+#include "worker.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "bounded_queue.h"
+#include "medpipe/core/log.h"
+
+namespace medpipe::cli {
+namespace {
+
+// One JSON line per event; whole lines even from several threads.
+class EventWriter {
+ public:
+  explicit EventWriter(int fd) : fd_(fd) {}
+
+  void Write(const nlohmann::json& event) {
+    const std::string line = event.dump() + "\n";
+    const std::lock_guard<std::mutex> lock(mutex_);
+    for (size_t written = 0; written < line.size();) {
+      const ssize_t n = ::write(fd_, line.data() + written, line.size() - written);
+      if (n <= 0) return;  // the supervisor is gone; the worker dies with it (PR_SET_PDEATHSIG)
+      written += static_cast<size_t>(n);
+    }
+  }
+
+ private:
+  int fd_;
+  std::mutex mutex_;
+};
+
+// A study between stages, with the time each stage spent on it.
+struct Job {
+  size_t number = 0;
+  std::unique_ptr<StudyInFlight> study;
+  Stopwatch clock;
+  nlohmann::json stages_ms = nlohmann::json::object();
+};
+
+// The worker's threads and the queues between them.
+class StagePipeline {
+ public:
+  StagePipeline(const std::vector<WorkItem>& items, StudyStages& stages, const WorkerThreads& threads, EventWriter& events)
+      : items_(items),
+        stages_(stages),
+        events_(events),
+        to_load_(threads.queue_capacity),
+        to_infer_(threads.queue_capacity),
+        to_export_(threads.queue_capacity) {
+    for (unsigned i = 0; i < threads.load; ++i) loaders_.emplace_back([this] { LoadLoop(); });
+    inferer_ = std::thread([this] { InferLoop(); });
+    for (unsigned i = 0; i < threads.export_; ++i) exporters_.emplace_back([this] { ExportLoop(); });
+  }
+
+  void Take(size_t number) { to_load_.Push(number); }
+
+  // After the last Take: lets every stage drain in order, then returns.
+  void Drain() {
+    to_load_.Close();
+    for (auto& thread : loaders_) thread.join();
+    to_infer_.Close();
+    inferer_.join();
+    to_export_.Close();
+    for (auto& thread : exporters_) thread.join();
+  }
+
+ private:
+  void Done(const Job& job, const char* outcome) {
+    events_.Write({{"event", "done"}, {"item", job.number}, {"outcome", outcome}, {"ms", job.stages_ms.value("total", 0.0)},
+                   {"stages_ms", job.stages_ms}});
+  }
+
+  // A study that cannot be loaded or written at all (disk full, permissions) is reported; the rest go on.
+  void Fail(Job& job, const std::string& stage, const std::exception& error) {
+    const WorkItem& item = items_[job.number];
+    Log(LogLevel::Error, "study " + item.uid + " (" + item.id + ") not written: " + stage + ": " + error.what());
+    job.stages_ms["total"] = job.clock.Lap();
+    Done(job, "failed");
+  }
+
+  void LoadLoop() {
+    while (auto number = to_load_.Pop()) {
+      Job job{*number, nullptr, {}, {}};
+      events_.Write({{"event", "start"}, {"item", job.number}});
+      Stopwatch stage;
+      try {
+        job.study = stages_.Load(items_[job.number]);
+      } catch (const std::exception& error) {
+        Fail(job, "load", error);
+        continue;
+      }
+      job.stages_ms["load"] = stage.Lap();
+      if (!job.study) {
+        job.stages_ms["total"] = job.clock.Lap();
+        Done(job, "skipped");
+        continue;
+      }
+      to_infer_.Push(std::move(job));
+    }
+  }
+
+  void InferLoop() {
+    while (auto job = to_infer_.Pop()) {
+      Stopwatch stage;
+      stages_.Infer(*job->study);  // records model errors in the study; does not throw
+      job->stages_ms["infer"] = stage.Lap();
+      to_export_.Push(std::move(*job));
+    }
+  }
+
+  void ExportLoop() {
+    while (auto job = to_export_.Pop()) {
+      Stopwatch stage;
+      try {
+        const size_t failures = stages_.Export(*job->study);
+        job->stages_ms["export"] = stage.Lap();
+        job->stages_ms["total"] = job->clock.Lap();
+        job->study.reset();
+        Done(*job, failures ? "failed" : "ok");
+      } catch (const std::exception& error) {
+        job->study.reset();
+        Fail(*job, "export", error);
+      }
+    }
+  }
+
+  const std::vector<WorkItem>& items_;
+  StudyStages& stages_;
+  EventWriter& events_;
+  BoundedQueue<size_t> to_load_;
+  BoundedQueue<Job> to_infer_, to_export_;
+  std::vector<std::thread> loaders_, exporters_;
+  std::thread inferer_;
+};
+
+}  // namespace
+
+void RunWorker(const std::vector<WorkItem>& items, StudyStages& stages, const WorkerThreads& threads, int in_fd, int out_fd) {
+  EventWriter events(out_fd);
+  events.Write({{"event", "ready"}, {"settings_sha256", stages.SettingsSha256()}, {"models", stages.ModelsJson()}});
+  StagePipeline pipeline(items, stages, threads, events);
+  FILE* in = ::fdopen(in_fd, "r");
+  char* line = nullptr;
+  size_t capacity = 0;
+  while (in && ::getline(&line, &capacity, in) > 0) {
+    const size_t number = std::stoul(line);
+    if (number < items.size()) pipeline.Take(number);
+  }
+  std::free(line);
+  if (in) std::fclose(in);
+  pipeline.Drain();
+}
+
+}  // namespace medpipe::cli
