@@ -10,6 +10,7 @@ packages=(
   libgtest-dev libgmock-dev
   dcm2niix dicom3tools bc
   python3-jsonschema chromium fonts-dejavu-core
+  slurmctld slurmd slurm-client munge
 )
 missing=()
 for p in "${packages[@]}"; do
