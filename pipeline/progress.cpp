@@ -51,6 +51,7 @@ nlohmann::json BatchProgress::Status(const std::string& state) const {
   };
   status["cpu_s"] = cpu_s(self) + cpu_s(children);
   status["cpu_busy_fraction"] = seconds > 0 ? status["cpu_s"].get<double>() / seconds / std::thread::hardware_concurrency() : 0;
+  status["worker_peak_rss_mib"] = children.ru_maxrss / 1024.0;  // the largest worker's; bounded by --max-inflight
   return status;
 }
 

@@ -5,7 +5,7 @@
 # and PneumoniaMNIST X-rays as DX studies, alternating; both shipped models run on every study that
 # fits them. Prints one line per mode: studies/hour, processor busy fraction (CPU seconds over wall
 # time times cores), and the busy fraction of each stage; "infer" is the device's share of the wall
-# time (on a GPU host, nvidia-smi's mean utilisation too). Sequential is --max-inflight 1 with one
+# time (on a GPU host, nvidia-smi's mean utilisation too), and the worker's peak resident memory. Sequential is --max-inflight 1 with one
 # thread per stage; concurrent uses the defaults.
 set -euo pipefail
 build=$(realpath "$1"); device=${2:-auto}; studies=${3:-200}
@@ -36,7 +36,8 @@ if os.path.exists(gpu_log):
     samples = [float(line) for line in open(gpu_log) if line.strip()]
     gpu = f", nvidia-smi GPU utilisation {sum(samples) / max(len(samples), 1) / 100:.2f}"
 print(f"{name:10s} {s['done']} studies ({s['failed']} failed) in {s['elapsed_s']:.1f} s: {s['studies_per_hour']:.0f} studies/hour, "
-      f"CPU busy {s['cpu_busy_fraction']:.2f}, stage busy: {busy}{gpu}  [{options or 'defaults'}]")
+      f"CPU busy {s['cpu_busy_fraction']:.2f}, stage busy: {busy}{gpu}, worker peak RSS {s['worker_peak_rss_mib']:.0f} MiB  "
+      f"[{options or 'defaults'}]")
 PY
 }
 

@@ -278,6 +278,7 @@ TEST_F(Batch, ConcurrentStagesWriteWhatOneStudyAtATimeWrites) {
   const auto status = ReadJson(dir_ / "many" / "status.json");
   for (const char* stage : {"load", "infer", "export"}) EXPECT_GT(status["stage_busy_fraction"][stage].get<double>(), 0) << stage;
   EXPECT_GT(status["cpu_s"].get<double>(), 0);
+  EXPECT_GT(status["worker_peak_rss_mib"].get<double>(), 10);
   const auto bad = Medpipe(Args("--max-inflight 0"), dir_ / "log");
   EXPECT_EQ(bad.exit_code, 2);
   EXPECT_NE(bad.output.find("--max-inflight"), std::string::npos) << bad.output;
