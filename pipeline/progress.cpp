@@ -6,8 +6,8 @@
 #include <cmath>
 #include <cstdio>
 #include <iostream>
-#include <thread>
 
+#include "medpipe/core/cores.h"
 #include "medpipe/core/error.h"
 #include "medpipe/core/files.h"
 #include "medpipe/core/log.h"
@@ -50,7 +50,7 @@ nlohmann::json BatchProgress::Status(const std::string& state) const {
     return usage.ru_utime.tv_sec + usage.ru_stime.tv_sec + (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
   };
   status["cpu_s"] = cpu_s(self) + cpu_s(children);
-  status["cpu_busy_fraction"] = seconds > 0 ? status["cpu_s"].get<double>() / seconds / std::thread::hardware_concurrency() : 0;
+  status["cpu_busy_fraction"] = seconds > 0 ? status["cpu_s"].get<double>() / seconds / UsableCores() : 0;
   status["worker_peak_rss_mib"] = children.ru_maxrss / 1024.0;  // the largest worker's; bounded by --max-inflight
   return status;
 }

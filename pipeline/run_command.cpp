@@ -1,10 +1,10 @@
 #include <algorithm>
 #include <iostream>
 #include <set>
-#include <thread>
 
 #include "archive_walk.h"
 #include "commands.h"
+#include "medpipe/core/cores.h"
 #include "medpipe/core/error.h"
 #include "medpipe/core/log.h"
 #include "medpipe/dicom/index_json.h"
@@ -23,7 +23,7 @@ namespace medpipe::cli {
 namespace {
 
 void AddBatchOptions(po::options_description& options) {
-  const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  const unsigned cores = UsableCores();
   const unsigned load_threads = std::max(1u, cores / 4), export_threads = std::max(1u, cores / 8);
   options.add_options()
       ("force", po::bool_switch(), "run every study again, even those with complete results")

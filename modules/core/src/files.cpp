@@ -10,8 +10,11 @@
 namespace medpipe {
 
 void WriteFileAtomically(const std::filesystem::path& path, const std::string& text) {
-  // The process id keeps concurrent writers (shards sharing OUT) off each other's temporary file.
-  const auto temporary = path.string() + ".tmp-" + std::to_string(::getpid());
+  // Host and process id keep concurrent writers (shards on several machines sharing OUT) off each
+  // other's temporary file.
+  char host[256] = "";
+  ::gethostname(host, sizeof host - 1);
+  const auto temporary = path.string() + ".tmp-" + host + "-" + std::to_string(::getpid());
   {
     std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
     out << text;

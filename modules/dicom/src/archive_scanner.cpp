@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "dicom_text.h"
+#include "medpipe/core/cores.h"
 #include "medpipe/core/error.h"
 
 namespace medpipe::dicom {
@@ -153,7 +154,7 @@ ScanResult ScanArchive(const fs::path& root, const ScanOptions& options) {
       }
     }
   };
-  const unsigned threads = std::max(1u, options.threads ? options.threads : std::thread::hardware_concurrency());
+  const unsigned threads = options.threads ? options.threads : UsableCores();
   std::vector<std::thread> pool;
   for (unsigned t = 1; t < threads; ++t) pool.emplace_back(work);
   work();
