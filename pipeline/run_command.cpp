@@ -118,6 +118,7 @@ int RunCommand(const std::vector<std::string>& args) {
   progress.Finish(run.stopped ? "stopped" : "finished");
   Log(LogLevel::Info, std::to_string(index.problems.size()) + " files skipped (problems.json), " +
                           std::to_string(clock.Lap() / 1000) + " s in all");
+  if (run.workers_lost) return kExitCannotStart;
   if (run.stopped && StopRequested()) return kExitStopped;
   return progress.Failed() ? kExitSomeFailed : kExitOk;
 }

@@ -140,7 +140,7 @@ class Supervisor {
 
   SupervisedRun Run() {
     std::signal(SIGPIPE, SIG_IGN);  // a dead worker's pipe is noticed as such, not as a signal
-    if (!StartWorker()) return {worker_->ExitCode() ? worker_->ExitCode() : kExitCannotStart, false};
+    if (!StartWorker()) return {worker_->ExitCode() ? worker_->ExitCode() : kExitCannotStart, false, false};
     bool draining = false;
     while (true) {
       if (!draining && (StopRequested() || failed_fast_)) {
@@ -157,14 +157,14 @@ class Supervisor {
       for (const auto& event : events) Handle(event);
       if (!alive) {
         if (in_flight_.empty() && (draining || pending_.empty())) break;
-        if (!Replace(worker_->Wait())) return {kExitCannotStart, draining};
+        if (!Replace(worker_->Wait())) return {0, true, true};
         continue;
       }
-      if (!CheckTimeouts()) return {kExitCannotStart, draining};
+      if (!CheckTimeouts()) return {0, true, true};
     }
     const std::string how = worker_->Wait();
     if (!how.empty()) Log(LogLevel::Warning, "worker " + std::to_string(worker_->Pid()) + " ended: " + how);
-    return {0, draining && !pending_.empty()};
+    return {0, draining && !pending_.empty(), false};
   }
 
  private:

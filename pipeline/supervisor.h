@@ -24,8 +24,9 @@ struct SupervisorOptions {
 using WorkerMain = std::function<int(int in_fd, int out_fd)>;
 
 struct SupervisedRun {
-  int start_failure = 0;  // non-zero: no worker became ready; the worker's exit code
-  bool stopped = false;   // a stop signal or --fail-fast ended the run before every study was done
+  int start_failure = 0;      // non-zero: no worker became ready; the worker's exit code
+  bool stopped = false;       // a stop signal or --fail-fast ended the run before every study was done
+  bool workers_lost = false;  // workers kept dying or no longer started: the run ended early
 };
 
 SupervisedRun Supervise(const std::vector<WorkItem>& items, const WorkerMain& worker_main, const SupervisorOptions& options,

@@ -265,6 +265,10 @@ TEST_F(Batch, ConcurrentStagesWriteWhatOneStudyAtATimeWrites) {
   ASSERT_EQ(sequential.exit_code, 0) << sequential.output;
   const auto concurrent = Medpipe(Args("--max-inflight 6 --load-threads 2 --export-threads 2", "many"), dir_ / "log");
   ASSERT_EQ(concurrent.exit_code, 0) << concurrent.output;
+  // One worker loaded the models once for all the studies.
+  size_t workers_ready = 0;
+  for (size_t at = 0; (at = concurrent.output.find(" ready\n", at)) != std::string::npos; ++at) ++workers_ready;
+  EXPECT_EQ(workers_ready, 1u) << concurrent.output;
   size_t compared = 0;
   for (const auto& entry : fs::directory_iterator(dir_ / "one" / "studies")) {
     const fs::path other = dir_ / "many" / "studies" / entry.path().filename();
