@@ -45,6 +45,17 @@ torch::jit::Module LoadTorchScript(const std::filesystem::path& file, torch::Dev
   }
 }
 
+// Frozen, with oneDNN-prepacked convolutions: LibTorch 1.13 runs a batch of one 3-D patch through its
+// native convolution, about 5x slower, and the frozen graph is also faster on batches here
+// (docs/benchmarks.md). A model that cannot be frozen runs as it is.
+torch::jit::Module FrozenForCpu(torch::jit::Module module) {
+  try {
+    return torch::jit::optimize_for_inference(module);
+  } catch (const std::exception&) {
+    return module;
+  }
+}
+
 torch::ScalarType ScalarTypeOf(Precision precision) {
   switch (precision) {
     case Precision::Fp16: return torch::kHalf;
@@ -113,8 +124,10 @@ LoadedModel LoadedModel::Load(const std::filesystem::path& directory, torch::Dev
   CheckWeightsDigest(manifest);
   // Patch shapes repeat, so cuDNN's per-shape algorithm search pays for itself.
   if (device.is_cuda()) at::globalContext().setBenchmarkCuDNN(true);
-  LoadedModel model(manifest, LoadTorchScript(manifest.ModelFile(), device), device);
-  const auto reference = RunGolden(model);
+  auto module = LoadTorchScript(manifest.ModelFile(), device);
+  if (!device.is_cuda()) module = FrozenForCpu(std::move(module));
+  LoadedModel model(manifest, std::move(module), device);
+  const auto reference = RunGolden(model);  // also checks the frozen graph against the sealed output
   CheckGolden(model.manifest_, reference);
   if (precision == Precision::Fp32) return model;
 
