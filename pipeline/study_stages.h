@@ -51,7 +51,6 @@ class StudyStages {
   bool AlreadyComplete(const WorkItem& item) const;
 
   const std::string& SettingsSha256() const { return settings_sha256_; }
-  const std::filesystem::path& StudiesDir() const { return studies_dir_; }
   nlohmann::json ModelsJson() const { return models_.ModelsJson(); }
 
  private:

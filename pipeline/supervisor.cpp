@@ -275,12 +275,12 @@ class Supervisor {
     RemoveStaleStaging(studies_dir_, ids);  // the dead worker's half-written folders
     std::optional<size_t> culprit = overdue;
     std::ostringstream reason;
-    reason << "ran longer than --study-timeout (" << options_.study_timeout_s << " s); its worker was killed";
-    if (!culprit && started.size() == 1) {
+    if (overdue) {
+      reason << "ran longer than --study-timeout (" << options_.study_timeout_s << " s); its worker was killed";
+    } else if (started.size() == 1) {
       culprit = started.front();
-      reason.str("the worker process died while processing this study: " + how);
-    }
-    if (!culprit && started.size() > 1) {
+      reason << "the worker process died while processing this study: " << how;
+    } else if (started.size() > 1) {
       Log(LogLevel::Warning, "worker " + std::to_string(worker_->Pid()) + " died (" + how + ") with " +
                                  std::to_string(started.size()) + " studies in flight; each runs again alone");
       suspects_.insert(started.begin(), started.end());
