@@ -40,7 +40,9 @@ size_t ForEachSeries(const dicom::Study& study, const SeriesLoaded& on_loaded, c
       continue;
     }
     try {
-      on_loaded(series, dicom::LoadSeries(series));
+      dicom::LoadTimings timings;
+      const Volume volume = dicom::LoadSeries(series, &timings);
+      on_loaded(series, volume, timings);
     } catch (const Error& error) {
       ++failures;
       on_failed(series, error.what());

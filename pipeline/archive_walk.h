@@ -9,6 +9,7 @@
 #include "medpipe/core/files.h"
 #include "medpipe/core/volume.h"
 #include "medpipe/dicom/series_index.h"
+#include "medpipe/dicom/series_loader.h"
 
 namespace medpipe::cli {
 
@@ -16,7 +17,7 @@ namespace medpipe::cli {
 void AddArchiveOptions(boost::program_options::options_description& options);
 dicom::ArchiveIndex IndexArchive(const boost::program_options::variables_map& vm);
 
-using SeriesLoaded = std::function<void(const dicom::Series&, const Volume&)>;
+using SeriesLoaded = std::function<void(const dicom::Series&, const Volume&, const dicom::LoadTimings&)>;
 using SeriesFailed = std::function<void(const dicom::Series&, const std::string& reason)>;
 
 // Loads every series of STUDY that is not refused; a failure in one series is reported and the walk

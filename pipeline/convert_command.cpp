@@ -46,7 +46,7 @@ int ConvertCommand(const std::vector<std::string>& args) {
   for (const auto& study : index.studies) {
     failures += ForEachSeries(
         study,
-        [&](const dicom::Series& series, const Volume& volume) {
+        [&](const dicom::Series& series, const Volume& volume, const dicom::LoadTimings&) {
           const fs::path folder = outdir / study.id;
           fs::create_directories(folder);
           const std::string stem = SeriesStem(series);

@@ -14,7 +14,7 @@ const char* kUsage =
     "  scan ARCHIVE       index studies and series (headers only) as JSON\n"
     "  convert ARCHIVE OUT  each series to NIfTI (.nii.gz) plus a JSON sidecar\n"
     "  run INPUT OUT      the pipeline on DICOM and NIfTI: per-study result.json under OUT/studies/<id>/\n"
-    "  synth OUT          write the synthetic demo studies (CT, MR, DX) as DICOM\n"
+    "  synth OUT          write the synthetic demo studies (CT, MR, DX), or one CT of any size, as DICOM\n"
     "  model check|seal DIR  verify a model package, or record its sha256 and golden output\n"
     "  report OUT         rebuild results.csv and report.html over every study in OUT (e.g. after shards)\n"
     "Run 'medpipe COMMAND --help' for the options of a command.";

@@ -39,7 +39,8 @@ std::string Mismatch(const model::Manifest& manifest, const SeriesContext& serie
 }
 
 nlohmann::json ReportJson(const inference::PredictReport& report, const inference::LoadedModel& model) {
-  nlohmann::json json = {{"device", report.device},
+  nlohmann::json json = {{"timings_ms", {{"h2d", report.h2d_ms}, {"infer", report.infer_ms}, {"stitch", report.stitch_ms}}},
+                         {"device", report.device},
                          {"precision", report.precision},
                          {"batch_size", report.batch_size},
                          {"patches", report.patches},
@@ -56,13 +57,10 @@ std::string Fixed(double value, int digits) {
   return text.str();
 }
 
-// Probabilities in model space -> labels on the source grid, cleaned as the manifest says.
-LabelImage::Pointer LabelsOnSourceGrid(const model::Manifest& manifest, const torch::Tensor& probabilities,
+// The label map decided in model space -> labels on the source grid, cleaned as the manifest says.
+LabelImage::Pointer LabelsOnSourceGrid(const model::Manifest& manifest, const torch::Tensor& label_map,
                                        const Image3D& model_grid, const Image3D& source_grid) {
-  std::vector<Image3D::Pointer> on_source_grid;
-  for (const auto& channel : inference::TensorToImages(probabilities, model_grid))
-    on_source_grid.push_back(preprocess::MapBack(*channel, source_grid));
-  auto labels = postprocess::ToLabels(on_source_grid, manifest.activation, manifest.labels);
+  auto labels = preprocess::MapBackLabels(*inference::TensorToLabelImage(label_map, model_grid), source_grid);
   postprocess::Clean(*labels, manifest.postprocessing, manifest.labels);
   return labels;
 }
@@ -212,7 +210,7 @@ std::vector<ModelJob> ModelRunner::Prepare(const SeriesContext& series) {
       try {
         Stopwatch stopwatch;
         job.prepared = preprocess::Prepare(series.volume, preprocess::SpecFor(manifest));
-        job.entry["timings_ms"]["preprocess"] = stopwatch.Lap();
+        job.entry["timings_ms"]["resample"] = stopwatch.Lap();
       } catch (const std::exception& error) {
         job.entry["error"] = error.what();
       }
@@ -225,11 +223,9 @@ std::vector<ModelJob> ModelRunner::Prepare(const SeriesContext& series) {
 void ModelRunner::Infer(ModelJob& job) const {
   if (!job.prepared) return;
   try {
-    Stopwatch stopwatch;
     inference::PredictReport report;
-    job.probabilities = inference::Predict(*job.model, inference::VolumeToTensor(*job.prepared), options_, report);
-    job.entry["timings_ms"]["inference"] = stopwatch.Lap();
-    job.entry.update(ReportJson(report, *job.model));
+    job.output = inference::Predict(*job.model, inference::VolumeToTensor(*job.prepared), options_, report);
+    job.entry.merge_patch(ReportJson(report, *job.model));
   } catch (const std::exception& error) {
     job.entry["error"] = error.what();
     job.prepared.reset();
@@ -250,9 +246,9 @@ SeriesAnalysis ModelRunner::Finish(const SeriesContext& series, std::vector<Mode
       Stopwatch stopwatch;
       nlohmann::json& timings = entry["timings_ms"];
       if (manifest.task == model::Task::Segmentation) {
-        const auto labels = LabelsOnSourceGrid(manifest, job.probabilities, job.prepared->Grid(), series.volume.Grid());
+        const auto labels = LabelsOnSourceGrid(manifest, job.output, job.prepared->Grid(), series.volume.Grid());
         entry["labels"] = MeasuresJson(*labels, manifest);
-        timings["postprocess"] = stopwatch.Lap();
+        timings["post"] = stopwatch.Lap();
         entry["outputs"] = WriteSegmentationOutputs(*labels, manifest, series, entry["labels"], analysis);
         const std::string overlay = series.stem + "_" + manifest.name + ".png";
         report::WriteVolumeOverlay(series.volume.Grid(), labels.GetPointer(), Legend(manifest, entry["labels"]), series.modality,
@@ -260,7 +256,7 @@ SeriesAnalysis ModelRunner::Finish(const SeriesContext& series, std::vector<Mode
         entry["outputs"]["overlay"] = overlay;
         timings["write"] = stopwatch.Lap();
       } else {
-        entry.update(ClassificationJson(manifest, job.probabilities));
+        entry.update(ClassificationJson(manifest, job.output));
         analysis.findings.push_back(FindingText(manifest, entry));
         if (series.source) {
           const std::string predicted = entry["predicted"];
@@ -269,7 +265,7 @@ SeriesAnalysis ModelRunner::Finish(const SeriesContext& series, std::vector<Mode
           analysis.classifications.push_back({manifest.name, manifest.version, series.source, predicted,
                                               entry["probabilities"][predicted], threshold});
         }
-        timings["postprocess"] = stopwatch.Lap();
+        timings["post"] = stopwatch.Lap();
       }
     } catch (const std::exception& error) {
       ++analysis.failures;

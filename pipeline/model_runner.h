@@ -55,7 +55,7 @@ struct ModelJob {
   inference::LoadedModel* model = nullptr;
   nlohmann::json entry;            // result.json's analysis entry, filled step by step
   std::optional<Volume> prepared;  // model-space input; empty when the model skips the series or a step failed
-  torch::Tensor probabilities;     // Infer's output
+  torch::Tensor output;            // Infer's: label map (segmentation) or class probabilities, on the CPU
 };
 
 class ModelRunner {
@@ -70,7 +70,7 @@ class ModelRunner {
   std::vector<ModelJob> Prepare(const SeriesContext& series);
   // Runs the model on the prepared input; only one thread calls it (the device's).
   void Infer(ModelJob& job) const;
-  // Turns the jobs' probabilities into labels, measures, files and findings.
+  // Turns the jobs' outputs into labels on the source grid, measures, files and findings.
   SeriesAnalysis Finish(const SeriesContext& series, std::vector<ModelJob>& jobs) const;
   nlohmann::json ModelsJson() const;
   // What decides a study's outputs besides its input files: each model's sha256 and precision and

@@ -14,9 +14,13 @@
 
 namespace medpipe::cli {
 
-BatchProgress::BatchProgress(std::filesystem::path status_file, size_t total,
+BatchProgress::BatchProgress(std::filesystem::path status_file, size_t total, double index_seconds,
                              const std::optional<std::filesystem::path>& events_file)
-    : status_file_(std::move(status_file)), total_(total), started_(UtcTimestamp()), terminal_(isatty(STDERR_FILENO)) {
+    : status_file_(std::move(status_file)),
+      total_(total),
+      index_seconds_(index_seconds),
+      started_(UtcTimestamp()),
+      terminal_(isatty(STDERR_FILENO)) {
   if (events_file) {
     events_.open(*events_file, std::ios::app);
     if (!events_) throw IoError(events_file->string(), "cannot be opened for progress events");
@@ -34,7 +38,7 @@ nlohmann::json BatchProgress::Status(const std::string& state) const {
   nlohmann::json status = {{"state", state},          {"started", started_},  {"updated", UtcTimestamp()},
                            {"total", total_},         {"done", done_},        {"failed", failed_},
                            {"skipped", skipped_},     {"pending", pending},   {"elapsed_s", seconds},
-                           {"studies_per_hour", rate * 3600}};
+                           {"studies_per_hour", rate * 3600}, {"index_s", index_seconds_}};
   status["eta_s"] = rate > 0 ? nlohmann::json(static_cast<double>(pending) / rate) : nlohmann::json(nullptr);
   // How busy each stage kept its threads: "infer" near 1 means the device never waited for input.
   for (const auto& [stage, ms] : stage_busy_ms_) status["stage_busy_fraction"][stage] = seconds > 0 ? ms / 1000 / seconds : 0;

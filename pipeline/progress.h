@@ -19,8 +19,10 @@ enum class Outcome { Ok, Failed, Skipped };
 class BatchProgress {
  public:
   // STATUS_FILE is rewritten atomically after every study; EVENTS_FILE, when given, gets one JSON
-  // object per line: "start", one "study" per work item, "end".
-  BatchProgress(std::filesystem::path status_file, size_t total, const std::optional<std::filesystem::path>& events_file);
+  // object per line: "start", one "study" per work item, "end". INDEX_SECONDS: how long the header
+  // pass over the archive took before the first study (status.json's "index_s").
+  BatchProgress(std::filesystem::path status_file, size_t total, double index_seconds,
+                const std::optional<std::filesystem::path>& events_file);
 
   // STAGES_MS: the time each stage (load, infer, export) spent on the study, summed into the busy
   // fractions of status.json.
@@ -40,6 +42,7 @@ class BatchProgress {
   std::filesystem::path status_file_;
   std::ofstream events_;
   size_t total_, done_ = 0, failed_ = 0, skipped_ = 0;
+  double index_seconds_;
   std::map<std::string, double> stage_busy_ms_;
   nlohmann::json running_ = nlohmann::json::object();
   std::string started_;

@@ -84,6 +84,7 @@ int RunCommand(const std::vector<std::string>& args) {
 
   Stopwatch clock;
   const auto index = IndexArchive(vm);
+  const double index_seconds = clock.Lap() / 1000;
   const auto items = SelectWork(ListWork(index), shard, wanted);
   const bool force = vm["force"].as<bool>();
   if (vm["dry-run"].as<bool>()) {
@@ -99,7 +100,7 @@ int RunCommand(const std::vector<std::string>& args) {
   InstallStopHandlers();
   std::optional<fs::path> events;
   if (vm.count("progress-json")) events = vm["progress-json"].as<std::string>();
-  BatchProgress progress(outdir / StatusFileName(shard), items.size(), events);
+  BatchProgress progress(outdir / StatusFileName(shard), items.size(), index_seconds, events);
   // Runs in the worker process, which loads the models once and keeps them for every study it gets.
   const WorkerMain worker_main = [&](int in_fd, int out_fd) {
     ModelRunner models(vm);
@@ -117,7 +118,7 @@ int RunCommand(const std::vector<std::string>& args) {
   report::WriteHtmlReport(outdir);
   progress.Finish(run.stopped ? "stopped" : "finished");
   Log(LogLevel::Info, std::to_string(index.problems.size()) + " files skipped (problems.json), " +
-                          std::to_string(clock.Lap() / 1000) + " s in all");
+                          std::to_string(index_seconds + clock.Lap() / 1000) + " s in all");
   if (run.workers_lost) return kExitCannotStart;
   if (run.stopped && StopRequested()) return kExitStopped;
   return progress.Failed() ? kExitSomeFailed : kExitOk;

@@ -46,7 +46,9 @@ nlohmann::json ResultJson(const WorkItem& item, nlohmann::json source, const std
 // The series' review picture; a failure to draw it is recorded, not fatal to the study.
 void AddOverlay(const SeriesContext& context, const SeriesAnalysis& analysis, nlohmann::json& entry, size_t& failures) {
   try {
+    Stopwatch clock;
     entry["overlay"] = WriteSeriesOverlay(context, analysis);
+    entry["timings_ms"]["overlay"] = clock.Lap();
   } catch (const std::exception& error) {
     ++failures;
     entry["overlay_error"] = error.what();
@@ -90,22 +92,21 @@ void StudyStages::Prepare(StudyInFlight& study, SeriesInFlight& series) {
 }
 
 void StudyStages::LoadDicom(StudyInFlight& study) {
-  Stopwatch load_clock;
   study.failures += ForEachSeries(
       *study.item->study,
-      [&](const dicom::Series& source, const Volume& volume) {
+      [&](const dicom::Series& source, const Volume& volume, const dicom::LoadTimings& timings) {
         SeriesInFlight& series = study.series.emplace_back();
         series = {&source, source.modality, SeriesStem(source), volume, dicom::SeriesToJson(source), {}};
-        series.entry.update({{"loaded", true}, {"volume", LoadedVolumeJson(volume)}, {"timings_ms", {{"load", load_clock.Lap()}}}});
+        series.entry.update({{"loaded", true},
+                             {"volume", LoadedVolumeJson(volume)},
+                             {"timings_ms", {{"decode", timings.decode_ms}, {"assemble", timings.assemble_ms}}}});
         Prepare(study, series);
-        load_clock.Lap();
       },
       [&](const dicom::Series& source, const std::string& reason) {
         SeriesInFlight& series = study.series.emplace_back();
         series.source = &source;
         series.entry = dicom::SeriesToJson(source);
         series.entry.update({{"loaded", false}, {"error", reason}, {"analyses", nlohmann::json::array()}});
-        load_clock.Lap();
       });
 }
 
@@ -118,7 +119,7 @@ void StudyStages::LoadNifti(StudyInFlight& study) {
   try {
     Stopwatch clock;
     series.volume = Volume{{ReadNifti(study.item->nifti)}};
-    series.entry.update({{"loaded", true}, {"volume", LoadedVolumeJson(*series.volume)}, {"timings_ms", {{"load", clock.Lap()}}}});
+    series.entry.update({{"loaded", true}, {"volume", LoadedVolumeJson(*series.volume)}, {"timings_ms", {{"decode", clock.Lap()}}}});
     Prepare(study, series);
   } catch (const std::exception& error) {
     ++study.failures;

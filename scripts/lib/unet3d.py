@@ -3,7 +3,8 @@
 
 Run with Debian's torch 1.13 (/usr/bin/python3) to export:
     /usr/bin/python3 scripts/lib/unet3d.py --out DIR [--classes 2] [--seed 0]
-writes DIR/model.pt (TorchScript) and DIR/manifest.json; then `medpipe model seal DIR` fills the golden vector.
+writes DIR/model.pt (TorchScript), DIR/manifest.json and DIR/architecture.json (parameters, FLOPs per patch
+counted from the layers); then `medpipe model seal DIR` fills the golden vector.
 """
 import argparse
 import json
@@ -73,7 +74,28 @@ class PlainUNet3d(nn.Module):
         return self.head(x)
 
 
-def manifest(num_classes: int, patch: int, sha256: str) -> dict:
+def flops_per_patch(model: nn.Module, patch: int) -> int:
+    """Multiply-adds x 2 of the convolutions for one cubic patch, counted from the layer shapes met in a
+    forward pass at 64^3 (the network is fully convolutional, so the count scales with the voxels)."""
+    probe, total = 64, 0
+
+    def count(module: nn.Module, inputs, output) -> None:
+        nonlocal total
+        kernel = 1
+        for k in module.kernel_size:
+            kernel *= k
+        voxels = (inputs[0] if isinstance(module, nn.ConvTranspose3d) else output)[0, 0].numel()
+        total += 2 * kernel * module.in_channels * module.out_channels * voxels // module.groups
+
+    hooks = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, (nn.Conv3d, nn.ConvTranspose3d))]
+    with torch.no_grad():
+        model(torch.zeros(1, 1, probe, probe, probe))
+    for hook in hooks:
+        hook.remove()
+    return total * (patch // probe) ** 3 if patch % probe == 0 else round(total * (patch / probe) ** 3)
+
+
+def manifest(num_classes: int, patch: int, spacing_mm, sha256: str) -> dict:
     return {
         "name": "bench-unet3d",
         "version": "1.0.0",
@@ -86,7 +108,7 @@ def manifest(num_classes: int, patch: int, sha256: str) -> dict:
             "channels": [{"name": "CT", "modality": "CT"}],
             "spatial_dims": 3,
             "orientation": None,
-            "spacing_mm": None,
+            "spacing_mm": spacing_mm,
             "patch_size": [patch] * 3,
             "interpolation": "linear",
             "normalisation": {"scheme": "ct", "clip": [-1000, 1000], "mean": 0, "std": 500},
@@ -111,21 +133,29 @@ def main() -> None:
     parser.add_argument("--classes", type=int, default=2, help="output channels incl. background (>= 2)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--patch", type=int, default=128, help="cubic patch edge for the manifest (>= 64)")
+    parser.add_argument("--spacing", type=float, help="isotropic spacing (mm) the model reads; default: the image's own")
+    parser.add_argument("--features", default="32,64,128,256,320,320",
+                        help="channels per stage; nnU-Net's by default, smaller for CPU smoke runs")
     args = parser.parse_args()
     if args.classes < 2:
         parser.error("--classes must be at least 2 (softmax over background + labels)")
 
     torch.manual_seed(args.seed)
-    model = PlainUNet3d(num_classes=args.classes).eval()
+    model = PlainUNet3d(num_classes=args.classes, features=[int(f) for f in args.features.split(",")]).eval()
     print(f"PlainUNet3d: {parameter_count(model):,} parameters (torch {torch.__version__})")
 
     os.makedirs(args.out, exist_ok=True)
     model_path = os.path.join(args.out, "model.pt")
     torch.jit.script(model).save(model_path)
     with open(os.path.join(args.out, "manifest.json"), "w") as f:
-        json.dump(manifest(args.classes, args.patch, sha256_file(model_path)), f, indent=2)
+        spacing = [args.spacing] * 3 if args.spacing else None
+        json.dump(manifest(args.classes, args.patch, spacing, sha256_file(model_path)), f, indent=2)
         f.write("\n")
-    print(f"wrote {model_path} and manifest.json")
+    with open(os.path.join(args.out, "architecture.json"), "w") as f:
+        json.dump({"parameters": parameter_count(model), "patch": args.patch,
+                   "flops_per_patch": flops_per_patch(model, args.patch)}, f, indent=2)
+        f.write("\n")
+    print(f"wrote {model_path}, manifest.json and architecture.json")
 
 
 if __name__ == "__main__":

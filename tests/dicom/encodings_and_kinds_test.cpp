@@ -24,7 +24,8 @@ bool Shell(const std::string& command) { return std::system((command + " > /dev/
 class Encodings : public testing::TempDirTest {
  protected:
   void SetUp() override {
-    if (!Shell("command -v dcmconv && command -v dcmodify && command -v dcmcjpeg && command -v dcmdjpeg")) GTEST_SKIP() << "DCMTK tools missing";
+    if (!Shell("command -v dcmconv && command -v dcmodify && command -v dcmcjpeg && command -v dcmdjpeg && command -v dcmcjpls"))
+      GTEST_SKIP() << "DCMTK tools missing";
     TempDirTest::SetUp();
   }
 
@@ -79,6 +80,38 @@ TEST_F(Encodings, DeflatedFilesDecodeToTheSameVoxels) {
   const auto header = ReadFileHeader((dir_ / "deflated" / "slice_0001.dcm").string());
   EXPECT_EQ(header.transfer_syntax_uid, UID_DeflatedExplicitVRLittleEndianTransferSyntax);
   EXPECT_EQ(MaxAbsDiff(LoadOnly(plain).Grid(), LoadOnly(dir_ / "deflated").Grid()), 0.0);
+}
+
+// JPEG-LS is decoded by CharLS, JPEG 2000 by OpenJPEG: signed CT and unsigned 12-bit MR alike.
+TEST_F(Encodings, LosslessJpegLsAndJpeg2000DecodeToTheSameVoxels) {
+  using synth::Encoding;
+  for (const auto& write : {synth::WriteSyntheticCt, synth::WriteSyntheticMr}) {
+    synth::VolumeSpec spec{48, 40, 6};
+    const Volume plain = LoadOnly(write(dir_ / "explicit", spec, 5));
+    for (const Encoding encoding : {Encoding::JpegLsLossless, Encoding::Jpeg2000Lossless}) {
+      spec.encoding = encoding;
+      const fs::path folder = dir_ / std::to_string(int(encoding));
+      EXPECT_EQ(MaxAbsDiff(plain.Grid(), LoadOnly(write(folder, spec, 5)).Grid()), 0.0) << int(encoding);
+    }
+    fs::remove_all(dir_);
+  }
+}
+
+// Colour JPEG-LS comes interleaved by line or by sample, or as one plane per colour.
+TEST_F(Encodings, ColourJpegLsInEveryInterleaveDecodesToTheSameRgb) {
+  fs::create_directories(dir_ / "plain");
+  WriteEightBit(dir_ / "plain" / "rgb.dcm", 3);
+  const Volume plain = LoadOnly(dir_ / "plain");
+  for (const std::string mode : {"+il", "+is", "+in"}) {
+    const fs::path folder = dir_ / ("jls" + mode);
+    fs::create_directories(folder);
+    ASSERT_TRUE(Shell("dcmcjpls " + mode + " '" + (dir_ / "plain" / "rgb.dcm").string() + "' '" +
+                      (folder / "rgb.dcm").string() + "'"));
+    EXPECT_EQ(ReadFileHeader((folder / "rgb.dcm").string()).transfer_syntax_uid, UID_JPEGLSLosslessTransferSyntax);
+    const Volume decoded = LoadOnly(folder);
+    ASSERT_EQ(decoded.channels.size(), 3u);
+    for (int c = 0; c < 3; ++c) EXPECT_EQ(MaxAbsDiff(*plain.channels[c], *decoded.channels[c]), 0.0) << mode << c;
+  }
 }
 
 // Lossy, so the reference is DCMTK's own dcmdjpeg output; the source bounds the loss, which a

@@ -125,6 +125,46 @@ TEST_F(InferenceTest, OtherModelErrorsAreNotRetried) {
   EXPECT_THROW(SlidingWindowLogits(model, torch::randn({1, 12, 12, 12}), {0.5, 4, false}, report), std::exception);
 }
 
+model::Label NamedLabel(int value, const std::string& name) {
+  model::Label label;
+  label.value = value;
+  label.name = name;
+  return label;
+}
+
+// Logits [K, 1, 1, X] from one row of values per channel.
+torch::Tensor RowLogits(const std::vector<std::vector<float>>& rows) {
+  std::vector<torch::Tensor> channels;
+  for (const auto& row : rows) channels.push_back(torch::tensor(row).view({1, 1, -1}));
+  return torch::stack(channels);
+}
+
+std::vector<int> LabelRow(const torch::Tensor& labels) {
+  EXPECT_EQ(labels.scalar_type(), torch::kUInt8);
+  const auto row = labels.to(torch::kInt32).flatten();
+  return std::vector<int>(row.data_ptr<int>(), row.data_ptr<int>() + row.numel());
+}
+
+TEST(LabelMapTest, SoftmaxTakesTheArgmaxWithTiesToTheLowestChannel) {
+  const auto logits = RowLogits({{2.0F, 0.1F, 0.2F, 0.4F, 0.1F}, {0.2F, 3.0F, 0.3F, 0.4F, 0.45F}, {0.1F, 0.1F, 0.5F, 0.2F, 0.45F}});
+  EXPECT_EQ(LabelRow(LabelMap(logits, model::Activation::Softmax, {NamedLabel(1, "a"), NamedLabel(2, "b")})),
+            (std::vector<int>{0, 1, 2, 0, 1}));
+}
+
+TEST(LabelMapTest, SigmoidTakesTheMostProbableLabelAboveOneHalf) {
+  // Logit 0 is probability 0.5 exactly, which is not above one half.
+  const auto logits = RowLogits({{-1.0F, 0.4F, 0.8F, 1.2F, 0.0F},    // liver
+                                 {-0.4F, 2.0F, -0.8F, 1.2F, 0.0F}});  // spleen
+  EXPECT_EQ(LabelRow(LabelMap(logits, model::Activation::Sigmoid, {NamedLabel(3, "liver"), NamedLabel(7, "spleen")})),
+            (std::vector<int>{0, 7, 3, 3, 0}));
+}
+
+TEST(LabelMapTest, RejectsAChannelCountTheLabelsCannotHold) {
+  EXPECT_THROW(LabelMap(RowLogits({{0.2F, 0.6F}, {0.4F, 0.9F}}), model::Activation::Sigmoid, {NamedLabel(1, "only")}),
+               ModelError);
+  EXPECT_THROW(LabelMap(torch::zeros({257, 1, 1, 2}), model::Activation::Softmax, {}), ModelError);
+}
+
 TEST_F(InferenceTest, ClassificationGivesProbabilitiesPerClass) {
   auto model = Package("classifier", testing::MeanIntensityClassifier(), testing::ClassifierManifest("classifier", 32));
   const auto image = torch::full({1, 1, 32, 32}, 0.25f);

@@ -22,27 +22,6 @@ model::Label Label(int value, const std::string& name) {
   return label;
 }
 
-
-// One probability image per channel over a row of voxels: ROWS[c][x].
-std::vector<Image3D::Pointer> Probabilities(const std::vector<std::vector<float>>& rows) {
-  std::vector<Image3D::Pointer> images;
-  for (const auto& row : rows) {
-    Image3D::PointType origin;
-    origin.Fill(4);
-    auto image = MakeImage({{row.size(), 1, 1}}, Spacing(0.5, 0.7, 3.0), origin, Identity());
-    for (size_t x = 0; x < row.size(); ++x) image->SetPixel({{static_cast<Index::IndexValueType>(x), 0, 0}}, row[x]);
-    images.push_back(image);
-  }
-  return images;
-}
-
-std::vector<int> Row(const LabelImage& labels) {
-  std::vector<int> row;
-  const auto width = static_cast<Index::IndexValueType>(labels.GetLargestPossibleRegion().GetSize()[0]);
-  for (Index::IndexValueType x = 0; x < width; ++x) row.push_back(labels.GetPixel({{x, 0, 0}}));
-  return row;
-}
-
 LabelImage::Pointer Labels(const LabelImage::SizeType& size, const LabelImage::SpacingType& spacing) {
   auto labels = LabelImage::New();
   labels->SetRegions(size);
@@ -63,32 +42,6 @@ void Box(LabelImage& labels, const Index& first, const Index& last, uint8_t valu
 size_t Count(const LabelImage& labels, uint8_t value) {
   const auto* begin = labels.GetBufferPointer();
   return std::count(begin, begin + labels.GetBufferedRegion().GetNumberOfPixels(), value);
-}
-
-TEST(ToLabelsTest, SoftmaxTakesTheArgmaxWithTiesToTheLowestChannel) {
-  const auto probabilities = Probabilities({{0.7F, 0.1F, 0.2F, 0.4F, 0.1F},
-                                            {0.2F, 0.8F, 0.3F, 0.4F, 0.45F},
-                                            {0.1F, 0.1F, 0.5F, 0.2F, 0.45F}});
-  const auto labels = ToLabels(probabilities, model::Activation::Softmax, {Label(1, "a"), Label(2, "b")});
-  EXPECT_EQ(Row(*labels), (std::vector<int>{0, 1, 2, 0, 1}));
-  EXPECT_EQ(labels->GetSpacing(), probabilities[0]->GetSpacing());
-  EXPECT_EQ(labels->GetOrigin(), probabilities[0]->GetOrigin());
-}
-
-TEST(ToLabelsTest, SigmoidTakesTheMostProbableLabelAboveOneHalf) {
-  const auto probabilities = Probabilities({{0.2F, 0.6F, 0.7F, 0.8F, 0.5F},  // liver
-                                            {0.4F, 0.9F, 0.3F, 0.8F, 0.5F}});  // spleen
-  const auto labels =
-      ToLabels(probabilities, model::Activation::Sigmoid, {Label(3, "liver"), Label(7, "spleen")});
-  EXPECT_EQ(Row(*labels), (std::vector<int>{0, 7, 3, 3, 0}));
-}
-
-TEST(ToLabelsTest, RejectsMismatchedInputs) {
-  auto probabilities = Probabilities({{0.2F, 0.6F}, {0.4F, 0.9F}});
-  EXPECT_THROW(ToLabels(probabilities, model::Activation::Sigmoid, {Label(1, "only")}), ModelError);
-  EXPECT_THROW(ToLabels({}, model::Activation::Softmax, {}), ModelError);
-  probabilities[1]->SetSpacing(Spacing(0.5, 0.7, 2.0));
-  EXPECT_THROW(ToLabels(probabilities, model::Activation::Softmax, {Label(1, "a")}), ModelError);
 }
 
 TEST(CleanTest, DropsComponentsBelowTheMinimumVolumeInCubicMillimetres) {

@@ -9,7 +9,8 @@
 #include <dcmtk/dcmdata/dcrledrg.h>
 #include <dcmtk/dcmdata/dcxfer.h>
 #include <dcmtk/dcmjpeg/djdecode.h>
-#include <dcmtk/dcmjpls/djdecode.h>
+
+#include <charls/charls.h>
 
 #include <algorithm>
 #include <cmath>
@@ -28,7 +29,6 @@ void RegisterCodecsOnce() {
   std::call_once(once, [] {
     // Colour JPEG arrives as YBR; the codec converts it to RGB and updates the header to say so.
     DJDecoderRegistration::registerCodecs(EDC_photometricInterpretation);
-    DJLSDecoderRegistration::registerCodecs();
     DcmRLEDecoderRegistration::registerCodecs();
   });
 }
@@ -78,66 +78,132 @@ std::vector<std::vector<uint8_t>> EncapsulatedFrames(DcmPixelData& pixel_data, E
   return result;
 }
 
-std::vector<int32_t> DecodeJpeg2000(DcmDataset& dataset, const FileHeader& header) {
+bool IsJpegLs(E_TransferSyntax xfer) { return xfer == EXS_JPEGLSLossless || xfer == EXS_JPEGLSLossy; }
+
+DcmPixelData& PixelDataOf(DcmDataset& dataset, const std::string& path) {
   DcmElement* element = nullptr;
   dataset.findAndGetElement(DCM_PixelData, element);
   auto* pixel_data = dynamic_cast<DcmPixelData*>(element);
-  if (!pixel_data) throw DicomError(header.path, "(7FE0,0010) PixelData is missing");
-  std::vector<int32_t> values;
-  values.reserve(header.pixels.TotalBytes() / ((header.pixels.bits_allocated + 7) / 8));
-  for (const auto& frame : EncapsulatedFrames(*pixel_data, dataset.getOriginalXfer(), header.pixels.number_of_frames,
-                                              header.path)) {
-    const auto decoded = DecodeJ2kFrame(frame.data(), frame.size(), header.pixels, header.path);
-    values.insert(values.end(), decoded.begin(), decoded.end());
-  }
-  return values;
+  if (!pixel_data) throw DicomError(path, "(7FE0,0010) PixelData is missing");
+  return *pixel_data;
 }
 
-// Native little-endian pixel bytes to stored values: keep BitsStored bits, extend the sign.
-std::vector<int32_t> NativeValues(DcmDataset& dataset, const PixelLayout& layout, const std::string& path) {
-  const uint64_t count = layout.TotalBytes() / (layout.bits_allocated / 8);
-  DcmElement* element = nullptr;
-  if (dataset.findAndGetElement(DCM_PixelData, element).bad() || !element) {
-    throw DicomError(path, "(7FE0,0010) PixelData is missing");
-  }
-  if (element->getLength() < layout.TotalBytes()) {
-    throw DicomError(path, "decoded PixelData has " + std::to_string(element->getLength()) + " bytes, the header needs " +
-                               std::to_string(layout.TotalBytes()));
-  }
-  const unsigned shift = layout.high_bit + 1 - layout.bits_stored;
-  const uint32_t mask = layout.bits_stored >= 32 ? 0xFFFFFFFFu : ((1u << layout.bits_stored) - 1);
-  const bool is_signed = layout.pixel_representation == 1;
-  const auto convert = [&](uint32_t raw) {
-    uint32_t value = (raw >> shift) & mask;
-    if (is_signed && layout.bits_stored < 32 && (value >> (layout.bits_stored - 1)) & 1u) value |= ~mask;
-    return static_cast<int32_t>(value);
-  };
-  std::vector<int32_t> values(count);
-  if (layout.bits_allocated == 8) {
-    Uint8* data = nullptr;
-    if (element->getUint8Array(data).bad() || !data) throw DicomError(path, "(7FE0,0010) PixelData is unreadable");
-    for (uint64_t i = 0; i < count; ++i) values[i] = convert(data[i]);
-  } else if (layout.bits_allocated == 16) {
-    Uint16* data = nullptr;
-    if (element->getUint16Array(data).bad() || !data) throw DicomError(path, "(7FE0,0010) PixelData is unreadable");
-    for (uint64_t i = 0; i < count; ++i) values[i] = convert(data[i]);
-  } else {
-    Uint8* data = nullptr;
-    if (element->getUint8Array(data).bad() || !data) throw DicomError(path, "(7FE0,0010) PixelData is unreadable");
-    for (uint64_t i = 0; i < count; ++i) {
-      values[i] = convert(uint32_t(data[4 * i]) | uint32_t(data[4 * i + 1]) << 8 | uint32_t(data[4 * i + 2]) << 16 |
-                          uint32_t(data[4 * i + 3]) << 24);
+// Stored values to modality values: keep BitsStored bits above the shift, extend the sign, invert
+// MONOCHROME1, apply the frame's rescale. Decoders that already return signed sample values
+// (OpenJPEG) pass through unchanged: their values fit BitsStored, so masking keeps them.
+class ModalityValues {
+ public:
+  ModalityValues(const PixelLayout& layout, bool already_aligned)
+      : shift_(already_aligned ? 0 : layout.high_bit + 1 - layout.bits_stored),
+        mask_(layout.bits_stored >= 32 ? 0xFFFFFFFFu : ((1u << layout.bits_stored) - 1)),
+        is_signed_(layout.pixel_representation == 1 && layout.bits_stored < 32),
+        sign_bit_(layout.bits_stored - 1),
+        invert_(layout.photometric == "MONOCHROME1"),
+        invert_sum_(layout.pixel_representation == 1 ? -1 : (int64_t{1} << layout.bits_stored) - 1) {}
+
+  // COUNT stored values of one frame from RAW into OUT.
+  template <typename Raw>
+  void Convert(const Raw* raw, size_t count, const FrameInfo& frame, float* out) const {
+    const double slope = frame.rescale_slope, intercept = frame.rescale_intercept;
+    for (size_t i = 0; i < count; ++i) {
+      uint32_t value = (static_cast<uint32_t>(raw[i]) >> shift_) & mask_;
+      if (is_signed_ && (value >> sign_bit_) & 1u) value |= ~mask_;
+      const double stored =
+          invert_ ? static_cast<double>(invert_sum_ - static_cast<int32_t>(value)) : static_cast<int32_t>(value);
+      out[i] = static_cast<float>(stored * slope + intercept);
     }
   }
-  return values;
+
+ private:
+  unsigned shift_;
+  uint32_t mask_;
+  bool is_signed_;
+  unsigned sign_bit_;
+  bool invert_;
+  int64_t invert_sum_;
+};
+
+// Native little-endian pixel bytes (as read, or as a DCMTK codec left them) to modality values.
+void ConvertNative(DcmDataset& dataset, const FileHeader& header, const PixelLayout& layout, float* out) {
+  DcmElement* element = nullptr;
+  if (dataset.findAndGetElement(DCM_PixelData, element).bad() || !element) {
+    throw DicomError(header.path, "(7FE0,0010) PixelData is missing");
+  }
+  if (element->getLength() < layout.TotalBytes()) {
+    throw DicomError(header.path, "decoded PixelData has " + std::to_string(element->getLength()) +
+                                      " bytes, the header needs " + std::to_string(layout.TotalBytes()));
+  }
+  Uint8* data = nullptr;
+  if (element->getUint8Array(data).bad() || !data) throw DicomError(header.path, "(7FE0,0010) PixelData is unreadable");
+  const ModalityValues values(layout, false);
+  const size_t per_frame = size_t{layout.rows} * layout.columns * layout.samples_per_pixel;
+  for (uint64_t f = 0; f < layout.number_of_frames; ++f) {
+    const size_t first = f * per_frame;
+    if (layout.bits_allocated == 8) {
+      values.Convert(data + first, per_frame, header.frames[f], out + first);
+    } else if (layout.bits_allocated == 16) {
+      values.Convert(reinterpret_cast<const uint16_t*>(data) + first, per_frame, header.frames[f], out + first);
+    } else {
+      values.Convert(reinterpret_cast<const uint32_t*>(data) + first, per_frame, header.frames[f], out + first);
+    }
+  }
+}
+
+// JPEG 2000 frames through OpenJPEG; its samples come interleaved and sign-extended.
+void DecodeJpeg2000(DcmDataset& dataset, const FileHeader& header, float* out) {
+  const size_t per_frame = size_t{header.pixels.rows} * header.pixels.columns * header.pixels.samples_per_pixel;
+  const ModalityValues values(header.pixels, true);
+  const auto frames = EncapsulatedFrames(PixelDataOf(dataset, header.path), dataset.getOriginalXfer(),
+                                         header.pixels.number_of_frames, header.path);
+  for (size_t f = 0; f < frames.size(); ++f) {
+    const auto decoded = DecodeJ2kFrame(frames[f].data(), frames[f].size(), header.pixels, header.path);
+    values.Convert(decoded.data(), per_frame, header.frames[f], out + f * per_frame);
+  }
+}
+
+// JPEG-LS frames through CharLS, several times faster than DCMTK's older copy of it. CharLS gives
+// samples of the coded precision as 8- or 16-bit words, planar when the stream is not interleaved.
+void DecodeJpegLs(DcmDataset& dataset, const FileHeader& header, PixelLayout& layout, float* out) {
+  const size_t per_frame = size_t{layout.rows} * layout.columns * layout.samples_per_pixel;
+  const ModalityValues values(layout, false);
+  const auto frames = EncapsulatedFrames(PixelDataOf(dataset, header.path), dataset.getOriginalXfer(),
+                                         layout.number_of_frames, header.path);
+  std::vector<uint8_t> decoded;
+  for (size_t f = 0; f < frames.size(); ++f) {
+    try {
+      charls::jpegls_decoder decoder(frames[f].data(), frames[f].size());
+      const charls::frame_info& info = decoder.frame_info();
+      if (info.width != layout.columns || info.height != layout.rows ||
+          static_cast<uint32_t>(info.component_count) != layout.samples_per_pixel ||
+          (info.bits_per_sample > 8) != (layout.bits_allocated > 8)) {
+        throw DicomError(header.path, "JPEG-LS frame is " + std::to_string(info.width) + " x " +
+                                          std::to_string(info.height) + " x " + std::to_string(info.component_count) +
+                                          " at " + std::to_string(info.bits_per_sample) + " bits, the header declares " +
+                                          std::to_string(layout.columns) + " x " + std::to_string(layout.rows) + " x " +
+                                          std::to_string(layout.samples_per_pixel) + " at " +
+                                          std::to_string(layout.bits_allocated) + " bits allocated");
+      }
+      decoded.resize(decoder.destination_size());
+      decoder.decode(decoded.data(), decoded.size());
+      layout.planar_configuration = decoder.interleave_mode() == charls::interleave_mode::none ? 1 : 0;
+    } catch (const charls::jpegls_error& error) {
+      throw DicomError(header.path, "JPEG-LS frame " + std::to_string(f) + " is corrupt: " + error.what());
+    }
+    float* to = out + f * per_frame;
+    if (layout.bits_allocated > 8) {
+      values.Convert(reinterpret_cast<const uint16_t*>(decoded.data()), per_frame, header.frames[f], to);
+    } else {
+      values.Convert(decoded.data(), per_frame, header.frames[f], to);
+    }
+  }
 }
 
 // Planar (RRR..GGG..BBB) colour frames to interleaved (RGBRGB...).
-void Interleave(std::vector<int32_t>& values, const PixelLayout& layout) {
+void Interleave(float* values, const PixelLayout& layout) {
   const size_t pixels = size_t{layout.rows} * layout.columns;
-  std::vector<int32_t> frame(pixels * 3);
+  std::vector<float> frame(pixels * 3);
   for (uint64_t f = 0; f < layout.number_of_frames; ++f) {
-    int32_t* base = values.data() + f * pixels * 3;
+    float* base = values + f * pixels * 3;
     for (size_t i = 0; i < pixels; ++i) {
       for (size_t c = 0; c < 3; ++c) frame[i * 3 + c] = base[c * pixels + i];
     }
@@ -145,11 +211,11 @@ void Interleave(std::vector<int32_t>& values, const PixelLayout& layout) {
   }
 }
 
-// PS3.3 C.7.6.3.1.2: full-range YCbCr to RGB.
-void YbrFullToRgb(std::vector<int32_t>& values, int32_t max_value) {
-  for (size_t i = 0; i + 2 < values.size(); i += 3) {
+// PS3.3 C.7.6.3.1.2: full-range YCbCr to RGB (colour images carry no rescale).
+void YbrFullToRgb(float* values, size_t count, float max_value) {
+  const auto clamp = [&](double v) { return std::clamp(std::round(static_cast<float>(v)), 0.0F, max_value); };
+  for (size_t i = 0; i + 2 < count; i += 3) {
     const double y = values[i], cb = values[i + 1] - (max_value + 1) / 2.0, cr = values[i + 2] - (max_value + 1) / 2.0;
-    const auto clamp = [&](double v) { return static_cast<int32_t>(std::clamp(std::lround(v), 0L, long{max_value})); };
     values[i] = clamp(y + 1.402 * cr);
     values[i + 1] = clamp(y - 0.344136 * cb - 0.714136 * cr);
     values[i + 2] = clamp(y + 1.772 * cb);
@@ -157,73 +223,67 @@ void YbrFullToRgb(std::vector<int32_t>& values, int32_t max_value) {
 }
 
 // Tiles of a mosaic, left to right and top to bottom, become consecutive slices.
-std::vector<float> SplitMosaic(const std::vector<float>& mosaic, const FileHeader& header) {
+void SplitMosaic(const std::vector<float>& mosaic, const FileHeader& header, float* out) {
   const uint32_t tile_rows = header.SliceRows(), tile_columns = header.SliceColumns();
   const uint32_t per_row = header.pixels.columns / tile_columns;
-  std::vector<float> slices;
-  slices.reserve(size_t{header.mosaic_tiles} * tile_rows * tile_columns);
   for (uint32_t tile = 0; tile < header.mosaic_tiles; ++tile) {
     const size_t top = size_t{tile / per_row} * tile_rows, left = size_t{tile % per_row} * tile_columns;
     for (size_t r = 0; r < tile_rows; ++r) {
       const auto begin = mosaic.begin() + static_cast<std::ptrdiff_t>((top + r) * header.pixels.columns + left);
-      slices.insert(slices.end(), begin, begin + tile_columns);
+      out = std::copy(begin, begin + tile_columns, out);
     }
   }
-  return slices;
+}
+
+// The stored frames of HEADER's file, decoded into OUT (room for all of them).
+void DecodeStoredFrames(const FileHeader& header, float* out) {
+  DcmFileFormat file;
+  PixelLayout layout = header.pixels;
+  if (file.loadFile(header.path.c_str()).bad()) throw DicomError(header.path, "cannot read file for decoding");
+  DcmDataset& dataset = *file.getDataset();
+  const E_TransferSyntax xfer = dataset.getOriginalXfer();
+  if (IsJpeg2000(xfer)) {
+    DecodeJpeg2000(dataset, header, out);
+  } else if (IsJpegLs(xfer)) {
+    DecodeJpegLs(dataset, header, layout, out);
+  } else {
+    const OFCondition status = dataset.chooseRepresentation(EXS_LittleEndianExplicit, nullptr);
+    if (status.bad()) {
+      throw DicomError(header.path, std::string("cannot decode transfer syntax ") + DcmXfer(xfer).getXferName() + ": " +
+                                        status.text());
+    }
+    // Codecs may rewrite the photometric interpretation and planar configuration.
+    layout.photometric = GetString(dataset, DCM_PhotometricInterpretation, layout.photometric);
+    Uint16 planar = 0;
+    layout.planar_configuration = dataset.findAndGetUint16(DCM_PlanarConfiguration, planar).good() ? planar : 0;
+    ConvertNative(dataset, header, layout, out);
+  }
+  if (layout.samples_per_pixel == 3 && layout.planar_configuration == 1) Interleave(out, layout);
+  if (layout.photometric == "YBR_FULL") {
+    YbrFullToRgb(out, size_t{layout.rows} * layout.columns * 3 * layout.number_of_frames,
+                 static_cast<float>((1u << layout.bits_stored) - 1));
+  }
 }
 
 }  // namespace
 
-DecodedPixels DecodePixels(const FileHeader& header) {
+uint64_t DecodedSamples(const FileHeader& header) {
+  return uint64_t{header.SliceRows()} * header.SliceColumns() * header.pixels.samples_per_pixel * header.frames.size();
+}
+
+void DecodePixels(const FileHeader& header, float* out) {
   RegisterCodecsOnce();
-  const PixelLayout& declared = header.pixels;
-  DcmFileFormat file;
-  std::vector<int32_t> values;
-  PixelLayout layout = declared;
   try {
-    if (file.loadFile(header.path.c_str()).bad()) throw DicomError(header.path, "cannot read file for decoding");
-    DcmDataset& dataset = *file.getDataset();
-    const E_TransferSyntax xfer = dataset.getOriginalXfer();
-    if (IsJpeg2000(xfer)) {
-      values = DecodeJpeg2000(dataset, header);
+    if (header.mosaic_tiles > 1) {
+      std::vector<float> mosaic(header.pixels.TotalBytes() / (header.pixels.bits_allocated / 8));
+      DecodeStoredFrames(header, mosaic.data());
+      SplitMosaic(mosaic, header, out);
     } else {
-      const OFCondition status = dataset.chooseRepresentation(EXS_LittleEndianExplicit, nullptr);
-      if (status.bad()) {
-        throw DicomError(header.path, std::string("cannot decode transfer syntax ") + DcmXfer(xfer).getXferName() +
-                                          ": " + status.text());
-      }
-      // Codecs may rewrite the photometric interpretation and planar configuration.
-      layout.photometric = GetString(dataset, DCM_PhotometricInterpretation, layout.photometric);
-      Uint16 planar = 0;
-      layout.planar_configuration = dataset.findAndGetUint16(DCM_PlanarConfiguration, planar).good() ? planar : 0;
-      values = NativeValues(dataset, layout, header.path);
-      if (layout.samples_per_pixel == 3 && layout.planar_configuration == 1) Interleave(values, layout);
+      DecodeStoredFrames(header, out);
     }
   } catch (const std::bad_alloc&) {
     throw DicomError(header.path, "decoding exhausted memory");
   }
-  const uint64_t expected = uint64_t{layout.rows} * layout.columns * layout.samples_per_pixel * layout.number_of_frames;
-  if (values.size() != expected) {
-    throw DicomError(header.path, "decoded " + std::to_string(values.size()) + " samples, the header declares " +
-                                      std::to_string(expected));
-  }
-  if (layout.photometric == "YBR_FULL") YbrFullToRgb(values, (1 << layout.bits_stored) - 1);
-
-  DecodedPixels decoded;
-  decoded.samples_per_pixel = layout.samples_per_pixel;
-  decoded.samples.resize(values.size());
-  const bool invert = layout.photometric == "MONOCHROME1";
-  const int64_t invert_sum = layout.pixel_representation == 1 ? -1 : (int64_t{1} << layout.bits_stored) - 1;
-  const size_t frame_samples = values.size() / layout.number_of_frames;
-  for (uint64_t f = 0; f < layout.number_of_frames; ++f) {
-    const FrameInfo& frame = header.frames[f];
-    for (size_t i = f * frame_samples; i < (f + 1) * frame_samples; ++i) {
-      const double stored = invert ? static_cast<double>(invert_sum - values[i]) : values[i];
-      decoded.samples[i] = static_cast<float>(stored * frame.rescale_slope + frame.rescale_intercept);
-    }
-  }
-  if (header.mosaic_tiles > 1) decoded.samples = SplitMosaic(decoded.samples, header);
-  return decoded;
 }
 
 }  // namespace medpipe::dicom

@@ -5,46 +5,98 @@
 
 #include <algorithm>
 #include <cmath>
-#include <map>
+#include <atomic>
+#include <chrono>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <thread>
 
+#include "medpipe/core/cores.h"
 #include "medpipe/core/error.h"
 #include "medpipe/dicom/pixel_decoder.h"
 
 namespace medpipe::dicom {
 namespace {
 
-// Slices as decoded: one plane of floats per channel and slice, with where each slice lies.
+// Slices as decoded: plane after plane in one buffer, each plane's channels interleaved, with
+// where each slice lies. The buffer starts uninitialised: the decoders write every sample.
 struct SliceStackPixels {
   uint32_t rows = 0, columns = 0, channels = 1;
-  std::vector<std::vector<float>> planes;  // [slice][pixel * channels + channel]
+  size_t slices = 0;
+  std::unique_ptr<float[]> samples;
   std::vector<Vec3> positions;
-  std::vector<double> distances;           // along the normal from the first slice, mm
+  std::vector<double> distances;  // along the normal from the first slice, mm
+
+  size_t PlaneSize() const { return size_t{rows} * columns * channels; }
+  float* Plane(size_t slice) const { return samples.get() + slice * PlaneSize(); }
 };
 
+// Runs WORK(i) for i in [0, COUNT) on up to the usable cores; the first error stops the rest and
+// is rethrown here.
+template <typename Work>
+void ParallelFor(size_t count, const Work& work) {
+  std::atomic<size_t> next{0};
+  std::atomic<bool> failed{false};
+  std::exception_ptr first_error;
+  std::mutex error_mutex;
+  const auto drain = [&] {
+    for (size_t i; !failed && (i = next++) < count;) {
+      try {
+        work(i);
+      } catch (...) {
+        const std::lock_guard<std::mutex> lock(error_mutex);
+        if (!failed.exchange(true)) first_error = std::current_exception();
+      }
+    }
+  };
+  std::vector<std::thread> helpers(std::min<size_t>(UsableCores(), count) - 1);
+  for (auto& helper : helpers) helper = std::thread(drain);
+  drain();
+  for (auto& helper : helpers) helper.join();
+  if (first_error) std::rethrow_exception(first_error);
+}
+
+// Decodes the series' files in parallel; a file's frames land on the planes of their slices.
 SliceStackPixels DecodeSlices(const Series& series) {
   SliceStackPixels stack;
-  const FileHeader& first = series.files.front();
+  const FileHeader& first = series.files[series.slices.front().file];
   stack.rows = first.SliceRows();
   stack.columns = first.SliceColumns();
   stack.channels = first.pixels.samples_per_pixel;
-  const size_t plane = size_t{stack.rows} * stack.columns * stack.channels;
-  std::map<size_t, DecodedPixels> decoded;
-  for (const SliceRef& slice : series.slices) {
+  stack.slices = series.slices.size();
+  std::vector<std::vector<std::pair<size_t, size_t>>> planes_of_file(series.files.size());  // (frame, slice)
+  for (size_t s = 0; s < series.slices.size(); ++s) {
+    const SliceRef& slice = series.slices[s];
     const FileHeader& file = series.files[slice.file];
     if (file.SliceRows() != stack.rows || file.SliceColumns() != stack.columns ||
         file.pixels.samples_per_pixel != stack.channels) {
       throw DicomError(file.path, "matrix differs from the rest of the series");
     }
-    auto it = decoded.find(slice.file);
-    if (it == decoded.end()) it = decoded.emplace(slice.file, DecodePixels(file)).first;
-    const auto begin = it->second.samples.begin() + static_cast<std::ptrdiff_t>(slice.frame * plane);
-    stack.planes.emplace_back(begin, begin + static_cast<std::ptrdiff_t>(plane));
+    planes_of_file[slice.file].emplace_back(slice.frame, s);
     if (series.slices.size() > 1 || file.frames[slice.frame].position) {
       stack.positions.push_back(file.frames[slice.frame].position.value_or(Vec3{0, 0, 0}));
     }
-    // Release a file's pixels once its last frame is placed: bounded memory for long series.
-    if (slice.frame + 1 == file.frames.size()) decoded.erase(slice.file);
   }
+  const size_t plane = stack.PlaneSize();
+  try {
+    stack.samples.reset(new float[plane * stack.slices]);
+  } catch (const std::bad_alloc&) {
+    throw DicomError(first.path, "series of " + std::to_string(stack.slices) + " slices needs " +
+                                     std::to_string(plane * stack.slices * sizeof(float) >> 20) +
+                                     " MiB of memory, more than is free");
+  }
+  ParallelFor(series.files.size(), [&](size_t f) {
+    const auto& planes = planes_of_file[f];
+    if (planes.empty()) return;
+    const FileHeader& file = series.files[f];
+    // A single-frame file decodes straight into its plane; frames of a larger one are copied out.
+    if (file.frames.size() == 1 && planes.size() == 1) return DecodePixels(file, stack.Plane(planes.front().second));
+    std::vector<float> frames(DecodedSamples(file));
+    DecodePixels(file, frames.data());
+    for (const auto& [frame, slice] : planes) std::copy_n(frames.data() + frame * plane, plane, stack.Plane(slice));
+  });
   stack.distances = series.stack.distances;
   return stack;
 }
@@ -60,23 +112,23 @@ void EqualizeSpacing(SliceStackPixels& stack) {
     count = 2 * n;
     step = d[n - 1] / static_cast<double>(count - 1);
   }
-  SliceStackPixels equal = stack;
-  equal.planes.clear();
-  equal.positions.clear();
-  equal.distances.clear();
+  SliceStackPixels equal;
+  equal.rows = stack.rows;
+  equal.columns = stack.columns;
+  equal.channels = stack.channels;
+  equal.slices = count;
+  equal.samples.reset(new float[stack.PlaneSize() * count]);
   for (size_t s = 0; s < count; ++s) {
     const double target = static_cast<double>(s) * step;
     size_t hi = 0;
     while (hi + 1 < n && d[hi] < target) ++hi;
     const size_t lo = hi == 0 ? 0 : hi - 1;
     const double w = (d[hi] == d[lo] || target > d[hi]) ? 1.0 : (target - d[lo]) / (d[hi] - d[lo]);
-    std::vector<float> plane(stack.planes[hi].size());
-    for (size_t i = 0; i < plane.size(); ++i) {
-      plane[i] = static_cast<float>((1 - w) * stack.planes[lo][i] + w * stack.planes[hi][i]);
-    }
+    const float *below = stack.Plane(lo), *above = stack.Plane(hi);
+    float* plane = equal.Plane(s);
+    for (size_t i = 0; i < stack.PlaneSize(); ++i) plane[i] = static_cast<float>((1 - w) * below[i] + w * above[i]);
     Vec3 position{};
     for (int k = 0; k < 3; ++k) position[k] = (1 - w) * stack.positions[lo][k] + w * stack.positions[hi][k];
-    equal.planes.push_back(std::move(plane));
     equal.positions.push_back(position);
     equal.distances.push_back(target);
   }
@@ -93,18 +145,29 @@ Image3D::DirectionType Direction(const Vec3& x, const Vec3& y, const Vec3& z) {
   return direction;
 }
 
-std::vector<Image3D::Pointer> ToImages(const SliceStackPixels& stack, const Image3D::SpacingType& spacing,
-                                       const Vec3& origin, const Image3D::DirectionType& direction) {
-  Image3D::SizeType size{{stack.columns, stack.rows, stack.planes.size()}};
+// One image per channel; a single channel takes over the stack's buffer instead of copying it.
+std::vector<Image3D::Pointer> ToImages(SliceStackPixels& stack, const Image3D::SpacingType& spacing, const Vec3& origin,
+                                       const Image3D::DirectionType& direction) {
+  Image3D::SizeType size{{stack.columns, stack.rows, stack.slices}};
   Image3D::PointType itk_origin;
   for (int k = 0; k < 3; ++k) itk_origin[k] = origin[k];
   std::vector<Image3D::Pointer> images;
+  if (stack.channels == 1) {
+    auto image = Image3D::New();
+    image->SetRegions(Image3D::RegionType(size));
+    image->SetSpacing(spacing);
+    image->SetOrigin(itk_origin);
+    image->SetDirection(direction);
+    image->GetPixelContainer()->SetImportPointer(stack.samples.release(), stack.PlaneSize() * stack.slices, true);
+    return {image};
+  }
   const size_t pixels = size_t{stack.rows} * stack.columns;
   for (uint32_t c = 0; c < stack.channels; ++c) {
     auto image = MakeImage(size, spacing, itk_origin, direction);
     float* out = image->GetBufferPointer();
-    for (size_t s = 0; s < stack.planes.size(); ++s) {
-      for (size_t i = 0; i < pixels; ++i) out[s * pixels + i] = stack.planes[s][i * stack.channels + c];
+    for (size_t s = 0; s < stack.slices; ++s) {
+      const float* plane = stack.Plane(s);
+      for (size_t i = 0; i < pixels; ++i) out[s * pixels + i] = plane[i * stack.channels + c];
     }
     images.push_back(image);
   }
@@ -147,7 +210,8 @@ std::array<double, 2> InPlaneSpacing(const FileHeader& file, const FrameInfo& fr
 
 }  // namespace
 
-Volume LoadSeries(const Series& series) {
+Volume LoadSeries(const Series& series, LoadTimings* timings) {
+  const auto started = std::chrono::steady_clock::now();
   if (series.refused) {
     throw DicomError(series.files.front().path, "series " + series.id + " is refused: " + series.problems.front());
   }
@@ -155,23 +219,33 @@ Volume LoadSeries(const Series& series) {
   const FileHeader& first_file = series.files[series.slices.front().file];
   const FrameInfo& first_frame = first_file.frames[series.slices.front().frame];
   SliceStackPixels stack = DecodeSlices(series);
+  const auto decoded = std::chrono::steady_clock::now();
+  // Filled as LoadSeries returns, whichever way it assembled the volume.
+  const auto record = [&](Volume volume) {
+    if (timings) {
+      const auto now = std::chrono::steady_clock::now();
+      timings->decode_ms = std::chrono::duration<double, std::milli>(decoded - started).count();
+      timings->assemble_ms = std::chrono::duration<double, std::milli>(now - decoded).count();
+    }
+    return volume;
+  };
 
   const auto in_plane = InPlaneSpacing(first_file, first_frame);
   Image3D::SpacingType spacing;
   spacing[0] = in_plane[1];
   spacing[1] = in_plane[0];
-  if (series.kind != SeriesKind::Volume || stack.planes.size() == 1) {
+  if (series.kind != SeriesKind::Volume || stack.slices == 1) {
     const auto orientation = first_frame.orientation.value_or(std::array<double, 6>{1, 0, 0, 0, 1, 0});
     const Vec3 row{orientation[0], orientation[1], orientation[2]};
     const Vec3 column{orientation[3], orientation[4], orientation[5]};
     spacing[2] = first_file.slice_thickness.value_or(1.0);
     const Vec3 origin = stack.positions.empty() ? Vec3{0, 0, 0} : stack.positions.front();
-    return Volume{ToImages(stack, spacing, origin, Direction(row, column, Cross(row, column)))};
+    return record(Volume{ToImages(stack, spacing, origin, Direction(row, column, Cross(row, column)))});
   }
 
   const SliceStack& geometry = series.stack;
   if (geometry.uneven) EqualizeSpacing(stack);
-  const size_t n = stack.planes.size();
+  const size_t n = stack.slices;
   Vec3 step{};
   for (int k = 0; k < 3; ++k) step[k] = (stack.positions.back()[k] - stack.positions.front()[k]) / double(n - 1);
   const double step_length = std::sqrt(Dot(step, step));
@@ -181,7 +255,7 @@ Volume LoadSeries(const Series& series) {
   if (geometry.tilt_deg > 0) {
     for (auto& image : images) image = RemoveTilt(image, geometry, step);
   }
-  return Volume{images};
+  return record(Volume{images});
 }
 
 }  // namespace medpipe::dicom

@@ -2,11 +2,31 @@
 
 #include <chrono>
 
+#include <torch/cuda.h>
+
 #include "medpipe/core/error.h"
 #include "medpipe/inference/sliding_window.h"
 
 namespace medpipe::inference {
 namespace {
+
+// Times steps on DEVICE: each Lap() waits for the device's queued work, then returns the
+// milliseconds since the previous lap.
+class DeviceClock {
+ public:
+  explicit DeviceClock(torch::Device device) : device_(device) {}
+  double Lap() {
+    if (device_.is_cuda()) torch::cuda::synchronize(device_.index());
+    const auto now = std::chrono::steady_clock::now();
+    const double ms = std::chrono::duration<double, std::milli>(now - last_).count();
+    last_ = now;
+    return ms;
+  }
+
+ private:
+  torch::Device device_;
+  std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
+};
 
 // LibTorch reports CUDA out-of-memory as c10::OutOfMemoryError (2.x) or c10::Error (1.13); both say this.
 bool IsOutOfMemory(const std::exception& error) {
@@ -42,22 +62,25 @@ torch::Tensor RunMirrored(LoadedModel& model, const torch::Tensor& batch, bool m
 }
 
 torch::Tensor SlidingWindowPass(LoadedModel& model, const torch::Tensor& image, const PredictOptions& options,
-                                int64_t batch_size, int64_t& patches) {
+                                int64_t batch_size, PredictReport& report) {
   c10::InferenceMode inference_mode;
   const auto& patch_xyz = model.Manifest().patch_size;
   const std::array<int64_t, 3> patch{patch_xyz[2], patch_xyz[1], patch_xyz[0]};
   const torch::Device device = model.Device();
+  DeviceClock clock(device);
+  report.h2d_ms = report.infer_ms = report.stitch_ms = 0;
   const auto input = image.to(device);
   std::vector<std::array<int64_t, 3>> starts;
   for (int64_t z : WindowStarts(image.size(1), patch[0], options.overlap))
     for (int64_t y : WindowStarts(image.size(2), patch[1], options.overlap))
       for (int64_t x : WindowStarts(image.size(3), patch[2], options.overlap)) starts.push_back({z, y, x});
-  patches = static_cast<int64_t>(starts.size());
+  report.patches = static_cast<int64_t>(starts.size());
 
   const auto importance = GaussianImportance(patch).to(device);
   const auto options_float = torch::TensorOptions().dtype(torch::kFloat32).device(device);
   auto logits = torch::zeros({model.Manifest().OutputChannels(), image.size(1), image.size(2), image.size(3)}, options_float);
   auto weights = torch::zeros({image.size(1), image.size(2), image.size(3)}, options_float);
+  report.h2d_ms = clock.Lap();
   const auto window = [&](const torch::Tensor& tensor, const std::array<int64_t, 3>& start) {
     const int64_t first_spatial = tensor.dim() - 3;
     return tensor.narrow(first_spatial, start[0], patch[0])
@@ -69,12 +92,14 @@ torch::Tensor SlidingWindowPass(LoadedModel& model, const torch::Tensor& image, 
     std::vector<torch::Tensor> crops;
     for (size_t i = first; i < last; ++i) crops.push_back(window(input, starts[i]));
     const auto output = RunMirrored(model, torch::stack(crops), options.mirror);
+    report.infer_ms += clock.Lap();
     for (size_t i = first; i < last; ++i) {
       window(logits, starts[i]).add_(output[static_cast<int64_t>(i - first)] * importance);
       window(weights, starts[i]).add_(importance);
     }
+    report.stitch_ms += clock.Lap();
   }
-  return (logits / weights).to(torch::kCPU);
+  return logits / weights;
 }
 
 // Runs ATTEMPT(batch_size), halving the batch and then moving to the CPU while the GPU is out of memory.
@@ -132,27 +157,48 @@ torch::Tensor SlidingWindowLogits(LoadedModel& model, const torch::Tensor& image
       throw Error(ErrorKind::Internal, manifest.name, "image is smaller than the patch; preprocess must pad it");
   CheckPredictOptions(options);
   return WithMemoryFallback(model, options.batch_size, report, [&](int64_t batch_size) {
-    return SlidingWindowPass(model, image, options, batch_size, report.patches);
+    return SlidingWindowPass(model, image, options, batch_size, report);
   });
+}
+
+torch::Tensor LabelMap(const torch::Tensor& logits, model::Activation activation, const std::vector<model::Label>& labels) {
+  c10::InferenceMode inference_mode;
+  const int64_t channels = logits.size(0);
+  if (activation == model::Activation::Softmax) {
+    if (channels > 256) throw ModelError("model output", std::to_string(channels) + " softmax channels; label images hold at most 256");
+    return logits.argmax(0).to(torch::kUInt8);
+  }
+  if (channels != static_cast<int64_t>(labels.size()))
+    throw ModelError("model output", std::to_string(channels) + " sigmoid channels for " + std::to_string(labels.size()) +
+                                         " labels; expected one channel per label");
+  std::vector<uint8_t> values;
+  for (const auto& label : labels) values.push_back(static_cast<uint8_t>(label.value));  // the manifest keeps them in 1..255
+  const auto value_of_channel = torch::tensor(values).to(logits.device());
+  const auto [best, channel] = logits.max(0);
+  // A probability above 0.5 is a logit above 0.
+  return torch::where(best > 0, value_of_channel.index({channel}), torch::zeros_like(channel, torch::kUInt8));
 }
 
 torch::Tensor Predict(LoadedModel& model, const torch::Tensor& image, const PredictOptions& options,
                       PredictReport& report) {
-  const auto started = std::chrono::steady_clock::now();
   const auto& manifest = model.Manifest();
-  torch::Tensor probabilities;
+  torch::Tensor output;
   if (manifest.task == model::Task::Segmentation) {
-    probabilities = Activate(SlidingWindowLogits(model, image, options, report).unsqueeze(0), manifest.activation)[0];
+    const auto logits = SlidingWindowLogits(model, image, options, report);
+    DeviceClock clock(logits.device());
+    output = LabelMap(logits, manifest.activation, manifest.labels).to(torch::kCPU);
+    report.stitch_ms += clock.Lap();
   } else {
     CheckChannels(manifest, image);
     report.patches = 1;
+    DeviceClock clock(model.Device());
     const auto logits = WithMemoryFallback(model, 1, report, [&](int64_t) {
       return RunMirrored(model, image.unsqueeze(0), options.mirror).to(torch::kCPU);
     });
-    probabilities = Activate(logits, manifest.activation)[0];
+    report.infer_ms = clock.Lap();
+    output = Activate(logits, manifest.activation)[0];
   }
-  report.milliseconds = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
-  return probabilities;
+  return output;
 }
 
 }  // namespace medpipe::inference

@@ -20,20 +20,18 @@ torch::Tensor VolumeToTensor(const Volume& volume) {
   return tensor;
 }
 
-std::vector<Image3D::Pointer> TensorToImages(const torch::Tensor& tensor, const Image3D& grid) {
+LabelImage::Pointer TensorToLabelImage(const torch::Tensor& labels, const Image3D& grid) {
   const auto size = grid.GetLargestPossibleRegion().GetSize();
-  if (tensor.dim() != 4 || tensor.size(1) != static_cast<int64_t>(size[2]) ||
-      tensor.size(2) != static_cast<int64_t>(size[1]) || tensor.size(3) != static_cast<int64_t>(size[0]))
-    throw Error(ErrorKind::Internal, "TensorToImages", "tensor shape does not match the image grid");
-  const auto cpu = tensor.to(torch::kCPU, torch::kFloat32).contiguous();
-  std::vector<Image3D::Pointer> images;
-  for (int64_t c = 0; c < cpu.size(0); ++c) {
-    auto image = MakeImage(size, grid.GetSpacing(), grid.GetOrigin(), grid.GetDirection());
-    const auto channel = cpu[c];
-    std::copy(channel.data_ptr<float>(), channel.data_ptr<float>() + channel.numel(), image->GetBufferPointer());
-    images.push_back(image);
-  }
-  return images;
+  if (labels.dim() != 3 || labels.size(0) != static_cast<int64_t>(size[2]) ||
+      labels.size(1) != static_cast<int64_t>(size[1]) || labels.size(2) != static_cast<int64_t>(size[0]))
+    throw Error(ErrorKind::Internal, "TensorToLabelImage", "label map shape does not match the image grid");
+  const auto cpu = labels.to(torch::kCPU, torch::kUInt8).contiguous();
+  auto image = LabelImage::New();
+  image->CopyInformation(&grid);
+  image->SetRegions(grid.GetLargestPossibleRegion());
+  image->Allocate();
+  std::copy_n(cpu.data_ptr<uint8_t>(), cpu.numel(), image->GetBufferPointer());
+  return image;
 }
 
 }  // namespace medpipe::inference

@@ -29,11 +29,6 @@ uint8_t LabelValue(const model::Label& label) {
   return static_cast<uint8_t>(label.value);
 }
 
-bool SameGrid(const Image3D& a, const Image3D& b) {
-  return a.GetLargestPossibleRegion() == b.GetLargestPossibleRegion() && a.GetSpacing() == b.GetSpacing() &&
-         a.GetOrigin() == b.GetOrigin() && a.GetDirection() == b.GetDirection();
-}
-
 double VoxelMm3(const LabelImage& labels) {
   const auto& spacing = labels.GetSpacing();
   return spacing[0] * spacing[1] * spacing[2];
@@ -100,49 +95,6 @@ void DropComponents(LabelImage& labels, uint8_t value, uint64_t min_voxels, bool
 }
 
 }  // namespace
-
-LabelImage::Pointer ToLabels(const std::vector<Image3D::Pointer>& probabilities, model::Activation activation,
-                             const std::vector<model::Label>& labels) {
-  if (probabilities.empty()) throw ModelError(kWhere, "no probability images to turn into labels");
-  const bool softmax = activation == model::Activation::Softmax;
-  if (softmax && probabilities.size() > 256) {
-    throw ModelError(kWhere, std::to_string(probabilities.size()) + " softmax channels; label images hold at most 256");
-  }
-  if (!softmax && probabilities.size() != labels.size()) {
-    throw ModelError(kWhere, std::to_string(probabilities.size()) + " sigmoid channels for " +
-                                 std::to_string(labels.size()) + " labels; expected one channel per label");
-  }
-  std::vector<itk::ImageRegionConstIterator<Image3D>> channels;
-  for (size_t c = 0; c < probabilities.size(); ++c) {
-    if (!SameGrid(*probabilities[c], *probabilities.front())) {
-      throw ModelError(kWhere, "probability image " + std::to_string(c) + " is on a different grid from image 0");
-    }
-    channels.emplace_back(probabilities[c], probabilities[c]->GetLargestPossibleRegion());
-  }
-  std::vector<uint8_t> values;
-  for (size_t c = 0; c < probabilities.size(); ++c) {
-    values.push_back(softmax ? static_cast<uint8_t>(c) : LabelValue(labels[c]));
-  }
-
-  auto result = LabelImage::New();
-  result->CopyInformation(probabilities.front());
-  result->SetRegions(probabilities.front()->GetLargestPossibleRegion());
-  result->Allocate();
-  // Strict comparisons: ties go to the lowest channel.
-  for (itk::ImageRegionIterator<LabelImage> out(result, result->GetLargestPossibleRegion()); !out.IsAtEnd(); ++out) {
-    float best = softmax ? channels[0].Get() : 0.5F;
-    uint8_t label = softmax ? values[0] : 0;
-    for (size_t c = 0; c < channels.size(); ++c) {
-      if (channels[c].Get() > best) {
-        best = channels[c].Get();
-        label = values[c];
-      }
-      ++channels[c];
-    }
-    out.Set(label);
-  }
-  return result;
-}
 
 void Clean(LabelImage& labels, const model::Postprocessing& rules, const std::vector<model::Label>& label_list) {
   // Rounded up: a component is kept when voxels * voxel volume >= min_component_mm3; the slack

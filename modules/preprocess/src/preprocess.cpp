@@ -4,6 +4,7 @@
 #include <itkClampImageFilter.h>
 #include <itkLinearInterpolateImageFunction.h>
 #include <itkNearestNeighborExtrapolateImageFunction.h>
+#include <itkNearestNeighborInterpolateImageFunction.h>
 #include <itkOrientImageFilter.h>
 #include <itkResampleImageFilter.h>
 #include <itkShiftScaleImageFilter.h>
@@ -201,9 +202,11 @@ Interpolator::Pointer MakeInterpolator(model::Interpolation interpolation) {
 
 // Identity transform: values move only between grids, never in patient space. Without an
 // extrapolator, voxels outside IMAGE get 0.
-Image3D::Pointer ResampleOnto(const Image3D& image, const Grid& grid, Interpolator* interpolator,
-                              Extrapolator* extrapolator) {
-  auto resample = itk::ResampleImageFilter<Image3D, Image3D>::New();
+template <class TImage>
+typename TImage::Pointer ResampleOnto(const TImage& image, const Grid& grid,
+                                      itk::InterpolateImageFunction<TImage, double>* interpolator,
+                                      itk::ExtrapolateImageFunction<TImage, double>* extrapolator) {
+  auto resample = itk::ResampleImageFilter<TImage, TImage>::New();
   resample->SetInput(&image);
   resample->SetInterpolator(interpolator);
   resample->SetExtrapolator(extrapolator);
@@ -247,7 +250,7 @@ Volume Prepare(const Volume& source, const Spec& spec) {
       !(grid == reoriented) || prepared.Grid().GetLargestPossibleRegion().GetIndex() != Image3D::IndexType{{0, 0, 0}};
   for (auto& channel : prepared.channels) {
     channel = Normalise(channel, map);
-    if (resample) channel = ResampleOnto(*channel, grid, MakeInterpolator(spec.interpolation), nullptr);
+    if (resample) channel = ResampleOnto<Image3D>(*channel, grid, MakeInterpolator(spec.interpolation), nullptr);
   }
   return prepared;
 }
@@ -273,8 +276,14 @@ Image3D::DirectionType DirectionFor(const std::string& orientation) {
 }
 
 Image3D::Pointer MapBack(const Image3D& model_space, const Image3D& reference) {
-  return ResampleOnto(model_space, GridOf(reference), itk::LinearInterpolateImageFunction<Image3D, double>::New(),
+  return ResampleOnto<Image3D>(model_space, GridOf(reference), itk::LinearInterpolateImageFunction<Image3D, double>::New(),
                       itk::NearestNeighborExtrapolateImageFunction<Image3D, double>::New());
+}
+
+LabelImage::Pointer MapBackLabels(const LabelImage& model_space, const Image3D& reference) {
+  return ResampleOnto<LabelImage>(model_space, GridOf(reference),
+                      itk::NearestNeighborInterpolateImageFunction<LabelImage, double>::New(),
+                      itk::NearestNeighborExtrapolateImageFunction<LabelImage, double>::New());
 }
 
 }  // namespace medpipe::preprocess

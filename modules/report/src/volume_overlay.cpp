@@ -1,4 +1,6 @@
+#include <itkImageRegionConstIteratorWithIndex.h>
 #include <itkOrientImageFilter.h>
+#include <itkRegionOfInterestImageFilter.h>
 #include <opencv2/imgproc.hpp>
 
 #include <algorithm>
@@ -17,69 +19,96 @@ constexpr double kCtLevel = 40, kCtWidth = 400;
 // Index axes along +x, +y, +z of LPS (patient left, posterior, superior), by permuting and flipping
 // only, so every voxel keeps its value; an oblique image takes its nearest such axes.
 template <class TImage>
-typename TImage::Pointer OrientToLps(const TImage& image) {
+typename itk::OrientImageFilter<TImage, TImage>::Pointer LpsOrienter(const TImage& image) {
   typename TImage::DirectionType identity;
   identity.SetIdentity();
   auto orient = itk::OrientImageFilter<TImage, TImage>::New();
   orient->UseImageDirectionOn();
   orient->SetDesiredCoordinateDirection(identity);
   orient->SetInput(&image);
-  orient->Update();
-  return orient->GetOutput();
+  return orient;
 }
 
-// The voxels of an LPS-oriented image as a cv::Mat with sizes {z, y, x}, sharing its buffer.
-template <class TImage>
-cv::Mat AsMat(TImage& image, int type) {
-  const auto size = image.GetLargestPossibleRegion().GetSize();
-  const int sizes[] = {int(size[2]), int(size[1]), int(size[0])};
-  return cv::Mat(3, sizes, type, image.GetBufferPointer());
-}
+// Where LPS axis a (x, y, z) lies in an image: image axis `axis[a]`, reversed when `flipped[a]`.
+// Found from the geometry alone, so a view needs only its own plane of the volume.
+struct LpsAxes {
+  std::array<unsigned, 3> axis;
+  std::array<bool, 3> flipped;
+  std::array<int, 3> size;        // voxels along each LPS axis
+  std::array<double, 3> spacing;  // mm along each LPS axis
 
-// Each view is a plane of the {z, y, x} mat at a fixed index along the mat axis of the same number.
+  template <class TImage>
+  explicit LpsAxes(const TImage& image) {
+    auto orient = LpsOrienter(image);
+    orient->UpdateOutputInformation();
+    for (unsigned a = 0; a < 3; ++a) {
+      axis[a] = orient->GetPermuteOrder()[a];
+      flipped[a] = orient->GetFlipAxes()[a];
+      size[a] = int(image.GetLargestPossibleRegion().GetSize()[axis[a]]);
+      spacing[a] = image.GetSpacing()[axis[a]];
+    }
+  }
+  // Between LPS-ordered index and image index along LPS axis A; the mapping is its own inverse.
+  long ImageIndex(unsigned a, long lps_index) const { return flipped[a] ? size[a] - 1 - lps_index : lps_index; }
+};
+
+// Each view is a plane at a fixed index along one LPS axis: axial z, coronal y, sagittal x.
 enum View { kAxial = 0, kCoronal = 1, kSagittal = 2 };
+constexpr unsigned kViewAxis[] = {2, 1, 0};
 constexpr const char* kViewNames[] = {"axial", "coronal", "sagittal"};
 constexpr const char* kViewSides[][2] = {{"R", "L"}, {"R", "L"}, {"A", "P"}};
 
-// Axial: rows run from anterior to posterior, columns from patient right to left. Coronal and sagittal:
-// superior at the top (rows flipped), columns from right to left, or from anterior to posterior.
-cv::Mat Plane(const cv::Mat& volume, View view, int index) {
-  std::vector<cv::Range> ranges(3, cv::Range::all());
-  ranges[view] = cv::Range(index, index + 1);
-  const int rows = view == kAxial ? volume.size[1] : volume.size[0];
-  const int columns = view == kSagittal ? volume.size[1] : volume.size[2];
-  cv::Mat plane = volume(ranges.data()).clone().reshape(1, {rows, columns});
+// VIEW's plane of IMAGE at LPS index INDEX along the view's axis, copying only that slab. Axial: rows
+// run from anterior to posterior, columns from patient right to left. Coronal and sagittal: superior
+// at the top (rows flipped), columns from right to left, or from anterior to posterior.
+template <class TImage>
+cv::Mat Plane(const TImage& image, const LpsAxes& axes, View view, int index, int type) {
+  const unsigned a = kViewAxis[view];
+  auto region = image.GetLargestPossibleRegion();
+  region.SetIndex(axes.axis[a], axes.ImageIndex(a, index));
+  region.SetSize(axes.axis[a], 1);
+  auto slab = itk::RegionOfInterestImageFilter<TImage, TImage>::New();
+  slab->SetInput(&image);
+  slab->SetRegionOfInterest(region);
+  slab->Update();
+  auto orient = LpsOrienter(*slab->GetOutput());
+  orient->Update();
+  const auto size = orient->GetOutput()->GetLargestPossibleRegion().GetSize();
+  const int rows = view == kAxial ? int(size[1]) : int(size[2]);
+  const int columns = view == kSagittal ? int(size[1]) : int(size[0]);
+  cv::Mat plane = cv::Mat(rows, columns, type, orient->GetOutput()->GetBufferPointer()).clone();
   if (view != kAxial) cv::flip(plane, plane, 0);
   return plane;
 }
 
 // Width over height in mm of VIEW's planes.
-double Aspect(View view, const itk::Vector<double, 3>& spacing, const cv::Mat& volume) {
-  const double x_mm = spacing[0] * volume.size[2], y_mm = spacing[1] * volume.size[1], z_mm = spacing[2] * volume.size[0];
+double Aspect(View view, const LpsAxes& axes) {
+  std::array<double, 3> mm;
+  for (unsigned a = 0; a < 3; ++a) mm[a] = axes.spacing[a] * axes.size[a];
   switch (view) {
-    case kAxial: return x_mm / y_mm;
-    case kCoronal: return x_mm / z_mm;
-    case kSagittal: return y_mm / z_mm;
+    case kAxial: return mm[0] / mm[1];
+    case kCoronal: return mm[0] / mm[2];
+    case kSagittal: return mm[1] / mm[2];
   }
   return 1;
 }
 
-// {z, y, x} index of the labelled voxels' centroid, or of the centre when there are none.
-std::array<int, 3> Centre(const cv::Mat& labels) {
-  cv::Vec3d sum(0, 0, 0);
+// LPS index (x, y, z) of the labelled voxels' centroid, or of the centre when there are none.
+std::array<int, 3> Centre(const LabelImage* labels, const LpsAxes& axes) {
+  std::array<double, 3> sum{0, 0, 0};
   double count = 0;
-  for (int z = 0; z < labels.size[0]; ++z) {
-    for (int y = 0; y < labels.size[1]; ++y) {
-      const uint8_t* row = labels.ptr<uint8_t>(z, y);
-      for (int x = 0; x < labels.size[2]; ++x) {
-        if (!row[x]) continue;
-        sum += cv::Vec3d(z, y, x);
-        ++count;
-      }
+  if (labels) {
+    for (itk::ImageRegionConstIteratorWithIndex<LabelImage> it(labels, labels->GetLargestPossibleRegion()); !it.IsAtEnd();
+         ++it) {
+      if (!it.Get()) continue;
+      for (unsigned k = 0; k < 3; ++k) sum[k] += double(it.GetIndex()[k]);
+      ++count;
     }
   }
   std::array<int, 3> centre;
-  for (int a = 0; a < 3; ++a) centre[a] = count ? int(std::lround(sum[a] / count)) : labels.size[a] / 2;
+  for (unsigned a = 0; a < 3; ++a) {
+    centre[a] = count ? int(axes.ImageIndex(a, std::lround(sum[axes.axis[a]] / count))) : axes.size[a] / 2;
+  }
   return centre;
 }
 
@@ -121,19 +150,12 @@ void DrawLegend(cv::Mat& canvas, int top, const std::vector<LegendEntry>& legend
 void WriteVolumeOverlay(const Image3D& image, const LabelImage* labels, const std::vector<LegendEntry>& legend,
                         const std::string& modality, const std::filesystem::path& path) {
   if (labels) RequireSameSize(image, *labels, "label", path);
-  const auto oriented = OrientToLps(image);
-  const cv::Mat volume = AsMat(*oriented, CV_32F);
-  LabelImage::Pointer oriented_labels;  // owns LABEL_VOLUME's voxels
-  cv::Mat label_volume = cv::Mat::zeros(3, volume.size.p, CV_8U);
-  if (labels) {
-    oriented_labels = OrientToLps(*labels);
-    label_volume = AsMat(*oriented_labels, CV_8U);
-  }
-  const auto centre = Centre(label_volume);
+  const LpsAxes axes(image);
+  const auto centre = Centre(labels, axes);
   const Window window = WindowFor(modality, image);
 
   double aspect_sum = 0;
-  for (View view : {kAxial, kCoronal, kSagittal}) aspect_sum += Aspect(view, oriented->GetSpacing(), volume);
+  for (View view : {kAxial, kCoronal, kSagittal}) aspect_sum += Aspect(view, axes);
   const int height = std::min(kMaxPanelHeight, std::max(1, int((kMontageWidth - 2 * kGap) / aspect_sum)));
   const int legend_height = legend.empty() ? 0 : 12 + int(legend.size()) * kLineHeight;
   cv::Mat canvas(height + legend_height, kMontageWidth, CV_8UC3, cv::Scalar::all(0));
@@ -142,9 +164,12 @@ void WriteVolumeOverlay(const Image3D& image, const LabelImage* labels, const st
   int total_width = 2 * kGap;
   for (View view : {kAxial, kCoronal, kSagittal}) {
     // Rounding down keeps the three within the montage unless HEIGHT had to be raised to 1.
-    const cv::Size size(std::max(1, int(Aspect(view, oriented->GetSpacing(), volume) * height)), height);
-    panels.push_back(ToDisplay(Plane(volume, view, centre[view]), window, size));
-    DrawContours(panels.back(), Plane(label_volume, view, centre[view]), legend);
+    const cv::Size size(std::max(1, int(Aspect(view, axes) * height)), height);
+    const int index = centre[kViewAxis[view]];
+    const cv::Mat plane = Plane(image, axes, view, index, CV_32F);
+    panels.push_back(ToDisplay(plane, window, size));
+    DrawContours(panels.back(), labels ? Plane(*labels, axes, view, index, CV_8U) : cv::Mat::zeros(plane.size(), CV_8U),
+                 legend);
     Annotate(panels.back(), view);
     total_width += size.width;
   }

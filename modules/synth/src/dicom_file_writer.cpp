@@ -5,28 +5,19 @@
 #include <dcmtk/dcmdata/dcpixel.h>
 #include <dcmtk/dcmdata/dcpixseq.h>
 #include <dcmtk/dcmdata/dcpxitem.h>
-#include <dcmtk/dcmjpls/djencode.h>
 
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "j2k_encoder.h"
+#include "jpegls_encoder.h"
 #include "medpipe/core/error.h"
 #include "series_header.h"
 
 namespace medpipe::synth {
 
 namespace {
-
-// Registered once and kept until exit: cleanup() while another thread encodes would be unsafe.
-class JpegLsEncoders {
- public:
-  JpegLsEncoders() { DJLSEncoderRegistration::registerCodecs(); }
-  ~JpegLsEncoders() { DJLSEncoderRegistration::cleanup(); }
-  JpegLsEncoders(const JpegLsEncoders&) = delete;
-  JpegLsEncoders& operator=(const JpegLsEncoders&) = delete;
-};
 
 void PutPixelModule(DcmItem& item, const GreyImage& image) {
   PutString(item, DCM_SamplesPerPixel, "1");
@@ -46,17 +37,17 @@ void PutNativePixels(DcmItem& item, const GreyImage& image, const std::string& p
 }
 
 // Encapsulated pixel data: an empty basic offset table, then one fragment holding the frame.
-void PutJ2kPixels(DcmItem& item, const GreyImage& image, const std::string& path) {
-  std::vector<uint8_t> codestream = EncodeJ2kLossless(image, path);
+void PutEncapsulatedPixels(DcmItem& item, const std::vector<uint8_t>& codestream, E_TransferSyntax transfer_syntax,
+                           const std::string& path) {
   auto sequence = std::make_unique<DcmPixelSequence>(DCM_PixelSequenceTag);
   sequence->insert(new DcmPixelItem(DCM_PixelItemTag));
   auto fragment = std::make_unique<DcmPixelItem>(DCM_PixelItemTag);
   const OFCondition status = fragment->putUint8Array(codestream.data(), static_cast<Uint32>(codestream.size()));
-  if (status.bad()) throw IoError(path, std::string("cannot store the JPEG 2000 fragment: ") + status.text());
+  if (status.bad()) throw IoError(path, std::string("cannot store the compressed fragment: ") + status.text());
   sequence->insert(fragment.release());
 
   auto pixel_data = std::make_unique<DcmPixelData>(DCM_PixelData);
-  pixel_data->putOriginalRepresentation(EXS_JPEG2000LosslessOnly, nullptr, sequence.release());
+  pixel_data->putOriginalRepresentation(transfer_syntax, nullptr, sequence.release());
   const OFCondition inserted = item.insert(pixel_data.get(), true);
   if (inserted.bad()) throw IoError(path, std::string("cannot store the pixel data: ") + inserted.text());
   static_cast<void>(pixel_data.release());  // the item owns it now
@@ -82,15 +73,16 @@ void WriteDicomFile(DcmFileFormat& file, const GreyImage& image, const std::file
   PutPixelModule(dataset, image);
 
   const E_TransferSyntax transfer_syntax = TransferSyntaxOf(encoding);
-  if (encoding == Encoding::Jpeg2000Lossless) {
-    PutJ2kPixels(dataset, image, where);
-  } else {
-    PutNativePixels(dataset, image, where);
-  }
-  if (encoding == Encoding::JpegLsLossless) {
-    static const JpegLsEncoders encoders;
-    const OFCondition status = dataset.chooseRepresentation(transfer_syntax, nullptr);
-    if (status.bad()) throw IoError(where, std::string("JPEG-LS encoding failed: ") + status.text());
+  switch (encoding) {
+    case Encoding::ExplicitLittle:
+      PutNativePixels(dataset, image, where);
+      break;
+    case Encoding::JpegLsLossless:
+      PutEncapsulatedPixels(dataset, EncodeJpegLsLossless(image, where), transfer_syntax, where);
+      break;
+    case Encoding::Jpeg2000Lossless:
+      PutEncapsulatedPixels(dataset, EncodeJ2kLossless(image, where), transfer_syntax, where);
+      break;
   }
   if (!dataset.canWriteXfer(transfer_syntax)) {
     throw IoError(where, std::string("DCMTK cannot write transfer syntax ") + DcmXfer(transfer_syntax).getXferName());

@@ -1,16 +1,11 @@
 #pragma once
-// Model output on the source grid -> label image -> cleaned label image -> measurements.
+// A label image on the source grid -> cleaned label image -> measurements.
 #include <vector>
 
 #include "medpipe/core/volume.h"
 #include "medpipe/model/manifest.h"
 
 namespace medpipe::postprocess {
-
-// Softmax: voxel label = argmax over channels, where channel c is label value c (0 = background).
-// Sigmoid: channel i is LABELS[i]; a voxel takes the most probable label whose probability is > 0.5.
-LabelImage::Pointer ToLabels(const std::vector<Image3D::Pointer>& probabilities, model::Activation activation,
-                             const std::vector<model::Label>& labels);
 
 // Per label, in this order: fill enclosed holes (background voxels only), drop components below
 // min_component_mm3, keep the largest component. Connectivity is face-connected (6-neighbourhood).

@@ -27,8 +27,12 @@ Volume Prepare(const Volume& source, const Spec& spec);
 // The direction matrix (columns = axis directions in LPS) for a "towards" code such as "RAS".
 Image3D::DirectionType DirectionFor(const std::string& orientation);
 
-// Resamples MODEL_SPACE (e.g. one class's probabilities) onto REFERENCE's grid: linear interpolation,
-// nearest-value extrapolation at the rim. Exact (to float rounding) where the grids' voxel centres coincide.
+// Resamples MODEL_SPACE onto REFERENCE's grid: linear interpolation, nearest-value extrapolation at
+// the rim. Exact (to float rounding) where the grids' voxel centres coincide.
 Image3D::Pointer MapBack(const Image3D& model_space, const Image3D& reference);
+
+// A label map decided at model resolution onto REFERENCE's grid: each voxel takes the label of the
+// nearest model voxel (the rim's outside the model grid too). Exact where the voxel centres coincide.
+LabelImage::Pointer MapBackLabels(const LabelImage& model_space, const Image3D& reference);
 
 }  // namespace medpipe::preprocess
