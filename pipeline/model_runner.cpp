@@ -113,6 +113,21 @@ std::string FindingText(const model::Manifest& manifest, const nlohmann::json& e
          "): " + (positive ? "positive" : "negative");
 }
 
+// PS3.5 9.1: digits and dots, at most 64 characters. The index names studies without UIDs by folder.
+bool IsUid(const std::string& uid) {
+  return !uid.empty() && uid.size() <= 64 && uid.find_first_not_of("0123456789.") == std::string::npos;
+}
+
+// Why DICOM outputs (SEG, RTSTRUCT, SR) cannot reference SERIES' images, or empty when they can.
+std::string Unreferenceable(const dicom::Series& series) {
+  for (const auto& file : series.files)
+    if (!IsUid(file.sop_instance_uid) || !IsUid(file.sop_class_uid) || !IsUid(file.study_instance_uid) ||
+        !IsUid(file.series_instance_uid))
+      return file.path + " has no valid SOPInstanceUID, SOPClassUID, StudyInstanceUID and SeriesInstanceUID " +
+             "for a DICOM object to reference";
+  return "";
+}
+
 }  // namespace
 
 OutputTypes ParseOutputTypes(const std::string& list) {
@@ -258,7 +273,7 @@ SeriesAnalysis ModelRunner::Finish(const SeriesContext& series, std::vector<Mode
       } else {
         entry.update(ClassificationJson(manifest, job.output));
         analysis.findings.push_back(FindingText(manifest, entry));
-        if (series.source) {
+        if (series.source && Unreferenceable(*series.source).empty()) {
           const std::string predicted = entry["predicted"];
           std::optional<double> threshold;
           if (manifest.decision) threshold = manifest.decision->threshold;
@@ -301,7 +316,9 @@ nlohmann::json ModelRunner::WriteSegmentationOutputs(const LabelImage& labels, c
     exporter::CheckSameGeometry(labels, *ReadLabelNifti(series.folder / name), manifest.labels, name);
     outputs["nifti"] = name;
   }
-  if (outputs_.seg && series.source) {
+  const std::string unreferenceable = series.source ? Unreferenceable(*series.source) : "";
+  if ((outputs_.seg || outputs_.rtstruct) && !unreferenceable.empty()) outputs["dicom_skipped"] = unreferenceable;
+  if (outputs_.seg && series.source && unreferenceable.empty()) {
     const std::string name = stem + "_seg.dcm";
     const auto seg =
         exporter::WriteDicomSeg(labels, manifest.labels, *series.source, {manifest.name, manifest.version}, series.folder / name);
@@ -314,7 +331,7 @@ nlohmann::json ModelRunner::WriteSegmentationOutputs(const LabelImage& labels, c
       findings.segments.push_back({static_cast<int>(i + 1), manifest.labels[i], measures[i]["volume_ml"]});
     analysis.segmentations.push_back(findings);
   }
-  if (outputs_.rtstruct && series.source) {
+  if (outputs_.rtstruct && series.source && unreferenceable.empty()) {
     const std::string name = stem + "_rtstruct.dcm";
     exporter::WriteRtStruct(labels, manifest.labels, *series.source, manifest.name, series.folder / name);
     exporter::CheckSameGeometry(labels, *exporter::ReadRtStruct(series.folder / name, labels), manifest.labels, name);

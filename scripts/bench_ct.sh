@@ -7,6 +7,8 @@
 # JPEG-LS and as JPEG 2000, and TotalSegmentator's real JPEG 2000 CT from ../shared/data.
 # Prints one JSON line per run (per-stage ms, TFLOP/s, device share) and a summary line per input
 # (median and p95 of every stage). PYTHON picks the interpreter with torch (/usr/bin/python3 here).
+# SYNTHETIC_ONLY=1 leaves out the real CT. BASELINE=FILE flags every stage whose median is over 15 % slower than FILE's; RECORD=FILE writes
+# this run's medians as a new baseline.
 set -euo pipefail
 build=$(realpath "$1"); device=${2:-cuda}; runs=${3:-5}; features=${4:-32,64,128,256,320,320}; size=${5:-512x512x300}
 python=${PYTHON:-python3}
@@ -21,8 +23,7 @@ for encoding in explicit jpeg-ls jpeg2000; do
   "$medpipe" synth "$work/in/$encoding" --ct "$size" --spacing 0.7,0.7,1.0 --encoding "$encoding" --seed 7 >&2
   inputs[synthetic-$size-$encoding]=$work/in/$encoding
 done
-inputs[totalseg-example-ct-jpeg2000]=../shared/data/dicom/totalseg/tests/reference_files/example_ct_dicom
-echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), device $device" >&2
+[ "${SYNTHETIC_ONLY:-}" = 1 ] || inputs[totalseg-example-ct-jpeg2000]=../shared/data/dicom/totalseg/tests/reference_files/example_ct_dicom
 for name in $(printf '%s\n' "${!inputs[@]}" | sort); do
   for run in $(seq 0 "$runs"); do
     rm -rf "$work/out"
@@ -34,4 +35,6 @@ for name in $(printf '%s\n' "${!inputs[@]}" | sort); do
       --architecture "$work/model/architecture.json" --wall-s "$wall"
   done
 done | tee "$work/lines.jsonl"
-"$python" scripts/bench/stage_timings.py summary "$work/lines.jsonl"
+machine="$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), device $device"
+"$python" scripts/bench/stage_timings.py summary "$work/lines.jsonl" ${BASELINE:+--baseline "$BASELINE"} \
+  ${RECORD:+--record "$RECORD" --machine "$machine"}

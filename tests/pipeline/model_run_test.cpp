@@ -1,6 +1,8 @@
 // `medpipe run` with a segmentation and a classification model, on DICOM and on NIfTI input: masks
 // land voxel for voxel on the source grid, volumes match the phantom, bad models stop the run early.
 #include <gtest/gtest.h>
+
+#include <cstdlib>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -203,6 +205,28 @@ TEST_F(ModelRun, NiftiInputGetsMasksOnItsOwnGrid) {
   testing::ExpectValidResult(folder / "result.json");
   // A CT NIfTI has no modality: the 2-D classifier is skipped for being 2-D, not for modality.
   EXPECT_EQ(Analysis(dir_ / "out", "nifti", "classifier")["skipped"], "2-D classifier, series is a volume");
+}
+
+// Like TotalSegmentator's anonymised example CT: images without SOP or study UIDs still get masks,
+// and no SEG, RTSTRUCT or SR that would reference nothing.
+TEST_F(ModelRun, ImagesWithoutUidsGetMasksButNoDicomObjects) {
+  fs::create_directories(dir_ / "anonymous");
+  fs::copy(dir_ / "archive" / "ct", dir_ / "anonymous" / "ct");
+  ASSERT_EQ(std::system(("dcmodify -nb -ea '(0008,0018)' -ea '(0020,000d)' " + (dir_ / "anonymous" / "ct").string() +
+                         "/*.dcm > /dev/null 2>&1")
+                            .c_str()),
+            0);
+  const auto run = Medpipe("run " + (dir_ / "anonymous").string() + " " + (dir_ / "out").string() + ModelArgs(), dir_ / "log");
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  fs::path folder;
+  const auto lesion = Analysis(dir_ / "out", "CT", "lesion", &folder);
+  ASSERT_TRUE(lesion.contains("labels")) << lesion.dump(2);
+  EXPECT_TRUE(lesion["outputs"].contains("nifti"));
+  EXPECT_FALSE(lesion["outputs"].contains("seg"));
+  EXPECT_FALSE(lesion["outputs"].contains("rtstruct"));
+  EXPECT_NE(lesion["outputs"]["dicom_skipped"].get<std::string>().find("has no valid SOPInstanceUID"), std::string::npos);
+  EXPECT_FALSE(fs::exists(folder / "sr.dcm"));
+  testing::ExpectValidResult(folder / "result.json");
 }
 
 TEST_F(ModelRun, ABadModelStopsTheRunBeforeAnyStudy) {
