@@ -5,14 +5,12 @@
 #include <sys/stat.h>
 
 #include <algorithm>
-#include <atomic>
-#include <mutex>
 #include <set>
-#include <thread>
 
 #include "dicom_text.h"
 #include "medpipe/core/cores.h"
 #include "medpipe/core/error.h"
+#include "medpipe/core/parallel_for.h"
 
 namespace medpipe::dicom {
 namespace fs = std::filesystem;
@@ -137,28 +135,21 @@ ScanResult ScanArchive(const fs::path& root, const ScanOptions& options) {
   std::vector<std::optional<FileHeader>> headers(walker.files.size());
   std::vector<std::optional<PathProblem>> problems(walker.files.size());
   std::vector<char> non_dicom(walker.files.size(), 0);
-  std::atomic<size_t> next{0};
-  const auto work = [&] {
-    for (size_t i = next++; i < walker.files.size(); i = next++) {
-      const std::string path = walker.files[i].string();
-      try {
-        if (!LooksLikeDicom(path) && !NameClaimsDicom(walker.files[i])) {
-          non_dicom[i] = 1;
-          continue;
-        }
-        headers[i] = ReadFileHeader(path, options.limits);
-      } catch (const Error& error) {
-        problems[i] = PathProblem{path, error.Reason()};
-      } catch (const std::exception& error) {
-        problems[i] = PathProblem{path, std::string("header could not be read: ") + error.what()};
+  // Every error becomes the file's problem, so no item throws.
+  ParallelFor(walker.files.size(), options.threads ? options.threads : UsableCores(), [&](size_t i) {
+    const std::string path = walker.files[i].string();
+    try {
+      if (!LooksLikeDicom(path) && !NameClaimsDicom(walker.files[i])) {
+        non_dicom[i] = 1;
+        return;
       }
+      headers[i] = ReadFileHeader(path, options.limits);
+    } catch (const Error& error) {
+      problems[i] = PathProblem{path, error.Reason()};
+    } catch (const std::exception& error) {
+      problems[i] = PathProblem{path, std::string("header could not be read: ") + error.what()};
     }
-  };
-  const unsigned threads = options.threads ? options.threads : UsableCores();
-  std::vector<std::thread> pool;
-  for (unsigned t = 1; t < threads; ++t) pool.emplace_back(work);
-  work();
-  for (auto& thread : pool) thread.join();
+  });
 
   for (size_t i = 0; i < walker.files.size(); ++i) {
     if (headers[i]) result.headers.push_back(std::move(*headers[i]));

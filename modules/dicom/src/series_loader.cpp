@@ -5,16 +5,13 @@
 
 #include <algorithm>
 #include <cmath>
-#include <atomic>
 #include <chrono>
-#include <exception>
 #include <memory>
-#include <mutex>
 #include <new>
-#include <thread>
 
 #include "medpipe/core/cores.h"
 #include "medpipe/core/error.h"
+#include "medpipe/core/parallel_for.h"
 #include "medpipe/dicom/pixel_decoder.h"
 
 namespace medpipe::dicom {
@@ -32,31 +29,6 @@ struct SliceStackPixels {
   size_t PlaneSize() const { return size_t{rows} * columns * channels; }
   float* Plane(size_t slice) const { return samples.get() + slice * PlaneSize(); }
 };
-
-// Runs WORK(i) for i in [0, COUNT) on up to the usable cores; the first error stops the rest and
-// is rethrown here.
-template <typename Work>
-void ParallelFor(size_t count, const Work& work) {
-  std::atomic<size_t> next{0};
-  std::atomic<bool> failed{false};
-  std::exception_ptr first_error;
-  std::mutex error_mutex;
-  const auto drain = [&] {
-    for (size_t i; !failed && (i = next++) < count;) {
-      try {
-        work(i);
-      } catch (...) {
-        const std::lock_guard<std::mutex> lock(error_mutex);
-        if (!failed.exchange(true)) first_error = std::current_exception();
-      }
-    }
-  };
-  std::vector<std::thread> helpers(std::min<size_t>(UsableCores(), count) - 1);
-  for (auto& helper : helpers) helper = std::thread(drain);
-  drain();
-  for (auto& helper : helpers) helper.join();
-  if (first_error) std::rethrow_exception(first_error);
-}
 
 // Decodes the series' files in parallel; a file's frames land on the planes of their slices.
 SliceStackPixels DecodeSlices(const Series& series) {
@@ -87,7 +59,7 @@ SliceStackPixels DecodeSlices(const Series& series) {
                                      std::to_string(plane * stack.slices * sizeof(float) >> 20) +
                                      " MiB of memory, more than is free");
   }
-  ParallelFor(series.files.size(), [&](size_t f) {
+  ParallelFor(series.files.size(), UsableCores(), [&](size_t f) {
     const auto& planes = planes_of_file[f];
     if (planes.empty()) return;
     const FileHeader& file = series.files[f];
