@@ -3,6 +3,7 @@
 #include <sstream>
 
 #include "medpipe/core/error.h"
+#include "medpipe/core/stopwatch.h"
 #include "medpipe/export/dicom_seg.h"
 #include "medpipe/export/rtstruct.h"
 #include "medpipe/inference/device.h"
@@ -11,7 +12,6 @@
 #include "medpipe/preprocess/preprocess.h"
 #include "medpipe/report/overlay.h"
 #include "medpipe/volume_io/nifti_io.h"
-#include "stopwatch.h"
 
 namespace po = boost::program_options;
 namespace fs = std::filesystem;
@@ -249,6 +249,7 @@ void ModelRunner::Infer(ModelJob& job) const {
 
 SeriesAnalysis ModelRunner::Finish(const SeriesContext& series, std::vector<ModelJob>& jobs) const {
   SeriesAnalysis analysis;
+  const std::string unreferenceable = series.source ? Unreferenceable(*series.source) : "";
   for (auto& job : jobs) {
     nlohmann::json& entry = job.entry;
     if (entry.contains("error")) ++analysis.failures;
@@ -264,7 +265,7 @@ SeriesAnalysis ModelRunner::Finish(const SeriesContext& series, std::vector<Mode
         const auto labels = LabelsOnSourceGrid(manifest, job.output, job.prepared->Grid(), series.volume.Grid());
         entry["labels"] = MeasuresJson(*labels, manifest);
         timings["post"] = stopwatch.Lap();
-        entry["outputs"] = WriteSegmentationOutputs(*labels, manifest, series, entry["labels"], analysis);
+        entry["outputs"] = WriteSegmentationOutputs(*labels, manifest, series, unreferenceable, entry["labels"], analysis);
         const std::string overlay = series.stem + "_" + manifest.name + ".png";
         report::WriteVolumeOverlay(series.volume.Grid(), labels.GetPointer(), Legend(manifest, entry["labels"]), series.modality,
                                    series.folder / overlay);
@@ -273,7 +274,7 @@ SeriesAnalysis ModelRunner::Finish(const SeriesContext& series, std::vector<Mode
       } else {
         entry.update(ClassificationJson(manifest, job.output));
         analysis.findings.push_back(FindingText(manifest, entry));
-        if (series.source && Unreferenceable(*series.source).empty()) {
+        if (series.source && unreferenceable.empty()) {
           const std::string predicted = entry["predicted"];
           std::optional<double> threshold;
           if (manifest.decision) threshold = manifest.decision->threshold;
@@ -305,8 +306,8 @@ std::string WriteSeriesOverlay(const SeriesContext& series, const SeriesAnalysis
 }
 
 nlohmann::json ModelRunner::WriteSegmentationOutputs(const LabelImage& labels, const model::Manifest& manifest,
-                                                     const SeriesContext& series, const nlohmann::json& measures,
-                                                     SeriesAnalysis& analysis) const {
+                                                     const SeriesContext& series, const std::string& unreferenceable,
+                                                     const nlohmann::json& measures, SeriesAnalysis& analysis) const {
   // Each file is read back and must put every label where the mask in memory has it.
   const std::string stem = series.stem + "_" + manifest.name;
   nlohmann::json outputs = nlohmann::json::object();
@@ -316,7 +317,6 @@ nlohmann::json ModelRunner::WriteSegmentationOutputs(const LabelImage& labels, c
     exporter::CheckSameGeometry(labels, *ReadLabelNifti(series.folder / name), manifest.labels, name);
     outputs["nifti"] = name;
   }
-  const std::string unreferenceable = series.source ? Unreferenceable(*series.source) : "";
   if ((outputs_.seg || outputs_.rtstruct) && !unreferenceable.empty()) outputs["dicom_skipped"] = unreferenceable;
   if (outputs_.seg && series.source && unreferenceable.empty()) {
     const std::string name = stem + "_seg.dcm";

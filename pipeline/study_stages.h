@@ -11,8 +11,8 @@
 #include <nlohmann/json.hpp>
 
 #include "medpipe/core/files.h"
+#include "medpipe/core/stopwatch.h"
 #include "model_runner.h"
-#include "stopwatch.h"
 #include "work_list.h"
 
 namespace medpipe::cli {

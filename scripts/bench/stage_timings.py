@@ -129,7 +129,10 @@ def main() -> None:
     many.add_argument("--tolerance", type=float, default=0.15)
     many.add_argument("--fail-on-flag", action="store_true")
     args = parser.parse_args()
-    line(args) if args.command == "line" else summary(args)
+    if args.command == "line":
+        line(args)
+    else:
+        summary(args)
 
 
 if __name__ == "__main__":

@@ -92,7 +92,7 @@ def flops_per_patch(model: nn.Module, patch: int) -> int:
         model(torch.zeros(1, 1, probe, probe, probe))
     for hook in hooks:
         hook.remove()
-    return total * (patch // probe) ** 3 if patch % probe == 0 else round(total * (patch / probe) ** 3)
+    return round(total * (patch / probe) ** 3)
 
 
 def manifest(num_classes: int, patch: int, spacing_mm, sha256: str) -> dict:

@@ -5,13 +5,13 @@
 
 #include <algorithm>
 #include <cmath>
-#include <chrono>
 #include <memory>
 #include <new>
 
 #include "medpipe/core/cores.h"
 #include "medpipe/core/error.h"
 #include "medpipe/core/parallel_for.h"
+#include "medpipe/core/stopwatch.h"
 #include "medpipe/dicom/pixel_decoder.h"
 
 namespace medpipe::dicom {
@@ -183,7 +183,7 @@ std::array<double, 2> InPlaneSpacing(const FileHeader& file, const FrameInfo& fr
 }  // namespace
 
 Volume LoadSeries(const Series& series, LoadTimings* timings) {
-  const auto started = std::chrono::steady_clock::now();
+  Stopwatch clock;
   if (series.refused) {
     throw DicomError(series.files.front().path, "series " + series.id + " is refused: " + series.problems.front());
   }
@@ -191,14 +191,10 @@ Volume LoadSeries(const Series& series, LoadTimings* timings) {
   const FileHeader& first_file = series.files[series.slices.front().file];
   const FrameInfo& first_frame = first_file.frames[series.slices.front().frame];
   SliceStackPixels stack = DecodeSlices(series);
-  const auto decoded = std::chrono::steady_clock::now();
+  const double decode_ms = clock.Lap();
   // Filled as LoadSeries returns, whichever way it assembled the volume.
   const auto record = [&](Volume volume) {
-    if (timings) {
-      const auto now = std::chrono::steady_clock::now();
-      timings->decode_ms = std::chrono::duration<double, std::milli>(decoded - started).count();
-      timings->assemble_ms = std::chrono::duration<double, std::milli>(now - decoded).count();
-    }
+    if (timings) *timings = {decode_ms, clock.Lap()};
     return volume;
   };
 

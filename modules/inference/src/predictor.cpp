@@ -1,10 +1,9 @@
 #include "medpipe/inference/predictor.h"
 
-#include <chrono>
-
 #include <torch/cuda.h>
 
 #include "medpipe/core/error.h"
+#include "medpipe/core/stopwatch.h"
 #include "medpipe/inference/sliding_window.h"
 
 namespace medpipe::inference {
@@ -17,15 +16,12 @@ class DeviceClock {
   explicit DeviceClock(torch::Device device) : device_(device) {}
   double Lap() {
     if (device_.is_cuda()) torch::cuda::synchronize(device_.index());
-    const auto now = std::chrono::steady_clock::now();
-    const double ms = std::chrono::duration<double, std::milli>(now - last_).count();
-    last_ = now;
-    return ms;
+    return stopwatch_.Lap();
   }
 
  private:
   torch::Device device_;
-  std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
+  Stopwatch stopwatch_;
 };
 
 // LibTorch reports CUDA out-of-memory as c10::OutOfMemoryError (2.x) or c10::Error (1.13); both say this.

@@ -1,7 +1,7 @@
 #pragma once
 #include <chrono>
 
-namespace medpipe::cli {
+namespace medpipe {
 
 // Milliseconds per stage: each Lap() returns the time since the previous one (or construction).
 class Stopwatch {
@@ -17,4 +17,4 @@ class Stopwatch {
   std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
 };
 
-}  // namespace medpipe::cli
+}  // namespace medpipe
