@@ -52,6 +52,25 @@ TEST_F(Cli, RunWritesOneResultPerStudyAndConvertWritesNifti) {
   EXPECT_EQ(volumes, 3u);
 }
 
+// The benchmarks' input: one CT of the asked size, spacing and encoding; the scan reads it back.
+TEST_F(Cli, SynthWritesACtOfAnySizeAndEncoding) {
+  ASSERT_EQ(Medpipe("synth " + (dir_ / "big").string() + " --ct 24x20x4 --spacing 0.5,0.6,2.5 --encoding jpeg-ls --seed 9"), 0);
+  ASSERT_EQ(Medpipe("scan " + (dir_ / "big").string() + " --out " + (dir_ / "index.json").string()), 0);
+  std::ifstream in(dir_ / "index.json");
+  const auto index = nlohmann::json::parse(in);
+  ASSERT_EQ(index["studies"].size(), 1u) << index.dump(2);
+  const auto& series = index["studies"][0]["series"][0];
+  EXPECT_EQ(series["modality"], "CT");
+  EXPECT_EQ(series["columns"], 24);
+  EXPECT_EQ(series["rows"], 20);
+  EXPECT_EQ(series["slices"], 4);
+  EXPECT_NEAR(series["slice_spacing_mm"].get<double>(), 2.5, 1e-6);
+  EXPECT_EQ(series["transfer_syntax_uid"], "1.2.840.10008.1.2.4.80");  // JPEG-LS lossless
+  EXPECT_EQ(Medpipe("synth " + (dir_ / "bad").string() + " --ct 24x20"), 2);
+  EXPECT_EQ(Medpipe("synth " + (dir_ / "bad").string() + " --ct 24x20x4 --encoding jpeg"), 2);
+  EXPECT_EQ(Medpipe("synth " + (dir_ / "bad").string() + " --ct 24x20x4 --spacing 1,1"), 2);
+}
+
 TEST_F(Cli, ExitCodesFollowTheReadme) {
   EXPECT_EQ(Medpipe(""), 2);
   EXPECT_EQ(Medpipe("frobnicate"), 2);
