@@ -174,9 +174,12 @@ void ValidatePixelLayout(const FileHeader& header, const HeaderLimits& limits, s
   if (px.bits_allocated != 8 && px.bits_allocated != 16 && px.bits_allocated != 32) {
     fail("(0028,0100) BitsAllocated is " + std::to_string(px.bits_allocated) + ", expected 8, 16 or 32");
   }
-  if (px.bits_stored == 0 || px.bits_stored > px.bits_allocated || px.high_bit >= px.bits_allocated) {
+  // The stored bits start at HighBit + 1 - BitsStored, so HighBit below BitsStored - 1 would shift by
+  // a negative amount when decoding (found by fuzz_decode).
+  if (px.bits_stored == 0 || px.bits_stored > px.bits_allocated || px.high_bit >= px.bits_allocated ||
+      px.high_bit + 1 < px.bits_stored) {
     fail("(0028,0101) BitsStored " + std::to_string(px.bits_stored) + " / (0028,0102) HighBit " +
-         std::to_string(px.high_bit) + " do not fit BitsAllocated " + std::to_string(px.bits_allocated));
+         std::to_string(px.high_bit) + " do not fit each other or BitsAllocated " + std::to_string(px.bits_allocated));
   }
   if (px.samples_per_pixel != 1 && px.samples_per_pixel != 3) {
     fail("(0028,0002) SamplesPerPixel is " + std::to_string(px.samples_per_pixel) + ", expected 1 or 3");
