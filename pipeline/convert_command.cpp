@@ -3,6 +3,7 @@
 #include "archive_walk.h"
 #include "commands.h"
 #include "medpipe/core/error.h"
+#include "medpipe/core/json_text.h"
 #include "medpipe/dicom/index_json.h"
 #include "medpipe/volume_io/nifti_io.h"
 
@@ -51,7 +52,7 @@ int ConvertCommand(const std::vector<std::string>& args) {
           fs::create_directories(folder);
           const std::string stem = SeriesStem(series);
           WriteNifti(volume, folder / (stem + ".nii.gz"));
-          WriteFileAtomically(folder / (stem + ".json"), Sidecar(series).dump(2) + "\n");
+          WriteFileAtomically(folder / (stem + ".json"), JsonText(Sidecar(series)) + "\n");
           std::cout << (folder / (stem + ".nii.gz")).string() << "\n";
           ++written;
         },

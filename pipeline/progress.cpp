@@ -10,6 +10,7 @@
 #include "medpipe/core/cores.h"
 #include "medpipe/core/error.h"
 #include "medpipe/core/files.h"
+#include "medpipe/core/json_text.h"
 #include "medpipe/core/log.h"
 
 namespace medpipe::cli {
@@ -26,7 +27,7 @@ BatchProgress::BatchProgress(std::filesystem::path status_file, size_t total, do
     if (!events_) throw IoError(events_file->string(), "cannot be opened for progress events");
   }
   Emit({{"event", "start"}, {"total", total_}});
-  WriteFileAtomically(status_file_, Status("running").dump(2) + "\n");
+  WriteFileAtomically(status_file_, JsonText(Status("running")) + "\n");
 }
 
 nlohmann::json BatchProgress::Status(const std::string& state) const {
@@ -66,18 +67,18 @@ void BatchProgress::Record(const WorkItem& item, Outcome outcome, double millise
   (outcome == Outcome::Ok ? done_ : outcome == Outcome::Failed ? failed_ : skipped_)++;
   Emit({{"event", "study"}, {"study_id", item.id}, {"study_instance_uid", item.uid}, {"status", name},
         {"ms", milliseconds}});
-  WriteFileAtomically(status_file_, Status("running").dump(2) + "\n");
+  WriteFileAtomically(status_file_, JsonText(Status("running")) + "\n");
   DrawBar();
 }
 
 void BatchProgress::Running(nlohmann::json running) {
   running_ = std::move(running);
-  WriteFileAtomically(status_file_, Status("running").dump(2) + "\n");
+  WriteFileAtomically(status_file_, JsonText(Status("running")) + "\n");
 }
 
 void BatchProgress::Finish(const std::string& state) {
   const auto status = Status(state);
-  WriteFileAtomically(status_file_, status.dump(2) + "\n");
+  WriteFileAtomically(status_file_, JsonText(status) + "\n");
   Emit({{"event", "end"}, {"state", state}, {"done", done_}, {"failed", failed_}, {"skipped", skipped_},
         {"pending", status["pending"]}, {"elapsed_s", status["elapsed_s"]}});
   if (terminal_) std::cerr << "\n";
@@ -91,7 +92,7 @@ void BatchProgress::Emit(const nlohmann::json& event) {
   if (!events_.is_open()) return;
   nlohmann::json line = event;
   line["time"] = UtcTimestamp();
-  events_ << line.dump() << std::endl;  // flushed: a scheduler tails this file
+  events_ << JsonText(line, -1) << std::endl;  // flushed: a scheduler tails this file
 }
 
 void BatchProgress::DrawBar() const {

@@ -6,6 +6,7 @@
 #include "commands.h"
 #include "medpipe/core/cores.h"
 #include "medpipe/core/error.h"
+#include "medpipe/core/json_text.h"
 #include "medpipe/core/log.h"
 #include "medpipe/dicom/index_json.h"
 #include "medpipe/report/html_report.h"
@@ -113,7 +114,7 @@ int RunCommand(const std::vector<std::string>& args) {
     progress.Finish("not started");
     return run.start_failure;
   }
-  WriteFileAtomically(outdir / "problems.json", dicom::ProblemsToJson(index.problems).dump(2) + "\n");
+  WriteFileAtomically(outdir / "problems.json", JsonText(dicom::ProblemsToJson(index.problems)) + "\n");
   report::WriteResultsCsv(outdir);
   report::WriteHtmlReport(outdir);
   progress.Finish(run.stopped ? "stopped" : "finished");

@@ -2,6 +2,7 @@
 
 #include "archive_walk.h"
 #include "commands.h"
+#include "medpipe/core/json_text.h"
 #include "medpipe/dicom/index_json.h"
 
 namespace po = boost::program_options;
@@ -21,7 +22,7 @@ int ScanCommand(const std::vector<std::string>& args) {
   if (!ParseCommandLine(args, "usage: medpipe scan ARCHIVE [--out FILE]", options, positional, vm, exit_code)) {
     return exit_code;
   }
-  const std::string json = dicom::IndexToJson(IndexArchive(vm)).dump(2) + "\n";
+  const std::string json = JsonText(dicom::IndexToJson(IndexArchive(vm))) + "\n";
   if (vm.count("out")) {
     WriteFileAtomically(vm["out"].as<std::string>(), json);
   } else {

@@ -2,6 +2,7 @@
 
 #include "archive_walk.h"
 #include "medpipe/core/digest.h"
+#include "medpipe/core/json_text.h"
 #include "medpipe/core/log.h"
 #include "medpipe/dicom/index_json.h"
 #include "medpipe/volume_io/nifti_io.h"
@@ -164,7 +165,7 @@ size_t StudyStages::Export(StudyInFlight& study) const {
   nlohmann::json result = ResultJson(*study.item, study.source, settings_sha256_, models_.ModelsJson(), series_results,
                                      study.failures, study.clock.Lap());
   if (!outputs.empty()) result["outputs"] = outputs;
-  WriteFileAtomically(study.folder->Path() / "result.json", result.dump(2) + "\n");
+  WriteFileAtomically(study.folder->Path() / "result.json", JsonText(result) + "\n");
   study.folder->Commit();
   return study.failures;
 }

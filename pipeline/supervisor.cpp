@@ -20,6 +20,7 @@
 #include "commands.h"
 #include "medpipe/core/error.h"
 #include "medpipe/core/files.h"
+#include "medpipe/core/json_text.h"
 #include "medpipe/core/log.h"
 #include "stop_signal.h"
 #include "study_stages.h"
@@ -305,7 +306,7 @@ class Supervisor {
     try {
       StagedFolder folder(studies_dir_ / item.id);
       WriteFileAtomically(folder.Path() / "result.json",
-                          FailedResultJson(item, settings_sha256_, models_, reason).dump(2) + "\n");
+                          JsonText(FailedResultJson(item, settings_sha256_, models_, reason)) + "\n");
       folder.Commit();
     } catch (const std::exception& error) {
       Log(LogLevel::Error, "study " + item.uid + " (" + item.id + ") not written: " + error.what());

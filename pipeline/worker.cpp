@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "bounded_queue.h"
+#include "medpipe/core/json_text.h"
 #include "medpipe/core/log.h"
 
 namespace medpipe::cli {
@@ -20,7 +21,7 @@ class EventWriter {
   explicit EventWriter(int fd) : fd_(fd) {}
 
   void Write(const nlohmann::json& event) {
-    const std::string line = event.dump() + "\n";
+    const std::string line = JsonText(event, -1) + "\n";
     const std::lock_guard<std::mutex> lock(mutex_);
     for (size_t written = 0; written < line.size();) {
       const ssize_t n = ::write(fd_, line.data() + written, line.size() - written);
