@@ -113,21 +113,6 @@ std::string FindingText(const model::Manifest& manifest, const nlohmann::json& e
          "): " + (positive ? "positive" : "negative");
 }
 
-// PS3.5 9.1: digits and dots, at most 64 characters. The index names studies without UIDs by folder.
-bool IsUid(const std::string& uid) {
-  return !uid.empty() && uid.size() <= 64 && uid.find_first_not_of("0123456789.") == std::string::npos;
-}
-
-// Why DICOM outputs (SEG, RTSTRUCT, SR) cannot reference SERIES' images, or empty when they can.
-std::string Unreferenceable(const dicom::Series& series) {
-  for (const auto& file : series.files)
-    if (!IsUid(file.sop_instance_uid) || !IsUid(file.sop_class_uid) || !IsUid(file.study_instance_uid) ||
-        !IsUid(file.series_instance_uid))
-      return file.path + " has no valid SOPInstanceUID, SOPClassUID, StudyInstanceUID and SeriesInstanceUID " +
-             "for a DICOM object to reference";
-  return "";
-}
-
 }  // namespace
 
 OutputTypes ParseOutputTypes(const std::string& list) {
@@ -249,7 +234,7 @@ void ModelRunner::Infer(ModelJob& job) const {
 
 SeriesAnalysis ModelRunner::Finish(const SeriesContext& series, std::vector<ModelJob>& jobs) const {
   SeriesAnalysis analysis;
-  const std::string unreferenceable = series.source ? Unreferenceable(*series.source) : "";
+  const std::string unreferenceable = series.source ? series.source->unreferenceable : "";
   for (auto& job : jobs) {
     nlohmann::json& entry = job.entry;
     if (entry.contains("error")) ++analysis.failures;

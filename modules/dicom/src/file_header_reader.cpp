@@ -11,6 +11,7 @@
 #include <new>
 
 #include "dicom_text.h"
+#include "medpipe/core/digest.h"
 #include "medpipe/core/error.h"
 #include "medpipe/dicom/slice_stack.h"
 
@@ -209,6 +210,29 @@ void ValidatePixelLayout(const FileHeader& header, const HeaderLimits& limits, s
   }
 }
 
+// PS3.5 9.1: digits and dots, at most 64 characters.
+bool IsUid(const std::string& value) {
+  return !value.empty() && value.size() <= 64 && value.find_first_not_of("0123456789.") == std::string::npos;
+}
+
+// A value too long to be a UID is kept as its digest: files still group as they claim, and no output
+// repeats megabytes of a hostile tag.
+std::string BoundedUid(std::string value) {
+  return value.size() <= 64 ? value : "invalid:" + Sha256Hex(value).substr(0, 32);
+}
+
+// Why a DICOM object (SEG, RTSTRUCT, SR) cannot reference this file's image, or empty when it can.
+std::string UidProblem(const std::array<std::string, 4>& raw_uids) {
+  static constexpr const char* kNames[] = {"(0008,0016) SOPClassUID", "(0008,0018) SOPInstanceUID",
+                                           "(0020,000D) StudyInstanceUID", "(0020,000E) SeriesInstanceUID"};
+  for (size_t i = 0; i < raw_uids.size(); ++i) {
+    if (raw_uids[i].empty()) return std::string(kNames[i]) + " is missing";
+    if (!IsUid(raw_uids[i]))
+      return std::string(kNames[i]) + " is not a valid UID (" + std::to_string(raw_uids[i].size()) + " characters)";
+  }
+  return "";
+}
+
 }  // namespace
 
 uint64_t PixelLayout::FrameBytes() const {
@@ -265,11 +289,7 @@ FileHeader ReadFileHeader(const std::string& path, const HeaderLimits& limits) {
   FileHeader header;
   header.path = path;
   header.transfer_syntax_uid = DcmXfer(dataset.getOriginalXfer()).getXferID();
-  header.sop_class_uid = GetString(dataset, DCM_SOPClassUID);
-  header.sop_instance_uid = GetString(dataset, DCM_SOPInstanceUID);
-  header.study_instance_uid = GetString(dataset, DCM_StudyInstanceUID);
-  header.series_instance_uid = GetString(dataset, DCM_SeriesInstanceUID);
-  header.frame_of_reference_uid = GetString(dataset, DCM_FrameOfReferenceUID);
+  header.frame_of_reference_uid = BoundedUid(GetString(dataset, DCM_FrameOfReferenceUID));
   header.modality = GetString(dataset, DCM_Modality);
   header.series_description = GetString(dataset, DCM_SeriesDescription);
   header.image_type = GetString(dataset, DCM_ImageType);
@@ -287,9 +307,18 @@ FileHeader ReadFileHeader(const std::string& path, const HeaderLimits& limits) {
   header.imager_pixel_spacing = GetDoubles<2>(dataset, DCM_ImagerPixelSpacing);
   header.window_center = GetDouble(dataset, DCM_WindowCenter);
   header.window_width = GetDouble(dataset, DCM_WindowWidth);
+  std::string sop_instance_uid = GetString(dataset, DCM_SOPInstanceUID);
   // Some anonymisers blank the dataset's UID but keep the file meta copy.
-  if (header.sop_instance_uid.empty()) header.sop_instance_uid = GetString(*file.getMetaInfo(), DCM_MediaStorageSOPInstanceUID);
-  if (header.sop_instance_uid.empty()) throw DicomError(path, "(0008,0018) SOPInstanceUID is missing");
+  if (sop_instance_uid.empty()) sop_instance_uid = GetString(*file.getMetaInfo(), DCM_MediaStorageSOPInstanceUID);
+  if (sop_instance_uid.empty()) throw DicomError(path, "(0008,0018) SOPInstanceUID is missing");
+  const std::array<std::string, 4> uids = {GetString(dataset, DCM_SOPClassUID), sop_instance_uid,
+                                           GetString(dataset, DCM_StudyInstanceUID),
+                                           GetString(dataset, DCM_SeriesInstanceUID)};
+  header.uid_problem = UidProblem(uids);
+  header.sop_class_uid = BoundedUid(uids[0]);
+  header.sop_instance_uid = BoundedUid(uids[1]);
+  header.study_instance_uid = BoundedUid(uids[2]);
+  header.series_instance_uid = BoundedUid(uids[3]);
 
   ReadPixelLayout(dataset, header);
   if (header.has_pixel_data) {

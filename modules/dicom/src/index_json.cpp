@@ -19,7 +19,11 @@ nlohmann::json SeriesToJson(const Series& series) {
       {"problems", series.problems},
       {"refused", series.refused},
   };
+  nlohmann::json paths = nlohmann::json::array();
+  for (const FileHeader& file : series.files) paths.push_back(file.path);
+  json["paths"] = paths;  // which files made the series: every input file is accounted for
   if (!series.split_key.empty()) json["split_key"] = series.split_key;
+  if (!series.unreferenceable.empty()) json["unreferenceable"] = series.unreferenceable;
   if (series.kind == SeriesKind::Volume && series.stack.spacing > 0) {
     json["slice_spacing_mm"] = series.stack.spacing;
     json["gantry_tilt_deg"] = series.stack.tilt_deg;

@@ -107,6 +107,8 @@ void OrderVolume(Series& series, const IndexOptions& options) {
 
 // Adds FILE and one slice per frame to SERIES.
 void AppendFile(Series& series, FileHeader file) {
+  if (series.unreferenceable.empty() && !file.uid_problem.empty())
+    series.unreferenceable = file.path + ": " + file.uid_problem;
   for (size_t frame = 0; frame < file.frames.size(); ++frame) series.slices.push_back({series.files.size(), frame});
   series.files.push_back(std::move(file));
 }

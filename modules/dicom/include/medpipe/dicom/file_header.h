@@ -44,6 +44,7 @@ struct FileHeader {
   std::string study_instance_uid;
   std::string series_instance_uid;
   std::string frame_of_reference_uid;
+  std::string uid_problem;  // why DICOM objects cannot reference this image (UID missing or invalid); empty when they can
   std::string modality;
   std::string series_description;
   std::string image_type;  // values joined with '\'

@@ -37,6 +37,7 @@ struct Series {
   std::string split_key;         // non-empty when one SeriesInstanceUID was split
   std::vector<std::string> problems;  // "code: explanation"; codes listed in README
   bool refused = false;          // true when a problem stops this series from loading
+  std::string unreferenceable;   // "path: reason" when SEG/RTSTRUCT/SR cannot reference its images
 };
 
 struct Study {
