@@ -13,6 +13,7 @@
 
 #include <sys/wait.h>
 
+#include "medpipe/core/digest.h"
 #include "medpipe/core/error.h"
 #include "medpipe/core/files.h"
 #include "medpipe/report/html_report.h"
@@ -343,7 +344,9 @@ TEST_F(BatchOutputTest, HtmlReportEscapesTextAndReferencesImagesThatExist) {
   EXPECT_NE(index.find("edema, &quot;peri&quot; 3.25 mL"), std::string::npos);
   EXPECT_NE(index.find("pneumonia 0.83"), std::string::npos);
   EXPECT_NE(dx_page.find("missing_slices: gap of 2 slices at 40 mm"), std::string::npos);
-  EXPECT_EQ(index.find("http"), std::string::npos) << "the report must not reach the network";
+  EXPECT_EQ(index.find("://"), std::string::npos) << "the report must not reach the network";
+  EXPECT_NE(index.find("<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; script-src 'sha256-"),
+            std::string::npos);
 
   const auto thumbnails = ImageSources(index, dir_);
   EXPECT_EQ(thumbnails.size(), 3U);
@@ -394,11 +397,14 @@ TEST_F(BatchOutputTest, ChromiumRendersTheReportWithoutScriptErrorsAndSortsNumer
   const std::string chromium = "/usr/bin/chromium";
   if (!fs::exists(chromium)) GTEST_SKIP() << chromium << " is not installed (Debian package chromium)";
   WriteHtmlReport(dir_);
-  // A copy of the page that clicks the lesion-seg header once loaded: numbers sort as numbers.
+  // A copy of the page that clicks the lesion-seg header once loaded (numbers sort as numbers); the
+  // click is allowed by its hash, as the page's own script is. A script that got in without one,
+  // as injected text would, is refused by the Content-Security-Policy.
+  const std::string click = "[...document.querySelectorAll('th')].find(th => th.textContent === 'lesion-seg').click()";
   std::string clicked = Read("report.html");
   clicked.replace(clicked.rfind("</body>"), 7,
-                  "<script>[...document.querySelectorAll('th')].find(th => th.textContent === 'lesion-seg').click()"
-                  "</script></body>");
+                  "<script>" + click + "</script><script>document.title = 'injected'</script></body>");
+  clicked.replace(clicked.find("script-src "), 11, "script-src 'sha256-" + Sha256Base64(click) + "' ");
   WriteFileAtomically(dir_ / "clicked.html", clicked);
 
   const std::string browser = "timeout 60 " + chromium + " --headless --no-sandbox --disable-gpu --enable-logging=stderr --v=0 "
@@ -415,8 +421,11 @@ TEST_F(BatchOutputTest, ChromiumRendersTheReportWithoutScriptErrorsAndSortsNumer
                 (dir_ / "clicked_dom.html").string() + " 2>" + (dir_ / "clicked.log").string()), 0)
       << Read("clicked.log");
 
-  for (const char* log : {"screenshot.log", "dom.log", "clicked.log"})
-    EXPECT_EQ(ConsoleLines(Read(log)), std::vector<std::string>{}) << log;
+  for (const char* log : {"screenshot.log", "dom.log"}) EXPECT_EQ(ConsoleLines(Read(log)), std::vector<std::string>{}) << log;
+  const auto refused = ConsoleLines(Read("clicked.log"));
+  ASSERT_EQ(refused.size(), 1U);
+  EXPECT_NE(refused[0].find("violates the following Content Security Policy directive"), std::string::npos) << refused[0];
+  EXPECT_EQ(Read("clicked_dom.html").find("<title>injected"), std::string::npos);
 
   const cv::Mat picture = cv::imread(screenshot.string(), cv::IMREAD_COLOR);
   ASSERT_FALSE(picture.empty());

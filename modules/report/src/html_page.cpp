@@ -4,6 +4,8 @@
 #include <cctype>
 #include <cstdio>
 
+#include "medpipe/core/digest.h"
+
 namespace medpipe::report {
 namespace {
 
@@ -138,8 +140,16 @@ std::string JsonHtml(const nlohmann::json& value) {
   return html;
 }
 
+// Only the page's own style and sorter run (pinned by hash), nothing loads from the network, and a
+// script that slipped into DICOM-derived text would be refused even if escaping failed.
+std::string ContentSecurityPolicy() {
+  return "default-src 'none'; script-src 'sha256-" + Sha256Base64(kScript) + "'; style-src 'sha256-" +
+         Sha256Base64(kStyle) + "'; img-src 'self' file: data:; base-uri 'none'; form-action 'none'";
+}
+
 std::string Page(const std::string& title, const std::string& body) {
   return "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+         "<meta http-equiv=\"Content-Security-Policy\" content=\"" + ContentSecurityPolicy() + "\">\n"
          "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
          "<link rel=\"icon\" href=\"data:,\">\n<title>" +
          Escape(title) + "</title>\n<style>" + kStyle + "</style>\n</head>\n<body>\n" + body + "\n<script>" + kScript +

@@ -1,3 +1,6 @@
+#include <cstdlib>
+#include <string_view>
+
 #include "medpipe/core/files.h"
 #include "medpipe/report/html_report.h"
 #include "study_results.h"
@@ -8,8 +11,24 @@ namespace {
 constexpr const char* kHeader =
     "study_id,study_instance_uid,series_id,modality,model,task,status,label_or_class,value,decision,reason";
 
+// A decimal number such as -1.5e-3 (not strtod's "-inf" or hex, which a spreadsheet would evaluate).
+bool IsNumber(const std::string& text) {
+  char* end = nullptr;
+  std::strtod(text.c_str(), &end);
+  return text.find_first_not_of("0123456789.eE+-") == std::string::npos && end == text.c_str() + text.size();
+}
+
+// A spreadsheet runs a cell that starts with = + - @ (or tab, CR) as a formula: such text from
+// DICOM tags or file names gets a leading ' (OWASP CSV injection), numbers stay numbers.
+std::string Neutralised(const std::string& text) {
+  if (text.empty() || std::string_view("=+-@\t\r").find(text[0]) == std::string_view::npos || IsNumber(text))
+    return text;
+  return "'" + text;
+}
+
 // RFC 4180: a field with a comma, quote or line break is quoted, its quotes doubled.
-std::string Field(const std::string& text) {
+std::string Field(const std::string& value) {
+  const std::string text = Neutralised(value);
   if (text.find_first_of(",\"\r\n") == std::string::npos) return text;
   std::string quoted = "\"";
   for (const char c : text) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
