@@ -9,9 +9,11 @@
 
 #include <cmath>
 #include <fstream>
+#include <map>
 
 #include "cli_support.h"
 #include "inference/test_models.h"
+#include "medpipe/core/digest.h"
 #include "medpipe/dicom/archive_scanner.h"
 #include "medpipe/dicom/series_index.h"
 #include "medpipe/dicom/series_loader.h"
@@ -158,10 +160,13 @@ TEST_F(ModelRun, SegmentsAndClassifiesDicomStudies) {
   for (const auto& entry : fs::directory_iterator(dir_ / "out" / "studies")) {
     testing::ExpectValidResult(entry.path() / "result.json");
     // Every loaded series has its review picture, and every segmentation its montage.
-    for (const auto& series : ReadJson(entry.path() / "result.json")["series"]) {
+    const auto result = ReadJson(entry.path() / "result.json");  // kept: the loop must not outlive it
+    for (const auto& series : result["series"]) {
       EXPECT_TRUE(fs::is_regular_file(entry.path() / series["overlay"].get<std::string>())) << series.dump();
-      for (const auto& analysis : series["analyses"])
-        if (analysis.contains("outputs")) EXPECT_TRUE(fs::is_regular_file(entry.path() / analysis["outputs"]["overlay"].get<std::string>()));
+      for (const auto& analysis : series["analyses"]) {
+        if (!analysis.contains("outputs")) continue;
+        EXPECT_TRUE(fs::is_regular_file(entry.path() / analysis["outputs"]["overlay"].get<std::string>()));
+      }
     }
   }
   // The batch's review page and table list every study and every analysis.
@@ -224,7 +229,7 @@ TEST_F(ModelRun, ImagesWithoutUidsGetMasksButNoDicomObjects) {
   EXPECT_TRUE(lesion["outputs"].contains("nifti"));
   EXPECT_FALSE(lesion["outputs"].contains("seg"));
   EXPECT_FALSE(lesion["outputs"].contains("rtstruct"));
-  EXPECT_NE(lesion["outputs"]["dicom_skipped"].get<std::string>().find("has no valid SOPInstanceUID"), std::string::npos);
+  EXPECT_NE(lesion["outputs"]["dicom_skipped"].get<std::string>().find("(0020,000D) StudyInstanceUID is missing"), std::string::npos);
   EXPECT_FALSE(fs::exists(folder / "sr.dcm"));
   testing::ExpectValidResult(folder / "result.json");
 }
@@ -297,6 +302,70 @@ TEST_F(ModelRun, ModelCheckVerifiesAPackage) {
   const auto bad = Medpipe("model check " + (dir_ / "models" / "lesion").string() + " --device cpu", dir_ / "log");
   EXPECT_EQ(bad.exit_code, 3);
   EXPECT_NE(bad.output.find("sha256"), std::string::npos) << bad.output;
+}
+
+
+// Free-text tags are attacker-controlled: a PatientID that looks like a path, a SeriesDescription
+// with a script, a separator and bytes that are not UTF-8, a StudyInstanceUID that is a spreadsheet
+// formula. Nothing lands outside OUT, no output name comes from them, the report runs no script
+// from them, the CSV holds no formula, JSON stays valid UTF-8, and no patient name or birth date
+// reaches the log, JSON, CSV or HTML.
+TEST_F(ModelRun, HostileTagsNeverBecomePathsScriptsFormulasOrPhi) {
+  const std::string description = "<script>alert(1)</script> a/b\\c \xff\xfe";
+  const auto modify = [&](const std::string& folder, const std::string& edits) {
+    ASSERT_EQ(std::system(("dcmodify -nb -i '(0010,0010)=Doe^Jane' -i '(0010,0030)=19700101' -m '(0010,0020)=../../etc/passwd' " +
+                           edits + " " + (dir_ / "archive" / folder).string() + "/*.dcm > /dev/null 2>&1")
+                              .c_str()),
+              0);
+  };
+  modify("ct", "-i '(0008,103e)=" + description + "'");
+  modify("mr", "-m '(0020,000d)=@SUM(1+1)'");
+  std::map<fs::path, std::string> inputs_before;
+  for (const auto& entry : fs::recursive_directory_iterator(dir_))
+    if (entry.is_regular_file()) inputs_before[entry.path()] = Sha256File(entry.path());
+
+  const auto run = Medpipe("run " + (dir_ / "archive").string() + " " + (dir_ / "out").string() + ModelArgs(), dir_ / "log");
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+
+  for (const auto& entry : fs::recursive_directory_iterator(dir_)) {
+    if (!entry.is_regular_file()) continue;
+    const fs::path& path = entry.path();
+    const auto before = inputs_before.find(path);
+    if (before != inputs_before.end()) {
+      EXPECT_EQ(Sha256File(path), before->second) << path << " was modified";
+      continue;
+    }
+    if (path == dir_ / "log") continue;
+    EXPECT_EQ(path.lexically_relative(dir_ / "out").string().rfind("..", 0), std::string::npos) << path << " outside OUT";
+    for (const char* word : {"passwd", "script", "Doe", "SUM"})
+      EXPECT_EQ(path.filename().string().find(word), std::string::npos) << path;
+    const std::string ext = path.extension().string();
+    if (ext == ".json" || ext == ".csv" || ext == ".html" || ext == ".jsonl") {
+      const std::string text = ReadFile(path);
+      for (const char* phi : {"Doe", "Jane", "19700101"}) EXPECT_EQ(text.find(phi), std::string::npos) << phi << " in " << path;
+      if (ext == ".json") {
+        EXPECT_NO_THROW(nlohmann::json::parse(text)) << path << " is not valid UTF-8 JSON";
+      } else if (ext == ".html") {
+        EXPECT_EQ(text.find("<script>alert"), std::string::npos) << path;
+        EXPECT_NE(text.find("http-equiv=\"Content-Security-Policy\" content=\"default-src 'none';"), std::string::npos) << path;
+      }
+    }
+  }
+  for (const char* phi : {"Doe", "Jane", "19700101"}) EXPECT_EQ(run.output.find(phi), std::string::npos) << phi << " in the log";
+
+  const auto ct = Analysis(dir_ / "out", "CT", "lesion");
+  ASSERT_TRUE(ct.contains("outputs")) << ct.dump(2);
+  EXPECT_TRUE(ct["outputs"].contains("seg"));  // the PatientID is odd, but the images are referenceable
+  std::string ct_page;
+  for (const auto& entry : fs::directory_iterator(dir_ / "out" / "report")) {
+    const std::string page = ReadFile(entry.path());
+    if (page.find("&lt;script&gt;alert(1)&lt;/script&gt; a/b") != std::string::npos) ct_page = page;
+  }
+  EXPECT_NE(ct_page.find("\xEF\xBF\xBD"), std::string::npos) << "the invalid bytes became U+FFFD";
+
+  const std::string csv = ReadFile(dir_ / "out" / "results.csv");
+  EXPECT_NE(csv.find(",'@SUM(1+1),"), std::string::npos) << csv;
+  for (const char* formula : {",=", ",+", ",@"}) EXPECT_EQ(csv.find(formula), std::string::npos) << formula << "\n" << csv;
 }
 
 }  // namespace
