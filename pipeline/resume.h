@@ -1,20 +1,42 @@
 #pragma once
-// Resume and idempotence: a study whose result.json says "ok" for the same input files (by SHA-256)
-// and the same settings (models' sha256 and the options that change outputs) is not run again.
+// Publication and resume. A study's results appear as a whole (staged folder, fsync, rename, fsync of
+// the parent) and are then recorded in the run's manifest, OUT/manifest.jsonl (one per shard). That
+// record is the commit point: a rerun skips a study only when its last record says "ok" for the same
+// input files (by SHA-256) and the same settings (models' sha256 and the options that change
+// outputs), and its folder is there; a folder put in place without its record is redone.
 #include <filesystem>
+#include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
+
+#include "medpipe/core/files.h"
 
 namespace medpipe::cli {
 
 // result.json's "source": KIND, the file count, and SHA-256 over the sorted "<sha256> <path>" lines.
 nlohmann::json SourceJson(const std::string& kind, const std::vector<std::string>& paths);
 
-// Whether STUDY_FOLDER holds a complete, successful result for SOURCE (as SourceJson gives it)
-// under SETTINGS_SHA256. A missing or unreadable result.json is simply not complete.
-bool IsComplete(const std::filesystem::path& study_folder, const nlohmann::json& source,
-                const std::string& settings_sha256);
+class ResultStore {
+ public:
+  // Study folders in OUTDIR/studies; this process appends to OUTDIR/MANIFEST_NAME and trusts the
+  // records of every OUTDIR/manifest*.jsonl as they were when constructed.
+  ResultStore(const std::filesystem::path& outdir, const std::string& manifest_name);
+
+  const std::filesystem::path& StudiesDir() const { return studies_dir_; }
+  // A staging folder for the study STUDY_ID (see StagedFolder).
+  std::unique_ptr<StagedFolder> Stage(const std::string& study_id) const;
+  // Whether STUDY_ID has a committed, successful result for SOURCE (as SourceJson gives it) under SETTINGS_SHA256.
+  bool IsComplete(const std::string& study_id, const nlohmann::json& source, const std::string& settings_sha256) const;
+  // Writes RESULT as FOLDER's result.json, puts the folder in place and appends the study's record.
+  void Publish(StagedFolder& folder, const nlohmann::json& result) const;
+
+ private:
+  std::filesystem::path studies_dir_;
+  std::filesystem::path manifest_file_;
+  std::map<std::string, nlohmann::json> committed_;  // study id -> its last record
+};
 
 }  // namespace medpipe::cli

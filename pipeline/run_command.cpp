@@ -54,10 +54,10 @@ WorkerThreads WorkerThreadsOf(const po::variables_map& vm) {
   return threads;
 }
 
-// Shards may share OUT: each keeps its own status file.
-std::string StatusFileName(const Shard& shard) {
-  if (shard.count == 1) return "status.json";
-  return "status-" + std::to_string(shard.index) + "-of-" + std::to_string(shard.count) + ".json";
+// Shards may share OUT: each keeps its own status file and manifest, e.g. status-2-of-8.json.
+std::string ShardFileName(const std::string& stem, const Shard& shard, const std::string& extension) {
+  if (shard.count == 1) return stem + extension;
+  return stem + "-" + std::to_string(shard.index) + "-of-" + std::to_string(shard.count) + extension;
 }
 
 }  // namespace
@@ -75,7 +75,6 @@ int RunCommand(const std::vector<std::string>& args) {
                             &extra_options))
     return exit_code;
   const fs::path outdir = vm["outdir"].as<std::string>();
-  const fs::path studies_dir = outdir / "studies";
   const Shard shard = ParseShard(vm["shard"].as<std::string>());
   std::optional<StudyList> wanted;
   if (vm.count("studies")) wanted = ReadStudyList(vm["studies"].as<std::string>());
@@ -90,26 +89,28 @@ int RunCommand(const std::vector<std::string>& args) {
   const bool force = vm["force"].as<bool>();
   if (vm["dry-run"].as<bool>()) {
     ModelRunner models(vm);
-    const StudyStages stages(models, studies_dir, force);
+    const ResultStore store(outdir, ShardFileName("manifest", shard, ".jsonl"));
+    const StudyStages stages(models, store, force);
     for (const auto& item : items) std::cout << (stages.AlreadyComplete(item) ? "skip " : "run ") << item.id << " " << item.uid << "\n";
     return kExitOk;
   }
   std::set<std::string> ids;
   for (const auto& item : items) ids.insert(item.id);
-  RemoveStaleStaging(studies_dir, ids);
+  const ResultStore store(outdir, ShardFileName("manifest", shard, ".jsonl"));
+  RemoveStaleStaging(store.StudiesDir(), ids);
 
   InstallStopHandlers();
   std::optional<fs::path> events;
   if (vm.count("progress-json")) events = vm["progress-json"].as<std::string>();
-  BatchProgress progress(outdir / StatusFileName(shard), items.size(), index_seconds, events);
+  BatchProgress progress(outdir / ShardFileName("status", shard, ".json"), items.size(), index_seconds, events);
   // Runs in the worker process, which loads the models once and keeps them for every study it gets.
   const WorkerMain worker_main = [&](int in_fd, int out_fd) {
     ModelRunner models(vm);
-    StudyStages stages(models, studies_dir, force);
+    StudyStages stages(models, store, force);
     RunWorker(items, stages, threads, in_fd, out_fd);
     return kExitOk;
   };
-  const SupervisedRun run = Supervise(items, worker_main, supervisor_options, studies_dir, progress);
+  const SupervisedRun run = Supervise(items, worker_main, supervisor_options, store, progress);
   if (run.start_failure) {
     progress.Finish("not started");
     return run.start_failure;

@@ -62,14 +62,14 @@ SeriesContext ContextOf(const SeriesInFlight& series, const StudyInFlight& study
 
 }  // namespace
 
-StudyStages::StudyStages(ModelRunner& models, fs::path studies_dir, bool force)
+StudyStages::StudyStages(ModelRunner& models, const ResultStore& store, bool force)
     : models_(models),
-      studies_dir_(std::move(studies_dir)),
+      store_(store),
       settings_sha256_(Sha256Hex(models.SettingsJson().dump())),
       force_(force) {}
 
 bool StudyStages::Complete(const WorkItem& item, const nlohmann::json& source) const {
-  return !force_ && IsComplete(studies_dir_ / item.id, source, settings_sha256_);
+  return !force_ && store_.IsComplete(item.id, source, settings_sha256_);
 }
 
 bool StudyStages::AlreadyComplete(const WorkItem& item) const { return Complete(item, SourceOf(item)); }
@@ -79,7 +79,7 @@ std::unique_ptr<StudyInFlight> StudyStages::Load(const WorkItem& item) {
   study->item = &item;
   study->source = SourceOf(item);
   if (Complete(item, study->source)) return nullptr;
-  study->folder = std::make_unique<StagedFolder>(studies_dir_ / item.id);
+  study->folder = store_.Stage(item.id);
   if (item.study) {
     LoadDicom(*study);
   } else {
@@ -165,8 +165,7 @@ size_t StudyStages::Export(StudyInFlight& study) const {
   nlohmann::json result = ResultJson(*study.item, study.source, settings_sha256_, models_.ModelsJson(), series_results,
                                      study.failures, study.clock.Lap());
   if (!outputs.empty()) result["outputs"] = outputs;
-  WriteFileAtomically(study.folder->Path() / "result.json", JsonText(result) + "\n");
-  study.folder->Commit();
+  store_.Publish(*study.folder, result);
   return study.failures;
 }
 

@@ -13,6 +13,7 @@
 #include "medpipe/core/files.h"
 #include "medpipe/core/stopwatch.h"
 #include "model_runner.h"
+#include "resume.h"
 #include "work_list.h"
 
 namespace medpipe::cli {
@@ -39,7 +40,7 @@ struct StudyInFlight {
 // What every study of a run shares: the models, where results go, and the settings digest.
 class StudyStages {
  public:
-  StudyStages(ModelRunner& models, std::filesystem::path studies_dir, bool force);
+  StudyStages(ModelRunner& models, const ResultStore& store, bool force);
 
   // Empty when ITEM's complete result is already there (the resume rule of resume.h).
   std::unique_ptr<StudyInFlight> Load(const WorkItem& item);
@@ -60,7 +61,7 @@ class StudyStages {
   void Prepare(StudyInFlight& study, SeriesInFlight& series);
 
   ModelRunner& models_;
-  std::filesystem::path studies_dir_;
+  const ResultStore& store_;
   std::string settings_sha256_;
   bool force_;
 };

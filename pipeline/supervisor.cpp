@@ -19,6 +19,7 @@
 
 #include "commands.h"
 #include "medpipe/core/error.h"
+#include "medpipe/core/fail_point.h"
 #include "medpipe/core/files.h"
 #include "medpipe/core/json_text.h"
 #include "medpipe/core/log.h"
@@ -110,6 +111,7 @@ class WorkerProcess {
     }
     reaped_ = true;
     exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : kExitCannotStart;
+    if (exit_code_ == kFailPointExitCode) ::_exit(kFailPointExitCode);  // the whole run stops at that step
     if (WIFSIGNALED(status))
       return "killed by signal " + std::to_string(WTERMSIG(status)) + " (" + ::strsignal(WTERMSIG(status)) + ")";
     return exit_code_ == 0 ? "" : "exit code " + std::to_string(exit_code_);
@@ -134,8 +136,8 @@ struct InFlight {
 class Supervisor {
  public:
   Supervisor(const std::vector<WorkItem>& items, const WorkerMain& main, const SupervisorOptions& options,
-             fs::path studies_dir, BatchProgress& progress)
-      : items_(items), main_(main), options_(options), studies_dir_(std::move(studies_dir)), progress_(progress) {
+             const ResultStore& store, BatchProgress& progress)
+      : items_(items), main_(main), options_(options), store_(store), progress_(progress) {
     for (size_t i = 0; i < items.size(); ++i) pending_.push_back(i);
   }
 
@@ -273,7 +275,7 @@ class Supervisor {
       if (flight.started) started.push_back(number);
       ids.insert(items_[number].id);
     }
-    RemoveStaleStaging(studies_dir_, ids);  // the dead worker's half-written folders
+    RemoveStaleStaging(store_.StudiesDir(), ids);  // the dead worker's half-written folders
     std::optional<size_t> culprit = overdue;
     std::ostringstream reason;
     if (overdue) {
@@ -304,10 +306,7 @@ class Supervisor {
     const WorkItem& item = items_[number];
     Log(LogLevel::Error, "study " + item.uid + " (" + item.id + ") failed: " + reason);
     try {
-      StagedFolder folder(studies_dir_ / item.id);
-      WriteFileAtomically(folder.Path() / "result.json",
-                          JsonText(FailedResultJson(item, settings_sha256_, models_, reason)) + "\n");
-      folder.Commit();
+      store_.Publish(*store_.Stage(item.id), FailedResultJson(item, settings_sha256_, models_, reason));
     } catch (const std::exception& error) {
       Log(LogLevel::Error, "study " + item.uid + " (" + item.id + ") not written: " + error.what());
     }
@@ -317,7 +316,7 @@ class Supervisor {
   const std::vector<WorkItem>& items_;
   const WorkerMain& main_;
   const SupervisorOptions options_;
-  const fs::path studies_dir_;
+  const ResultStore& store_;
   BatchProgress& progress_;
   std::unique_ptr<WorkerProcess> worker_;
   std::string settings_sha256_;
@@ -332,8 +331,8 @@ class Supervisor {
 }  // namespace
 
 SupervisedRun Supervise(const std::vector<WorkItem>& items, const WorkerMain& worker_main, const SupervisorOptions& options,
-                        const fs::path& studies_dir, BatchProgress& progress) {
-  return Supervisor(items, worker_main, options, studies_dir, progress).Run();
+                        const ResultStore& store, BatchProgress& progress) {
+  return Supervisor(items, worker_main, options, store, progress).Run();
 }
 
 }  // namespace medpipe::cli

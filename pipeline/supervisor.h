@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "progress.h"
+#include "resume.h"
 #include "work_list.h"
 
 namespace medpipe::cli {
@@ -30,6 +31,6 @@ struct SupervisedRun {
 };
 
 SupervisedRun Supervise(const std::vector<WorkItem>& items, const WorkerMain& worker_main, const SupervisorOptions& options,
-                        const std::filesystem::path& studies_dir, BatchProgress& progress);
+                        const ResultStore& store, BatchProgress& progress);
 
 }  // namespace medpipe::cli

@@ -7,12 +7,14 @@
 
 #include <fstream>
 #include <functional>
+#include <map>
 #include <random>
 #include <set>
 
 #include "cli_support.h"
 #include "image_support.h"
 #include "medpipe/core/digest.h"
+#include "medpipe/core/fail_point.h"
 #include "medpipe/volume_io/nifti_io.h"
 #include "inference/test_models.h"
 #include "medpipe/synth/synthetic_study.h"
@@ -250,6 +252,42 @@ TEST_F(Batch, StudyListDryRunAndFailFast) {
 }
 
 // Everything but the time things took.
+// Stopped at each step of publishing a study (MEDPIPE_FAILPOINT), the run leaves that study's folder
+// either absent or whole, and the rerun completes the batch with one result per study: a study
+// stopped before its manifest record is redone, one stopped after it is not. Once complete, a
+// rerun does no inference and writes nothing except its own status.json.
+TEST_F(Batch, StoppedBetweenAnyTwoPublicationStepsTheRerunCompletesTheBatch) {
+  for (const std::string step : {"study_written", "study_synced", "study_renamed", "study_in_place", "study_recorded"}) {
+    const auto stopped = testing::Shell("MEDPIPE_FAILPOINT=" + step + " " MEDPIPE_BINARY " " + Args("--export-threads 1"), dir_ / "log");
+    ASSERT_EQ(stopped.exit_code, kFailPointExitCode) << step << "\n" << stopped.output;
+    for (const auto& entry : fs::directory_iterator(dir_ / "out" / "studies")) {
+      if (entry.path().filename().string().front() == '.') continue;  // staging: hidden, removed by the rerun
+      EXPECT_TRUE(fs::is_regular_file(entry.path() / "result.json")) << step << ": half a folder " << entry.path();
+    }
+    const auto rerun = Medpipe(Args(), dir_ / "log");
+    ASSERT_EQ(rerun.exit_code, 0) << step << "\n" << rerun.output;
+    EXPECT_EQ(Status()["skipped"], step == "study_recorded" ? 1 : 0) << step;
+    const auto results = CompleteResults();
+    EXPECT_EQ(results.size(), static_cast<size_t>(kStudies)) << step;
+    for (const auto& [uid, count] : results) EXPECT_EQ(count, 1) << step << " " << uid;
+    if (step != "study_recorded") fs::remove_all(dir_ / "out");
+  }
+
+  const auto snapshot = [&] {
+    std::map<std::string, std::pair<fs::file_time_type, std::string>> files;
+    for (const auto& entry : fs::recursive_directory_iterator(dir_ / "out"))
+      if (entry.is_regular_file() && entry.path().filename() != "status.json")
+        files[entry.path().string()] = {entry.last_write_time(), Sha256File(entry.path())};
+    return files;
+  };
+  const auto before = snapshot();
+  const auto idle = Medpipe(Args(), dir_ / "log");
+  ASSERT_EQ(idle.exit_code, 0) << idle.output;
+  EXPECT_EQ(Status()["skipped"], kStudies);
+  EXPECT_EQ(Status()["done"], 0);
+  EXPECT_TRUE(snapshot() == before) << "a rerun over a complete batch changed files";
+}
+
 nlohmann::json WithoutTimings(nlohmann::json json) {
   if (json.is_object()) {
     json.erase("timings_ms");

@@ -1,15 +1,36 @@
 #include "medpipe/core/files.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
-#include <unistd.h>
-
 #include "medpipe/core/error.h"
+#include "medpipe/core/fail_point.h"
 
 namespace medpipe {
 
+void SyncToDisk(const std::filesystem::path& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw IoError(path.string(), std::string("cannot open to sync: ") + std::strerror(errno));
+  const int synced = ::fsync(fd);
+  const int error = errno;
+  ::close(fd);
+  if (synced != 0) throw IoError(path.string(), std::string("cannot sync to disk: ") + std::strerror(error));
+}
+
+namespace {
+bool Holds(const std::filesystem::path& path, const std::string& text) {
+  std::error_code ec;
+  return std::filesystem::file_size(path, ec) == text.size() && !ec && ReadFile(path) == text;
+}
+}  // namespace
+
 void WriteFileAtomically(const std::filesystem::path& path, const std::string& text) {
+  if (Holds(path, text)) return;  // a rerun that changes nothing writes nothing
   // Host and process id keep concurrent writers (shards on several machines sharing OUT) off each
   // other's temporary file.
   char host[256] = "";
@@ -20,9 +41,11 @@ void WriteFileAtomically(const std::filesystem::path& path, const std::string& t
     out << text;
     if (!out.flush()) throw IoError(temporary, "cannot write file");
   }
+  SyncToDisk(temporary);
   std::error_code ec;
   std::filesystem::rename(temporary, path, ec);
   if (ec) throw IoError(path.string(), "cannot rename into place: " + ec.message());
+  SyncToDisk(path.parent_path().empty() ? "." : path.parent_path());
 }
 
 namespace {
@@ -45,6 +68,12 @@ StagedFolder::~StagedFolder() {
 }
 
 void StagedFolder::Commit() {
+  // Contents reach the disk before the rename makes them visible, and the rename before Commit
+  // returns: a power cut shows either the old folder or the whole new one.
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(staging_))
+    if (entry.is_regular_file()) SyncToDisk(entry.path());
+  SyncToDisk(staging_);
+  FailPoint("study_synced");
   std::error_code ec;
   // rename() cannot replace a non-empty folder: move the old one aside first, then drop it.
   const auto previous = staging_.string() + ".previous";
@@ -53,6 +82,8 @@ void StagedFolder::Commit() {
   if (!ec) std::filesystem::rename(staging_, final_, ec);
   if (ec) throw IoError(final_.string(), "cannot move results into place: " + ec.message());
   committed_ = true;
+  FailPoint("study_renamed");
+  SyncToDisk(final_.parent_path());
   if (had_previous) std::filesystem::remove_all(previous, ec);
 }
 

@@ -5,8 +5,12 @@
 
 namespace medpipe {
 
-// Writes TEXT to PATH via a temporary file and rename, so readers never see half a file.
+// Writes TEXT to PATH via a temporary file, fsync and rename (then fsync of the folder), so readers
+// never see half a file, even after a power cut. A file that already holds TEXT is left untouched.
 void WriteFileAtomically(const std::filesystem::path& path, const std::string& text);
+
+// fsync of a file or folder; throws IoError naming PATH when it fails.
+void SyncToDisk(const std::filesystem::path& path);
 
 // A folder filled under a hidden staging name beside its final place and moved there whole by
 // Commit(), so a crash never leaves half of it visible. Uncommitted staging is removed on destruction;
@@ -19,7 +23,8 @@ class StagedFolder {
   StagedFolder& operator=(const StagedFolder&) = delete;
 
   const std::filesystem::path& Path() const { return staging_; }
-  // Renames the staging folder into place, replacing an earlier folder of the same name.
+  // Syncs the staging folder's files to disk, renames it into place (replacing an earlier folder of
+  // the same name) and syncs the parent folder.
   void Commit();
 
  private:
