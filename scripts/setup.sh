@@ -3,6 +3,7 @@
 set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config git
+  clang-14 libclang-rt-14-dev
   libinsighttoolkit5-dev libdcmtk-dev dcmtk libgdcm-dev
   libopenjp2-7-dev libcharls-dev
   libtorch-dev python3-torch python3-numpy python3-nibabel python3-scipy python3-pydicom
