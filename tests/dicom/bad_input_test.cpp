@@ -10,6 +10,8 @@
 #include <map>
 #include <random>
 
+#include "medpipe/core/error.h"
+#include "medpipe/dicom/file_header_reader.h"
 #include "medpipe/dicom/series_index.h"
 #include "medpipe/dicom/series_loader.h"
 #include "reference_compare.h"
@@ -90,6 +92,71 @@ TEST_F(BadInput, FrameCountAndSizesAreCheckedIn64Bits) {
   const auto reasons = Reasons(BuildIndex(ScanArchive(dir_)));
   EXPECT_NE(reasons.at("wraps.dcm").find("limit"), std::string::npos) << reasons.at("wraps.dcm");
   EXPECT_NE(reasons.at("zero_frames.dcm").find("NumberOfFrames"), std::string::npos);
+}
+
+// CVE-2026-5443's class: a PALETTE COLOR image whose Rows x Columns x samples x frames wraps to 0 in
+// 32 bits (32768 x 32768 x 1 byte x 4 frames = 2^32), so an empty PixelData passes a 32-bit length
+// check and the decoder writes 4 GiB through the palette. Sized in 64 bits, it never reaches one.
+TEST_F(BadInput, PaletteColorSizeThatWrapsIn32BitsIsRefusedBeforeDecode) {
+  DcmFileFormat file;
+  DcmDataset* ds = file.getDataset();
+  testing::PutIdentity(*ds, UID_SecondaryCaptureImageStorage, "1.2.3.4", "OT");
+  testing::PutPixelModule(*ds, 32768, 32768, 1, 8, 8, "PALETTE COLOR");
+  ds->putAndInsertString(DCM_NumberOfFrames, "4");
+  for (const auto& tag : {DCM_RedPaletteColorLookupTableDescriptor, DCM_GreenPaletteColorLookupTableDescriptor,
+                          DCM_BluePaletteColorLookupTableDescriptor}) {
+    const Uint16 descriptor[] = {256, 0, 16};
+    ds->putAndInsertUint16Array(tag, descriptor, 3);
+  }
+  const std::vector<Uint16> lut(256, 0xFFFF);
+  for (const auto& tag : {DCM_RedPaletteColorLookupTableData, DCM_GreenPaletteColorLookupTableData,
+                          DCM_BluePaletteColorLookupTableData})
+    ds->putAndInsertUint16Array(tag, lut.data(), lut.size());
+  const std::vector<Uint8> pixels;
+  ds->putAndInsertUint8Array(DCM_PixelData, pixels.data(), 0);
+  ASSERT_TRUE(file.saveFile((dir_ / "palette.dcm").c_str(), EXS_LittleEndianExplicit).good());
+  for (const uint64_t limit : {uint64_t{4} << 30, uint64_t{1} << 40}) {
+    HeaderLimits limits;
+    limits.max_pixel_bytes = limit;
+    try {
+      ReadFileHeader((dir_ / "palette.dcm").string(), limits);
+      ADD_FAILURE() << "a 4 GiB image with no pixel data was accepted";
+    } catch (const DicomError& error) {
+      const std::string reason = error.Reason();
+      EXPECT_TRUE(reason.find("4294967296") != std::string::npos || reason.find("limit") != std::string::npos) << reason;
+    }
+  }
+}
+
+// A deflate bomb: 128 MiB of zeros in an OB element compress to about 128 KiB. DCMTK would
+// inflate all of it into memory to read the header; medpipe counts first and refuses it.
+TEST_F(BadInput, DeflatedFileThatInflatesPastTheLimitIsRefusedBeforeParsing) {
+  DcmFileFormat file;
+  DcmDataset* ds = file.getDataset();
+  testing::PutIdentity(*ds, UID_CTImageStorage, "1.2.3.4", "CT");
+  testing::PutPixelModule(*ds, 16, 16, 1, 16, 16, "MONOCHROME2");
+  {
+    const std::vector<Uint8> zeros(size_t{128} << 20, 0);
+    ds->putAndInsertUint8Array(DCM_EncapsulatedDocument, zeros.data(), zeros.size());
+  }
+  const std::vector<Uint16> pixels(16 * 16, 7);
+  ds->putAndInsertUint16Array(DCM_PixelData, pixels.data(), pixels.size());
+  ASSERT_TRUE(file.saveFile((dir_ / "bomb.dcm").c_str(), EXS_DeflatedLittleEndianExplicit).good());
+  ASSERT_LT(fs::file_size(dir_ / "bomb.dcm"), size_t{4} << 20);
+  ASSERT_GT(fs::file_size(dir_ / "bomb.dcm"), size_t{64} << 10) << "the zeros were not written";
+  file.clear();
+
+  HeaderLimits limits;
+  limits.max_pixel_bytes = size_t{16} << 20;  // 16 MiB image + 64 MiB of headers < 128 MiB
+  try {
+    ReadFileHeader((dir_ / "bomb.dcm").string(), limits);
+    ADD_FAILURE() << "the deflate bomb was parsed";
+  } catch (const DicomError& error) {
+    EXPECT_NE(error.Reason().find("inflates to more than"), std::string::npos) << error.Reason();
+  }
+  // Within the limit, the same file reads (the guard counts; it does not refuse deflate as such).
+  limits.max_pixel_bytes = size_t{1} << 30;
+  EXPECT_EQ(ReadFileHeader((dir_ / "bomb.dcm").string(), limits).pixels.rows, 16U);
 }
 
 TEST_F(BadInput, UnreadableFoldersAndSymlinkLoopsAreReportedNotFatal) {

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <new>
 
+#include "deflate_guard.h"
 #include "dicom_text.h"
 #include "medpipe/core/digest.h"
 #include "medpipe/core/error.h"
@@ -20,6 +21,8 @@ namespace {
 
 // Values longer than this stay on disk during the header pass, so PixelData is never read here.
 constexpr Uint32 kMaxHeaderValueBytes = 4096;
+// What a deflated file may inflate to besides its largest accepted image: the other elements.
+constexpr uint64_t kMaxHeaderBytes = uint64_t{64} << 20;
 
 std::optional<double> GetDouble(DcmItem& item, const DcmTagKey& tag, unsigned long pos = 0) {
   Float64 value = 0;
@@ -274,6 +277,7 @@ FileHeader ReadFileHeader(const std::string& path, const HeaderLimits& limits) {
   if (ec) throw DicomError(path, "cannot read file: " + ec.message());
   if (file_size == 0) throw DicomError(path, "empty file (0 bytes)");
   if (!LooksLikeDicom(path)) throw DicomError(path, "not a DICOM file: no 'DICM' prefix and no DICOM dataset start");
+  CheckInflatedSize(path, limits.max_pixel_bytes + kMaxHeaderBytes);
 
   DcmFileFormat file;
   try {
