@@ -1,3 +1,5 @@
+#include <unistd.h>
+
 #include <algorithm>
 #include <iostream>
 #include <set>
@@ -37,13 +39,20 @@ void AddBatchOptions(po::options_description& options) {
        "studies in memory at once (loading, waiting for the device, exporting); 1 runs them one at a time")
       ("load-threads", po::value<unsigned>()->default_value(load_threads), "threads that decode and preprocess studies")
       ("export-threads", po::value<unsigned>()->default_value(export_threads), "threads that postprocess and write results")
-      ("study-timeout", po::value<double>()->default_value(0), "seconds a study may take before it is abandoned as failed; 0: no limit");
+      ("study-timeout", po::value<double>()->default_value(0), "seconds a study may take before it is abandoned as failed; 0: no limit")
+      ("max-worker-gib", po::value<double>()->default_value(0),
+       "resident memory (GiB) at which the worker is killed and its study failed; 0: 80 % of the machine's memory");
 }
 
 SupervisorOptions SupervisorOptionsOf(const po::variables_map& vm) {
-  SupervisorOptions options{vm["max-inflight"].as<size_t>(), vm["study-timeout"].as<double>(), vm["fail-fast"].as<bool>()};
+  SupervisorOptions options{vm["max-inflight"].as<size_t>(), vm["study-timeout"].as<double>(), vm["fail-fast"].as<bool>(),
+                            vm["max-worker-gib"].as<double>()};
   if (options.max_inflight < 1) throw ConfigError("--max-inflight", "must be at least 1");
   if (!(options.study_timeout_s >= 0)) throw ConfigError("--study-timeout", "must be 0 (no limit) or more seconds");
+  if (!(options.max_worker_gib >= 0)) throw ConfigError("--max-worker-gib", "must be 0 (80 % of memory) or more GiB");
+  // Below the OOM killer's point, so that the worker, not the run or another process, is the one that goes.
+  if (options.max_worker_gib == 0)
+    options.max_worker_gib = 0.8 * static_cast<double>(::sysconf(_SC_PHYS_PAGES)) * ::sysconf(_SC_PAGE_SIZE) / (1 << 30);
   return options;
 }
 

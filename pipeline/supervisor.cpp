@@ -10,6 +10,7 @@
 #include <csignal>
 #include <cstring>
 #include <deque>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -104,6 +105,14 @@ class WorkerProcess {
 
   void Kill() { ::kill(pid_, SIGKILL); }
 
+  // Resident memory now (/proc/PID/statm), in GiB; 0 when it cannot be read.
+  double ResidentGib() const {
+    std::ifstream statm("/proc/" + std::to_string(pid_) + "/statm");
+    double size_pages = 0, resident_pages = 0;
+    statm >> size_pages >> resident_pages;
+    return resident_pages * static_cast<double>(::sysconf(_SC_PAGE_SIZE)) / (1 << 30);
+  }
+
   // Reaps the worker; returns how it ended: empty for exit code 0.
   std::string Wait() {
     int status = 0;
@@ -163,7 +172,7 @@ class Supervisor {
         if (!Replace(worker_->Wait())) return {0, true, true};
         continue;
       }
-      if (!CheckTimeouts()) return {0, true, true};
+      if (!CheckTimeouts() || !CheckMemory()) return {0, true, true};
     }
     const std::string how = worker_->Wait();
     if (!how.empty()) Log(LogLevel::Warning, "worker " + std::to_string(worker_->Pid()) + " ended: " + how);
@@ -263,6 +272,19 @@ class Supervisor {
         return Replace(worker_->Wait(), overdue);
       }
     return true;
+  }
+
+  // Kills the worker when its resident memory passed --max-worker-gib (a hostile file can make a
+  // library allocate gigabytes); its study fails as a crash would. False when no new worker starts.
+  bool CheckMemory() {
+    if (options_.max_worker_gib <= 0) return true;
+    const double gib = worker_->ResidentGib();
+    if (gib <= options_.max_worker_gib) return true;
+    worker_->Kill();
+    worker_->Wait();
+    std::ostringstream how;
+    how << "its resident memory reached " << gib << " GiB, over --max-worker-gib " << options_.max_worker_gib;
+    return Replace(how.str());
   }
 
   // After the worker ended with studies in flight: the overdue study, or the only one started, is

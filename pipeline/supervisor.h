@@ -18,6 +18,7 @@ struct SupervisorOptions {
   size_t max_inflight = 1;     // studies handed to the worker at once: bounds its memory
   double study_timeout_s = 0;  // a study running longer is abandoned (its worker killed); 0: no limit
   bool fail_fast = false;      // stop handing out studies after the first failure
+  double max_worker_gib = 0;   // the worker is killed when its resident memory exceeds this; 0: no limit
 };
 
 // Runs in the forked child: gets the pipe ends to read item numbers from and write events to, and

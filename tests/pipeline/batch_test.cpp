@@ -49,12 +49,33 @@ class Batch : public testing::TempDirTest {
   // Adds a NIfTI "study" of constant 1000 HU (listed after the DICOM studies) and makes "band" a model
   // that hangs on it; returns its study id.
   std::string AddHangingStudy() const {
-    const auto image = MakeImage({{12, 12, 12}}, testing::Spacing(1, 1, 1), testing::Point(0, 0, 0), testing::Identity());
-    image->FillBuffer(1000);
-    fs::create_directories(dir_ / "archive" / "hang");
-    WriteNifti(Volume{{image}}, dir_ / "archive" / "hang" / "hang.nii.gz");
     testing::WritePackage(dir_ / "models" / "band", testing::HangOnConstantModel(), testing::SegmentationManifest("band", 2, 8));
-    return ShortId(fs::absolute(dir_ / "archive" / "hang" / "hang.nii.gz").lexically_normal().string());
+    return AddNiftiStudy("hang", 12, 1000);
+  }
+
+  // Adds archive/NAME/NAME.nii.gz, SIZE x SIZE x (SLICES or SIZE) voxels of VALUE; returns its study id.
+  std::string AddNiftiStudy(const std::string& name, itk::SizeValueType size, float value,
+                            itk::SizeValueType slices = 0) const {
+    const auto image = MakeImage({{size, size, slices ? slices : size}}, testing::Spacing(1, 1, 1), testing::Point(0, 0, 0),
+                                 testing::Identity());
+    image->FillBuffer(value);
+    fs::create_directories(dir_ / "archive" / name);
+    WriteNifti(Volume{{image}}, dir_ / "archive" / name / (name + ".nii.gz"));
+    return ShortId(fs::absolute(dir_ / "archive" / name / (name + ".nii.gz")).lexically_normal().string());
+  }
+
+  // Runs the batch with EXTRA and checks that every study is done but STUDY, which failed alone with
+  // an error saying REASON. Returns what the run printed.
+  std::string RunExpectingOnlyFailure(const std::string& extra, const std::string& study, const std::string& reason) const {
+    const auto run = Medpipe(Args(extra), dir_ / "log");
+    EXPECT_EQ(run.exit_code, 1) << run.output;
+    EXPECT_EQ(Status()["done"], kStudies);
+    EXPECT_EQ(Status()["failed"], 1);
+    const auto result = ReadJson(dir_ / "out" / "studies" / study / "result.json");
+    EXPECT_EQ(result["status"], "failed");
+    EXPECT_NE(result["error"].get<std::string>().find(reason), std::string::npos) << result.dump(2);
+    testing::ExpectValidResult(dir_ / "out" / "studies" / study / "result.json");
+    return run.output;
   }
 
   // Waits until status.json satisfies CONDITION (at most a minute).
@@ -288,6 +309,13 @@ TEST_F(Batch, StoppedBetweenAnyTwoPublicationStepsTheRerunCompletesTheBatch) {
   EXPECT_TRUE(snapshot() == before) << "a rerun over a complete batch changed files";
 }
 
+// A study that needs more memory than --max-worker-gib (here a 1024 x 1024 x 160 NIfTI, 640 MiB as
+// floats) costs that study, not the batch: the worker is killed and replaced, the others finish.
+TEST_F(Batch, AStudyOverTheMemoryLimitFailsAloneAndTheBatchGoesOn) {
+  const std::string big = AddNiftiStudy("big", 1024, 0, 160);
+  RunExpectingOnlyFailure("--max-worker-gib 0.5", big, "over --max-worker-gib 0.5");
+}
+
 nlohmann::json WithoutTimings(nlohmann::json json) {
   if (json.is_object()) {
     json.erase("timings_ms");
@@ -328,17 +356,10 @@ TEST_F(Batch, ConcurrentStagesWriteWhatOneStudyAtATimeWrites) {
 
 TEST_F(Batch, AStudyPastTheTimeoutFailsAloneAndTheBatchGoesOn) {
   const std::string hang = AddHangingStudy();
-  const auto run = Medpipe(Args("--study-timeout 3 --max-inflight 4"), dir_ / "log");
-  EXPECT_EQ(run.exit_code, 1) << run.output;
-  EXPECT_EQ(Status()["done"], kStudies);
-  EXPECT_EQ(Status()["failed"], 1);
-  const auto result = ReadJson(dir_ / "out" / "studies" / hang / "result.json");
-  EXPECT_EQ(result["status"], "failed");
-  EXPECT_NE(result["error"].get<std::string>().find("--study-timeout (3 s)"), std::string::npos) << result.dump(2);
-  testing::ExpectValidResult(dir_ / "out" / "studies" / hang / "result.json");
-  EXPECT_NE(run.output.find("study " + fs::absolute(dir_ / "archive" / "hang" / "hang.nii.gz").lexically_normal().string()),
+  const std::string output = RunExpectingOnlyFailure("--study-timeout 3 --max-inflight 4", hang, "--study-timeout (3 s)");
+  EXPECT_NE(output.find("study " + fs::absolute(dir_ / "archive" / "hang" / "hang.nii.gz").lexically_normal().string()),
             std::string::npos)
-      << run.output;
+      << output;
   // The rerun redoes only the failed study (and fails it again).
   EXPECT_EQ(Medpipe(Args("--study-timeout 1"), dir_ / "log").exit_code, 1);
   EXPECT_EQ(Status()["skipped"], kStudies);
