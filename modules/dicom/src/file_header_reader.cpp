@@ -119,6 +119,14 @@ void ExpandMosaic(DcmDataset& dataset, FileHeader& header) {
   if (!mosaic.position || !mosaic.orientation || !mosaic.pixel_spacing) {
     throw DicomError(header.path, "MOSAIC image lacks position, orientation or pixel spacing");
   }
+  // A tile of no pixels made SplitMosaic divide by zero (found by review while triaging fuzz_decode);
+  // SplitMosaic copies one sample per pixel, and Siemens mosaics are grey.
+  if (header.SliceRows() == 0 || header.SliceColumns() == 0 || header.pixels.samples_per_pixel != 1) {
+    throw DicomError(header.path, "(0019,100A) NumberOfImagesInMosaic " + std::to_string(header.mosaic_tiles) +
+                                      " does not fit a grey image of " + std::to_string(header.pixels.columns) +
+                                      " x " + std::to_string(header.pixels.rows) + " x " +
+                                      std::to_string(header.pixels.samples_per_pixel) + " samples");
+  }
   const auto& o = *mosaic.orientation;
   const Vec3 row{o[0], o[1], o[2]}, column{o[3], o[4], o[5]};
   const Vec3 normal = Cross(row, column);
