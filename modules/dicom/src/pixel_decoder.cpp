@@ -260,8 +260,9 @@ void DecodeStoredFrames(const FileHeader& header, float* out) {
   }
   if (layout.samples_per_pixel == 3 && layout.planar_configuration == 1) Interleave(out, layout);
   if (layout.photometric == "YBR_FULL") {
+    // In 64 bits: BitsStored may be 32 (found by review while triaging fuzz_decode).
     YbrFullToRgb(out, size_t{layout.rows} * layout.columns * 3 * layout.number_of_frames,
-                 static_cast<float>((1u << layout.bits_stored) - 1));
+                 static_cast<float>((uint64_t{1} << layout.bits_stored) - 1));
   }
 }
 
