@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 
 namespace medpipe::dicom {
@@ -52,7 +53,10 @@ SliceStack AnalyzeSlices(const std::vector<Vec3>& positions, const std::array<do
     const double multiple = std::round(gap / stack.spacing);
     if (std::abs(gap - stack.spacing) <= tolerance) continue;
     if (multiple >= 2 && std::abs(gap - multiple * stack.spacing) <= tolerance) {
-      stack.missing_slices += static_cast<int>(multiple) - 1;
+      // Counted in double and capped: one hostile position can leave room for 1e12 slices, past int
+      // (found by review while triaging fuzz_index).
+      stack.missing_slices = static_cast<int>(
+          std::min<double>(stack.missing_slices + multiple - 1, std::numeric_limits<int>::max()));
     } else {
       stack.uneven = true;
     }
