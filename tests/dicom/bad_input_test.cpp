@@ -159,6 +159,44 @@ TEST_F(BadInput, DeflatedFileThatInflatesPastTheLimitIsRefusedBeforeParsing) {
   EXPECT_EQ(ReadFileHeader((dir_ / "bomb.dcm").string(), limits).pixels.rows, 16U);
 }
 
+// Little-endian bytes of VALUE, COUNT of them.
+std::string Bytes(uint32_t value, int count) {
+  std::string bytes;
+  for (int i = 0; i < count; ++i) bytes += static_cast<char>(value >> (8 * i) & 0xFF);
+  return bytes;
+}
+
+// Sequences nested 200,000 deep in a 7 MB file: DCMTK recursed once per level and the process died
+// of a stack overflow (SIGSEGV, the whole scan with it). medpipe follows the bytes first and refuses
+// the file, whether the nesting uses delimiters (explicit VR) or byte counts (implicit VR, where
+// DCMTK recognises the sequence from its dictionary).
+TEST_F(BadInput, SequencesNestedTooDeepAreRefusedBeforeDcmtkRecurses) {
+  const std::string tag = Bytes(0x0040, 2) + Bytes(0xA730, 2);  // ContentSequence
+  const std::string item = Bytes(0xFFFE, 2) + Bytes(0xE000, 2);
+  const std::string delimiters = Bytes(0xFFFE, 2) + Bytes(0xE00D, 2) + Bytes(0, 4) + Bytes(0xFFFE, 2) + Bytes(0xE0DD, 2) + Bytes(0, 4);
+  const auto write = [&](const std::string& name, const std::string& transfer_syntax, const std::string& body) {
+    const std::string sop = Bytes(0x0008, 2) + Bytes(0x0018, 2) + "UI" + Bytes(10, 2) + "1.2.3.4.5" + std::string(1, '\0');
+    const std::string meta_body = Bytes(0x0002, 2) + Bytes(0x0010, 2) + "UI" + Bytes(transfer_syntax.size(), 2) + transfer_syntax;
+    const std::string meta = Bytes(0x0002, 2) + Bytes(0x0000, 2) + "UL" + Bytes(4, 2) + Bytes(meta_body.size(), 4) + meta_body;
+    const std::string implicit_sop = Bytes(0x0008, 2) + Bytes(0x0018, 2) + Bytes(10, 4) + "1.2.3.4.5" + std::string(1, '\0');
+    std::ofstream(dir_ / name, std::ios::binary)
+        << std::string(128, '\0') << "DICM" << meta << (transfer_syntax[18] == '1' ? sop : implicit_sop) << body;
+  };
+  constexpr int kDepth = 200000;
+  std::string delimited;
+  for (int i = 0; i < kDepth; ++i) delimited += tag + "SQ" + Bytes(0, 2) + Bytes(0xFFFFFFFF, 4) + item + Bytes(0xFFFFFFFF, 4);
+  for (int i = 0; i < kDepth; ++i) delimited += delimiters;
+  write("delimited.dcm", std::string("1.2.840.10008.1.2.1") + '\0', delimited);
+  std::string counted;
+  for (int level = kDepth; level >= 1; --level)
+    counted += tag + Bytes(16 * (level - 1) + 8, 4) + item + Bytes(16 * (level - 1), 4);
+  write("counted.dcm", std::string("1.2.840.10008.1.2") + '\0', counted);
+
+  const auto reasons = Reasons(BuildIndex(ScanArchive(dir_)));
+  for (const char* name : {"delimited.dcm", "counted.dcm"})
+    EXPECT_NE(reasons.at(name).find("sequences nest deeper than 128 levels"), std::string::npos) << name << ": " << reasons.at(name);
+}
+
 TEST_F(BadInput, UnreadableFoldersAndSymlinkLoopsAreReportedNotFatal) {
   WriteDicom(dir_ / "good.dcm", 16, 16, "", 16 * 16 * 2);
   fs::create_directories(dir_ / "loop");

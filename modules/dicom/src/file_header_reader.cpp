@@ -10,7 +10,7 @@
 #include <fstream>
 #include <new>
 
-#include "deflate_guard.h"
+#include "raw_checks.h"
 #include "dicom_text.h"
 #include "medpipe/core/digest.h"
 #include "medpipe/core/error.h"
@@ -285,7 +285,7 @@ FileHeader ReadFileHeader(const std::string& path, const HeaderLimits& limits) {
   if (ec) throw DicomError(path, "cannot read file: " + ec.message());
   if (file_size == 0) throw DicomError(path, "empty file (0 bytes)");
   if (!LooksLikeDicom(path)) throw DicomError(path, "not a DICOM file: no 'DICM' prefix and no DICOM dataset start");
-  CheckInflatedSize(path, limits.max_pixel_bytes + kMaxHeaderBytes);
+  CheckRawBytes(path, limits.max_pixel_bytes + kMaxHeaderBytes);
 
   DcmFileFormat file;
   try {
