@@ -137,7 +137,9 @@ void AddModelOptions(po::options_description& options) {
       ("overlap", po::value<double>()->default_value(0.5), "sliding-window overlap between patches, 0 to <1")
       ("tta", po::bool_switch(), "mirroring test-time augmentation along the manifest's mirror_axes")
       ("output-types", po::value<std::string>()->default_value("nifti,seg,sr"),
-       "segmentation outputs, comma-separated: nifti, seg, sr, rtstruct (DICOM ones for DICOM input)");
+       "segmentation outputs, comma-separated: nifti, seg, sr, rtstruct (DICOM ones for DICOM input)")
+      ("deidentify", po::bool_switch(),
+       "write SEG, SR, RTSTRUCT and result.json after DICOM PS3.15's basic profile: no patient identifiers, new UIDs");
 }
 
 namespace {
@@ -162,7 +164,9 @@ void ModelRunner::CheckOptions(const po::variables_map& vm) {
 }
 
 ModelRunner::ModelRunner(const po::variables_map& vm)
-    : options_(PredictOptionsOf(vm)), outputs_(ParseOutputTypes(vm["output-types"].as<std::string>())) {
+    : options_(PredictOptionsOf(vm)),
+      outputs_(ParseOutputTypes(vm["output-types"].as<std::string>())),
+      deidentify_(vm["deidentify"].as<bool>()) {
   if (!vm.count("model")) return;
   const torch::Device device = inference::ParseDevice(vm["device"].as<std::string>());
   const auto precision = inference::ParsePrecision(vm["precision"].as<std::string>());
@@ -193,7 +197,8 @@ nlohmann::json ModelRunner::SettingsJson() const {
   return {{"models", models},
           {"overlap", options_.overlap},
           {"tta", options_.mirror},
-          {"outputs", {{"nifti", outputs_.nifti}, {"seg", outputs_.seg}, {"sr", outputs_.sr}, {"rtstruct", outputs_.rtstruct}}}};
+          {"outputs", {{"nifti", outputs_.nifti}, {"seg", outputs_.seg}, {"sr", outputs_.sr}, {"rtstruct", outputs_.rtstruct}}},
+          {"deidentify", deidentify_}};
 }
 
 std::vector<ModelJob> ModelRunner::Prepare(const SeriesContext& series) {

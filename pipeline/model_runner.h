@@ -89,6 +89,7 @@ class ModelRunner {
   std::vector<inference::LoadedModel> models_;
   inference::PredictOptions options_;
   OutputTypes outputs_;
+  bool deidentify_;  // part of the settings: toggling it redoes every study
 };
 
 }  // namespace medpipe::cli

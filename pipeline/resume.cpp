@@ -7,11 +7,13 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <set>
 
 #include "medpipe/core/digest.h"
 #include "medpipe/core/error.h"
 #include "medpipe/core/fail_point.h"
 #include "medpipe/core/json_text.h"
+#include "medpipe/export/deidentify.h"
 
 namespace medpipe::cli {
 namespace fs = std::filesystem;
@@ -46,6 +48,55 @@ void AppendLine(const fs::path& path, const std::string& line) {
   if (!written) throw IoError(path.string(), std::string("cannot append the study's record: ") + std::strerror(error));
 }
 
+// Calls VISIT(key, value) for every member of every object in JSON.
+template <typename Visit>
+void ForEachMember(nlohmann::json& json, const Visit& visit) {
+  if (json.is_object()) {
+    for (auto& [key, value] : json.items()) {
+      visit(key, value);
+      ForEachMember(value, visit);
+    }
+  } else if (json.is_array()) {
+    for (auto& value : json) ForEachMember(value, visit);
+  }
+}
+
+// Removes the members named KEYS from every object in JSON.
+void EraseMembers(nlohmann::json& json, const std::set<std::string>& keys) {
+  if (json.is_object())
+    for (const auto& key : keys) json.erase(key);
+  if (json.is_structured())
+    for (auto& value : json) EraseMembers(value, keys);
+}
+
+// RESULT as --deidentify publishes it: UIDs replaced as in the DICOM outputs, input paths and
+// descriptions gone, and both scrubbed from every message (errors name the file they are about).
+nlohmann::json Deidentified(nlohmann::json result) {
+  std::map<std::string, std::string> replacements;  // original text -> replacement
+  ForEachMember(result, [&](const std::string& key, nlohmann::json& value) {
+    if ((key == "study_instance_uid" || key == "series_instance_uid") && value.is_string())
+      replacements[value] = exporter::DeidentifiedUid(value);
+    if (key == "paths")
+      for (const auto& path : value) replacements[path] = "<input file>";
+    if (key == "path" && value.is_string()) replacements[value] = "<input file>";
+  });
+  EraseMembers(result, {"paths", "description", "split_key"});
+  const auto scrub = [&](std::string text) {
+    for (const auto& [original, replacement] : replacements)
+      for (size_t at; !original.empty() && (at = text.find(original)) != std::string::npos;)
+        text.replace(at, original.size(), replacement);
+    return text;
+  };
+  ForEachMember(result, [&](const std::string&, nlohmann::json& value) {
+    if (value.is_string()) value = scrub(value);
+    if (value.is_array())
+      for (auto& item : value)
+        if (item.is_string()) item = scrub(item);
+  });
+  result["deidentified"] = "DICOM PS3.15 E.1 Basic Profile";
+  return result;
+}
+
 }  // namespace
 
 nlohmann::json SourceJson(const std::string& kind, const std::vector<std::string>& paths) {
@@ -57,8 +108,11 @@ nlohmann::json SourceJson(const std::string& kind, const std::vector<std::string
   return {{"kind", kind}, {"files", paths.size()}, {"files_sha256", Sha256Hex(text)}};
 }
 
-ResultStore::ResultStore(const fs::path& outdir, const std::string& manifest_name)
-    : studies_dir_(outdir / "studies"), manifest_file_(outdir / manifest_name), committed_(ReadManifests(outdir)) {}
+ResultStore::ResultStore(const fs::path& outdir, const std::string& manifest_name, bool deidentify)
+    : studies_dir_(outdir / "studies"),
+      manifest_file_(outdir / manifest_name),
+      deidentify_(deidentify),
+      committed_(ReadManifests(outdir)) {}
 
 std::unique_ptr<StagedFolder> ResultStore::Stage(const std::string& study_id) const {
   return std::make_unique<StagedFolder>(studies_dir_ / study_id);
@@ -75,7 +129,11 @@ bool ResultStore::IsComplete(const std::string& study_id, const nlohmann::json& 
 }
 
 void ResultStore::Publish(StagedFolder& folder, const nlohmann::json& result) const {
-  WriteFileAtomically(folder.Path() / "result.json", JsonText(result) + "\n");
+  if (deidentify_) {
+    for (const auto& entry : fs::directory_iterator(folder.Path()))
+      if (entry.path().extension() == ".dcm") exporter::DeidentifyDicomFile(entry.path());
+  }
+  WriteFileAtomically(folder.Path() / "result.json", JsonText(deidentify_ ? Deidentified(result) : result) + "\n");
   FailPoint("study_written");
   folder.Commit();
   FailPoint("study_in_place");

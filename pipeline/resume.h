@@ -22,8 +22,9 @@ nlohmann::json SourceJson(const std::string& kind, const std::vector<std::string
 class ResultStore {
  public:
   // Study folders in OUTDIR/studies; this process appends to OUTDIR/MANIFEST_NAME and trusts the
-  // records of every OUTDIR/manifest*.jsonl as they were when constructed.
-  ResultStore(const std::filesystem::path& outdir, const std::string& manifest_name);
+  // records of every OUTDIR/manifest*.jsonl as they were when constructed. DEIDENTIFY: every study
+  // is published de-identified (see Publish).
+  ResultStore(const std::filesystem::path& outdir, const std::string& manifest_name, bool deidentify);
 
   const std::filesystem::path& StudiesDir() const { return studies_dir_; }
   // A staging folder for the study STUDY_ID (see StagedFolder).
@@ -31,11 +32,14 @@ class ResultStore {
   // Whether STUDY_ID has a committed, successful result for SOURCE (as SourceJson gives it) under SETTINGS_SHA256.
   bool IsComplete(const std::string& study_id, const nlohmann::json& source, const std::string& settings_sha256) const;
   // Writes RESULT as FOLDER's result.json, puts the folder in place and appends the study's record.
+  // De-identifying, it first rewrites the folder's DICOM files after PS3.15's basic profile, and
+  // writes RESULT with the same UID replacements, without input paths and descriptions.
   void Publish(StagedFolder& folder, const nlohmann::json& result) const;
 
  private:
   std::filesystem::path studies_dir_;
   std::filesystem::path manifest_file_;
+  bool deidentify_;
   std::map<std::string, nlohmann::json> committed_;  // study id -> its last record
 };
 

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <fstream>
 #include <map>
+#include <set>
 
 #include "cli_support.h"
 #include "inference/test_models.h"
@@ -17,6 +18,8 @@
 #include "medpipe/dicom/archive_scanner.h"
 #include "medpipe/dicom/series_index.h"
 #include "medpipe/dicom/series_loader.h"
+#include "export/export_test_support.h"
+#include "medpipe/export/deidentify.h"
 #include "medpipe/export/dicom_seg.h"
 #include "medpipe/synth/synthetic_study.h"
 #include "medpipe/volume_io/nifti_io.h"
@@ -366,6 +369,64 @@ TEST_F(ModelRun, HostileTagsNeverBecomePathsScriptsFormulasOrPhi) {
   const std::string csv = ReadFile(dir_ / "out" / "results.csv");
   EXPECT_NE(csv.find(",'@SUM(1+1),"), std::string::npos) << csv;
   for (const char* formula : {",=", ",+", ",@"}) EXPECT_EQ(csv.find(formula), std::string::npos) << formula << "\n" << csv;
+}
+
+
+// --deidentify: SEG, SR, RTSTRUCT and result.json follow PS3.15's basic profile. No patient
+// identifier, institution, description, original UID or input path is left in any output; the UIDs
+// are replaced consistently, so the SR still references the SEG and the SEG its (renamed) series;
+// the objects still pass dciodvfy.
+TEST_F(ModelRun, DeidentifyLeavesNoIdentifiersAndKeepsReferencesConsistent) {
+  ASSERT_EQ(std::system(("dcmodify -nb -i '(0010,0010)=Doe^Jane' -i '(0010,0030)=19700101' -i '(0010,0020)=MRN-12345' "
+                         "-i '(0008,0080)=St Example Hospital' -i '(0008,103e)=Chest Doe' -i '(0008,0050)=ACC-777' " +
+                         (dir_ / "archive" / "ct").string() + "/*.dcm > /dev/null 2>&1")
+                            .c_str()),
+            0);
+  DcmFileFormat source;
+  ASSERT_TRUE(source.loadFile(fs::directory_iterator(dir_ / "archive" / "ct")->path().c_str()).good());
+  OFString study_uid, series_uid;
+  source.getDataset()->findAndGetOFString(DCM_StudyInstanceUID, study_uid);
+  source.getDataset()->findAndGetOFString(DCM_SeriesInstanceUID, series_uid);
+
+  const auto run = Medpipe("run " + (dir_ / "archive").string() + " " + (dir_ / "out").string() + ModelArgs() + " --deidentify",
+                           dir_ / "log");
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  const std::vector<std::string> identifiers = {"Doe", "Jane", "19700101", "MRN-12345", "St Example", "ACC-777",
+                                                study_uid.c_str(), series_uid.c_str(), (dir_ / "archive").string()};
+  for (const auto& entry : fs::recursive_directory_iterator(dir_ / "out")) {
+    if (!entry.is_regular_file()) continue;
+    const std::string bytes = ReadFile(entry.path());
+    for (const auto& identifier : identifiers) EXPECT_EQ(bytes.find(identifier), std::string::npos) << identifier << " in " << entry.path();
+    if (entry.path().filename() == "result.json") testing::ExpectValidResult(entry.path());
+  }
+
+  fs::path folder;
+  const auto lesion = Analysis(dir_ / "out", "CT", "lesion", &folder);
+  const auto result = ReadJson(folder / "result.json");
+  EXPECT_EQ(result["study_instance_uid"], exporter::DeidentifiedUid(study_uid.c_str()));
+  EXPECT_FALSE(result["series"][0].contains("paths"));
+  DcmFileFormat seg, sr;
+  ASSERT_TRUE(seg.loadFile((folder / lesion["outputs"]["seg"].get<std::string>()).c_str()).good());
+  ASSERT_TRUE(sr.loadFile((folder / "sr.dcm").c_str()).good());
+  OFString removed, name, seg_study, seg_uid;
+  seg.getDataset()->findAndGetOFString(DCM_PatientIdentityRemoved, removed);
+  seg.getDataset()->findAndGetOFString(DCM_StudyInstanceUID, seg_study);
+  seg.getDataset()->findAndGetOFString(DCM_SOPInstanceUID, seg_uid);
+  EXPECT_EQ(removed, "YES");
+  EXPECT_TRUE(seg.getDataset()->findAndGetOFString(DCM_PatientName, name).good() && name.empty()) << "type 2: kept, empty";
+  EXPECT_EQ(seg_study, exporter::DeidentifiedUid(study_uid.c_str()).c_str());
+  DcmStack references;
+  std::set<std::string> referenced;
+  while (sr.getDataset()->search(DCM_ReferencedSOPInstanceUID, references, ESM_afterStackTop, true).good()) {
+    OFString uid;
+    static_cast<DcmElement*>(references.top())->getOFString(uid, 0);
+    referenced.insert(uid.c_str());
+  }
+  EXPECT_EQ(referenced.count(seg_uid.c_str()), 1U) << "the SR references the de-identified SEG";
+  if (fs::exists("/usr/bin/dciodvfy")) {
+    exporter::export_testing::ExpectDciodvfyFindsNoErrors(folder / lesion["outputs"]["seg"].get<std::string>());
+    exporter::export_testing::ExpectDciodvfyFindsNoErrors(folder / "sr.dcm");
+  }
 }
 
 }  // namespace
