@@ -64,6 +64,11 @@ seeds_for() {
   echo "$dir"
 }
 
+# The targets write each input to a file (the code under test reads paths): in tmpfs for speed, in
+# a folder of this run's own, since a crashed process cannot remove its files.
+scratch=$(mktemp -d /dev/shm/medpipe-fuzz.XXXXXX)
+trap 'rm -rf "$scratch"' EXIT
+
 failed=0
 for target in "${targets[@]}"; do
   corpus=$work/corpus/$target
@@ -74,7 +79,7 @@ for target in "${targets[@]}"; do
   before=$(ls "$crashes" | wc -l)
   # CPU time, not wall time: the machine is shared, so wall time says little about the work done.
   status=0
-  /usr/bin/time -f '%U %S' -o "$work/cpu.txt" nice -n 10 "$build/tests/fuzz/$target" \
+  TMPDIR=$scratch /usr/bin/time -f '%U %S' -o "$work/cpu.txt" nice -n 10 "$build/tests/fuzz/$target" \
     -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 -max_len="$max_len" \
     -print_final_stats=1 -artifact_prefix="$crashes/" "$corpus" "$seeds" >"$log" 2>&1 || status=$?
   cpu=$(tail -1 "$work/cpu.txt" | awk '{printf "%.0f", $1 + $2}')

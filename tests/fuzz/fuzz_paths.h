@@ -33,15 +33,14 @@ inline constexpr size_t kMaxArchiveFiles = 16;
 inline const dicom::HeaderLimits kDecodeLimits{uint64_t{16} << 20, 100000};
 
 // Set up once per process: DCMTK as quiet as `medpipe` keeps it (pipeline/main.cpp), or its warnings
-// flood the fuzzer's output, and a scratch folder in tmpfs (/dev/shm where there is one), removed at exit.
+// flood the fuzzer's output, and a scratch folder under TMPDIR, removed at a normal exit.
+// scripts/fuzz.sh points TMPDIR at tmpfs and removes what crashed processes leave there.
 class Session {
  public:
   Session() {
     OFLog::configure(OFLogger::FATAL_LOG_LEVEL);
-    const std::filesystem::path base =
-        std::filesystem::is_directory("/dev/shm") ? "/dev/shm" : std::filesystem::temp_directory_path();
-    std::string name = (base / "medpipe-fuzz-XXXXXX").string();
-    if (!mkdtemp(name.data())) throw std::runtime_error("cannot create a scratch folder in " + base.string());
+    std::string name = (std::filesystem::temp_directory_path() / "medpipe-fuzz-XXXXXX").string();
+    if (!mkdtemp(name.data())) throw std::runtime_error("cannot create the scratch folder " + name);
     scratch_ = name;
   }
   ~Session() {
