@@ -103,6 +103,9 @@ std::vector<report::LegendEntry> Legend(const model::Manifest& manifest, const n
   return legend;
 }
 
+// Whether DICOM objects (SEG, RTSTRUCT, SR) can reference the series' images: DICOM input with valid UIDs.
+bool Referenceable(const SeriesContext& series) { return series.source && series.source->unreferenceable.empty(); }
+
 // One line for an overlay, e.g. "pneumonia-cnn: pneumonia 0.83 (threshold 0.50): positive".
 std::string FindingText(const model::Manifest& manifest, const nlohmann::json& entry) {
   if (!entry.contains("decision")) return manifest.name + ": " + entry["predicted"].get<std::string>();
@@ -239,7 +242,6 @@ void ModelRunner::Infer(ModelJob& job) const {
 
 SeriesAnalysis ModelRunner::Finish(const SeriesContext& series, std::vector<ModelJob>& jobs) const {
   SeriesAnalysis analysis;
-  const std::string unreferenceable = series.source ? series.source->unreferenceable : "";
   for (auto& job : jobs) {
     nlohmann::json& entry = job.entry;
     if (entry.contains("error")) ++analysis.failures;
@@ -255,7 +257,7 @@ SeriesAnalysis ModelRunner::Finish(const SeriesContext& series, std::vector<Mode
         const auto labels = LabelsOnSourceGrid(manifest, job.output, job.prepared->Grid(), series.volume.Grid());
         entry["labels"] = MeasuresJson(*labels, manifest);
         timings["post"] = stopwatch.Lap();
-        entry["outputs"] = WriteSegmentationOutputs(*labels, manifest, series, unreferenceable, entry["labels"], analysis);
+        entry["outputs"] = WriteSegmentationOutputs(*labels, manifest, series, entry["labels"], analysis);
         const std::string overlay = series.stem + "_" + manifest.name + ".png";
         report::WriteVolumeOverlay(series.volume.Grid(), labels.GetPointer(), Legend(manifest, entry["labels"]), series.modality,
                                    series.folder / overlay);
@@ -264,7 +266,7 @@ SeriesAnalysis ModelRunner::Finish(const SeriesContext& series, std::vector<Mode
       } else {
         entry.update(ClassificationJson(manifest, job.output));
         analysis.findings.push_back(FindingText(manifest, entry));
-        if (series.source && unreferenceable.empty()) {
+        if (Referenceable(series)) {
           const std::string predicted = entry["predicted"];
           std::optional<double> threshold;
           if (manifest.decision) threshold = manifest.decision->threshold;
@@ -296,8 +298,8 @@ std::string WriteSeriesOverlay(const SeriesContext& series, const SeriesAnalysis
 }
 
 nlohmann::json ModelRunner::WriteSegmentationOutputs(const LabelImage& labels, const model::Manifest& manifest,
-                                                     const SeriesContext& series, const std::string& unreferenceable,
-                                                     const nlohmann::json& measures, SeriesAnalysis& analysis) const {
+                                                     const SeriesContext& series, const nlohmann::json& measures,
+                                                     SeriesAnalysis& analysis) const {
   // Each file is read back and must put every label where the mask in memory has it.
   const std::string stem = series.stem + "_" + manifest.name;
   nlohmann::json outputs = nlohmann::json::object();
@@ -307,8 +309,9 @@ nlohmann::json ModelRunner::WriteSegmentationOutputs(const LabelImage& labels, c
     exporter::CheckSameGeometry(labels, *ReadLabelNifti(series.folder / name), manifest.labels, name);
     outputs["nifti"] = name;
   }
-  if ((outputs_.seg || outputs_.rtstruct) && !unreferenceable.empty()) outputs["dicom_skipped"] = unreferenceable;
-  if (outputs_.seg && series.source && unreferenceable.empty()) {
+  if ((outputs_.seg || outputs_.rtstruct) && series.source && !Referenceable(series))
+    outputs["dicom_skipped"] = series.source->unreferenceable;
+  if (outputs_.seg && Referenceable(series)) {
     const std::string name = stem + "_seg.dcm";
     const auto seg =
         exporter::WriteDicomSeg(labels, manifest.labels, *series.source, {manifest.name, manifest.version}, series.folder / name);
@@ -321,7 +324,7 @@ nlohmann::json ModelRunner::WriteSegmentationOutputs(const LabelImage& labels, c
       findings.segments.push_back({static_cast<int>(i + 1), manifest.labels[i], measures[i]["volume_ml"]});
     analysis.segmentations.push_back(findings);
   }
-  if (outputs_.rtstruct && series.source && unreferenceable.empty()) {
+  if (outputs_.rtstruct && Referenceable(series)) {
     const std::string name = stem + "_rtstruct.dcm";
     exporter::WriteRtStruct(labels, manifest.labels, *series.source, manifest.name, series.folder / name);
     exporter::CheckSameGeometry(labels, *exporter::ReadRtStruct(series.folder / name, labels), manifest.labels, name);

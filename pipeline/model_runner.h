@@ -80,11 +80,11 @@ class ModelRunner {
 
  private:
   // Writes the requested files of one segmentation, each read back and checked; returns their names
-  // for result.json and adds the SEG to ANALYSIS for the study's SR. UNREFERENCEABLE, when not
-  // empty, says why the series' images cannot be referenced: no SEG or RTSTRUCT then.
+  // for result.json and adds the SEG to ANALYSIS for the study's SR. A series whose images cannot be
+  // referenced (dicom::Series::unreferenceable) gets no SEG or RTSTRUCT, and the reason instead.
   nlohmann::json WriteSegmentationOutputs(const LabelImage& labels, const model::Manifest& manifest,
-                                          const SeriesContext& series, const std::string& unreferenceable,
-                                          const nlohmann::json& measures, SeriesAnalysis& analysis) const;
+                                          const SeriesContext& series, const nlohmann::json& measures,
+                                          SeriesAnalysis& analysis) const;
 
   std::vector<inference::LoadedModel> models_;
   inference::PredictOptions options_;

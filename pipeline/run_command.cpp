@@ -96,16 +96,15 @@ int RunCommand(const std::vector<std::string>& args) {
   const double index_seconds = clock.Lap() / 1000;
   const auto items = SelectWork(ListWork(index), shard, wanted);
   const bool force = vm["force"].as<bool>();
+  const ResultStore store(outdir, ShardFileName("manifest", shard, ".jsonl"), vm["deidentify"].as<bool>());
   if (vm["dry-run"].as<bool>()) {
     ModelRunner models(vm);
-    const ResultStore store(outdir, ShardFileName("manifest", shard, ".jsonl"), vm["deidentify"].as<bool>());
     const StudyStages stages(models, store, force);
     for (const auto& item : items) std::cout << (stages.AlreadyComplete(item) ? "skip " : "run ") << item.id << " " << item.uid << "\n";
     return kExitOk;
   }
   std::set<std::string> ids;
   for (const auto& item : items) ids.insert(item.id);
-  const ResultStore store(outdir, ShardFileName("manifest", shard, ".jsonl"), vm["deidentify"].as<bool>());
   RemoveStaleStaging(store.StudiesDir(), ids);
 
   InstallStopHandlers();

@@ -10,11 +10,11 @@
 #include <fstream>
 #include <new>
 
-#include "raw_checks.h"
 #include "dicom_text.h"
 #include "medpipe/core/digest.h"
 #include "medpipe/core/error.h"
 #include "medpipe/dicom/slice_stack.h"
+#include "raw_checks.h"
 
 namespace medpipe::dicom {
 namespace {

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <limits>
 #include <memory>
+#include <set>
 #include <vector>
 
 #include "medpipe/core/error.h"
@@ -21,6 +22,12 @@ uint32_t Number(const unsigned char* bytes, int count, bool little_endian) {
   uint32_t value = 0;
   for (int i = 0; i < count; ++i) value = value << 8 | bytes[little_endian ? count - 1 - i : i];
   return value;
+}
+
+// Explicit VR elements of these VRs carry a 4-byte length after 2 reserved bytes (PS3.5 7.1.2).
+bool HasLongLength(const std::string& vr) {
+  static const std::set<std::string> kLong = {"OB", "OD", "OF", "OL", "OV", "OW", "SQ", "SV", "UC", "UN", "UR", "UT", "UV"};
+  return kLong.count(vr) > 0;
 }
 
 // How the dataset after the file meta group is encoded, and where it starts.
@@ -47,7 +54,7 @@ Encoding ReadEncoding(std::istream& in) {
     if (Number(element.data(), 2, true) != 0x0002) break;
     const std::string vr(element.begin() + 4, element.begin() + 6);
     uint64_t header = 8, length = Number(element.data() + 6, 2, true);
-    if (vr == "OB" || vr == "OW" || vr == "UN" || vr == "SQ" || vr == "UT") {
+    if (HasLongLength(vr)) {
       if (!in.read(reinterpret_cast<char*>(element.data() + 8), 4)) break;
       header = 12;
       length = Number(element.data() + 8, 4, true);
@@ -149,8 +156,7 @@ class NestingWalker {
         if (!Read(bytes.data(), 4)) return false;
         vr.assign(bytes.begin(), bytes.begin() + 2);
         length = Number(bytes.data() + 2, 2, little_endian_);
-        if (vr == "OB" || vr == "OW" || vr == "OF" || vr == "OD" || vr == "OL" || vr == "OV" || vr == "SQ" || vr == "UT" ||
-            vr == "UN" || vr == "UC" || vr == "UR" || vr == "SV" || vr == "UV") {
+        if (HasLongLength(vr)) {
           if (!Read(bytes.data(), 4)) return false;
           length = Number(bytes.data(), 4, little_endian_);
         }
