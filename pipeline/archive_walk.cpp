@@ -5,7 +5,6 @@
 
 #include "commands.h"
 #include "medpipe/core/error.h"
-#include "medpipe/dicom/series_loader.h"
 
 namespace po = boost::program_options;
 
@@ -29,7 +28,17 @@ dicom::ArchiveIndex IndexArchive(const po::variables_map& vm) {
   return dicom::BuildIndex(dicom::ScanArchive(vm["archive"].as<std::string>(), scan), index);
 }
 
-size_t ForEachSeries(const dicom::Study& study, const SeriesLoaded& on_loaded, const SeriesFailed& on_failed) {
+DecodeLimits DecodeLimitsOf(const po::variables_map& vm) {
+  const double timeout_s = vm["decode-timeout"].as<double>(), max_gib = vm["max-decode-gib"].as<double>();
+  if (!(timeout_s >= 0)) throw ConfigError("--decode-timeout", "must be 0 (no limit) or more seconds");
+  if (!(max_gib >= 0)) throw ConfigError("--max-decode-gib", "must be 0 (the default bound) or more GiB");
+  // Decoded floats take up to twice the declared pixels, and the files' own bytes come on top.
+  const double gib = max_gib > 0 ? max_gib : 4 * vm["max-image-gib"].as<double>() + 2;
+  return {timeout_s, static_cast<uint64_t>(gib * (uint64_t{1} << 30))};
+}
+
+size_t ForEachSeries(const dicom::Study& study, SeriesDecoder& decoder, const SeriesLoaded& on_loaded,
+                     const SeriesFailed& on_failed) {
   size_t failures = 0;
   for (const auto& series : study.series) {
     if (series.refused) {
@@ -40,9 +49,8 @@ size_t ForEachSeries(const dicom::Study& study, const SeriesLoaded& on_loaded, c
       continue;
     }
     try {
-      dicom::LoadTimings timings;
-      const Volume volume = dicom::LoadSeries(series, &timings);
-      on_loaded(series, volume, timings);
+      DecodedSeries decoded = decoder.Decode(series);
+      on_loaded(series, decoded);
     } catch (const Error& error) {
       ++failures;
       on_failed(series, error.what());
@@ -122,6 +130,10 @@ bool ParseArchiveToOutdir(const std::vector<std::string>& args, const std::strin
   AddArchiveOptions(options);
   if (extra) options.add(*extra);
   po::positional_options_description positional;
+  options.add_options()
+      ("decode-timeout", po::value<double>()->default_value(600), "seconds a series may take to decode before it is failed; 0: no limit")
+      ("max-decode-gib", po::value<double>()->default_value(0),
+       "memory a process decoding one series may add (GiB); 0: 4 x --max-image-gib + 2");
   positional.add("archive", 1).add("outdir", 1);
   if (!ParseCommandLine(args, "usage: medpipe " + name + " ARCHIVE OUTDIR", options, positional, vm, exit_code)) {
     return false;

@@ -9,7 +9,7 @@
 #include "medpipe/core/files.h"
 #include "medpipe/core/volume.h"
 #include "medpipe/dicom/series_index.h"
-#include "medpipe/dicom/series_loader.h"
+#include "series_decoder.h"
 
 namespace medpipe::cli {
 
@@ -17,12 +17,17 @@ namespace medpipe::cli {
 void AddArchiveOptions(boost::program_options::options_description& options);
 dicom::ArchiveIndex IndexArchive(const boost::program_options::variables_map& vm);
 
-using SeriesLoaded = std::function<void(const dicom::Series&, const Volume&, const dicom::LoadTimings&)>;
+// --decode-timeout and --max-decode-gib (default: 4 x --max-image-gib + 2 GiB of address space).
+DecodeLimits DecodeLimitsOf(const boost::program_options::variables_map& vm);
+
+using SeriesLoaded = std::function<void(const dicom::Series&, DecodedSeries&)>;
 using SeriesFailed = std::function<void(const dicom::Series&, const std::string& reason)>;
 
-// Loads every series of STUDY that is not refused; a failure in one series is reported and the walk
-// goes on. Series that are refused at index time or fail to load go to ON_FAILED. Returns the failure count.
-size_t ForEachSeries(const dicom::Study& study, const SeriesLoaded& on_loaded, const SeriesFailed& on_failed);
+// Decodes every series of STUDY that is not refused, with DECODER; a failure in one series is reported
+// and the walk goes on. Series that are refused at index time or fail to load go to ON_FAILED.
+// Returns the failure count.
+size_t ForEachSeries(const dicom::Study& study, SeriesDecoder& decoder, const SeriesLoaded& on_loaded,
+                     const SeriesFailed& on_failed);
 
 // File-name prefix of a series' outputs: "<series number>_<series id>".
 std::string SeriesStem(const dicom::Series& series);
@@ -33,7 +38,7 @@ bool ParseCommandLine(const std::vector<std::string>& args, const std::string& u
                       const boost::program_options::positional_options_description& positional,
                       boost::program_options::variables_map& vm, int& exit_code);
 
-// Parses `medpipe NAME ARCHIVE OUTDIR [archive options] [EXTRA options]` and creates
+// Parses `medpipe NAME ARCHIVE OUTDIR [archive and decode options] [EXTRA options]` and creates
 // OUTDIR/OUTPUT_SUBDIR. Returns false with EXIT_CODE set on --help or a usage error.
 bool ParseArchiveToOutdir(const std::vector<std::string>& args, const std::string& name, const std::string& outdir_help,
                           const std::filesystem::path& output_subdir, boost::program_options::variables_map& vm,

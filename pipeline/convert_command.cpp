@@ -43,11 +43,13 @@ int ConvertCommand(const std::vector<std::string>& args) {
 
   const auto index = IndexArchive(vm);
   for (const auto& problem : index.problems) std::cerr << "skipped " << problem.path << ": " << problem.reason << "\n";
+  SeriesDecoder decoder(1, DecodeLimitsOf(vm));
   size_t written = 0, failures = 0;
   for (const auto& study : index.studies) {
     failures += ForEachSeries(
-        study,
-        [&](const dicom::Series& series, const Volume& volume, const dicom::LoadTimings&) {
+        study, decoder,
+        [&](const dicom::Series& series, DecodedSeries& decoded) {
+          const Volume& volume = decoded.volume;
           const fs::path folder = outdir / study.id;
           fs::create_directories(folder);
           const std::string stem = SeriesStem(series);

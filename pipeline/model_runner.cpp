@@ -25,8 +25,8 @@ std::string Mismatch(const model::Manifest& manifest, const SeriesContext& serie
   const std::string& modality = series.modality;
   const Volume& volume = series.volume;
   if (!modality.empty() && modality != wanted) return "model reads " + wanted + ", series is " + modality;
-  if (series.source && !model::SelectsSeries(manifest, series.source->description))
-    return "series description '" + series.source->description + "' does not match the model's selector '" +
+  if (series.source && !model::SelectsSeries(manifest, series.source->series->description))
+    return "series description '" + series.source->series->description + "' does not match the model's selector '" +
            manifest.series_description + "'";
   if (volume.channels.size() != manifest.channels.size())
     return "model reads " + std::to_string(manifest.channels.size()) + " channel(s), series has " +
@@ -104,7 +104,7 @@ std::vector<report::LegendEntry> Legend(const model::Manifest& manifest, const n
 }
 
 // Whether DICOM objects (SEG, RTSTRUCT, SR) can reference the series' images: DICOM input with valid UIDs.
-bool Referenceable(const SeriesContext& series) { return series.source && series.source->unreferenceable.empty(); }
+bool Referenceable(const SeriesContext& series) { return series.source && series.source->series->unreferenceable.empty(); }
 
 // One line for an overlay, e.g. "pneumonia-cnn: pneumonia 0.83 (threshold 0.50): positive".
 std::string FindingText(const model::Manifest& manifest, const nlohmann::json& entry) {
@@ -310,7 +310,7 @@ nlohmann::json ModelRunner::WriteSegmentationOutputs(const LabelImage& labels, c
     outputs["nifti"] = name;
   }
   if ((outputs_.seg || outputs_.rtstruct) && series.source && !Referenceable(series))
-    outputs["dicom_skipped"] = series.source->unreferenceable;
+    outputs["dicom_skipped"] = series.source->series->unreferenceable;
   if (outputs_.seg && Referenceable(series)) {
     const std::string name = stem + "_seg.dcm";
     const auto seg =

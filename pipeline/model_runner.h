@@ -11,7 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "medpipe/core/volume.h"
-#include "medpipe/dicom/series_index.h"
+#include "medpipe/dicom/source_series.h"
 #include "medpipe/export/dicom_sr.h"
 #include "medpipe/inference/model.h"
 #include "medpipe/inference/predictor.h"
@@ -31,7 +31,7 @@ OutputTypes ParseOutputTypes(const std::string& list);
 struct SeriesContext {
   const Volume& volume;
   std::string modality;                  // empty for NIfTI input, which any model may read
-  const dicom::Series* source = nullptr;  // the DICOM series, for outputs that reference it
+  const dicom::SourceSeries* source = nullptr;  // the DICOM series, for outputs that reference it
   std::filesystem::path folder;
   std::string stem;                      // file-name prefix of this series' outputs
 };

@@ -89,6 +89,7 @@ int RunCommand(const std::vector<std::string>& args) {
   if (vm.count("studies")) wanted = ReadStudyList(vm["studies"].as<std::string>());
   const SupervisorOptions supervisor_options = SupervisorOptionsOf(vm);
   const WorkerThreads threads = WorkerThreadsOf(vm);
+  const DecodeLimits decode_limits = DecodeLimitsOf(vm);
   ModelRunner::CheckOptions(vm);  // refuses bad settings and manifests before any study is read
 
   Stopwatch clock;
@@ -99,7 +100,8 @@ int RunCommand(const std::vector<std::string>& args) {
   const ResultStore store(outdir, ShardFileName("manifest", shard, ".jsonl"), vm["deidentify"].as<bool>());
   if (vm["dry-run"].as<bool>()) {
     ModelRunner models(vm);
-    const StudyStages stages(models, store, force);
+    SeriesDecoder decoder(1, decode_limits);
+    const StudyStages stages(models, decoder, store, force);
     for (const auto& item : items) std::cout << (stages.AlreadyComplete(item) ? "skip " : "run ") << item.id << " " << item.uid << "\n";
     return kExitOk;
   }
@@ -112,9 +114,11 @@ int RunCommand(const std::vector<std::string>& args) {
   if (vm.count("progress-json")) events = vm["progress-json"].as<std::string>();
   BatchProgress progress(outdir / ShardFileName("status", shard, ".json"), items.size(), index_seconds, events);
   // Runs in the worker process, which loads the models once and keeps them for every study it gets.
+  // Its decoder processes are forked first, before a model or a thread exists in it.
   const WorkerMain worker_main = [&](int in_fd, int out_fd) {
+    SeriesDecoder decoder(threads.load, decode_limits);
     ModelRunner models(vm);
-    StudyStages stages(models, store, force);
+    StudyStages stages(models, decoder, store, force);
     RunWorker(items, stages, threads, in_fd, out_fd);
     return kExitOk;
   };

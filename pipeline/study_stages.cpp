@@ -57,13 +57,15 @@ void AddOverlay(const SeriesContext& context, const SeriesAnalysis& analysis, nl
 }
 
 SeriesContext ContextOf(const SeriesInFlight& series, const StudyInFlight& study) {
-  return {*series.volume, series.modality, series.source, study.folder->Path(), series.stem};
+  return {*series.volume, series.modality, series.source.series ? &series.source : nullptr, study.folder->Path(),
+          series.stem};
 }
 
 }  // namespace
 
-StudyStages::StudyStages(ModelRunner& models, const ResultStore& store, bool force)
+StudyStages::StudyStages(ModelRunner& models, SeriesDecoder& decoder, const ResultStore& store, bool force)
     : models_(models),
+      decoder_(decoder),
       store_(store),
       settings_sha256_(Sha256Hex(models.SettingsJson().dump())),
       force_(force) {}
@@ -94,18 +96,22 @@ void StudyStages::Prepare(StudyInFlight& study, SeriesInFlight& series) {
 
 void StudyStages::LoadDicom(StudyInFlight& study) {
   study.failures += ForEachSeries(
-      *study.item->study,
-      [&](const dicom::Series& source, const Volume& volume, const dicom::LoadTimings& timings) {
+      *study.item->study, decoder_,
+      [&](const dicom::Series& source, DecodedSeries& decoded) {
         SeriesInFlight& series = study.series.emplace_back();
-        series = {&source, source.modality, SeriesStem(source), volume, dicom::SeriesToJson(source), {}};
+        series = {{&source, std::move(decoded.header)}, source.modality, SeriesStem(source), std::move(decoded.volume),
+                  dicom::SeriesToJson(source), {}};
         series.entry.update({{"loaded", true},
-                             {"volume", LoadedVolumeJson(volume)},
-                             {"timings_ms", {{"decode", timings.decode_ms}, {"assemble", timings.assemble_ms}}}});
+                             {"volume", LoadedVolumeJson(*series.volume)},
+                             {"timings_ms",
+                              {{"decode", decoded.timings.decode_ms},
+                               {"assemble", decoded.timings.assemble_ms},
+                               {"handover", decoded.handover_ms}}}});
         Prepare(study, series);
       },
       [&](const dicom::Series& source, const std::string& reason) {
         SeriesInFlight& series = study.series.emplace_back();
-        series.source = &source;
+        series.source.series = &source;
         series.entry = dicom::SeriesToJson(source);
         series.entry.update({{"loaded", false}, {"error", reason}, {"analyses", nlohmann::json::array()}});
       });

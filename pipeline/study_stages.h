@@ -1,6 +1,7 @@
 #pragma once
 // One study's work in three stages that the worker overlaps across studies (see worker.h):
-// Load (CPU: digest, skip check, decode every series, preprocess for each model), Infer (the
+// Load (CPU: digest, skip check, decode every series in a decoder process, preprocess for each
+// model), Infer (the
 // device), Export (CPU: postprocess, write outputs, overlays, SR and result.json, then commit).
 #include <filesystem>
 #include <memory>
@@ -14,13 +15,14 @@
 #include "medpipe/core/stopwatch.h"
 #include "model_runner.h"
 #include "resume.h"
+#include "series_decoder.h"
 #include "work_list.h"
 
 namespace medpipe::cli {
 
 // One series of a study in flight: its volume while loaded, its result.json entry, its model jobs.
 struct SeriesInFlight {
-  const dicom::Series* source = nullptr;  // null for NIfTI input
+  dicom::SourceSeries source;  // no series for NIfTI input
   std::string modality, stem;
   std::optional<Volume> volume;
   nlohmann::json entry;
@@ -40,7 +42,7 @@ struct StudyInFlight {
 // What every study of a run shares: the models, where results go, and the settings digest.
 class StudyStages {
  public:
-  StudyStages(ModelRunner& models, const ResultStore& store, bool force);
+  StudyStages(ModelRunner& models, SeriesDecoder& decoder, const ResultStore& store, bool force);
 
   // Empty when ITEM's complete result is already there (the resume rule of resume.h).
   std::unique_ptr<StudyInFlight> Load(const WorkItem& item);
@@ -61,6 +63,7 @@ class StudyStages {
   void Prepare(StudyInFlight& study, SeriesInFlight& series);
 
   ModelRunner& models_;
+  SeriesDecoder& decoder_;
   const ResultStore& store_;
   std::string settings_sha256_;
   bool force_;

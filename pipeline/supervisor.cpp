@@ -1,7 +1,6 @@
 #include "supervisor.h"
 
 #include <poll.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -19,6 +18,7 @@
 #include <sstream>
 
 #include "commands.h"
+#include "child_process.h"
 #include "medpipe/core/error.h"
 #include "medpipe/core/fail_point.h"
 #include "medpipe/core/files.h"
@@ -39,14 +39,8 @@ class WorkerProcess {
   explicit WorkerProcess(const WorkerMain& main) {
     int to_child[2], from_child[2];
     if (::pipe(to_child) != 0 || ::pipe(from_child) != 0) throw IoError("pipe", std::strerror(errno));
-    std::cout.flush();
-    std::cerr.flush();  // or the child would write the parent's buffered text again
-    const pid_t parent = ::getpid();
-    pid_ = ::fork();
-    if (pid_ < 0) throw IoError("fork", std::strerror(errno));
+    pid_ = ForkChild();  // the worker never outlives a kill -9 of the run
     if (pid_ == 0) {
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // the worker never outlives a kill -9 of the run
-      if (::getppid() != parent) ::_exit(kExitCannotStart);
       std::signal(SIGINT, SIG_IGN);  // stopping is the supervisor's decision: it closes the input
       std::signal(SIGTERM, SIG_IGN);
       ::close(to_child[1]);
@@ -121,9 +115,7 @@ class WorkerProcess {
     reaped_ = true;
     exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : kExitCannotStart;
     if (exit_code_ == kFailPointExitCode) ::_exit(kFailPointExitCode);  // the whole run stops at that step
-    if (WIFSIGNALED(status))
-      return "killed by signal " + std::to_string(WTERMSIG(status)) + " (" + ::strsignal(WTERMSIG(status)) + ")";
-    return exit_code_ == 0 ? "" : "exit code " + std::to_string(exit_code_);
+    return DescribeExit(status);
   }
 
   int ExitCode() const { return exit_code_; }

@@ -9,7 +9,8 @@
         --record, the medians written as the new baseline
 
 Stages: index (header pass over the input: read and parse), decode (pixel pass: read, parse, decode,
-in parallel), assemble (slices into the volume), resample (to the model's grid and normalised), h2d,
+in parallel, in a disposable decoding process), assemble (slices into the volume), handover (the rest
+of that process's round trip: fork, header re-encoding, voxels through shared memory), resample (to the model's grid and normalised), h2d,
 infer, stitch (accumulate, label map, back to the CPU), post (label map onto the source grid, clean,
 measure), write (NIfTI, SEG, overlay, each read back), overlay (the series picture), study (the study
 from load to commit, excluding index), end_to_end (index + study).
@@ -22,7 +23,7 @@ import os
 import statistics
 import sys
 
-STAGES = ["index", "decode", "assemble", "resample", "h2d", "infer", "stitch", "post", "write", "overlay",
+STAGES = ["index", "decode", "assemble", "handover", "resample", "h2d", "infer", "stitch", "post", "write", "overlay",
           "study", "end_to_end"]
 # Medians below this many milliseconds are too small for a 15 % change to mean anything.
 MIN_FLAGGED_MS = 20.0

@@ -101,7 +101,7 @@ TEST_F(DicomSeg, SyntheticCtRoundTripsVoxelForVoxelWithEveryFrame) {
   const CtCase ct = SyntheticCtWithMask(dir_);
   const auto labels = ThreeLabels();
   const fs::path path = dir_ / "seg.dcm";
-  const auto written = WriteDicomSeg(*ct.mask, labels, ct.loaded.series, kAlgorithm, path);
+  const auto written = WriteDicomSeg(*ct.mask, labels, SourceOf(ct.loaded.series), kAlgorithm, path);
 
   const auto read_back = ReadDicomSeg(path, *ct.mask, labels);
   EXPECT_EQ(DifferentVoxels(*ct.mask, *read_back), 0u);
@@ -152,7 +152,7 @@ TEST_F(DicomSeg, DciodvfyFindsNoErrors) {
   if (!fs::exists("/usr/bin/dciodvfy")) GTEST_SKIP() << "dciodvfy (dicom3tools) is not installed";
   const CtCase ct = SyntheticCtWithMask(dir_);
   const fs::path path = dir_ / "seg.dcm";
-  WriteDicomSeg(*ct.mask, ThreeLabels(), ct.loaded.series, kAlgorithm, path);
+  WriteDicomSeg(*ct.mask, ThreeLabels(), SourceOf(ct.loaded.series), kAlgorithm, path);
   ExpectDciodvfyFindsNoErrors(path);
 }
 
@@ -175,7 +175,7 @@ TEST_F(DicomSeg, SlicesBeyondTheSourceHaveEmptyDerivation) {
 
   const auto labels = ThreeLabels();
   const fs::path path = dir_ / "seg.dcm";
-  WriteDicomSeg(*longer, labels, ct.loaded.series, kAlgorithm, path);
+  WriteDicomSeg(*longer, labels, SourceOf(ct.loaded.series), kAlgorithm, path);
   EXPECT_EQ(DifferentVoxels(*longer, *ReadDicomSeg(path, *longer, labels)), 0u);
   DcmFileFormat file;
   ASSERT_TRUE(file.loadFile(path.c_str()).good());
@@ -250,7 +250,7 @@ void ExpectRoundTripOn(const fs::path& dir, const SeriesGeometry& geometry) {
   const std::vector<model::Label> labels{MakeLabel(1, "ell", {200, 100, 0}), MakeLabel(2, "cube", {0, 100, 200})};
 
   const fs::path path = dir / "seg.dcm";
-  WriteDicomSeg(*mask, labels, loaded.series, kAlgorithm, path);
+  WriteDicomSeg(*mask, labels, SourceOf(loaded.series), kAlgorithm, path);
   const auto read_back = ReadDicomSeg(path, *mask, labels);
   EXPECT_EQ(DifferentVoxels(*mask, *read_back), 0u);
   EXPECT_NO_THROW(CheckSameGeometry(*mask, *read_back, labels, geometry.name));

@@ -19,6 +19,7 @@
 
 #include "medpipe/core/volume.h"
 #include "medpipe/dicom/series_loader.h"
+#include "medpipe/dicom/source_series.h"
 #include "medpipe/model/manifest.h"
 #include "test_support.h"
 
@@ -59,6 +60,9 @@ inline LoadedSeries LoadOnlySeries(const std::filesystem::path& folder) {
   EXPECT_TRUE(series.problems.empty()) << series.problems.front();
   return {series, dicom::LoadSeries(series).channels.front()};
 }
+
+// SERIES with its first header re-encoded, as a decoding process hands it to the writers.
+inline dicom::SourceSeries SourceOf(const dicom::Series& series) { return {&series, dicom::ReencodeSourceHeader(series)}; }
 
 // An empty mask on GRID's voxels: its region, spacing, origin and direction.
 inline LabelImage::Pointer EmptyMask(const itk::ImageBase<3>& grid) {

@@ -72,21 +72,23 @@ class SrRtStruct : public testing::TempDirTest {};
 
 struct ReportCase {
   MaskedSeries ct;
+  dicom::SourceSeries source;
   SegmentationFindings segmentation;
   ClassificationFinding classification;
 };
 
 ReportCase SyntheticReport(const fs::path& dir) {
-  ReportCase report{SyntheticCtWithMask(dir), {}, {}};
+  ReportCase report{SyntheticCtWithMask(dir), {}, {}, {}};
+  report.source = SourceOf(report.ct.series);
   const auto labels = ThreeLabels();
   const double voxel_ml = 2.0 / 1000.0;
   char uid[100];
-  report.segmentation = {dcmGenerateUniqueIdentifier(uid), "", "test-net", "1.2.0", &report.ct.series, {}};
+  report.segmentation = {dcmGenerateUniqueIdentifier(uid), "", "test-net", "1.2.0", &report.source, {}};
   report.segmentation.seg_series_instance_uid = dcmGenerateUniqueIdentifier(uid);
   for (int i = 0; i < 2; ++i) {
     report.segmentation.segments.push_back({i + 1, labels[i], CountValue(*report.ct.mask, labels[i].value) * voxel_ml});
   }
-  report.classification = {"test-classifier", "0.3", &report.ct.series, "malignant", 0.87, 0.5};
+  report.classification = {"test-classifier", "0.3", &report.source, "malignant", 0.87, 0.5};
   return report;
 }
 
@@ -164,7 +166,8 @@ TEST_F(SrRtStruct, MeasurementReportRefusesNothingAndMixedStudies) {
   ReportCase report = SyntheticReport(dir_ / "a");
   Series other = report.ct.series;
   other.files.front().study_instance_uid = "1.2.3.4";
-  report.classification.source = &other;
+  const dicom::SourceSeries other_source = SourceOf(other);
+  report.classification.source = &other_source;
   try {
     WriteMeasurementReport({report.segmentation}, {report.classification}, path);
     ADD_FAILURE() << "a report over two studies was written";
@@ -231,7 +234,7 @@ TEST_F(SrRtStruct, RtStructReadsBackVoxelForVoxelAndPassesDciodvfy) {
   const MaskedSeries ct = SyntheticCtWithMask(dir_);
   const auto labels = ThreeLabels();
   const fs::path path = dir_ / "rtstruct.dcm";
-  EXPECT_FALSE(WriteRtStruct(*ct.mask, labels, ct.series, "test-net", path).empty());
+  EXPECT_FALSE(WriteRtStruct(*ct.mask, labels, SourceOf(ct.series), "test-net", path).empty());
 
   const auto read_back = ReadRtStruct(path, *ct.mask);
   EXPECT_GT(CountValue(*read_back, 1), 0u);
@@ -283,7 +286,7 @@ TEST_F(SrRtStruct, RtStructKeepsHolesIslandsAndThinParts) {
   }
   const std::vector<model::Label> labels{MakeLabel(1, "frame", {200, 100, 0}), MakeLabel(2, "thin", {0, 100, 200})};
   const fs::path path = dir_ / "rtstruct.dcm";
-  WriteRtStruct(mask, labels, ct.series, "test-net", path);
+  WriteRtStruct(mask, labels, SourceOf(ct.series), "test-net", path);
   EXPECT_EQ(DifferentVoxels(mask, *ReadRtStruct(path, mask)), 0u);
   ExpectContoursOnTheirLabelVoxels(path, ct.series, mask);
 }
@@ -292,9 +295,9 @@ TEST_F(SrRtStruct, RtStructRefusesUnnamedValuesAndEmptyMasks) {
   const MaskedSeries ct = LoadOnlySeriesWithEmptyMask(synth::WriteSyntheticCt(dir_, synth::VolumeSpec{16, 16, 4}, 13));
   const fs::path path = dir_ / "rtstruct.dcm";
   const std::vector<model::Label> labels{MakeLabel(1, "one", {255, 0, 0})};
-  EXPECT_THROW(WriteRtStruct(*ct.mask, labels, ct.series, "test-net", path), DicomError) << "no ROI";
+  EXPECT_THROW(WriteRtStruct(*ct.mask, labels, SourceOf(ct.series), "test-net", path), DicomError) << "no ROI";
   ct.mask->SetPixel({{3, 3, 1}}, 7);
-  EXPECT_THROW(WriteRtStruct(*ct.mask, labels, ct.series, "test-net", path), ModelError) << "value 7 has no label";
+  EXPECT_THROW(WriteRtStruct(*ct.mask, labels, SourceOf(ct.series), "test-net", path), ModelError) << "value 7 has no label";
   EXPECT_FALSE(fs::exists(path));
 }
 
@@ -324,7 +327,7 @@ TEST_F(SrRtStruct, RtStructOnObliqueFeetFirstSeriesKeepsCentroidAndBoundingBox) 
   const std::vector<model::Label> labels{MakeLabel(1, "sphere", {200, 100, 0}), MakeLabel(2, "box", {0, 100, 200})};
 
   const fs::path path = dir_ / "rtstruct.dcm";
-  WriteRtStruct(*loaded.mask, labels, loaded.series, "test-net", path);
+  WriteRtStruct(*loaded.mask, labels, SourceOf(loaded.series), "test-net", path);
   const auto read_back = ReadRtStruct(path, *loaded.mask);
   EXPECT_NO_THROW(CheckSameGeometry(*loaded.mask, *read_back, labels, "oblique feet-first"));
   EXPECT_EQ(DifferentVoxels(*loaded.mask, *read_back), 0u);

@@ -33,10 +33,7 @@ class Batch : public testing::TempDirTest {
  protected:
   void SetUp() override {
     TempDirTest::SetUp();
-    synth::VolumeSpec small;
-    small.columns = small.rows = 24;
-    small.slices = 12;
-    for (int i = 0; i < kStudies; ++i) synth::WriteSyntheticCt(dir_ / "archive" / ("s" + std::to_string(i)), small, 100 + i);
+    testing::WriteSmallCtStudies(dir_ / "archive", kStudies, "s", 100);
     // Small patches make each study take long enough to be caught in flight.
     testing::WritePackage(dir_ / "models" / "band", testing::LesionBandModel(), testing::SegmentationManifest("band", 2, 8));
   }

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "medpipe/core/files.h"
+#include "medpipe/synth/synthetic_study.h"
 
 namespace medpipe::testing {
 
@@ -25,6 +26,16 @@ inline Run Shell(const std::string& command, const std::filesystem::path& log) {
 
 inline Run Medpipe(const std::string& args, const std::filesystem::path& log) {
   return Shell(std::string(MEDPIPE_BINARY) + " " + args, log);
+}
+
+// COUNT small CT studies (24 x 24 x 12), ARCHIVE/<PREFIX><i> with seeds FIRST_SEED + i: quick to
+// decode and to segment, for batch tests.
+inline void WriteSmallCtStudies(const std::filesystem::path& archive, int count, const std::string& prefix,
+                                uint32_t first_seed) {
+  synth::VolumeSpec small;
+  small.columns = small.rows = 24;
+  small.slices = 12;
+  for (int i = 0; i < count; ++i) synth::WriteSyntheticCt(archive / (prefix + std::to_string(i)), small, first_seed + i);
 }
 
 inline nlohmann::json ReadJson(const std::filesystem::path& path) { return nlohmann::json::parse(ReadFile(path)); }

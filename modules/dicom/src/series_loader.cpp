@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <cmath>
 #include <memory>
-#include <new>
 
 #include "medpipe/core/cores.h"
 #include "medpipe/core/error.h"
@@ -22,16 +21,16 @@ namespace {
 struct SliceStackPixels {
   uint32_t rows = 0, columns = 0, channels = 1;
   size_t slices = 0;
-  std::unique_ptr<float[]> samples;
+  VoxelBuffer::Pointer samples;
   std::vector<Vec3> positions;
   std::vector<double> distances;  // along the normal from the first slice, mm
 
   size_t PlaneSize() const { return size_t{rows} * columns * channels; }
-  float* Plane(size_t slice) const { return samples.get() + slice * PlaneSize(); }
+  float* Plane(size_t slice) const { return samples->GetBufferPointer() + slice * PlaneSize(); }
 };
 
 // Decodes the series' files in parallel; a file's frames land on the planes of their slices.
-SliceStackPixels DecodeSlices(const Series& series) {
+SliceStackPixels DecodeSlices(const Series& series, const VoxelAllocator& allocate) {
   SliceStackPixels stack;
   const FileHeader& first = series.files[series.slices.front().file];
   stack.rows = first.SliceRows();
@@ -53,11 +52,11 @@ SliceStackPixels DecodeSlices(const Series& series) {
   }
   const size_t plane = stack.PlaneSize();
   try {
-    stack.samples.reset(new float[plane * stack.slices]);
-  } catch (const std::bad_alloc&) {
+    stack.samples = allocate(plane * stack.slices);
+  } catch (const std::exception& error) {  // bad_alloc, or ITK's own exception for it
     throw DicomError(first.path, "series of " + std::to_string(stack.slices) + " slices needs " +
                                      std::to_string(plane * stack.slices * sizeof(float) >> 20) +
-                                     " MiB of memory, more than is free");
+                                     " MiB of memory and cannot have it: " + error.what());
   }
   ParallelFor(series.files.size(), UsableCores(), [&](size_t f) {
     const auto& planes = planes_of_file[f];
@@ -89,7 +88,7 @@ void EqualizeSpacing(SliceStackPixels& stack) {
   equal.columns = stack.columns;
   equal.channels = stack.channels;
   equal.slices = count;
-  equal.samples.reset(new float[stack.PlaneSize() * count]);
+  equal.samples = AllocateVoxels(stack.PlaneSize() * count);
   for (size_t s = 0; s < count; ++s) {
     const double target = static_cast<double>(s) * step;
     size_t hi = 0;
@@ -130,7 +129,7 @@ std::vector<Image3D::Pointer> ToImages(SliceStackPixels& stack, const Image3D::S
     image->SetSpacing(spacing);
     image->SetOrigin(itk_origin);
     image->SetDirection(direction);
-    image->GetPixelContainer()->SetImportPointer(stack.samples.release(), stack.PlaneSize() * stack.slices, true);
+    image->SetPixelContainer(stack.samples);
     return {image};
   }
   const size_t pixels = size_t{stack.rows} * stack.columns;
@@ -182,7 +181,7 @@ std::array<double, 2> InPlaneSpacing(const FileHeader& file, const FrameInfo& fr
 
 }  // namespace
 
-Volume LoadSeries(const Series& series, LoadTimings* timings) {
+Volume LoadSeries(const Series& series, LoadTimings* timings, const VoxelAllocator& allocate) {
   Stopwatch clock;
   if (series.refused) {
     throw DicomError(series.files.front().path, "series " + series.id + " is refused: " + series.problems.front());
@@ -190,7 +189,7 @@ Volume LoadSeries(const Series& series, LoadTimings* timings) {
   if (series.slices.empty()) throw DicomError(series.files.front().path, "series has no image frames");
   const FileHeader& first_file = series.files[series.slices.front().file];
   const FrameInfo& first_frame = first_file.frames[series.slices.front().frame];
-  SliceStackPixels stack = DecodeSlices(series);
+  SliceStackPixels stack = DecodeSlices(series, allocate);
   const double decode_ms = clock.Lap();
   // Filled as LoadSeries returns, whichever way it assembled the volume.
   const auto record = [&](Volume volume) {

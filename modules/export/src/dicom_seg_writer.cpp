@@ -58,12 +58,13 @@ std::unique_ptr<DcmSegmentation> CreateSegmentation(const LabelImage& mask, cons
 }
 
 // Patient, study and frame of reference are those of the source.
-void ImportSource(DcmSegmentation& seg, const Series& source) {
-  const FileHeader& first = source.files.front();
+void ImportSource(DcmSegmentation& seg, const dicom::SourceSeries& source, const std::string& where) {
+  const FileHeader& first = source.series->files.front();
   if (first.frame_of_reference_uid.empty()) {
     throw DicomError(first.path, "has no FrameOfReferenceUID, so SEG frame positions would refer to nothing");
   }
-  Require(seg.importHierarchy(first.path.c_str(), OFTrue, OFTrue, OFTrue, OFFalse), first.path,
+  const auto header = LoadSourceHeader(source, where);
+  Require(seg.importHierarchy(*header->getDataset(), OFTrue, OFTrue, OFTrue, OFFalse), first.path,
           "cannot import patient, study and frame of reference");
 }
 
@@ -236,15 +237,17 @@ void Save(DcmSegmentation& seg, const std::string& where) {
 
 }  // namespace
 
-WrittenObject WriteDicomSeg(const LabelImage& mask, const std::vector<model::Label>& labels, const Series& source,
-                            const SegAlgorithm& algorithm, const std::filesystem::path& path) {
+WrittenObject WriteDicomSeg(const LabelImage& mask, const std::vector<model::Label>& labels,
+                            const dicom::SourceSeries& source_series, const SegAlgorithm& algorithm,
+                            const std::filesystem::path& path) {
   const std::string where = path.string();
+  const Series& source = *source_series.series;
   if (source.files.empty()) throw DicomError(where, "source series " + source.id + " has no files");
   const std::vector<uint8_t> values = SegmentValues(labels, where);
   RequireNamedValues(mask, values, where);
 
   const auto seg = CreateSegmentation(mask, algorithm, where);
-  ImportSource(*seg, source);
+  ImportSource(*seg, source_series, where);
   SetSeries(*seg, source, algorithm, where);
   AddSharedGeometry(*seg, mask, where);
   AddDimensions(*seg, where);

@@ -31,16 +31,18 @@ bool NamesAnatomy(const model::Label& label) {
 }
 
 // The series every finding was computed on. The report is filed in one study, so all must share it.
-std::vector<const Series*> Sources(const std::vector<SegmentationFindings>& segmentations,
-                                   const std::vector<ClassificationFinding>& classifications, const std::string& where) {
-  std::vector<const Series*> sources;
+std::vector<const dicom::SourceSeries*> Sources(const std::vector<SegmentationFindings>& segmentations,
+                                                const std::vector<ClassificationFinding>& classifications,
+                                                const std::string& where) {
+  std::vector<const dicom::SourceSeries*> sources;
   for (const SegmentationFindings& findings : segmentations) sources.push_back(findings.source);
   for (const ClassificationFinding& finding : classifications) sources.push_back(finding.source);
   if (sources.empty()) throw DicomError(where, "no segmentation or classification findings to report");
-  for (const Series* source : sources) {
-    if (!source || source->files.empty()) throw DicomError(where, "a finding has no source series with files");
-    const std::string& study = source->files.front().study_instance_uid;
-    const std::string& first = sources.front()->files.front().study_instance_uid;
+  for (const dicom::SourceSeries* source : sources) {
+    if (!source || !source->series || source->series->files.empty())
+      throw DicomError(where, "a finding has no source series with files");
+    const std::string& study = source->series->files.front().study_instance_uid;
+    const std::string& first = sources.front()->series->files.front().study_instance_uid;
     if (study != first) {
       throw DicomError(where, "findings come from studies " + first + " and " + study + "; a report covers one study");
     }
@@ -75,7 +77,7 @@ void AddSegmentVolume(Report& report, const SegmentationFindings& findings, cons
   DSRImageReferenceValue seg(UID_SegmentationStorage, findings.seg_sop_instance_uid.c_str());
   seg.getSegmentList().addItem(static_cast<Uint16>(segment.segment_number));
   Require(group.setReferencedSegment(seg), where, doing);
-  Require(group.setSourceSeriesForSegmentation(findings.source->series_instance_uid.c_str()), where, doing);
+  Require(group.setSourceSeriesForSegmentation(findings.source->series->series_instance_uid.c_str()), where, doing);
   const CMR_TID1411_in_TID1500::MeasurementValue volume(Ds(segment.volume_ml).c_str(),
                                                                DSRCodedEntryValue(CODE_UCUM_ml));
   Require(group.addMeasurement(CMR_CID7469::Volume, volume), where, doing);
@@ -100,7 +102,7 @@ void AddClassification(Report& report, const ClassificationFinding& finding, con
   Require(group.setTrackingIdentifier((finding.model_name + " classification").c_str()), where, doing);
   Require(group.setTrackingUniqueIdentifier(NewUid().c_str()), where, doing);
   AddFraction(group, CODE_DCM_Probability, finding.probability, where, doing);
-  for (const FileHeader& file : finding.source->files) {
+  for (const FileHeader& file : finding.source->series->files) {
     Require(group.getMeasurement().addImage(CODE_DCM_SourceOfMeasurement,
                                             DSRImageReferenceValue(file.sop_class_uid.c_str(), file.sop_instance_uid.c_str())),
             where, doing);
@@ -112,8 +114,9 @@ void AddClassification(Report& report, const ClassificationFinding& finding, con
 }
 
 // Patient and study are those of the first source; series and instance are new.
-void SetHeader(DSRDocument& document, const Series& source, const std::string& where) {
-  const auto header = LoadSourceHeader(source, where);
+void SetHeader(DSRDocument& document, const dicom::SourceSeries& source_series, const std::string& where) {
+  const auto header = LoadSourceHeader(source_series, where);
+  const Series& source = *source_series.series;
   DcmDataset& dataset = *header->getDataset();
   Require(document.readStudyData(dataset), source.files.front().path, "cannot copy patient and study");
   OFString charset;
@@ -131,16 +134,16 @@ void SetHeader(DSRDocument& document, const Series& source, const std::string& w
 
 // Every instance the content references: the SEG objects and the source images.
 void AddEvidence(DSRDocument& document, const std::vector<SegmentationFindings>& segmentations,
-                 const std::vector<const Series*>& sources, const std::string& where) {
+                 const std::vector<const dicom::SourceSeries*>& sources, const std::string& where) {
   DSRSOPInstanceReferenceList& evidence = document.getCurrentRequestedProcedureEvidence();
-  const std::string& study = sources.front()->files.front().study_instance_uid;
+  const std::string& study = sources.front()->series->files.front().study_instance_uid;
   for (const SegmentationFindings& findings : segmentations) {
     Require(evidence.addItem(study.c_str(), findings.seg_series_instance_uid.c_str(), UID_SegmentationStorage,
                              findings.seg_sop_instance_uid.c_str()),
             where, "cannot list SEG " + findings.seg_sop_instance_uid + " as evidence");
   }
-  for (const Series* source : sources) {
-    for (const FileHeader& file : source->files) {
+  for (const dicom::SourceSeries* source : sources) {
+    for (const FileHeader& file : source->series->files) {
       Require(evidence.addItem(study.c_str(), file.series_instance_uid.c_str(), file.sop_class_uid.c_str(),
                                file.sop_instance_uid.c_str()),
               file.path, "cannot list as evidence in " + where);
@@ -160,7 +163,7 @@ std::string WriteMeasurementReport(const std::vector<SegmentationFindings>& segm
                                    const std::vector<ClassificationFinding>& classifications,
                                    const std::filesystem::path& path) {
   const std::string where = path.string();
-  const std::vector<const Series*> sources = Sources(segmentations, classifications, where);
+  const std::vector<const dicom::SourceSeries*> sources = Sources(segmentations, classifications, where);
   Report report(CMR_CID7021::ImagingMeasurementReport);
   StartReport(report, where);
   for (const SegmentationFindings& findings : segmentations) {

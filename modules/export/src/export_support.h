@@ -3,6 +3,7 @@
 // DCMTK status checks, segment label values, new UIDs, decimal strings, label codes with defaults,
 // the source's header, the source slice at a mask slice, and empty label images.
 #include <dcmtk/dcmdata/dcfilefo.h>
+#include <dcmtk/dcmdata/dcistrmb.h>
 #include <dcmtk/dcmdata/dcuid.h>
 #include <dcmtk/ofstd/ofcond.h>
 
@@ -18,6 +19,7 @@
 #include "medpipe/core/error.h"
 #include "medpipe/core/volume.h"
 #include "medpipe/dicom/series_index.h"
+#include "medpipe/dicom/source_series.h"
 #include "medpipe/model/manifest.h"
 
 namespace medpipe::exporter {
@@ -66,13 +68,19 @@ inline const model::Code& TypeOf(const model::Label& label) {
   return label.type.value.empty() ? kTissue : label.type;
 }
 
-// The first source file's header: patient, study and frame of reference. Values over 4 KiB (pixel
-// data) stay on disk.
-inline std::unique_ptr<DcmFileFormat> LoadSourceHeader(const dicom::Series& source, const std::string& where) {
-  if (source.files.empty()) throw DicomError(where, "source series " + source.id + " has no files");
-  const std::string& path = source.files.front().path;
+// The first source file's header (patient, study and frame of reference), parsed from the copy the
+// decoding process re-encoded (dicom::SourceSeries), never from the archive's file.
+inline std::unique_ptr<DcmFileFormat> LoadSourceHeader(const dicom::SourceSeries& source, const std::string& where) {
+  if (source.series->files.empty()) throw DicomError(where, "source series " + source.series->id + " has no files");
+  if (source.header.empty()) throw DicomError(where, "source series " + source.series->id + " has no re-encoded header");
+  DcmInputBufferStream in;
+  in.setBuffer(source.header.data(), static_cast<offile_off_t>(source.header.size()));
+  in.setEos();
   auto file = std::make_unique<DcmFileFormat>();
-  Require(file->loadFile(path.c_str(), EXS_Unknown, EGL_noChange, 4096), path, "cannot read the source header");
+  file->transferInit();
+  const OFCondition status = file->read(in);
+  file->transferEnd();
+  Require(status, source.series->files.front().path, "cannot read the re-encoded source header");
   return file;
 }
 

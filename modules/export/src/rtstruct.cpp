@@ -56,9 +56,9 @@ std::vector<model::Label> PresentLabels(const LabelImage& mask, const std::vecto
 }
 
 // Patient, study and frame of reference are those of the source.
-void CopyPatientAndStudy(DRTStructureSetIOD& rt, const Series& source, const std::string& where) {
+void CopyPatientAndStudy(DRTStructureSetIOD& rt, const dicom::SourceSeries& source, const std::string& where) {
   const auto header = LoadSourceHeader(source, where);
-  const FileHeader& first = source.files.front();
+  const FileHeader& first = source.series->files.front();
   if (first.frame_of_reference_uid.empty()) {
     throw DicomError(first.path, "has no FrameOfReferenceUID, so contour points would refer to nothing");
   }
@@ -293,14 +293,16 @@ void PaintSlice(LabelImage& out, itk::IndexValueType slice, const std::vector<Co
 
 }  // namespace
 
-std::string WriteRtStruct(const LabelImage& mask, const std::vector<model::Label>& labels, const Series& source,
-                          const std::string& algorithm_name, const std::filesystem::path& path) {
+std::string WriteRtStruct(const LabelImage& mask, const std::vector<model::Label>& labels,
+                          const dicom::SourceSeries& source_series, const std::string& algorithm_name,
+                          const std::filesystem::path& path) {
   const std::string where = path.string();
+  const Series& source = *source_series.series;
   if (labels.empty()) throw ModelError(where, "no labels: a structure set needs at least one ROI");
   SegmentValues(labels, where);  // label values 1..255
   const std::vector<model::Label> present = PresentLabels(mask, labels, where);
   DRTStructureSetIOD rt;
-  CopyPatientAndStudy(rt, source, where);
+  CopyPatientAndStudy(rt, source_series, where);
   SetSeries(rt, source, algorithm_name, where);
   AddReferencedSeries(rt, source, where);
   for (const model::Label& label : present) {

@@ -1,7 +1,9 @@
 #pragma once
 // The one image type stages exchange: float voxels in LPS patient space (ITK's convention).
 #include <itkImage.h>
+#include <itkImportImageContainer.h>
 
+#include <functional>
 #include <vector>
 
 namespace medpipe {
@@ -17,6 +19,13 @@ struct Volume {
   bool IsColor() const { return channels.size() == 3; }
   const Image3D& Grid() const { return *channels.front(); }
 };
+
+// Pixel storage of an Image3D, and where a loader gets it: by default ordinary memory; a decoding
+// process hands out shared memory that the process receiving the volume maps (no copy).
+using VoxelBuffer = itk::ImportImageContainer<itk::SizeValueType, float>;
+using VoxelAllocator = std::function<VoxelBuffer::Pointer(size_t count)>;
+// COUNT uninitialised voxels in ordinary memory.
+VoxelBuffer::Pointer AllocateVoxels(size_t count);
 
 // A new image with the given size, spacing (mm), origin (mm, LPS) and direction, filled with zero.
 Image3D::Pointer MakeImage(const Image3D::SizeType& size, const Image3D::SpacingType& spacing,

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "medpipe/core/volume.h"
-#include "medpipe/dicom/series_index.h"
+#include "medpipe/dicom/source_series.h"
 #include "medpipe/model/manifest.h"
 
 namespace medpipe::exporter {
@@ -26,11 +26,11 @@ struct WrittenObject {
 // of LABELS, in that order, and one frame per segment and mask slice, empty frames included (viewers
 // such as OHIF expect every slice). Frames are mask rows (y) by columns (x), placed by the mask grid;
 // each references the source instance at the same position when there is one. Patient, study and frame
-// of reference come from the first source file. Returns the new object's UIDs.
+// of reference come from the first source file's re-encoded header. Returns the new object's UIDs.
 // Throws DicomError naming PATH or the source file, ModelError for a label value outside 1..255 or a
 // mask value that no label names.
 WrittenObject WriteDicomSeg(const LabelImage& mask, const std::vector<model::Label>& labels,
-                            const dicom::Series& source, const SegAlgorithm& algorithm,
+                            const dicom::SourceSeries& source, const SegAlgorithm& algorithm,
                             const std::filesystem::path& path);
 
 // Reads the binary SEG at PATH and rebuilds the label image on REFERENCE's grid: each frame is placed

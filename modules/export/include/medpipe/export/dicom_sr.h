@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "medpipe/dicom/series_index.h"
+#include "medpipe/dicom/source_series.h"
 #include "medpipe/model/manifest.h"
 
 namespace medpipe::exporter {
@@ -24,14 +24,14 @@ struct SegmentVolume {
 struct SegmentationFindings {
   std::string seg_sop_instance_uid, seg_series_instance_uid;
   std::string model_name, model_version;
-  const dicom::Series* source = nullptr;  // the images the segmentation was computed on
+  const dicom::SourceSeries* source = nullptr;  // the images the segmentation was computed on
   std::vector<SegmentVolume> segments;
 };
 
 // What a classification model decided for one series.
 struct ClassificationFinding {
   std::string model_name, model_version;
-  const dicom::Series* source = nullptr;
+  const dicom::SourceSeries* source = nullptr;
   std::string class_name;          // the decided class
   double probability = 0;          // of that class
   std::optional<double> threshold; // the decision threshold, when the model has one
@@ -44,7 +44,7 @@ struct ClassificationFinding {
 // model as algorithm identification. Each classification becomes a TID 1501 measurement group: its
 // probability (DCM "Probability", UCUM "1") and threshold (DCM "Threshold Value") as measurements and
 // the decided class as a TEXT qualitative evaluation ("Finding"). Patient and study come from the first
-// source file (read with DCMTK); series and instance UIDs are new; every referenced instance is listed
+// source's re-encoded header; series and instance UIDs are new; every referenced instance is listed
 // as evidence. Returns the SR's SOPInstanceUID.
 // Throws DicomError naming PATH (or the source file) and why: no findings, sources from different
 // studies, a source without files, or DCMTK refusing the content (its template check or write status).

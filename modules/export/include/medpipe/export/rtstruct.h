@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "medpipe/core/volume.h"
-#include "medpipe/dicom/series_index.h"
+#include "medpipe/dicom/source_series.h"
 #include "medpipe/model/manifest.h"
 
 namespace medpipe::exporter {
@@ -22,10 +22,10 @@ namespace medpipe::exporter {
 // LABELS present in the mask (ROI number = label value, name, colour, codes, generation algorithm
 // AUTOMATIC by ALGORITHM_NAME), CLOSED_PLANAR contours per mask slice in patient LPS, each referencing
 // the source instance at that slice's position when there is one. Patient, study and frame of reference
-// come from the first source file. Returns the new SOPInstanceUID.
+// come from the first source file's re-encoded header. Returns the new SOPInstanceUID.
 // Throws DicomError naming PATH or the source file, ModelError for a label value outside 1..255 or a
 // mask value that no label names.
-std::string WriteRtStruct(const LabelImage& mask, const std::vector<model::Label>& labels, const dicom::Series& source,
+std::string WriteRtStruct(const LabelImage& mask, const std::vector<model::Label>& labels, const dicom::SourceSeries& source,
                           const std::string& algorithm_name, const std::filesystem::path& path);
 
 // Reads the RTSTRUCT at PATH and rasterises its CLOSED_PLANAR contours (the convention above; points

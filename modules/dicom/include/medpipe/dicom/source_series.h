@@ -1,0 +1,22 @@
+#pragma once
+// A loaded DICOM series as the outputs that reference it (SEG, RTSTRUCT, SR) see it: its index entry
+// and its first file's header as re-encoded by the process that decoded the series. Outputs copy
+// patient, study and frame of reference from that copy, so the process that writes them (and holds
+// the models) never parses the archive's own bytes.
+#include <string>
+
+#include "medpipe/dicom/series_index.h"
+
+namespace medpipe::dicom {
+
+struct SourceSeries {
+  const Series* series = nullptr;
+  // A DICOM file: explicit VR little endian, no pixel data, no value longer than 4 KiB.
+  std::string header;
+};
+
+// Reads SERIES' first file with values over 4 KiB left on disk, drops those and the pixel data, and
+// encodes the rest as SourceSeries::header. Throws DicomError naming the file.
+std::string ReencodeSourceHeader(const Series& series);
+
+}  // namespace medpipe::dicom

@@ -1,0 +1,37 @@
+#include "child_process.h"
+
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <iostream>
+
+#include "commands.h"
+#include "medpipe/core/error.h"
+
+namespace medpipe::cli {
+
+pid_t ForkChild() {
+  std::cout.flush();
+  std::cerr.flush();
+  const pid_t parent = ::getpid();
+  const pid_t child = ::fork();
+  if (child < 0) throw IoError("fork", std::strerror(errno));
+  if (child == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(kExitCannotStart);
+  }
+  return child;
+}
+
+std::string DescribeExit(int wait_status) {
+  if (WIFSIGNALED(wait_status))
+    return "killed by signal " + std::to_string(WTERMSIG(wait_status)) + " (" + ::strsignal(WTERMSIG(wait_status)) + ")";
+  const int code = WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : -1;
+  return code == 0 ? "" : "exit code " + std::to_string(code);
+}
+
+}  // namespace medpipe::cli

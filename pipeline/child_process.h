@@ -1,0 +1,18 @@
+#pragma once
+// Child processes of a run (the worker, decoder processes and their disposable children): made so
+// that they never outlive their parent, and how they ended, in words for result.json and the log.
+#include <sys/types.h>
+
+#include <string>
+
+namespace medpipe::cli {
+
+// fork() after flushing std::cout and std::cerr (or the child would write the parent's buffered text
+// again). The child is killed when its parent dies (PR_SET_PDEATHSIG) and exits at once if the parent
+// died before that was set. Returns 0 in the child, its pid in the parent; throws IoError.
+pid_t ForkChild();
+
+// From a waitpid() status: "" for exit code 0, "exit code N", or "killed by signal N (Name)".
+std::string DescribeExit(int wait_status);
+
+}  // namespace medpipe::cli
