@@ -65,14 +65,29 @@ LabelImage::Pointer LabelsOnSourceGrid(const model::Manifest& manifest, const to
   return labels;
 }
 
-nlohmann::json MeasuresJson(const LabelImage& labels, const model::Manifest& manifest) {
+// Each label's measures, shape and (for greyscale series) the series' values under it: HU for CT.
+nlohmann::json MeasuresJson(const LabelImage& labels, const model::Manifest& manifest, const SeriesContext& series) {
+  const Image3D* intensities = series.volume.IsColor() ? nullptr : &series.volume.Grid();
   nlohmann::json json = nlohmann::json::array();
-  for (const auto& measure : postprocess::Measure(labels, manifest.labels))
-    json.push_back({{"value", measure.value},
-                    {"name", measure.name},
-                    {"voxels", measure.voxels},
-                    {"volume_ml", measure.volume_ml},
-                    {"components", measure.components}});
+  for (const auto& measure : postprocess::Measure(labels, manifest.labels, intensities)) {
+    nlohmann::json& label = json.emplace_back(nlohmann::json{{"value", measure.value},
+                                                             {"name", measure.name},
+                                                             {"voxels", measure.voxels},
+                                                             {"volume_ml", measure.volume_ml},
+                                                             {"components", measure.components}});
+    if (const auto& shape = measure.shape) {
+      label.update({{"surface_mm2", shape->surface_mm2},
+                    {"sphericity", shape->sphericity},
+                    {"centroid_mm", shape->centroid_mm},
+                    {"bounding_box", {{"first_voxel", shape->first_voxel}, {"last_voxel", shape->last_voxel}}}});
+    }
+    if (const auto& values = measure.intensity) {
+      label["intensity"] = {{"unit", series.modality == "CT" ? "HU" : ""},
+                            {"mean", values->mean}, {"std", values->std},  {"min", values->min},
+                            {"max", values->max},   {"p5", values->p5},    {"p25", values->p25},
+                            {"median", values->median}, {"p75", values->p75}, {"p95", values->p95}};
+    }
+  }
   return json;
 }
 
@@ -255,7 +270,7 @@ SeriesAnalysis ModelRunner::Finish(const SeriesContext& series, std::vector<Mode
       nlohmann::json& timings = entry["timings_ms"];
       if (manifest.task == model::Task::Segmentation) {
         const auto labels = LabelsOnSourceGrid(manifest, job.output, job.prepared->Grid(), series.volume.Grid());
-        entry["labels"] = MeasuresJson(*labels, manifest);
+        entry["labels"] = MeasuresJson(*labels, manifest, series);
         timings["post"] = stopwatch.Lap();
         entry["outputs"] = WriteSegmentationOutputs(*labels, manifest, series, entry["labels"], analysis);
         const std::string overlay = series.stem + "_" + manifest.name + ".png";

@@ -1,6 +1,7 @@
 // `medpipe run` with a segmentation and a classification model, on DICOM and on NIfTI input: masks
 // land voxel for voxel on the source grid, volumes match the phantom, bad models stop the run early.
 #include <gtest/gtest.h>
+#include <itkImageRegionConstIteratorWithIndex.h>
 
 #include <cstdlib>
 #include <signal.h>
@@ -136,6 +137,23 @@ TEST_F(ModelRun, SegmentsAndClassifiesDicomStudies) {
   const double sphere_ml = 4.0 / 3.0 * M_PI * 8 * 8 * 8 / 1000.0;
   EXPECT_NEAR(lesion["labels"][0]["volume_ml"].get<double>(), band_voxels * voxel_ml, 1e-9);
   EXPECT_NEAR(lesion["labels"][0]["volume_ml"].get<double>(), sphere_ml, 0.1 * sphere_ml);
+  // Its features against the same voxels summed here: centroid in patient coordinates and mean HU.
+  double centre[3] = {0, 0, 0}, hu_sum = 0;
+  for (itk::ImageRegionConstIteratorWithIndex<Image3D> it(&source, source.GetLargestPossibleRegion()); !it.IsAtEnd(); ++it) {
+    if (!(it.Get() > kLesionHuLow && it.Get() < kLesionHuHigh)) continue;
+    Image3D::PointType point;
+    source.TransformIndexToPhysicalPoint(it.GetIndex(), point);
+    for (unsigned k = 0; k < 3; ++k) centre[k] += point[k] / band_voxels;
+    hu_sum += it.Get();
+  }
+  const auto& features = lesion["labels"][0];
+  for (unsigned k = 0; k < 3; ++k) EXPECT_NEAR(features["centroid_mm"][k].get<double>(), centre[k], 1e-3) << k;
+  EXPECT_EQ(features["intensity"]["unit"], "HU");
+  EXPECT_NEAR(features["intensity"]["mean"].get<double>(), hu_sum / band_voxels, 1e-3);
+  EXPECT_GT(features["intensity"]["min"].get<double>(), kLesionHuLow);
+  EXPECT_LT(features["intensity"]["max"].get<double>(), kLesionHuHigh);
+  EXPECT_GT(features["sphericity"].get<double>(), 0.8) << "a ball";
+  EXPECT_LE(features["sphericity"].get<double>(), 1.0);
 
   // Resampled to 1.5 mm RAS and mapped back: same grid as the source, nearly the same voxels.
   const auto resampled = Analysis(dir_ / "out", "CT", "lesion-resampled", &folder);

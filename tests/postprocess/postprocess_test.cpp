@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
+#include <cmath>
 #include <vector>
 
 #include "image_support.h"
@@ -121,6 +123,84 @@ TEST(MeasureTest, VolumesInMillilitresOnAnisotropicSpacing) {
   EXPECT_EQ(measures[2].voxels, 1000U);
   EXPECT_NEAR(measures[2].volume_ml, 0.75, 1e-12);
   EXPECT_EQ(measures[2].components, 1U);
+}
+
+// A 64^3 grid of 0.5 mm voxels placed in the patient by ORIGIN and DIRECTION, with a ball of radius
+// 10 mm (label 1) centred at voxel (22, 24, 30) and a 10 mm cube (label 2, voxels 40..59 on each
+// axis); the intensity of each voxel is its x index.
+struct Phantom {
+  LabelImage::Pointer labels;
+  Image3D::Pointer intensities;
+};
+
+Phantom BallAndCube(const Image3D::PointType& origin, const Image3D::DirectionType& direction) {
+  Phantom phantom{Labels({{64, 64, 64}}, Spacing(0.5, 0.5, 0.5)), nullptr};
+  phantom.labels->SetOrigin(origin);
+  phantom.labels->SetDirection(direction);
+  phantom.intensities = MakeImage({{64, 64, 64}}, Spacing(0.5, 0.5, 0.5), origin, direction);
+  for (itk::IndexValueType z = 0; z < 64; ++z)
+    for (itk::IndexValueType y = 0; y < 64; ++y)
+      for (itk::IndexValueType x = 0; x < 64; ++x) {
+        const double dx = (x - 22) * 0.5, dy = (y - 24) * 0.5, dz = (z - 30) * 0.5;
+        if (dx * dx + dy * dy + dz * dz <= 100) phantom.labels->SetPixel({{x, y, z}}, 1);
+        phantom.intensities->SetPixel({{x, y, z}}, static_cast<float>(x));
+      }
+  Box(*phantom.labels, {{40, 40, 40}}, {{59, 59, 59}}, 2);
+  return phantom;
+}
+
+TEST(MeasureTest, ShapeOfABallAndACubeAgreesWithTheirFormulas) {
+  const auto direction = testing::Rotation(30, 20);  // oblique: centroids must be in patient space
+  const Phantom phantom = BallAndCube(testing::Point(-30, 20, 100), direction);
+  const auto measures = Measure(*phantom.labels, {Label(1, "ball"), Label(2, "cube"), Label(3, "absent")});
+  ASSERT_EQ(measures.size(), 3U);
+  const double pi = std::acos(-1.0);
+
+  const LabelShape& ball = measures[0].shape.value();
+  EXPECT_NEAR(measures[0].volume_ml * 1000, 4.0 / 3 * pi * 1000, 0.01 * 4.0 / 3 * pi * 1000);  // 4188.8 mm3
+  // Marching cubes on a voxelised ball (as pyradiomics measures it) is about 8 % over the true
+  // 1256.6 mm2 at 20 voxels per radius: the mesh follows the voxel steps.
+  EXPECT_NEAR(ball.surface_mm2, 1.08 * 4 * pi * 100, 0.02 * 4 * pi * 100);
+  EXPECT_NEAR(ball.sphericity, 1 / 1.08, 0.02);
+  Image3D::PointType centre;
+  phantom.labels->TransformIndexToPhysicalPoint({{22, 24, 30}}, centre);
+  for (unsigned k = 0; k < 3; ++k) EXPECT_NEAR(ball.centroid_mm[k], centre[k], 1e-6) << k;
+  EXPECT_EQ(ball.first_voxel, (std::array<int64_t, 3>{2, 4, 10}));
+  EXPECT_EQ(ball.last_voxel, (std::array<int64_t, 3>{42, 44, 50}));
+
+  const LabelShape& cube = measures[1].shape.value();
+  EXPECT_NEAR(measures[1].volume_ml, 1.0, 1e-12);                                         // 20^3 voxels of 0.125 mm3
+  EXPECT_NEAR(cube.surface_mm2, 600, 0.03 * 600);  // the mesh cuts the cube's edges and corners a little
+  EXPECT_NEAR(cube.sphericity, std::cbrt(36 * pi * 1000 * 1000) / 600, 0.03);  // 0.806
+  phantom.labels->TransformIndexToPhysicalPoint({{40, 40, 40}}, centre);
+  Image3D::PointType far_corner;
+  phantom.labels->TransformIndexToPhysicalPoint({{59, 59, 59}}, far_corner);
+  for (unsigned k = 0; k < 3; ++k) EXPECT_NEAR(cube.centroid_mm[k], (centre[k] + far_corner[k]) / 2, 1e-6) << k;
+  EXPECT_EQ(cube.first_voxel, (std::array<int64_t, 3>{40, 40, 40}));
+  EXPECT_EQ(cube.last_voxel, (std::array<int64_t, 3>{59, 59, 59}));
+
+  EXPECT_FALSE(measures[2].shape.has_value());
+  EXPECT_FALSE(measures[0].intensity.has_value()) << "no intensity image given";
+}
+
+TEST(MeasureTest, IntensityStatisticsUnderALabelAreTheHandComputedOnes) {
+  const Phantom phantom = BallAndCube(testing::Point(0, 0, 0), testing::Identity());
+  const auto measures = Measure(*phantom.labels, {Label(2, "cube"), Label(3, "absent")}, phantom.intensities.GetPointer());
+  // Under the cube the values are x = 40..59, each on 400 voxels: 8,000 values.
+  const LabelIntensity& cube = measures[0].intensity.value();
+  EXPECT_NEAR(cube.mean, 49.5, 1e-9);
+  EXPECT_NEAR(cube.std, std::sqrt(33.25 * 8000 / 7999), 1e-6);  // sample standard deviation of 0..19
+  EXPECT_EQ(cube.min, 40);
+  EXPECT_EQ(cube.max, 59);
+  // Rank q * 7,999 between sorted values, as numpy.percentile: 5 % -> 399.95 -> 40 + 0.95.
+  EXPECT_NEAR(cube.p5, 40.95, 1e-9);
+  EXPECT_NEAR(cube.p25, 44.75, 1e-9);  // rank 1999.75: values 44 (ranks 1600-1999) and 45
+  EXPECT_NEAR(cube.median, 49.5, 1e-9);  // rank 3999.5: 49 and 50
+  EXPECT_NEAR(cube.p75, 54.25, 1e-9);  // rank 5999.25: 54 (ranks 5600-5999) and 55
+  EXPECT_NEAR(cube.p95, 58.05, 1e-9);    // rank 7599.05: 58 (7200-7599) and 59
+  EXPECT_FALSE(measures[1].intensity.has_value());
+  const auto other_grid = Labels({{8, 8, 8}}, Spacing(1, 1, 1));
+  EXPECT_THROW(Measure(*other_grid, {Label(1, "x")}, phantom.intensities.GetPointer()), Error);
 }
 
 }  // namespace

@@ -255,7 +255,14 @@ class BatchOutputTest : public testing::TempDirTest {
   static json CtStudy() {
     json series = {{"id", "ct"}, {"series_number", 2}, {"modality", "CT"}, {"kind", "volume"},
                    {"loaded", true}, {"problems", json::array({"uneven_slice_spacing"})}, {"overlay", "2_ct_lesion-seg.png"}};
-    series["analyses"] = json::array({Segmentation(json::array({Label(1, "lesion", 12.4), Label(2, kOddLabel, 3.25)}), "2_ct_lesion-seg.png"),
+    json lesion = Label(1, "lesion", 12.4);
+    lesion.update({{"surface_mm2", 30.5},
+                   {"sphericity", 0.875},
+                   {"centroid_mm", {-12.5, 40, 101.25}},
+                   {"bounding_box", {{"first_voxel", {1, 2, 3}}, {"last_voxel", {4, 5, 6}}}},
+                   {"intensity", {{"unit", "HU"}, {"mean", 101.5}, {"std", 4.25}, {"min", 80}, {"max", 120},
+                                  {"p5", 90}, {"p25", 97}, {"median", 101}, {"p75", 106}, {"p95", 113.5}}}});
+    series["analyses"] = json::array({Segmentation(json::array({lesion, Label(2, kOddLabel, 3.25)}), "2_ct_lesion-seg.png"),
                           {{"model", "pneumonia-cnn"}, {"version", "2.1"}, {"task", "classification"},
                            {"skipped", "model reads DX, series is CT"}}});
     return Result(kCtStudy, "ok", "dicom", json::array({series}));
@@ -304,19 +311,24 @@ TEST_F(BatchOutputTest, ResultsCsvHasARowPerLabelClassificationSkipAndFailedSeri
   const auto records = Records(Read("results.csv"));
   ASSERT_EQ(records.size(), 8U);
   EXPECT_EQ(records[0],
-            "study_id,study_instance_uid,series_id,modality,model,task,status,label_or_class,value,decision,reason");
+            "study_id,study_instance_uid,series_id,modality,model,task,status,label_or_class,value,decision,reason,"
+            "surface_mm2,sphericity,centroid_x_mm,centroid_y_mm,centroid_z_mm,intensity_unit,intensity_mean,intensity_std,"
+            "intensity_min,intensity_max,intensity_p5,intensity_p25,intensity_median,intensity_p75,intensity_p95");
   const auto has = [&](const std::string& record) {
     return std::find(records.begin(), records.end(), record) != records.end();
   };
-  EXPECT_TRUE(has("0123456789abcdef,1.2.3.0123456789abcdef,ct,CT,lesion-seg,segmentation,ok,lesion,12.4,,"));
+  const std::string no_features(15, ',');
+  EXPECT_TRUE(has("0123456789abcdef,1.2.3.0123456789abcdef,ct,CT,lesion-seg,segmentation,ok,lesion,12.4,,,"
+                  "30.5,0.875,-12.5,40,101.25,HU,101.5,4.25,80,120,90,97,101,106,113.5"));
   EXPECT_TRUE(has(
-      "0123456789abcdef,1.2.3.0123456789abcdef,ct,CT,lesion-seg,segmentation,ok,\"edema, \"\"peri\"\"\",3.25,,"));
+      "0123456789abcdef,1.2.3.0123456789abcdef,ct,CT,lesion-seg,segmentation,ok,\"edema, \"\"peri\"\"\",3.25,," + no_features));
   EXPECT_TRUE(has("0123456789abcdef,1.2.3.0123456789abcdef,ct,CT,pneumonia-cnn,classification,skipped,,,,"
-                  "\"model reads DX, series is CT\""));
+                  "\"model reads DX, series is CT\"" + no_features));
   EXPECT_TRUE(has("fedcba9876543210,1.2.3.fedcba9876543210,dx,DX,pneumonia-cnn,classification,ok,pneumonia,0.83,"
-                  "pneumonia,"));
-  EXPECT_TRUE(has("fedcba9876543210,1.2.3.fedcba9876543210,mr,MR,,,failed,,,,missing_slices: gap of 2 slices at 40 mm"));
-  EXPECT_TRUE(has("00aa11bb22cc33dd,1.2.3.00aa11bb22cc33dd,nifti,,lesion-seg,segmentation,ok,lesion,9.5,,"));
+                  "pneumonia," + no_features));
+  EXPECT_TRUE(has("fedcba9876543210,1.2.3.fedcba9876543210,mr,MR,,,failed,,,,missing_slices: gap of 2 slices at 40 mm" +
+                  no_features));
+  EXPECT_TRUE(has("00aa11bb22cc33dd,1.2.3.00aa11bb22cc33dd,nifti,,lesion-seg,segmentation,ok,lesion,9.5,," + no_features));
 }
 
 // Every src="..." in PAGE, resolved from the page's folder.

@@ -1,13 +1,19 @@
 #include "medpipe/postprocess/postprocess.h"
 
 #include <itkBinaryFillholeImageFilter.h>
+#include <itkBinaryMask3DMeshSource.h>
 #include <itkBinaryThresholdImageFilter.h>
 #include <itkConnectedComponentImageFilter.h>
 #include <itkConstantPadImageFilter.h>
 #include <itkImageRegionConstIterator.h>
 #include <itkImageRegionIterator.h>
+#include <itkLabelImageToShapeLabelMapFilter.h>
+#include <itkLabelStatisticsImageFilter.h>
+#include <itkMesh.h>
+#include <itkRegionOfInterestImageFilter.h>
 #include <itkRelabelComponentImageFilter.h>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 
@@ -94,6 +100,93 @@ void DropComponents(LabelImage& labels, uint8_t value, uint64_t min_voxels, bool
   }
 }
 
+using ShapeFilter = itk::LabelImageToShapeLabelMapFilter<LabelImage>;
+using StatisticsFilter = itk::LabelStatisticsImageFilter<Image3D, LabelImage>;
+
+ShapeFilter::OutputImageType::Pointer ShapeMap(const LabelImage& labels) {
+  auto shapes = ShapeFilter::New();
+  shapes->SetInput(&labels);
+  shapes->SetBackgroundValue(0);
+  shapes->Update();
+  return shapes->GetOutput();
+}
+
+// The area of the marching-cubes surface of label VALUE (as pyradiomics computes it): within 3 % of
+// a ball's and a cube's true surface, where ITK's face-crossing estimate is 10 % under on a cube's
+// flat faces. Meshed over the label's bounding box with a border of background, so that a label
+// touching the image's edge still gets a closed surface.
+double SurfaceMm2(const LabelImage& labels, uint8_t value, const LabelImage::RegionType& box) {
+  auto crop = itk::RegionOfInterestImageFilter<LabelImage, LabelImage>::New();
+  crop->SetInput(Mask(labels, value));
+  crop->SetRegionOfInterest(box);
+  auto pad = itk::ConstantPadImageFilter<LabelImage, LabelImage>::New();
+  pad->SetInput(crop->GetOutput());
+  pad->SetPadBound(LabelImage::SizeType::Filled(1));
+  pad->SetConstant(0);
+  using Mesh = itk::Mesh<double, 3>;
+  auto mesher = itk::BinaryMask3DMeshSource<LabelImage, Mesh>::New();
+  mesher->SetInput(pad->GetOutput());
+  mesher->SetObjectValue(1);
+  mesher->Update();
+  const Mesh& mesh = *mesher->GetOutput();
+  double area = 0;
+  for (auto cell = mesh.GetCells()->Begin(); cell != mesh.GetCells()->End(); ++cell) {
+    const auto* ids = cell.Value()->PointIdsBegin();
+    const auto a = mesh.GetPoint(ids[0]), b = mesh.GetPoint(ids[1]), c = mesh.GetPoint(ids[2]);
+    area += 0.5 * itk::CrossProduct(b - a, c - a).GetNorm();
+  }
+  return area;
+}
+
+LabelShape ShapeOf(const LabelImage& labels, uint8_t value, const ShapeFilter::OutputImageType::LabelObjectType& object) {
+  LabelShape shape;
+  const auto box = object.GetBoundingBox();
+  shape.surface_mm2 = SurfaceMm2(labels, value, box);
+  // Surface of the ball of the same volume over the surface.
+  const double pi = std::acos(-1.0);
+  shape.sphericity = std::cbrt(36 * pi * object.GetPhysicalSize() * object.GetPhysicalSize()) / shape.surface_mm2;
+  for (unsigned k = 0; k < 3; ++k) {
+    shape.centroid_mm[k] = object.GetCentroid()[k];
+    shape.first_voxel[k] = box.GetIndex()[k];
+    shape.last_voxel[k] = box.GetIndex()[k] + static_cast<int64_t>(box.GetSize()[k]) - 1;
+  }
+  return shape;
+}
+
+StatisticsFilter::Pointer Statistics(const LabelImage& labels, const Image3D& intensities) {
+  auto statistics = StatisticsFilter::New();
+  statistics->SetInput(&intensities);
+  statistics->SetLabelInput(&labels);
+  statistics->Update();
+  return statistics;
+}
+
+// The intensities under each label value, for exact percentiles (ITK's come from a histogram).
+std::array<std::vector<float>, 256> ValuesUnder(const LabelImage& labels, const Image3D& intensities) {
+  std::array<std::vector<float>, 256> values;
+  itk::ImageRegionConstIterator<Image3D> intensity(&intensities, intensities.GetLargestPossibleRegion());
+  for (itk::ImageRegionConstIterator<LabelImage> label(&labels, labels.GetLargestPossibleRegion()); !label.IsAtEnd();
+       ++label, ++intensity) {
+    if (label.Get() != 0) values[label.Get()].push_back(intensity.Get());
+  }
+  return values;
+}
+
+// The Q-quantile of SORTED, linear between the two nearest ranks.
+double Percentile(const std::vector<float>& sorted, double q) {
+  const double rank = q * static_cast<double>(sorted.size() - 1);
+  const auto below = static_cast<size_t>(rank);
+  const size_t above = std::min(below + 1, sorted.size() - 1);
+  return sorted[below] + (rank - static_cast<double>(below)) * (sorted[above] - sorted[below]);
+}
+
+LabelIntensity IntensityOf(const StatisticsFilter& statistics, uint8_t value, std::vector<float> values) {
+  std::sort(values.begin(), values.end());
+  return {statistics.GetMean(value),         statistics.GetSigma(value),   statistics.GetMinimum(value),
+          statistics.GetMaximum(value),      Percentile(values, 0.05),     Percentile(values, 0.25),
+          Percentile(values, 0.5),           Percentile(values, 0.75),     Percentile(values, 0.95)};
+}
+
 }  // namespace
 
 void Clean(LabelImage& labels, const model::Postprocessing& rules, const std::vector<model::Label>& label_list) {
@@ -109,17 +202,27 @@ void Clean(LabelImage& labels, const model::Postprocessing& rules, const std::ve
   labels.Modified();
 }
 
-std::vector<LabelMeasure> Measure(const LabelImage& labels, const std::vector<model::Label>& label_list) {
+std::vector<LabelMeasure> Measure(const LabelImage& labels, const std::vector<model::Label>& label_list,
+                                  const Image3D* intensities) {
+  if (intensities && intensities->GetLargestPossibleRegion() != labels.GetLargestPossibleRegion())
+    throw Error(ErrorKind::Internal, kWhere, "intensities and labels are on different grids");
   std::array<uint64_t, 256> counts{};
   for (itk::ImageRegionConstIterator<LabelImage> it(&labels, labels.GetLargestPossibleRegion()); !it.IsAtEnd(); ++it) {
     ++counts[it.Get()];
   }
+  const auto shapes = ShapeMap(labels);
+  const auto statistics = intensities ? Statistics(labels, *intensities) : nullptr;
+  auto values = intensities ? ValuesUnder(labels, *intensities) : std::array<std::vector<float>, 256>{};
   std::vector<LabelMeasure> measures;
   for (const model::Label& label : label_list) {
     const uint8_t value = LabelValue(label);
-    LabelMeasure measure{label.value, label.name, counts[value], 0, 0};
+    LabelMeasure measure{label.value, label.name, counts[value], 0, 0, std::nullopt, std::nullopt};
     measure.volume_ml = static_cast<double>(measure.voxels) * VoxelMm3(labels) / 1000;
-    if (measure.voxels > 0) measure.components = Components(*Mask(labels, value))->GetObjectCount();
+    if (measure.voxels > 0) {
+      measure.components = Components(*Mask(labels, value))->GetObjectCount();
+      measure.shape = ShapeOf(labels, value, *shapes->GetLabelObject(value));
+      if (statistics) measure.intensity = IntensityOf(*statistics, value, std::move(values[value]));
+    }
     measures.push_back(measure);
   }
   return measures;

@@ -9,7 +9,23 @@ namespace medpipe::report {
 namespace {
 
 constexpr const char* kHeader =
-    "study_id,study_instance_uid,series_id,modality,model,task,status,label_or_class,value,decision,reason";
+    "study_id,study_instance_uid,series_id,modality,model,task,status,label_or_class,value,decision,reason,"
+    "surface_mm2,sphericity,centroid_x_mm,centroid_y_mm,centroid_z_mm,intensity_unit,intensity_mean,intensity_std,"
+    "intensity_min,intensity_max,intensity_p5,intensity_p25,intensity_median,intensity_p75,intensity_p95";
+constexpr const char* kIntensityStatistics[] = {"mean", "std", "min", "max", "p5", "p25", "median", "p75", "p95"};
+
+// The columns after "reason": a label's shape and intensities, empty for other rows.
+std::vector<std::string> FeatureFields(const nlohmann::json& label) {
+  const auto number = [](const nlohmann::json& value) { return value.is_number() ? value.dump() : std::string(); };
+  std::vector<std::string> fields = {number(label.value("surface_mm2", nlohmann::json())),
+                                     number(label.value("sphericity", nlohmann::json()))};
+  const auto centroid = label.value("centroid_mm", nlohmann::json::array());
+  for (size_t k = 0; k < 3; ++k) fields.push_back(k < centroid.size() ? number(centroid[k]) : "");
+  const auto intensity = label.value("intensity", nlohmann::json::object());
+  fields.push_back(intensity.value("unit", ""));
+  for (const char* statistic : kIntensityStatistics) fields.push_back(number(intensity.value(statistic, nlohmann::json())));
+  return fields;
+}
 
 // A decimal number such as -1.5e-3 (not strtod's "-inf" or hex, which a spreadsheet would evaluate).
 bool IsNumber(const std::string& text) {
@@ -53,9 +69,11 @@ size_t WriteResultsCsv(const std::filesystem::path& outdir) {
   for (const auto& study : ReadStudies(outdir)) {
     for (const auto& series : study.series) {
       const std::vector<std::string> where = {study.id, study.study_instance_uid, series.id, series.modality};
-      const auto with = [&](std::vector<std::string> rest) {
+      const auto with = [&](std::vector<std::string> rest, const nlohmann::json& label = nlohmann::json::object()) {
         std::vector<std::string> fields = where;
         fields.insert(fields.end(), rest.begin(), rest.end());
+        const auto features = FeatureFields(label);
+        fields.insert(fields.end(), features.begin(), features.end());
         return fields;
       };
       if (!series.loaded) add(with({"", "", "failed", "", "", "", series.error}));
@@ -64,7 +82,8 @@ size_t WriteResultsCsv(const std::filesystem::path& outdir) {
         if (analysis.findings.empty()) add(with({analysis.model, analysis.task, status, "", "", "", analysis.reason}));
         for (const auto& finding : analysis.findings)
           add(with({analysis.model, analysis.task, status, finding.name, nlohmann::json(finding.value).dump(),
-                    finding.decision, ""}));
+                    finding.decision, ""},
+                   finding.label.is_object() ? finding.label : nlohmann::json::object()));
       }
     }
   }

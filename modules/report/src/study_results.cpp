@@ -14,13 +14,13 @@ namespace {
 std::vector<Finding> FindingsOf(const json& analysis) {
   std::vector<Finding> findings;
   for (const auto& label : analysis.value("labels", json::array()))
-    findings.push_back({label.at("name"), label.at("volume_ml"), true, ""});
+    findings.push_back({label.at("name"), label.at("volume_ml"), true, "", label});
   if (analysis.contains("decision")) {
     const auto& decision = analysis["decision"];
-    findings.push_back({decision.at("positive_class"), decision.at("probability"), false, decision.at("class")});
+    findings.push_back({decision.at("positive_class"), decision.at("probability"), false, decision.at("class"), {}});
   } else if (analysis.contains("predicted")) {
     const std::string predicted = analysis["predicted"];
-    findings.push_back({predicted, analysis.at("probabilities").at(predicted), false, predicted});
+    findings.push_back({predicted, analysis.at("probabilities").at(predicted), false, predicted, {}});
   }
   return findings;
 }

@@ -17,6 +17,7 @@ struct Finding {
   double value;          // mL, or 0..1
   bool is_volume;
   std::string decision;  // classification: the decided class (the predicted one without a rule)
+  nlohmann::json label;  // segmentation: the label's entry in result.json (shape, intensity)
 };
 
 struct Analysis {

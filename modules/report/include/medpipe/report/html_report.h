@@ -19,7 +19,9 @@ size_t WriteHtmlReport(const std::filesystem::path& outdir);
 
 // Writes OUTDIR/results.csv (RFC 4180, CRLF): a header, then per study, series and analysis a row
 // study_id, study_instance_uid, series_id, modality, model, task, status (ok|skipped|failed),
-// label_or_class, value (mL or probability), decision, reason; a segmentation has one row per label,
+// label_or_class, value (mL or probability), decision, reason, and for a label its surface_mm2,
+// sphericity, centroid_{x,y,z}_mm and intensity_{unit,mean,std,min,max,p5,p25,median,p75,p95} (empty
+// otherwise); a segmentation has one row per label,
 // and a series that failed to load one row with an empty model, status failed and its error as
 // reason. Written atomically. Returns the number of rows after the header.
 size_t WriteResultsCsv(const std::filesystem::path& outdir);
