@@ -24,8 +24,8 @@ struct LabelShape {
   std::array<int64_t, 3> first_voxel{}, last_voxel{};  // bounding box in voxel indices, both included
 };
 
-// The image's values under a label (HU for CT): mean, sample standard deviation, minimum and maximum
-// from ITK's label statistics; percentiles exact, interpolated linearly between ranks (as numpy).
+// The image's values under a label (HU for CT): mean, sample standard deviation, minimum, maximum and
+// exact percentiles, interpolated linearly between ranks (as numpy).
 struct LabelIntensity {
   double mean = 0, std = 0, min = 0, max = 0;
   double p5 = 0, p25 = 0, median = 0, p75 = 0, p95 = 0;
