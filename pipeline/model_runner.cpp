@@ -7,6 +7,7 @@
 #include "medpipe/export/dicom_seg.h"
 #include "medpipe/export/rtstruct.h"
 #include "medpipe/inference/device.h"
+#include "medpipe/inference/explain.h"
 #include "medpipe/inference/tensor_image.h"
 #include "medpipe/postprocess/postprocess.h"
 #include "medpipe/preprocess/preprocess.h"
@@ -89,6 +90,15 @@ nlohmann::json MeasuresJson(const LabelImage& labels, const model::Manifest& man
     }
   }
   return json;
+}
+
+// A classifier's heat map [H, W] on its input's grid MODEL_GRID -> SOURCE_GRID, values kept in 0..1.
+Image3D::Pointer HeatmapOnSourceGrid(const torch::Tensor& heatmap, const Image3D& model_grid, const Image3D& source_grid) {
+  auto on_model_grid = MakeImage(model_grid.GetLargestPossibleRegion().GetSize(), model_grid.GetSpacing(),
+                                 model_grid.GetOrigin(), model_grid.GetDirection());
+  const auto values = heatmap.contiguous();
+  std::copy_n(values.data_ptr<float>(), values.numel(), on_model_grid->GetBufferPointer());
+  return preprocess::MapBack(*on_model_grid, source_grid);
 }
 
 // Class probabilities, the most probable class, and the manifest's decision rule applied.
@@ -243,12 +253,28 @@ std::vector<ModelJob> ModelRunner::Prepare(const SeriesContext& series) {
   return jobs;
 }
 
+// The class a classifier's heat map explains: the decision rule's positive class (the evidence a
+// reader weighs), else the most probable one.
+int64_t ExplainedClass(const model::Manifest& manifest, const torch::Tensor& probabilities) {
+  return manifest.decision ? manifest.decision->positive_class : probabilities.argmax().item<int64_t>();
+}
+
 void ModelRunner::Infer(ModelJob& job) const {
   if (!job.prepared) return;
   try {
     inference::PredictReport report;
-    job.output = inference::Predict(*job.model, inference::VolumeToTensor(*job.prepared), options_, report);
+    const auto input = inference::VolumeToTensor(*job.prepared);
+    job.output = inference::Predict(*job.model, input, options_, report);
     job.entry.merge_patch(ReportJson(report, *job.model));
+    const auto& manifest = job.model->Manifest();
+    if (manifest.task == model::Task::Classification && manifest.spatial_dims == 2) {
+      Stopwatch clock;
+      const int64_t explained = ExplainedClass(manifest, job.output);
+      const auto explanation = inference::Explain(*job.model, input, explained);
+      job.heatmap = explanation.heatmap;
+      job.entry["explanation"] = {{"method", explanation.method}, {"class", manifest.labels[explained].name}};
+      job.entry["timings_ms"]["explain"] = clock.Lap();
+    }
   } catch (const std::exception& error) {
     job.entry["error"] = error.what();
     job.prepared.reset();
@@ -281,6 +307,13 @@ SeriesAnalysis ModelRunner::Finish(const SeriesContext& series, std::vector<Mode
       } else {
         entry.update(ClassificationJson(manifest, job.output));
         analysis.findings.push_back(FindingText(manifest, entry));
+        if (job.heatmap.defined()) {
+          const auto heatmap = HeatmapOnSourceGrid(job.heatmap, job.prepared->Grid(), series.volume.Grid());
+          const std::string name = series.stem + "_" + manifest.name + "_heatmap.png";
+          report::WriteHeatmapPng(*heatmap, series.folder / name);
+          entry["outputs"]["heatmap"] = name;
+          if (!analysis.heatmap) analysis.heatmap = heatmap;
+        }
         if (Referenceable(series)) {
           const std::string predicted = entry["predicted"];
           std::optional<double> threshold;
@@ -305,7 +338,7 @@ std::string WriteSeriesOverlay(const SeriesContext& series, const SeriesAnalysis
   const std::string name = series.stem + ".png";
   const Image3D& image = series.volume.Grid();
   if (image.GetLargestPossibleRegion().GetSize()[2] == 1) {
-    report::WriteXrayOverlay(image, analysis.findings, nullptr, series.folder / name);
+    report::WriteXrayOverlay(image, analysis.findings, analysis.heatmap.GetPointer(), series.folder / name);
   } else {
     report::WriteVolumeOverlay(image, nullptr, {}, series.modality, series.folder / name);
   }

@@ -43,11 +43,12 @@ struct SeriesAnalysis {
   // For the study's DICOM SR (DICOM input only).
   std::vector<exporter::SegmentationFindings> segmentations;
   std::vector<exporter::ClassificationFinding> classifications;
+  Image3D::Pointer heatmap;  // the first classifier's explanation on the series' grid, for the overlay
   size_t failures = 0;
 };
 
-// The series' review picture: its first segmentation's montage, else the X-ray with the findings or
-// the plain volume. Returns the PNG's name in SERIES.folder.
+// The series' review picture: its first segmentation's montage, else the X-ray with the findings (and
+// the first classifier's heat map) or the plain volume. Returns the PNG's name in SERIES.folder.
 std::string WriteSeriesOverlay(const SeriesContext& series, const SeriesAnalysis& analysis);
 
 // One model applied to one series as it moves through the steps.
@@ -56,6 +57,7 @@ struct ModelJob {
   nlohmann::json entry;            // result.json's analysis entry, filled step by step
   std::optional<Volume> prepared;  // model-space input; empty when the model skips the series or a step failed
   torch::Tensor output;            // Infer's: label map (segmentation) or class probabilities, on the CPU
+  torch::Tensor heatmap;           // Infer's, for 2-D classifiers: the explanation [H, W] on the model's grid
 };
 
 class ModelRunner {

@@ -10,6 +10,7 @@
 #include "medpipe/core/digest.h"
 #include "medpipe/core/error.h"
 #include "medpipe/inference/device.h"
+#include "medpipe/inference/explain.h"
 #include "medpipe/inference/predictor.h"
 #include "medpipe/inference/sliding_window.h"
 #include "test_support.h"
@@ -278,6 +279,45 @@ TEST(DeviceTest, ParsesTheDeviceOption) {
   if (torch::cuda::is_available()) {
     EXPECT_EQ(ParseDevice("cuda:0"), torch::Device(torch::kCUDA, 0));
   }
+}
+
+// A 32 x 32 input [C=1, Z=1, H, W] with a bright 4 x 4 square at each (ROW, COLUMN).
+torch::Tensor Squares(const std::vector<std::pair<int64_t, int64_t>>& corners) {
+  auto image = torch::zeros({1, 1, 32, 32});
+  for (const auto& [row, column] : corners)
+    image.index_put_({0, 0, torch::indexing::Slice(row, row + 4), torch::indexing::Slice(column, column + 4)}, 1.0);
+  return image;
+}
+
+// (row, column) of the heat map's maximum.
+std::pair<int64_t, int64_t> Peak(const torch::Tensor& heatmap) {
+  const int64_t at = heatmap.argmax().item<int64_t>();
+  return {at / heatmap.size(1), at % heatmap.size(1)};
+}
+
+TEST_F(InferenceTest, GradCamPeaksOnTheRegionTheClassifierReads) {
+  auto model = Package("left-half", testing::LeftHalfClassifier(), testing::ClassifierManifest("left-half", 32));
+  // The same square on both sides; the model's "abnormal" logit reads the left half only.
+  const auto explanation = Explain(model, Squares({{10, 4}, {10, 24}}), 1);
+  EXPECT_EQ(explanation.method, "grad-cam");
+  ASSERT_EQ(explanation.heatmap.sizes(), (std::vector<int64_t>{32, 32}));
+  const auto [row, column] = Peak(explanation.heatmap);
+  EXPECT_TRUE(row >= 9 && row <= 14 && column >= 3 && column <= 8) << row << ", " << column;
+  EXPECT_FLOAT_EQ(explanation.heatmap.max().item<float>(), 1.0f);
+  EXPECT_LT(explanation.heatmap.index({torch::indexing::Slice(10, 14), torch::indexing::Slice(25, 27)}).max().item<float>(), 0.05)
+      << "the right square, which the model ignores, is lit";
+}
+
+TEST_F(InferenceTest, SaliencyPeaksOnTheWindowTheClassifierReads) {
+  auto model = Package("window", testing::WindowEnergyClassifier(), testing::ClassifierManifest("window", 32));
+  // One square inside the window (rows 8-15, columns 4-11) and one outside it.
+  const auto explanation = Explain(model, Squares({{10, 6}, {22, 22}}), 1);
+  EXPECT_EQ(explanation.method, "saliency");
+  const auto [row, column] = Peak(explanation.heatmap);
+  EXPECT_TRUE(row >= 10 && row <= 13 && column >= 6 && column <= 9) << row << ", " << column;
+  EXPECT_EQ(explanation.heatmap.index({torch::indexing::Slice(22, 26), torch::indexing::Slice(22, 26)}).max().item<float>(), 0.0f);
+  auto segmentation = Package("seg", testing::PointwiseModel(), SegmentationManifest("seg", 3, 8));
+  EXPECT_THROW(Explain(segmentation, torch::zeros({1, 8, 8, 8}), 1), ModelError);
 }
 
 }  // namespace

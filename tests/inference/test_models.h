@@ -70,6 +70,35 @@ def forward(self, x):
 )");
 }
 
+// A 2-D classifier that reads only the left half of its input, built for Grad-CAM: forward_features
+// splits the image into two feature maps, its left half and its right half; forward_head's
+// "abnormal" logit is the left map's mean.
+inline torch::jit::Module LeftHalfClassifier() {
+  return ScriptModel(R"(
+def forward_features(self, x):
+    left = torch.zeros_like(x)
+    left[:, :, :, : x.size(3) // 2] = 1.0
+    return torch.cat([x * left, x * (1.0 - left)], 1)
+
+def forward_head(self, f):
+    a = torch.mean(f[:, 0], [1, 2])
+    return torch.stack([-a, a], 1)
+
+def forward(self, x):
+    return self.forward_head(self.forward_features(x))
+)");
+}
+
+// A 2-D classifier without feature methods (saliency only) whose "abnormal" logit is the energy of
+// the window rows 8-15, columns 4-11.
+inline torch::jit::Module WindowEnergyClassifier() {
+  return ScriptModel(R"(
+def forward(self, x):
+    a = torch.sum(x[:, :, 8:16, 4:12] ** 2, [1, 2, 3])
+    return torch.stack([-a, a], 1)
+)");
+}
+
 // The manifest of a 3-D CT segmentation model with labels 1..OUTPUTS-1 (softmax).
 inline nlohmann::json SegmentationManifest(const std::string& name, int outputs, int patch) {
   nlohmann::json labels = nlohmann::json::array();

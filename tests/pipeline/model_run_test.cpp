@@ -178,6 +178,10 @@ TEST_F(ModelRun, SegmentsAndClassifiesDicomStudies) {
   EXPECT_EQ(xray["decision"]["positive_class"], "abnormal");
   EXPECT_EQ(xray["decision"]["threshold"], 0.5);
   EXPECT_EQ(xray["decision"]["class"], abnormal >= 0.5 ? "abnormal" : "not abnormal");
+  // Its explanation: the evidence for the positive class, by saliency (the model has no feature methods).
+  EXPECT_EQ(xray["explanation"]["method"], "saliency");
+  EXPECT_EQ(xray["explanation"]["class"], "abnormal");
+  EXPECT_GE(xray["timings_ms"]["explain"].get<double>(), 0);
   for (const auto& entry : fs::directory_iterator(dir_ / "out" / "studies")) {
     testing::ExpectValidResult(entry.path() / "result.json");
     // Every loaded series has its review picture, and every segmentation its montage.
@@ -185,8 +189,12 @@ TEST_F(ModelRun, SegmentsAndClassifiesDicomStudies) {
     for (const auto& series : result["series"]) {
       EXPECT_TRUE(fs::is_regular_file(entry.path() / series["overlay"].get<std::string>())) << series.dump();
       for (const auto& analysis : series["analyses"]) {
-        if (!analysis.contains("outputs")) continue;
-        EXPECT_TRUE(fs::is_regular_file(entry.path() / analysis["outputs"]["overlay"].get<std::string>()));
+        for (const char* picture : {"overlay", "heatmap"})
+          if (analysis.contains("outputs") && analysis["outputs"].contains(picture))
+            EXPECT_TRUE(fs::is_regular_file(entry.path() / analysis["outputs"][picture].get<std::string>())) << picture;
+        if (analysis["task"] == "segmentation" && !analysis.contains("skipped"))
+          EXPECT_TRUE(analysis["outputs"].contains("overlay")) << analysis.dump();
+        if (analysis.contains("explanation")) EXPECT_TRUE(analysis["outputs"].contains("heatmap")) << analysis.dump();
       }
     }
   }

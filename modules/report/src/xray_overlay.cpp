@@ -28,17 +28,28 @@ cv::Size FittedSize(const Image3D& image) {
   return {std::max(1, int(std::lround(width_mm * scale))), std::max(1, int(std::lround(height_mm * scale)))};
 }
 
-// Blends HEATMAP's JET colours into PICTURE where the heat map is above 0.
-void BlendHeatmap(cv::Mat& picture, const Image3D& heatmap) {
-  cv::Mat resized, heat, colours, blended;
-  cv::resize(FirstSlice(heatmap), resized, picture.size(), 0, 0, cv::INTER_LINEAR);
+// HEATMAP (values 0..1) scaled to SIZE: its values, and their JET colours.
+std::pair<cv::Mat, cv::Mat> HeatColours(const Image3D& heatmap, cv::Size size) {
+  cv::Mat resized, heat, colours;
+  cv::resize(FirstSlice(heatmap), resized, size, 0, 0, cv::INTER_LINEAR);
   resized.convertTo(heat, CV_8U, 255);
   cv::applyColorMap(heat, colours, cv::COLORMAP_JET);
+  return {resized, colours};
+}
+
+// Blends HEATMAP's JET colours into PICTURE where the heat map is above 0.
+void BlendHeatmap(cv::Mat& picture, const Image3D& heatmap) {
+  const auto [resized, colours] = HeatColours(heatmap, picture.size());
+  cv::Mat blended;
   cv::addWeighted(picture, 1 - kHeatWeight, colours, kHeatWeight, 0, blended);
   blended.copyTo(picture, resized > 0);
 }
 
 }  // namespace
+
+void WriteHeatmapPng(const Image3D& heatmap, const std::filesystem::path& path) {
+  WritePng(HeatColours(heatmap, FittedSize(heatmap)).second, path);
+}
 
 void WriteXrayOverlay(const Image3D& image, const std::vector<std::string>& lines, const Image3D* heatmap,
                       const std::filesystem::path& path) {

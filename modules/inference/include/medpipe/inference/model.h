@@ -1,6 +1,7 @@
 #pragma once
 // A model package loaded for inference: manifest checked, weights verified, golden vector passed.
 #include <filesystem>
+#include <optional>
 #include <string>
 
 #include <torch/script.h>
@@ -37,11 +38,17 @@ class LoadedModel {
   // Moves the model (e.g. to the CPU in fp32 after GPU out-of-memory, and back afterwards).
   void MoveTo(torch::Device device, Precision precision);
 
+  // The module as saved, in float32 on the model's device, for gradients (explain.h): the graph that
+  // Forward runs on the CPU is frozen, which drops other methods and autograd. Classifiers only;
+  // throws ModelError for other models.
+  torch::jit::Module& Differentiable();
+
  private:
   LoadedModel(model::Manifest manifest, torch::jit::Module module, torch::Device device);
 
   model::Manifest manifest_;
   torch::jit::Module module_;
+  std::optional<torch::jit::Module> differentiable_;
   torch::Device device_;
   Precision precision_ = Precision::Fp32;
   std::string precision_note_;

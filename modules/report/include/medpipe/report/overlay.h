@@ -34,4 +34,8 @@ void WriteVolumeOverlay(const Image3D& image, const LabelImage* labels, const st
 void WriteXrayOverlay(const Image3D& image, const std::vector<std::string>& lines, const Image3D* heatmap,
                       const std::filesystem::path& path);
 
+// HEATMAP (a single-slice image, values 0..1) alone in JET colours, its longer side fitted to 1000 px.
+// Writes PATH; throws IoError when it cannot be written.
+void WriteHeatmapPng(const Image3D& heatmap, const std::filesystem::path& path);
+
 }  // namespace medpipe::report
