@@ -19,6 +19,8 @@ int ReportFatal(const std::exception& error);
 int ScanCommand(const std::vector<std::string>& args);
 int ConvertCommand(const std::vector<std::string>& args);
 int RunCommand(const std::vector<std::string>& args);
+// `run ARGS --output-types features`: embeddings only (README: Embeddings).
+int FeaturesCommand(const std::vector<std::string>& args);
 int SynthCommand(const std::vector<std::string>& args);
 int ModelCommand(const std::vector<std::string>& args);
 int ReportCommand(const std::vector<std::string>& args);

@@ -14,6 +14,7 @@ const char* kUsage =
     "  scan ARCHIVE       index studies and series (headers only) as JSON\n"
     "  convert ARCHIVE OUT  each series to NIfTI (.nii.gz) plus a JSON sidecar\n"
     "  run INPUT OUT      the pipeline on DICOM and NIfTI: per-study result.json under OUT/studies/<id>/\n"
+    "  features INPUT OUT   run with --output-types features: one embedding per series and model, OUT/features.csv\n"
     "  synth OUT          write the synthetic demo studies (CT, MR, DX), or one CT of any size, as DICOM\n"
     "  model check|seal DIR  verify a model package, or record its sha256 and golden output\n"
     "  report OUT         rebuild results.csv and report.html over every study in OUT (e.g. after shards)\n"
@@ -37,6 +38,7 @@ int main(int argc, char** argv) {
   const std::map<std::string, Command> commands = {{"scan", medpipe::cli::ScanCommand},
                                                    {"convert", medpipe::cli::ConvertCommand},
                                                    {"run", medpipe::cli::RunCommand},
+                                                   {"features", medpipe::cli::FeaturesCommand},
                                                    {"synth", medpipe::cli::SynthCommand},
                                                    {"model", medpipe::cli::ModelCommand},
                                                    {"report", medpipe::cli::ReportCommand}};

@@ -144,14 +144,15 @@ std::string FindingText(const model::Manifest& manifest, const nlohmann::json& e
 }  // namespace
 
 OutputTypes ParseOutputTypes(const std::string& list) {
-  OutputTypes types{false, false, false, false};
+  OutputTypes types{false, false, false, false, false};
   std::istringstream items(list);
   for (std::string item; std::getline(items, item, ',');) {
     if (item == "nifti") types.nifti = true;
     else if (item == "seg") types.seg = true;
     else if (item == "sr") types.sr = true;
     else if (item == "rtstruct") types.rtstruct = true;
-    else throw ConfigError("--output-types", "'" + item + "' is not one of nifti, seg, sr, rtstruct");
+    else if (item == "features") types.features = true;
+    else throw ConfigError("--output-types", "'" + item + "' is not one of nifti, seg, sr, rtstruct, features");
   }
   return types;
 }
@@ -267,6 +268,12 @@ void ModelRunner::Infer(ModelJob& job) const {
     job.output = inference::Predict(*job.model, input, options_, report);
     job.entry.merge_patch(ReportJson(report, *job.model));
     const auto& manifest = job.model->Manifest();
+    if (outputs_.features && job.model->HasFeatures()) {
+      Stopwatch clock;
+      const auto embedding = inference::Embed(*job.model, input).contiguous();
+      job.entry["embedding"] = std::vector<float>(embedding.data_ptr<float>(), embedding.data_ptr<float>() + embedding.numel());
+      job.entry["timings_ms"]["embed"] = clock.Lap();
+    }
     if (manifest.task == model::Task::Classification && manifest.spatial_dims == 2) {
       Stopwatch clock;
       const int64_t explained = ExplainedClass(manifest, job.output);

@@ -24,6 +24,7 @@ void AddModelOptions(boost::program_options::options_description& options);
 // Which files a segmentation produces besides its numbers (--output-types).
 struct OutputTypes {
   bool nifti = true, seg = true, sr = true, rtstruct = false;
+  bool features = false;  // embeddings of models with forward_features (README: Embeddings)
 };
 OutputTypes ParseOutputTypes(const std::string& list);
 

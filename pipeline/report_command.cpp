@@ -8,7 +8,7 @@ namespace po = boost::program_options;
 
 namespace medpipe::cli {
 
-// Rebuilds results.csv and report.html over every study in OUT: how shards that wrote into one
+// Rebuilds results.csv, features.csv and report.html over every study in OUT: how shards that wrote into one
 // output folder (or several runs over time) become one batch report.
 int ReportCommand(const std::vector<std::string>& args) {
   po::options_description options("report options");
@@ -20,6 +20,7 @@ int ReportCommand(const std::vector<std::string>& args) {
   if (!ParseCommandLine(args, "usage: medpipe report OUTDIR", options, positional, vm, exit_code)) return exit_code;
   const std::filesystem::path outdir = vm["outdir"].as<std::string>();
   const size_t rows = report::WriteResultsCsv(outdir);
+  report::WriteFeaturesCsv(outdir);
   const size_t studies = report::WriteHtmlReport(outdir);
   std::cout << studies << " studies, " << rows << " result rows: " << (outdir / "report.html").string() << ", "
             << (outdir / "results.csv").string() << "\n";

@@ -129,6 +129,7 @@ int RunCommand(const std::vector<std::string>& args) {
   }
   WriteFileAtomically(outdir / "problems.json", JsonText(dicom::ProblemsToJson(index.problems)) + "\n");
   report::WriteResultsCsv(outdir);
+  report::WriteFeaturesCsv(outdir);
   report::WriteHtmlReport(outdir);
   progress.Finish(run.stopped ? "stopped" : "finished");
   Log(LogLevel::Info, std::to_string(index.problems.size()) + " files skipped (problems.json), " +
@@ -136,6 +137,12 @@ int RunCommand(const std::vector<std::string>& args) {
   if (run.workers_lost) return kExitCannotStart;
   if (run.stopped && StopRequested()) return kExitStopped;
   return progress.Failed() ? kExitSomeFailed : kExitOk;
+}
+
+int FeaturesCommand(const std::vector<std::string>& args) {
+  std::vector<std::string> run_args = args;
+  run_args.insert(run_args.end(), {"--output-types", "features"});
+  return RunCommand(run_args);
 }
 
 }  // namespace medpipe::cli

@@ -320,5 +320,24 @@ TEST_F(InferenceTest, SaliencyPeaksOnTheWindowTheClassifierReads) {
   EXPECT_THROW(Explain(segmentation, torch::zeros({1, 8, 8, 8}), 1), ModelError);
 }
 
+TEST_F(InferenceTest, EmbeddingsAreTheFeatureMapsSpatialMeans) {
+  auto manifest = testing::ClassifierManifest("features", 8);
+  manifest["input"]["spatial_dims"] = 3;
+  manifest["input"]["patch_size"] = {8, 8, 8};
+  manifest["golden"]["input_shape"] = {1, 1, 8, 8, 8};
+  auto model = Package("features", testing::FeatureClassifier(), manifest);
+  ASSERT_TRUE(model.HasFeatures());
+  const auto image = torch::arange(512, torch::kFloat32).reshape({1, 8, 8, 8}) / 512;  // 0 .. 511/512
+  const auto embedding = Embed(model, image);
+  ASSERT_EQ(embedding.sizes(), (std::vector<int64_t>{3}));
+  // Means of i/512, (i/512)^2 and max(i/512 - 0.5, 0) over i = 0..511.
+  EXPECT_NEAR(embedding[0].item<double>(), 511.0 / 1024, 1e-6);
+  EXPECT_NEAR(embedding[1].item<double>(), 511.0 * 1023 / 6 / (512.0 * 512), 1e-6);
+  EXPECT_NEAR(embedding[2].item<double>(), 255.0 * 256 / 2 / 512 / 512, 1e-6);
+  auto plain = Package("plain", testing::PointwiseModel(), SegmentationManifest("plain", 3, 8));
+  EXPECT_FALSE(plain.HasFeatures());
+  EXPECT_THROW(Embed(plain, torch::zeros({1, 8, 8, 8})), ModelError);
+}
+
 }  // namespace
 }  // namespace medpipe::inference

@@ -99,6 +99,19 @@ def forward(self, x):
 )");
 }
 
+// A 3-D classifier with forward_features: feature maps x, x * x and relu(x - 0.5) (so embeddings are
+// their means), and "abnormal" logits from the first map's mean.
+inline torch::jit::Module FeatureClassifier() {
+  return ScriptModel(R"(
+def forward_features(self, x):
+    return torch.cat([x, x * x, torch.relu(x - 0.5)], 1)
+
+def forward(self, x):
+    m = torch.mean(self.forward_features(x)[:, 0], [1, 2, 3]).unsqueeze(1)
+    return torch.cat([-m, m], 1)
+)");
+}
+
 // The manifest of a 3-D CT segmentation model with labels 1..OUTPUTS-1 (softmax).
 inline nlohmann::json SegmentationManifest(const std::string& name, int outputs, int patch) {
   nlohmann::json labels = nlohmann::json::array();

@@ -10,6 +10,8 @@
 
 #include <cmath>
 #include <fstream>
+#include <functional>
+#include <sstream>
 #include <map>
 #include <set>
 
@@ -452,6 +454,64 @@ TEST_F(ModelRun, DeidentifyLeavesNoIdentifiersAndKeepsReferencesConsistent) {
   if (fs::exists("/usr/bin/dciodvfy")) {
     exporter::export_testing::ExpectDciodvfyFindsNoErrors(folder / lesion["outputs"]["seg"].get<std::string>());
     exporter::export_testing::ExpectDciodvfyFindsNoErrors(folder / "sr.dcm");
+  }
+}
+
+// Embeddings: two scans of the same phantom (synthetic CTs with different seeds) give nearly the same
+// vector, an MR of the head a distant one. NIfTI input, which any model reads whatever the modality.
+TEST_F(ModelRun, FeaturesGiveNearlyTheSameVectorForTwoScansAndSeparateModalities) {
+  const std::map<std::string, std::function<fs::path(const fs::path&)>> scans = {
+      {"ct-a", [](const fs::path& out) { return synth::WriteSyntheticCt(out, {}, 11); }},
+      {"ct-b", [](const fs::path& out) { return synth::WriteSyntheticCt(out, {}, 12); }},
+      {"mr", [](const fs::path& out) { return synth::WriteSyntheticMr(out, {}, 11); }}};
+  for (const auto& [name, write] : scans) {
+    const fs::path folder = write(dir_ / "dicom" / name);
+    const auto index = dicom::BuildIndex(dicom::ScanArchive(folder));
+    fs::create_directories(dir_ / "nifti" / name);
+    WriteNifti(dicom::LoadSeries(index.studies.at(0).series.at(0)), dir_ / "nifti" / name / (name + ".nii.gz"));
+  }
+  auto manifest = testing::ClassifierManifest("features", 16);
+  manifest["input"]["spatial_dims"] = 3;
+  manifest["input"]["patch_size"] = {16, 16, 16};
+  manifest["input"]["normalisation"] = {{"scheme", "ct"}, {"clip", {-1000, 1000}}, {"mean", 0}, {"std", 500}};
+  manifest["golden"]["input_shape"] = {1, 1, 16, 16, 16};
+  testing::WritePackage(dir_ / "models" / "features", testing::FeatureClassifier(), manifest);
+  const auto run = Medpipe("features " + (dir_ / "nifti").string() + " " + (dir_ / "out").string() + " --model " +
+                               (dir_ / "models" / "features").string() + " --device " + testing::TestDevice(),
+                           dir_ / "log");
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  // features.csv: a header, then one row per series and model with its vector.
+  std::ifstream csv(dir_ / "out" / "features.csv");
+  std::string line;
+  ASSERT_TRUE(std::getline(csv, line));
+  EXPECT_EQ(line, "study_id,study_instance_uid,series_id,series_instance_uid,modality,model,dimension,f0,f1,f2\r");
+  std::map<std::string, std::string> scan_of_study;  // a NIfTI file's study id is ShortId of its path
+  for (const auto& [name, write] : scans)
+    scan_of_study[ShortId(fs::absolute(dir_ / "nifti" / name / (name + ".nii.gz")).lexically_normal().string())] = name;
+  std::map<std::string, std::vector<double>> vectors;  // by scan name
+  while (std::getline(csv, line)) {
+    std::vector<std::string> fields;
+    std::stringstream row(line.substr(0, line.size() - 1));
+    for (std::string field; std::getline(row, field, ',');) fields.push_back(field);
+    ASSERT_EQ(fields.size(), 10u) << line;
+    EXPECT_EQ(fields[5], "features");
+    EXPECT_EQ(fields[6], "3");
+    const std::string scan = scan_of_study[fields[0]];
+    for (size_t i = 7; i < fields.size(); ++i) vectors[scan].push_back(std::stod(fields[i]));
+  }
+  ASSERT_EQ(vectors.size(), 3u);
+  const auto distance = [&](const std::string& a, const std::string& b) {
+    double sum = 0;
+    for (size_t i = 0; i < 3; ++i) sum += std::pow(vectors[a][i] - vectors[b][i], 2);
+    return std::sqrt(sum);
+  };
+  EXPECT_LT(distance("ct-a", "ct-b"), 0.1 * distance("ct-a", "mr")) << distance("ct-a", "ct-b") << " vs " << distance("ct-a", "mr");
+  EXPECT_LT(distance("ct-a", "ct-b"), 0.1 * distance("ct-b", "mr"));
+  // The vectors are also in each result.json, which stays valid.
+  for (const auto& entry : fs::directory_iterator(dir_ / "out" / "studies")) {
+    testing::ExpectValidResult(entry.path() / "result.json");
+    const auto result = ReadJson(entry.path() / "result.json");
+    EXPECT_EQ(result["series"][0]["analyses"][0]["embedding"].size(), 3u);
   }
 }
 

@@ -38,15 +38,26 @@ torch::Tensor Saliency(torch::jit::Module& module, const torch::Tensor& input, i
 
 }  // namespace
 
+torch::Tensor Embed(LoadedModel& model, const torch::Tensor& image) {
+  if (!model.HasFeatures()) throw ModelError(model.Manifest().name, "has no forward_features method to embed with");
+  c10::InferenceMode inference_mode;
+  auto input = image.unsqueeze(0).to(model.Device(), torch::kFloat32);  // [1, C, Z, Y, X]
+  if (model.Manifest().spatial_dims == 2) input = input.squeeze(2);
+  const auto maps = model.Saved().get_method("forward_features")({input}).toTensor();
+  if (maps.dim() < 3) throw ModelError("forward_features", "returned " + std::to_string(maps.dim()) +
+                                                               " dimensions; embeddings need feature maps [N, K, ...]");
+  return maps.flatten(2).mean(2)[0].to(torch::kCPU, torch::kFloat32);
+}
+
 Explanation Explain(LoadedModel& model, const torch::Tensor& image, int64_t class_index) {
   const auto& manifest = model.Manifest();
   if (manifest.task != model::Task::Classification || manifest.spatial_dims != 2)
     throw ModelError(manifest.name, "explanations are for 2-D classifiers");
-  torch::jit::Module& module = model.Differentiable();
+  torch::jit::Module& module = model.Saved();
   // Gradients need autograd, which inference mode (elsewhere in this module) switches off.
   torch::AutoGradMode gradients(true);
   const auto input = image.squeeze(1).unsqueeze(0).to(model.Device(), torch::kFloat32);  // [1, C, H, W]
-  const bool grad_cam = module.find_method("forward_features") && module.find_method("forward_head");
+  const bool grad_cam = model.HasFeatures() && module.find_method("forward_head");
   const auto map = grad_cam ? GradCam(module, input, class_index) : Saliency(module, input, class_index);
   return {Normalised(map).to(torch::kCPU, torch::kFloat32), grad_cam ? "grad-cam" : "saliency"};
 }

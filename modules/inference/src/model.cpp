@@ -125,11 +125,13 @@ LoadedModel LoadedModel::Load(const std::filesystem::path& directory, torch::Dev
   // Patch shapes repeat, so cuDNN's per-shape algorithm search pays for itself.
   if (device.is_cuda()) at::globalContext().setBenchmarkCuDNN(true);
   auto module = LoadTorchScript(manifest.ModelFile(), device);
-  std::optional<torch::jit::Module> differentiable;
-  if (manifest.task == model::Task::Classification) differentiable = module.clone();
+  const bool has_features = module.find_method("forward_features").has_value();
+  std::optional<torch::jit::Module> saved;
+  if (manifest.task == model::Task::Classification || has_features) saved = module.clone();
   if (!device.is_cuda()) module = FrozenForCpu(std::move(module));
   LoadedModel model(manifest, std::move(module), device);
-  model.differentiable_ = std::move(differentiable);
+  model.saved_ = std::move(saved);
+  model.has_features_ = has_features;
   const auto reference = RunGolden(model);  // also checks the frozen graph against the sealed output
   CheckGolden(model.manifest_, reference);
   if (precision == Precision::Fp32) return model;
@@ -158,14 +160,14 @@ torch::Tensor LoadedModel::Forward(const torch::Tensor& batch) {
   return module_.forward({input}).toTensor().to(torch::kFloat32);
 }
 
-torch::jit::Module& LoadedModel::Differentiable() {
-  if (!differentiable_) throw ModelError(manifest_.name, "gradients are kept for classifiers only");
-  return *differentiable_;
+torch::jit::Module& LoadedModel::Saved() {
+  if (!saved_) throw ModelError(manifest_.name, "the saved module is kept for classifiers and models with forward_features only");
+  return *saved_;
 }
 
 void LoadedModel::MoveTo(torch::Device device, Precision precision) {
   module_.to(device, ScalarTypeOf(precision));
-  if (differentiable_) differentiable_->to(device);
+  if (saved_) saved_->to(device);
   device_ = device;
   precision_ = precision;
 }

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cstdlib>
 #include <string_view>
 
@@ -89,6 +90,31 @@ size_t WriteResultsCsv(const std::filesystem::path& outdir) {
   }
   WriteFileAtomically(outdir / "results.csv", csv);
   return rows;
+}
+
+size_t WriteFeaturesCsv(const std::filesystem::path& outdir) {
+  std::string rows;
+  size_t count = 0, longest = 0;
+  for (const auto& study : ReadStudies(outdir)) {
+    for (const auto& series : study.series) {
+      for (const auto& analysis : series.analyses) {
+        if (!analysis.json.contains("embedding")) continue;
+        const auto& embedding = analysis.json["embedding"];
+        std::vector<std::string> fields = {study.id, study.study_instance_uid, series.id,
+                                           series.json.value("series_instance_uid", ""), series.modality, analysis.model,
+                                           std::to_string(embedding.size())};
+        for (const auto& value : embedding) fields.push_back(value.dump());
+        rows += Row(fields);
+        longest = std::max(longest, embedding.size());
+        ++count;
+      }
+    }
+  }
+  if (count == 0) return 0;
+  std::string header = "study_id,study_instance_uid,series_id,series_instance_uid,modality,model,dimension";
+  for (size_t i = 0; i < longest; ++i) header += ",f" + std::to_string(i);
+  WriteFileAtomically(outdir / "features.csv", header + "\r\n" + rows);
+  return count;
 }
 
 }  // namespace medpipe::report

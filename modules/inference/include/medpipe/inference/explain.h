@@ -1,6 +1,7 @@
 #pragma once
-// Why a classifier decided: a heat map over its 2-D input, computed with LibTorch autograd on the
-// TorchScript module (README: Explanations).
+// What a model sees in an image, from the feature maps of its forward_features method: an embedding
+// vector, and for a classifier why it decided, a heat map over its 2-D input computed with LibTorch
+// autograd on the TorchScript module (README: Explanations, Embeddings).
 #include <string>
 
 #include <torch/types.h>
@@ -8,6 +9,11 @@
 #include "medpipe/inference/model.h"
 
 namespace medpipe::inference {
+
+// The embedding of IMAGE [C, Z, Y, X] (a prepared input, as Predict takes it): forward_features's
+// maps [1, K, ...] averaged over their spatial axes, K floats on the CPU. Throws ModelError when the
+// module has no forward_features.
+torch::Tensor Embed(LoadedModel& model, const torch::Tensor& image);
 
 struct Explanation {
   torch::Tensor heatmap;  // [H, W] float32 on the CPU, 0..1, the input's size

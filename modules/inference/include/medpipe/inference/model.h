@@ -38,17 +38,20 @@ class LoadedModel {
   // Moves the model (e.g. to the CPU in fp32 after GPU out-of-memory, and back afterwards).
   void MoveTo(torch::Device device, Precision precision);
 
-  // The module as saved, in float32 on the model's device, for gradients (explain.h): the graph that
-  // Forward runs on the CPU is frozen, which drops other methods and autograd. Classifiers only;
-  // throws ModelError for other models.
-  torch::jit::Module& Differentiable();
+  // The module as saved, in float32 on the model's device, for gradients and feature maps
+  // (explain.h): the graph that Forward runs on the CPU is frozen, which drops other methods and
+  // autograd. Kept for classifiers and for models with forward_features; throws ModelError otherwise.
+  torch::jit::Module& Saved();
+  // Whether the module has forward_features(x) -> feature maps [N, K, ...] (embeddings, Grad-CAM).
+  bool HasFeatures() const { return has_features_; }
 
  private:
   LoadedModel(model::Manifest manifest, torch::jit::Module module, torch::Device device);
 
   model::Manifest manifest_;
   torch::jit::Module module_;
-  std::optional<torch::jit::Module> differentiable_;
+  std::optional<torch::jit::Module> saved_;
+  bool has_features_ = false;
   torch::Device device_;
   Precision precision_ = Precision::Fp32;
   std::string precision_note_;

@@ -26,4 +26,10 @@ size_t WriteHtmlReport(const std::filesystem::path& outdir);
 // reason. Written atomically. Returns the number of rows after the header.
 size_t WriteResultsCsv(const std::filesystem::path& outdir);
 
+// Writes OUTDIR/features.csv when any analysis has an embedding (--output-types features): a row per
+// series and model with study_id, study_instance_uid, series_id, series_instance_uid, modality,
+// model, dimension, then the vector f0, f1, ... (the header runs to the longest). Written
+// atomically. Returns the number of rows.
+size_t WriteFeaturesCsv(const std::filesystem::path& outdir);
+
 }  // namespace medpipe::report
