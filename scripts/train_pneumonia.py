@@ -44,8 +44,17 @@ class PneumoniaNet(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(previous, 2)
 
+    # medpipe's embeddings and Grad-CAM read the last stage's feature maps through these two methods.
+    @torch.jit.export
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x)
+
+    @torch.jit.export
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        return self.head(self.dropout(features.mean(dim=(2, 3))))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.dropout(self.features(x).mean(dim=(2, 3))))
+        return self.forward_head(self.forward_features(x))
 
 
 def minmax(images: np.ndarray) -> torch.Tensor:

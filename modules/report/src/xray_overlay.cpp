@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "display.h"
 #include "medpipe/report/overlay.h"
@@ -37,12 +38,17 @@ std::pair<cv::Mat, cv::Mat> HeatColours(const Image3D& heatmap, cv::Size size) {
   return {resized, colours};
 }
 
-// Blends HEATMAP's JET colours into PICTURE where the heat map is above 0.
+// Blends HEATMAP's JET colours into PICTURE, each pixel's weight kHeatWeight times its heat: cold
+// parts stay as acquired, and the map fades out instead of ending in the steps of a coarse grid.
 void BlendHeatmap(cv::Mat& picture, const Image3D& heatmap) {
   const auto [resized, colours] = HeatColours(heatmap, picture.size());
-  cv::Mat blended;
-  cv::addWeighted(picture, 1 - kHeatWeight, colours, kHeatWeight, 0, blended);
-  blended.copyTo(picture, resized > 0);
+  cv::Mat weight, weights, picture_f, colours_f;
+  resized.convertTo(weight, CV_32F, kHeatWeight);
+  cv::merge(std::vector<cv::Mat>(3, weight), weights);
+  picture.convertTo(picture_f, CV_32FC3);
+  colours.convertTo(colours_f, CV_32FC3);
+  cv::Mat blended = picture_f + weights.mul(colours_f - picture_f);
+  blended.convertTo(picture, CV_8UC3);
 }
 
 }  // namespace

@@ -29,7 +29,7 @@ void WriteVolumeOverlay(const Image3D& image, const LabelImage* labels, const st
 
 // An X-ray (a single-slice image) as acquired, windowed to its 1st-99th percentile, its longer side
 // fitted to 1000 px, under a banner holding LINES (e.g. "pneumonia 0.83 (threshold 0.50): positive");
-// when HEATMAP (IMAGE's grid, values 0..1) is given, a JET heat map blended at 40 % where it is above 0.
+// when HEATMAP (IMAGE's grid, values 0..1) is given, a JET heat map blended at 40 % times each pixel's heat.
 // Writes PATH; throws IoError when it cannot be written.
 void WriteXrayOverlay(const Image3D& image, const std::vector<std::string>& lines, const Image3D* heatmap,
                       const std::filesystem::path& path);
