@@ -154,8 +154,7 @@ TEST_F(ModelRun, SegmentsAndClassifiesDicomStudies) {
   EXPECT_NEAR(features["intensity"]["mean"].get<double>(), hu_sum / band_voxels, 1e-3);
   EXPECT_GT(features["intensity"]["min"].get<double>(), kLesionHuLow);
   EXPECT_LT(features["intensity"]["max"].get<double>(), kLesionHuHigh);
-  EXPECT_GT(features["sphericity"].get<double>(), 0.8) << "a ball";
-  EXPECT_LE(features["sphericity"].get<double>(), 1.0);
+  EXPECT_NEAR(features["sphericity"].get<double>(), 1.0, 0.1) << "a ball (the surface estimate can make it a little over 1)";
 
   // Resampled to 1.5 mm RAS and mapped back: same grid as the source, nearly the same voxels.
   const auto resampled = Analysis(dir_ / "out", "CT", "lesion-resampled", &folder);

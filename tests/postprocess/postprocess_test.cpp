@@ -158,10 +158,8 @@ TEST(MeasureTest, ShapeOfABallAndACubeAgreesWithTheirFormulas) {
 
   const LabelShape& ball = measures[0].shape.value();
   EXPECT_NEAR(measures[0].volume_ml * 1000, 4.0 / 3 * pi * 1000, 0.01 * 4.0 / 3 * pi * 1000);  // 4188.8 mm3
-  // Marching cubes on a voxelised ball (as pyradiomics measures it) is about 8 % over the true
-  // 1256.6 mm2 at 20 voxels per radius: the mesh follows the voxel steps.
-  EXPECT_NEAR(ball.surface_mm2, 1.08 * 4 * pi * 100, 0.02 * 4 * pi * 100);
-  EXPECT_NEAR(ball.sphericity, 1 / 1.08, 0.02);
+  EXPECT_NEAR(ball.surface_mm2, 4 * pi * 100, 0.03 * 4 * pi * 100);  // 1256.6 mm2
+  EXPECT_NEAR(ball.sphericity, 1.0, 0.03);
   Image3D::PointType centre;
   phantom.labels->TransformIndexToPhysicalPoint({{22, 24, 30}}, centre);
   for (unsigned k = 0; k < 3; ++k) EXPECT_NEAR(ball.centroid_mm[k], centre[k], 1e-6) << k;
@@ -170,8 +168,10 @@ TEST(MeasureTest, ShapeOfABallAndACubeAgreesWithTheirFormulas) {
 
   const LabelShape& cube = measures[1].shape.value();
   EXPECT_NEAR(measures[1].volume_ml, 1.0, 1e-12);                                         // 20^3 voxels of 0.125 mm3
-  EXPECT_NEAR(cube.surface_mm2, 600, 0.03 * 600);  // the mesh cuts the cube's edges and corners a little
-  EXPECT_NEAR(cube.sphericity, std::cbrt(36 * pi * 1000 * 1000) / 600, 0.03);  // 0.806
+  // ITK's Crofton estimate is made for curved surfaces: on flat faces along the grid axes it comes to
+  // 540 of the cube's 600 mm2 (-10 %), so the cube looks rounder than it is (0.895 for 0.806).
+  EXPECT_NEAR(cube.surface_mm2, 0.9 * 600, 0.02 * 600);
+  EXPECT_NEAR(cube.sphericity, std::cbrt(36 * pi * 1000 * 1000) / (0.9 * 600), 0.02);
   phantom.labels->TransformIndexToPhysicalPoint({{40, 40, 40}}, centre);
   Image3D::PointType far_corner;
   phantom.labels->TransformIndexToPhysicalPoint({{59, 59, 59}}, far_corner);

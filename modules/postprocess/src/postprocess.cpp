@@ -1,14 +1,12 @@
 #include "medpipe/postprocess/postprocess.h"
 
 #include <itkBinaryFillholeImageFilter.h>
-#include <itkBinaryMask3DMeshSource.h>
 #include <itkBinaryThresholdImageFilter.h>
 #include <itkConnectedComponentImageFilter.h>
 #include <itkConstantPadImageFilter.h>
 #include <itkImageRegionConstIterator.h>
 #include <itkImageRegionIterator.h>
 #include <itkLabelImageToShapeLabelMapFilter.h>
-#include <itkMesh.h>
 #include <itkRegionOfInterestImageFilter.h>
 #include <itkRelabelComponentImageFilter.h>
 
@@ -105,42 +103,16 @@ ShapeFilter::OutputImageType::Pointer ShapeMap(const LabelImage& labels) {
   auto shapes = ShapeFilter::New();
   shapes->SetInput(&labels);
   shapes->SetBackgroundValue(0);
+  shapes->ComputePerimeterOn();
   shapes->Update();
   return shapes->GetOutput();
 }
 
-// The area of the marching-cubes surface of label VALUE (as pyradiomics computes it): within 3 % of
-// a ball's and a cube's true surface, where ITK's face-crossing estimate is 10 % under on a cube's
-// flat faces. MASK is the label's bounding box; a border of background is added, so that a label
-// touching the image's edge still gets a closed surface.
-double SurfaceMm2(const LabelImage::Pointer& mask) {
-  auto pad = itk::ConstantPadImageFilter<LabelImage, LabelImage>::New();
-  pad->SetInput(mask);
-  pad->SetPadBound(LabelImage::SizeType::Filled(1));
-  pad->SetConstant(0);
-  using Mesh = itk::Mesh<double, 3>;
-  auto mesher = itk::BinaryMask3DMeshSource<LabelImage, Mesh>::New();
-  mesher->SetInput(pad->GetOutput());
-  mesher->SetObjectValue(1);
-  mesher->Update();
-  const Mesh& mesh = *mesher->GetOutput();
-  double area = 0;
-  for (auto cell = mesh.GetCells()->Begin(); cell != mesh.GetCells()->End(); ++cell) {
-    const auto* ids = cell.Value()->PointIdsBegin();
-    const auto a = mesh.GetPoint(ids[0]), b = mesh.GetPoint(ids[1]), c = mesh.GetPoint(ids[2]);
-    area += 0.5 * itk::CrossProduct(b - a, c - a).GetNorm();
-  }
-  return area;
-}
-
-// MASK: the label within its bounding box.
-LabelShape ShapeOf(const LabelImage::Pointer& mask, const ShapeFilter::OutputImageType::LabelObjectType& object) {
+LabelShape ShapeOf(const ShapeFilter::OutputImageType::LabelObjectType& object) {
   LabelShape shape;
   const auto box = object.GetBoundingBox();
-  shape.surface_mm2 = SurfaceMm2(mask);
-  // Surface of the ball of the same volume over the surface.
-  const double pi = std::acos(-1.0);
-  shape.sphericity = std::cbrt(36 * pi * object.GetPhysicalSize() * object.GetPhysicalSize()) / shape.surface_mm2;
+  shape.surface_mm2 = object.GetPerimeter();
+  shape.sphericity = object.GetRoundness();
   for (unsigned k = 0; k < 3; ++k) {
     shape.centroid_mm[k] = object.GetCentroid()[k];
     shape.first_voxel[k] = box.GetIndex()[k];
@@ -224,14 +196,14 @@ std::vector<LabelMeasure> Measure(const LabelImage& labels, const std::vector<mo
     measure.volume_ml = static_cast<double>(measure.voxels) * VoxelMm3(labels) / 1000;
     if (measure.voxels > 0) {
       const auto& object = *shapes->GetLabelObject(value);
-      // The label alone within its bounding box: the per-label steps need no more of the image.
+      // The label alone within its bounding box: counting its components needs no more of the image.
       auto crop = itk::RegionOfInterestImageFilter<LabelImage, LabelImage>::New();
       crop->SetInput(&labels);
       crop->SetRegionOfInterest(object.GetBoundingBox());
       crop->Update();
       const auto mask = Mask(*crop->GetOutput(), value);
       measure.components = Components(*mask)->GetObjectCount();
-      measure.shape = ShapeOf(mask, object);
+      measure.shape = ShapeOf(object);
       if (intensities) measure.intensity = IntensityOf(std::move(values[value]));
     }
     measures.push_back(measure);

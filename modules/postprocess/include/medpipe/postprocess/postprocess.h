@@ -18,7 +18,7 @@ void Clean(LabelImage& labels, const model::Postprocessing& rules, const std::ve
 
 // A label's shape and place, from ITK's shape label map.
 struct LabelShape {
-  double surface_mm2 = 0;               // of the marching-cubes surface (ITK), as pyradiomics
+  double surface_mm2 = 0;               // ITK's estimate from how often lines cross the voxels' faces (Crofton)
   double sphericity = 0;                // surface of the ball of the same volume / surface_mm2: 1 for a ball
   std::array<double, 3> centroid_mm{};  // patient coordinates (LPS, mm)
   std::array<int64_t, 3> first_voxel{}, last_voxel{};  // bounding box in voxel indices, both included
