@@ -29,10 +29,11 @@ from PIL import Image
 from torch import nn
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from pooled_head import PooledHead  # noqa: E402
 from training import export_package, reproducible_parser, seed_everything  # noqa: E402
 
 
-class FineTuned(nn.Module):
+class FineTuned(PooledHead):
     """The base model's backbone under a new head: average-pooled feature maps, dropout, one logit per class."""
 
     def __init__(self, backbone: nn.Module, channels: int, classes: int, dropout: float = 0.3):
@@ -40,17 +41,6 @@ class FineTuned(nn.Module):
         self.features = backbone
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(channels, classes)
-
-    @torch.jit.export
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.features(x)
-
-    @torch.jit.export
-    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
-        return self.head(self.dropout(features.mean(dim=(2, 3))))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
 
 
 def read_grey(path: str) -> np.ndarray:

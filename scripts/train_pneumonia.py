@@ -21,6 +21,7 @@ from torch import nn
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from metrics import roc_auc, youden_threshold  # noqa: E402
+from pooled_head import PooledHead  # noqa: E402
 from training import export_package, parameter_count, reproducible_parser, seed_everything  # noqa: E402
 
 
@@ -28,7 +29,7 @@ def conv_bn(in_ch: int, out_ch: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(in_ch, out_ch, 3, padding=1, bias=False), nn.BatchNorm2d(out_ch), nn.ReLU(inplace=True))
 
 
-class PneumoniaNet(nn.Module):
+class PneumoniaNet(PooledHead):
     """Three VGG-style stages (28 -> 14 -> 7), global average pooling, two logits (normal, pneumonia)."""
 
     def __init__(self, widths=(32, 64, 128), dropout: float = 0.3):
@@ -43,18 +44,6 @@ class PneumoniaNet(nn.Module):
         self.features = nn.Sequential(*layers)
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(previous, 2)
-
-    # medpipe's embeddings and Grad-CAM read the last stage's feature maps through these two methods.
-    @torch.jit.export
-    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.features(x)
-
-    @torch.jit.export
-    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
-        return self.head(self.dropout(features.mean(dim=(2, 3))))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
 
 
 def minmax(images: np.ndarray) -> torch.Tensor:
