@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <csignal>
 #include <cstring>
+#include <fstream>
 #include <iostream>
 
 #include "commands.h"
@@ -25,6 +26,14 @@ pid_t ForkChild() {
     if (::getppid() != parent) ::_exit(kExitCannotStart);
   }
   return child;
+}
+
+ProcessMemory MemoryOf(const std::string& pid) {
+  std::ifstream statm("/proc/" + pid + "/statm");
+  uint64_t mapped_pages = 0, resident_pages = 0;
+  statm >> mapped_pages >> resident_pages;
+  const auto page = static_cast<uint64_t>(::sysconf(_SC_PAGE_SIZE));
+  return {mapped_pages * page, resident_pages * page};
 }
 
 std::string DescribeExit(int wait_status) {

@@ -101,6 +101,12 @@ Image3D::Pointer HeatmapOnSourceGrid(const torch::Tensor& heatmap, const Image3D
   return preprocess::MapBack(*on_model_grid, source_grid);
 }
 
+// The class a classifier's heat map explains: the decision rule's positive class (the evidence a
+// reader weighs), else the most probable one.
+int64_t ExplainedClass(const model::Manifest& manifest, const torch::Tensor& probabilities) {
+  return manifest.decision ? manifest.decision->positive_class : probabilities.argmax().item<int64_t>();
+}
+
 // Class probabilities, the most probable class, and the manifest's decision rule applied.
 nlohmann::json ClassificationJson(const model::Manifest& manifest, const torch::Tensor& probabilities) {
   nlohmann::json json = {{"probabilities", nlohmann::json::object()}};
@@ -252,12 +258,6 @@ std::vector<ModelJob> ModelRunner::Prepare(const SeriesContext& series) {
     jobs.push_back(std::move(job));
   }
   return jobs;
-}
-
-// The class a classifier's heat map explains: the decision rule's positive class (the evidence a
-// reader weighs), else the most probable one.
-int64_t ExplainedClass(const model::Manifest& manifest, const torch::Tensor& probabilities) {
-  return manifest.decision ? manifest.decision->positive_class : probabilities.argmax().item<int64_t>();
 }
 
 void ModelRunner::Infer(ModelJob& job) const {

@@ -20,7 +20,6 @@ int ReportCommand(const std::vector<std::string>& args) {
   if (!ParseCommandLine(args, "usage: medpipe report OUTDIR", options, positional, vm, exit_code)) return exit_code;
   const std::filesystem::path outdir = vm["outdir"].as<std::string>();
   const size_t rows = report::WriteResultsCsv(outdir);
-  report::WriteFeaturesCsv(outdir);
   const size_t studies = report::WriteHtmlReport(outdir);
   std::cout << studies << " studies, " << rows << " result rows: " << (outdir / "report.html").string() << ", "
             << (outdir / "results.csv").string() << "\n";

@@ -100,8 +100,8 @@ int RunCommand(const std::vector<std::string>& args) {
   const ResultStore store(outdir, ShardFileName("manifest", shard, ".jsonl"), vm["deidentify"].as<bool>());
   if (vm["dry-run"].as<bool>()) {
     ModelRunner models(vm);
-    SeriesDecoder decoder(1, decode_limits);
-    const StudyStages stages(models, decoder, store, force);
+    SeriesDecoder no_decoder(0, decode_limits);  // a dry run decodes nothing
+    const StudyStages stages(models, no_decoder, store, force);
     for (const auto& item : items) std::cout << (stages.AlreadyComplete(item) ? "skip " : "run ") << item.id << " " << item.uid << "\n";
     return kExitOk;
   }
@@ -129,7 +129,6 @@ int RunCommand(const std::vector<std::string>& args) {
   }
   WriteFileAtomically(outdir / "problems.json", JsonText(dicom::ProblemsToJson(index.problems)) + "\n");
   report::WriteResultsCsv(outdir);
-  report::WriteFeaturesCsv(outdir);
   report::WriteHtmlReport(outdir);
   progress.Finish(run.stopped ? "stopped" : "finished");
   Log(LogLevel::Info, std::to_string(index.problems.size()) + " files skipped (problems.json), " +

@@ -11,7 +11,6 @@
 #include <chrono>
 #include <csignal>
 #include <cstring>
-#include <fstream>
 #include <map>
 #include <new>
 
@@ -75,6 +74,9 @@ std::string ReceiveMessage(int socket, int& attached_fd) {
   text.resize(n > 0 ? static_cast<size_t>(n) : 0);
   return text;
 }
+
+// The file an error about decoding SERIES names: its first.
+std::string FirstFileOf(const dicom::Series& series) { return series.files.empty() ? series.id : series.files.front().path; }
 
 // An error for the caller; WHERE (a file) is empty when ERROR names it already.
 std::string ErrorReply(const std::string& error, const std::string& where = "") {
@@ -229,19 +231,11 @@ DecodedSeries ReadDecoded(const nlohmann::json& reply, int memfd) {
   return decoded;
 }
 
-// Virtual memory this process has mapped now (/proc/self/statm), in bytes.
-uint64_t MappedBytes() {
-  std::ifstream statm("/proc/self/statm");
-  uint64_t pages = 0;
-  statm >> pages;
-  return pages * static_cast<uint64_t>(::sysconf(_SC_PAGE_SIZE));
-}
-
 // In the disposable child: decode under the limits and send the reply to the decoder process.
 [[noreturn]] void DecodeInChild(const dicom::Series& series, const DecodeLimits& limits, int socket) {
 #if !defined(__SANITIZE_ADDRESS__)  // ASan reserves terabytes of address space for its shadow
   if (limits.max_added_bytes) {
-    const rlim_t bound = MappedBytes() + limits.max_added_bytes;
+    const rlim_t bound = MemoryOf("self").mapped + limits.max_added_bytes;
     const rlimit limit{bound, bound};
     ::setrlimit(RLIMIT_AS, &limit);
   }
@@ -271,7 +265,7 @@ std::string NoAnswerReply(const dicom::Series& series, pid_t child, bool timed_o
   int status = 0;
   while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
   }
-  const std::string where = series.files.empty() ? series.id : series.files.front().path;
+  const std::string where = FirstFileOf(series);
   const std::string files = "decoding the series' " + std::to_string(series.files.size()) + " files";
   if (timed_out)
     return ErrorReply(files + " took longer than " + nlohmann::json(timeout_s).dump() +
@@ -351,7 +345,6 @@ DecoderProcess::~DecoderProcess() {
 
 DecodedSeries DecoderProcess::Decode(const dicom::Series& series) {
   Stopwatch clock;
-  const std::string where = series.files.empty() ? series.id : series.files.front().path;
   const Request request{&series};
   int memfd = -1;
   std::string text;
@@ -371,7 +364,7 @@ DecodedSeries DecoderProcess::Decode(const dicom::Series& series) {
   } closer{memfd};
   const auto reply = nlohmann::json::parse(text);
   if (reply.contains("error")) throw DicomError(reply.value("where", ""), reply["error"].get<std::string>());
-  if (memfd < 0) throw DicomError(where, "the decoder answered without the decoded voxels");
+  if (memfd < 0) throw DicomError(FirstFileOf(series), "the decoder answered without the decoded voxels");
   DecodedSeries decoded = ReadDecoded(reply, memfd);
   decoded.handover_ms = clock.Lap() - decoded.timings.decode_ms - decoded.timings.assemble_ms;
   return decoded;
@@ -385,6 +378,7 @@ SeriesDecoder::SeriesDecoder(unsigned processes, const DecodeLimits& limits) {
 }
 
 DecodedSeries SeriesDecoder::Decode(const dicom::Series& series) {
+  if (processes_.empty()) throw Error(ErrorKind::Internal, FirstFileOf(series), "no decoder process was started");
   DecoderProcess* process;
   {
     std::unique_lock<std::mutex> lock(mutex_);

@@ -54,7 +54,8 @@ class DecoderProcess {
   int socket_ = -1;
 };
 
-// A decoder process per thread that decodes at once, lent to whichever thread asks.
+// A decoder process per thread that decodes at once, lent to whichever thread asks. A pool of none
+// serves a run that decodes nothing (--dry-run); Decode then throws.
 class SeriesDecoder {
  public:
   SeriesDecoder(unsigned processes, const DecodeLimits& limits);

@@ -9,7 +9,6 @@
 #include <csignal>
 #include <cstring>
 #include <deque>
-#include <fstream>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -99,13 +98,8 @@ class WorkerProcess {
 
   void Kill() { ::kill(pid_, SIGKILL); }
 
-  // Resident memory now (/proc/PID/statm), in GiB; 0 when it cannot be read.
-  double ResidentGib() const {
-    std::ifstream statm("/proc/" + std::to_string(pid_) + "/statm");
-    double size_pages = 0, resident_pages = 0;
-    statm >> size_pages >> resident_pages;
-    return resident_pages * static_cast<double>(::sysconf(_SC_PAGE_SIZE)) / (1 << 30);
-  }
+  // Resident memory now, in GiB; 0 when it cannot be read.
+  double ResidentGib() const { return static_cast<double>(MemoryOf(std::to_string(pid_)).resident) / (1 << 30); }
 
   // Reaps the worker; returns how it ended: empty for exit code 0.
   std::string Wait() {

@@ -7,6 +7,13 @@
 namespace medpipe::inference {
 namespace {
 
+// A prepared IMAGE [C, Z, Y, X] as the network's batch of one, float32 on its device: [1, C, Z, Y, X],
+// or [1, C, Y, X] for a 2-D model (as Predict feeds it).
+torch::Tensor NetworkInput(const LoadedModel& model, const torch::Tensor& image) {
+  const auto batch = image.unsqueeze(0).to(model.Device(), torch::kFloat32);
+  return model.Manifest().spatial_dims == 2 ? batch.squeeze(2) : batch;
+}
+
 torch::Tensor Normalised(const torch::Tensor& map) {
   const auto top = map.max();
   return top.item<float>() > 0 ? map / top : torch::zeros_like(map);
@@ -41,9 +48,7 @@ torch::Tensor Saliency(torch::jit::Module& module, const torch::Tensor& input, i
 torch::Tensor Embed(LoadedModel& model, const torch::Tensor& image) {
   if (!model.HasFeatures()) throw ModelError(model.Manifest().name, "has no forward_features method to embed with");
   c10::InferenceMode inference_mode;
-  auto input = image.unsqueeze(0).to(model.Device(), torch::kFloat32);  // [1, C, Z, Y, X]
-  if (model.Manifest().spatial_dims == 2) input = input.squeeze(2);
-  const auto maps = model.Saved().get_method("forward_features")({input}).toTensor();
+  const auto maps = model.Saved().get_method("forward_features")({NetworkInput(model, image)}).toTensor();
   if (maps.dim() < 3) throw ModelError("forward_features", "returned " + std::to_string(maps.dim()) +
                                                                " dimensions; embeddings need feature maps [N, K, ...]");
   return maps.flatten(2).mean(2)[0].to(torch::kCPU, torch::kFloat32);
@@ -56,7 +61,7 @@ Explanation Explain(LoadedModel& model, const torch::Tensor& image, int64_t clas
   torch::jit::Module& module = model.Saved();
   // Gradients need autograd, which inference mode (elsewhere in this module) switches off.
   torch::AutoGradMode gradients(true);
-  const auto input = image.squeeze(1).unsqueeze(0).to(model.Device(), torch::kFloat32);  // [1, C, H, W]
+  const auto input = NetworkInput(model, image);  // [1, C, H, W]
   const bool grad_cam = model.HasFeatures() && module.find_method("forward_head");
   const auto map = grad_cam ? GradCam(module, input, class_index) : Saliency(module, input, class_index);
   return {Normalised(map).to(torch::kCPU, torch::kFloat32), grad_cam ? "grad-cam" : "saliency"};

@@ -58,6 +58,31 @@ std::string Row(const std::vector<std::string>& fields) {
   return row + "\r\n";
 }
 
+// OUTDIR/features.csv from STUDIES' embeddings, when there are any (see WriteResultsCsv).
+void WriteFeaturesCsv(const std::filesystem::path& outdir, const std::vector<Study>& studies) {
+  std::string rows;
+  size_t count = 0, longest = 0;
+  for (const auto& study : studies) {
+    for (const auto& series : study.series) {
+      for (const auto& analysis : series.analyses) {
+        if (!analysis.json.contains("embedding")) continue;
+        const auto& embedding = analysis.json["embedding"];
+        std::vector<std::string> fields = {study.id, study.study_instance_uid, series.id,
+                                           series.json.value("series_instance_uid", ""), series.modality, analysis.model,
+                                           std::to_string(embedding.size())};
+        for (const auto& value : embedding) fields.push_back(value.dump());
+        rows += Row(fields);
+        longest = std::max(longest, embedding.size());
+        ++count;
+      }
+    }
+  }
+  if (count == 0) return;
+  std::string header = "study_id,study_instance_uid,series_id,series_instance_uid,modality,model,dimension";
+  for (size_t i = 0; i < longest; ++i) header += ",f" + std::to_string(i);
+  WriteFileAtomically(outdir / "features.csv", header + "\r\n" + rows);
+}
+
 }  // namespace
 
 size_t WriteResultsCsv(const std::filesystem::path& outdir) {
@@ -67,7 +92,8 @@ size_t WriteResultsCsv(const std::filesystem::path& outdir) {
     csv += Row(fields);
     ++rows;
   };
-  for (const auto& study : ReadStudies(outdir)) {
+  const auto studies = ReadStudies(outdir);
+  for (const auto& study : studies) {
     for (const auto& series : study.series) {
       const std::vector<std::string> where = {study.id, study.study_instance_uid, series.id, series.modality};
       const auto with = [&](std::vector<std::string> rest, const nlohmann::json& label = nlohmann::json::object()) {
@@ -89,32 +115,8 @@ size_t WriteResultsCsv(const std::filesystem::path& outdir) {
     }
   }
   WriteFileAtomically(outdir / "results.csv", csv);
+  WriteFeaturesCsv(outdir, studies);
   return rows;
-}
-
-size_t WriteFeaturesCsv(const std::filesystem::path& outdir) {
-  std::string rows;
-  size_t count = 0, longest = 0;
-  for (const auto& study : ReadStudies(outdir)) {
-    for (const auto& series : study.series) {
-      for (const auto& analysis : series.analyses) {
-        if (!analysis.json.contains("embedding")) continue;
-        const auto& embedding = analysis.json["embedding"];
-        std::vector<std::string> fields = {study.id, study.study_instance_uid, series.id,
-                                           series.json.value("series_instance_uid", ""), series.modality, analysis.model,
-                                           std::to_string(embedding.size())};
-        for (const auto& value : embedding) fields.push_back(value.dump());
-        rows += Row(fields);
-        longest = std::max(longest, embedding.size());
-        ++count;
-      }
-    }
-  }
-  if (count == 0) return 0;
-  std::string header = "study_id,study_instance_uid,series_id,series_instance_uid,modality,model,dimension";
-  for (size_t i = 0; i < longest; ++i) header += ",f" + std::to_string(i);
-  WriteFileAtomically(outdir / "features.csv", header + "\r\n" + rows);
-  return count;
 }
 
 }  // namespace medpipe::report

@@ -23,13 +23,11 @@ size_t WriteHtmlReport(const std::filesystem::path& outdir);
 // sphericity, centroid_{x,y,z}_mm and intensity_{unit,mean,std,min,max,p5,p25,median,p75,p95} (empty
 // otherwise); a segmentation has one row per label,
 // and a series that failed to load one row with an empty model, status failed and its error as
-// reason. Written atomically. Returns the number of rows after the header.
+// reason. From the same reading of the results, OUTDIR/features.csv when any analysis has an
+// embedding (--output-types features): a row per series and model with study_id,
+// study_instance_uid, series_id, series_instance_uid, modality, model, dimension, then the vector
+// f0, f1, ... (the header runs to the longest). Both written atomically. Returns the number of rows
+// of results.csv after the header.
 size_t WriteResultsCsv(const std::filesystem::path& outdir);
-
-// Writes OUTDIR/features.csv when any analysis has an embedding (--output-types features): a row per
-// series and model with study_id, study_instance_uid, series_id, series_instance_uid, modality,
-// model, dimension, then the vector f0, f1, ... (the header runs to the longest). Written
-// atomically. Returns the number of rows.
-size_t WriteFeaturesCsv(const std::filesystem::path& outdir);
 
 }  // namespace medpipe::report
