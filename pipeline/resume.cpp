@@ -1,17 +1,12 @@
 #include "resume.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
-#include <fstream>
 #include <set>
 
 #include "medpipe/core/digest.h"
 #include "medpipe/core/error.h"
 #include "medpipe/core/fail_point.h"
+#include "medpipe/core/json_lines.h"
 #include "medpipe/core/json_text.h"
 #include "medpipe/export/deidentify.h"
 
@@ -20,32 +15,15 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Every record of every manifest*.jsonl in OUTDIR, the last per study winning. A line torn by a
-// crash mid-append does not parse and is ignored: its study simply is not committed.
+// The last record of each study in OUTDIR's manifest*.jsonl files.
 std::map<std::string, nlohmann::json> ReadManifests(const fs::path& outdir) {
   std::map<std::string, nlohmann::json> records;
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(outdir, ec)) {
-    const std::string name = entry.path().filename().string();
-    if (name.rfind("manifest", 0) != 0 || entry.path().extension() != ".jsonl") continue;
-    std::ifstream in(entry.path());
-    for (std::string line; std::getline(in, line);) {
-      const auto record = nlohmann::json::parse(line, nullptr, false);
-      if (record.is_object() && record.contains("study_id")) records[record["study_id"]] = record;
+  for (auto& record : ReadJsonLines(outdir, "manifest"))
+    if (record.contains("study_id")) {
+      const std::string id = record["study_id"];
+      records[id] = std::move(record);
     }
-  }
   return records;
-}
-
-// One line, appended in a single write and synced: concurrent writers (the worker and the run's
-// own process) never interleave within a line.
-void AppendLine(const fs::path& path, const std::string& line) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) throw IoError(path.string(), std::string("cannot open: ") + std::strerror(errno));
-  const bool written = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) && ::fsync(fd) == 0;
-  const int error = errno;
-  ::close(fd);
-  if (!written) throw IoError(path.string(), std::string("cannot append the study's record: ") + std::strerror(error));
 }
 
 // Calls VISIT(key, value) for every member of every object in JSON.
@@ -141,7 +119,7 @@ void ResultStore::Publish(StagedFolder& folder, const nlohmann::json& result) co
                                  {"status", result.at("status")},
                                  {"files_sha256", result.at("source").at("files_sha256")},
                                  {"settings_sha256", result.at("settings_sha256")}};
-  AppendLine(manifest_file_, JsonText(record, -1) + "\n");
+  AppendJsonLine(manifest_file_, record);
   FailPoint("study_recorded");
 }
 
