@@ -8,6 +8,7 @@ const char* ErrorKindName(ErrorKind kind) {
     case ErrorKind::Io: return "io";
     case ErrorKind::Config: return "config";
     case ErrorKind::Model: return "model";
+    case ErrorKind::Network: return "network";
     case ErrorKind::Internal: return "internal";
   }
   return "internal";

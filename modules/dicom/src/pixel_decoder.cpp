@@ -7,6 +7,7 @@
 #include <dcmtk/dcmdata/dcpixseq.h>
 #include <dcmtk/dcmdata/dcpxitem.h>
 #include <dcmtk/dcmdata/dcrledrg.h>
+#include <dcmtk/dcmdata/dcuid.h>
 #include <dcmtk/dcmdata/dcxfer.h>
 #include <dcmtk/dcmjpeg/djdecode.h>
 
@@ -267,6 +268,16 @@ void DecodeStoredFrames(const FileHeader& header, float* out) {
 }
 
 }  // namespace
+
+const std::vector<std::string>& ReadableTransferSyntaxes() {
+  static const std::vector<std::string> syntaxes = {
+      UID_JPEGLSLosslessTransferSyntax, UID_JPEG2000LosslessOnlyTransferSyntax, UID_JPEGProcess14SV1TransferSyntax,
+      UID_JPEGProcess14TransferSyntax, UID_RLELosslessTransferSyntax, UID_DeflatedExplicitVRLittleEndianTransferSyntax,
+      UID_LittleEndianExplicitTransferSyntax, UID_LittleEndianImplicitTransferSyntax, UID_BigEndianExplicitTransferSyntax,
+      UID_JPEGLSLossyTransferSyntax, UID_JPEG2000TransferSyntax, UID_JPEGProcess1TransferSyntax,
+      UID_JPEGProcess2_4TransferSyntax};
+  return syntaxes;
+}
 
 uint64_t DecodedSamples(const FileHeader& header) {
   return uint64_t{header.SliceRows()} * header.SliceColumns() * header.pixels.samples_per_pixel * header.frames.size();

@@ -5,7 +5,7 @@
 
 namespace medpipe {
 
-enum class ErrorKind { Dicom, Io, Config, Model, Internal };
+enum class ErrorKind { Dicom, Io, Config, Model, Network, Internal };
 
 const char* ErrorKindName(ErrorKind kind);
 
@@ -42,6 +42,18 @@ class ConfigError : public Error {
 class ModelError : public Error {
  public:
   ModelError(std::string path, const std::string& reason) : Error(ErrorKind::Model, std::move(path), reason) {}
+};
+
+// A DICOM network operation that failed; TRANSIENT when trying again later may work (a refused or
+// dropped connection, a timeout), not when the peer turned medpipe away (a rejected association).
+class NetworkError : public Error {
+ public:
+  NetworkError(std::string peer, const std::string& reason, bool transient)
+      : Error(ErrorKind::Network, std::move(peer), reason), transient_(transient) {}
+  bool Transient() const { return transient_; }
+
+ private:
+  bool transient_;
 };
 
 }  // namespace medpipe

@@ -1,10 +1,17 @@
 #pragma once
 // The pixel pass for one file: every transfer syntax ingest supports, to modality values.
 #include <cstdint>
+#include <string>
+#include <vector>
 
 #include "medpipe/dicom/file_header.h"
 
 namespace medpipe::dicom {
+
+// The transfer syntaxes DecodePixels reads, as a receiver should prefer them when a sender offers
+// several for one object: lossless compression first (a sender offers it when it holds the object so,
+// and then nothing is converted), uncompressed next, lossy last (never chosen over lossless).
+const std::vector<std::string>& ReadableTransferSyntaxes();
 
 // Samples DecodePixels writes for HEADER's file: slice rows x columns x samples per pixel x slices.
 uint64_t DecodedSamples(const FileHeader& header);
