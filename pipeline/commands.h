@@ -24,5 +24,7 @@ int FeaturesCommand(const std::vector<std::string>& args);
 int SynthCommand(const std::vector<std::string>& args);
 int ModelCommand(const std::vector<std::string>& args);
 int ReportCommand(const std::vector<std::string>& args);
+int ListenCommand(const std::vector<std::string>& args);
+int FetchCommand(const std::vector<std::string>& args);
 
 }  // namespace medpipe::cli

@@ -18,6 +18,8 @@ const char* kUsage =
     "  synth OUT          write the synthetic demo studies (CT, MR, DX), or one CT of any size, as DICOM\n"
     "  model check|seal DIR  verify a model package, or record its sha256 and golden output\n"
     "  report OUT         rebuild results.csv and report.html over every study in OUT (e.g. after shards)\n"
+    "  listen --out OUT   receive studies over DICOM (C-STORE SCP) and run the pipeline on each when it is complete\n"
+    "  fetch --pacs HOST:PORT --aec AET (--study UID | --date RANGE) --out DIR  query and retrieve studies from a PACS\n"
     "Run 'medpipe COMMAND --help' for the options of a command.";
 
 }  // namespace
@@ -41,7 +43,9 @@ int main(int argc, char** argv) {
                                                    {"features", medpipe::cli::FeaturesCommand},
                                                    {"synth", medpipe::cli::SynthCommand},
                                                    {"model", medpipe::cli::ModelCommand},
-                                                   {"report", medpipe::cli::ReportCommand}};
+                                                   {"report", medpipe::cli::ReportCommand},
+                                                   {"listen", medpipe::cli::ListenCommand},
+                                                   {"fetch", medpipe::cli::FetchCommand}};
   if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
     std::cout << kUsage << "\n";
     return argc < 2 ? medpipe::cli::kExitUsage : medpipe::cli::kExitOk;

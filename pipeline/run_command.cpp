@@ -13,7 +13,9 @@
 #include "medpipe/dicom/index_json.h"
 #include "medpipe/report/html_report.h"
 #include "model_runner.h"
+#include "network_options.h"
 #include "progress.h"
+#include "result_sender.h"
 #include "stop_signal.h"
 #include "study_stages.h"
 #include "supervisor.h"
@@ -79,7 +81,11 @@ int RunCommand(const std::vector<std::string>& args) {
   AddBatchOptions(batch_options);
   po::options_description model_options("model options");
   AddModelOptions(model_options);
-  extra_options.add(batch_options).add(model_options);
+  po::options_description network_options("sending results to a PACS");
+  network_options.add_options()("send", po::value<std::string>(),
+                                "HOST:PORT:AET: C-STORE each study's SEG, RTSTRUCT and SR to this PACS once it is done");
+  AddNetworkOptions(network_options);
+  extra_options.add(batch_options).add(model_options).add(network_options);
   if (!ParseArchiveToOutdir(args, "run", "output folder; results under OUT/studies/<study-id>/", "studies", vm, exit_code,
                             &extra_options))
     return exit_code;
@@ -90,6 +96,9 @@ int RunCommand(const std::vector<std::string>& args) {
   const SupervisorOptions supervisor_options = SupervisorOptionsOf(vm);
   const WorkerThreads threads = WorkerThreadsOf(vm);
   const DecodeLimits decode_limits = DecodeLimitsOf(vm);
+  std::optional<net::Peer> send_to;
+  if (vm.count("send")) send_to = net::ParsePeer("--send", vm["send"].as<std::string>());
+  const net::NetSettings net_settings = NetSettingsOf(vm);
   ModelRunner::CheckOptions(vm);  // refuses bad settings and manifests before any study is read
 
   Stopwatch clock;
@@ -122,7 +131,16 @@ int RunCommand(const std::vector<std::string>& args) {
     RunWorker(items, stages, threads, in_fd, out_fd);
     return kExitOk;
   };
-  const SupervisedRun run = Supervise(items, worker_main, supervisor_options, store, progress);
+  // Its thread starts after the worker's first fork; later forks (a replaced worker) copy none of
+  // its work, and the child uses nothing the sender may hold.
+  std::optional<ResultSender> sender;
+  const StudyRecorded send_results = [&](const WorkItem& item, Outcome outcome) {
+    if (!send_to || outcome == Outcome::Failed) return;
+    if (!sender) sender.emplace(*send_to, net_settings, store.StudiesDir(), outdir / ShardFileName("sent", shard, ".jsonl"));
+    sender->Send(item.id);
+  };
+  const SupervisedRun run = Supervise(items, worker_main, supervisor_options, store, progress, send_results);
+  const size_t unsent = sender ? sender->Finish() : 0;
   if (run.start_failure) {
     progress.Finish("not started");
     return run.start_failure;
@@ -135,7 +153,7 @@ int RunCommand(const std::vector<std::string>& args) {
                           std::to_string(index_seconds + clock.Lap() / 1000) + " s in all");
   if (run.workers_lost) return kExitCannotStart;
   if (run.stopped && StopRequested()) return kExitStopped;
-  return progress.Failed() ? kExitSomeFailed : kExitOk;
+  return progress.Failed() || unsent ? kExitSomeFailed : kExitOk;
 }
 
 int FeaturesCommand(const std::vector<std::string>& args) {

@@ -131,8 +131,8 @@ struct InFlight {
 class Supervisor {
  public:
   Supervisor(const std::vector<WorkItem>& items, const WorkerMain& main, const SupervisorOptions& options,
-             const ResultStore& store, BatchProgress& progress)
-      : items_(items), main_(main), options_(options), store_(store), progress_(progress) {
+             const ResultStore& store, BatchProgress& progress, const StudyRecorded& on_recorded)
+      : items_(items), main_(main), options_(options), store_(store), progress_(progress), on_recorded_(on_recorded) {
     for (size_t i = 0; i < items.size(); ++i) pending_.push_back(i);
   }
 
@@ -220,6 +220,7 @@ class Supervisor {
     deaths_in_a_row_ = 0;
     ShowRunning();
     progress_.Record(items_[number], outcome, ms, stages_ms);
+    on_recorded_(items_[number], outcome);
     if (outcome == Outcome::Failed && options_.fail_fast) failed_fast_ = true;
   }
 
@@ -326,6 +327,7 @@ class Supervisor {
   const SupervisorOptions options_;
   const ResultStore& store_;
   BatchProgress& progress_;
+  const StudyRecorded& on_recorded_;
   std::unique_ptr<WorkerProcess> worker_;
   std::string settings_sha256_;
   nlohmann::json models_;
@@ -339,8 +341,8 @@ class Supervisor {
 }  // namespace
 
 SupervisedRun Supervise(const std::vector<WorkItem>& items, const WorkerMain& worker_main, const SupervisorOptions& options,
-                        const ResultStore& store, BatchProgress& progress) {
-  return Supervisor(items, worker_main, options, store, progress).Run();
+                        const ResultStore& store, BatchProgress& progress, const StudyRecorded& on_recorded) {
+  return Supervisor(items, worker_main, options, store, progress, on_recorded).Run();
 }
 
 }  // namespace medpipe::cli

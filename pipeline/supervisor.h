@@ -31,7 +31,10 @@ struct SupervisedRun {
   bool workers_lost = false;  // workers kept dying or no longer started: the run ended early
 };
 
+// Told of each study's outcome as it is recorded (after its results are published).
+using StudyRecorded = std::function<void(const WorkItem& item, Outcome outcome)>;
+
 SupervisedRun Supervise(const std::vector<WorkItem>& items, const WorkerMain& worker_main, const SupervisorOptions& options,
-                        const ResultStore& store, BatchProgress& progress);
+                        const ResultStore& store, BatchProgress& progress, const StudyRecorded& on_recorded);
 
 }  // namespace medpipe::cli

@@ -10,6 +10,7 @@ packages=(
   libopencv-dev libboost-program-options-dev nlohmann-json3-dev zlib1g-dev
   libgtest-dev libgmock-dev
   dcm2niix dicom3tools bc strace
+  orthanc curl
   python3-jsonschema chromium fonts-dejavu-core
   slurmctld slurmd slurm-client munge
 )

@@ -1,0 +1,13 @@
+#pragma once
+// The options of every command that talks DICOM over the network (listen, fetch, run --send).
+#include <boost/program_options.hpp>
+
+#include "medpipe/net/peer.h"
+
+namespace medpipe::cli {
+
+// --aet (medpipe's own AE title), --net-timeout, --net-attempts.
+void AddNetworkOptions(boost::program_options::options_description& options);
+net::NetSettings NetSettingsOf(const boost::program_options::variables_map& vm);  // throws ConfigError
+
+}  // namespace medpipe::cli

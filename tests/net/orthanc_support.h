@@ -1,0 +1,128 @@
+#pragma once
+// A real PACS for the network tests: Orthanc (Debian package `orthanc`) on loopback ports of its own,
+// with a fresh database, queried over its REST API with curl.
+#include <gtest/gtest.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <string>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "pipeline/cli_support.h"
+
+namespace medpipe::testing {
+
+// A TCP port free on loopback now (bound to port 0 and released).
+inline uint16_t FreePort() {
+  const int probe = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(probe, reinterpret_cast<sockaddr*>(&address), sizeof address);
+  socklen_t length = sizeof address;
+  ::getsockname(probe, reinterpret_cast<sockaddr*>(&address), &length);
+  ::close(probe);
+  return ntohs(address.sin_port);
+}
+
+// Starts COMMAND's words as a child process, its output in LOG; returns its pid.
+inline pid_t StartProcess(const std::vector<std::string>& command, const std::filesystem::path& log) {
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(fd, 1);
+    ::dup2(fd, 2);
+    std::vector<char*> argv;
+    for (const auto& word : command) argv.push_back(const_cast<char*>(word.c_str()));
+    argv.push_back(nullptr);
+    ::execvp(argv[0], argv.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+// Sends SIGNAL to PID and returns its exit code (128 + signal when a signal ended it).
+inline int StopProcess(pid_t pid, int signal = SIGTERM) {
+  ::kill(pid, signal);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+// Polls CONDITION every 200 ms for up to SECONDS.
+template <typename Condition>
+bool WaitFor(double seconds, const Condition& condition) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  return condition();
+}
+
+class Orthanc {
+ public:
+  static bool Installed() { return std::filesystem::exists("/usr/sbin/Orthanc"); }
+
+  // Medpipe is known to it as MEDPIPE at 127.0.0.1:MOVE_PORT (the C-MOVE destination).
+  Orthanc(const std::filesystem::path& dir, uint16_t move_port) : dir_(dir), dicom_port_(FreePort()), http_port_(FreePort()) {
+    std::filesystem::create_directories(dir / "db");
+    const nlohmann::json config = {{"Name", "medpipe-test"},
+                                   {"StorageDirectory", (dir / "db").string()},
+                                   {"IndexDirectory", (dir / "db").string()},
+                                   {"HttpPort", http_port_},
+                                   {"DicomPort", dicom_port_},
+                                   {"DicomAet", "ORTHANC"},
+                                   {"RemoteAccessAllowed", false},
+                                   {"AuthenticationEnabled", false},
+                                   {"DicomModalities", {{"medpipe", {"MEDPIPE", "127.0.0.1", move_port}}}},
+                                   {"Plugins", nlohmann::json::array()}};
+    std::ofstream(dir / "orthanc.json") << config.dump(2);
+    pid_ = StartProcess({"/usr/sbin/Orthanc", (dir / "orthanc.json").string()}, dir / "orthanc.log");
+    const bool up = WaitFor(30, [&] { return Shell(Curl("/system"), dir_ / "curl.log").exit_code == 0; });
+    EXPECT_TRUE(up) << "Orthanc did not start: " << ReadFile(dir / "orthanc.log");
+  }
+  ~Orthanc() { StopProcess(pid_); }
+
+  std::string DicomAddress() const { return "127.0.0.1:" + std::to_string(dicom_port_); }
+
+  // C-STORE of every file under FOLDER (storescu, as a modality would).
+  void Upload(const std::filesystem::path& folder) const {
+    const auto sent = Shell("storescu -aet MODALITY -aec ORTHANC +sd +r 127.0.0.1 " + std::to_string(dicom_port_) + " " + folder.string(),
+                            dir_ / "storescu.log");
+    ASSERT_EQ(sent.exit_code, 0) << sent.output;
+  }
+
+  // Modality -> instance count, over the series Orthanc holds for study STUDY_UID.
+  std::map<std::string, int> SeriesOf(const std::string& study_uid) const {
+    const auto found = Json(Curl("/tools/find") + " -d '{\"Level\":\"Study\",\"Query\":{\"StudyInstanceUID\":\"" + study_uid + "\"}}'");
+    std::map<std::string, int> series;
+    for (const auto& study : found)
+      for (const auto& one : Json(Curl("/studies/" + study.get<std::string>() + "/series")))
+        series[one["MainDicomTags"].value("Modality", "")] += static_cast<int>(one["Instances"].size());
+    return series;
+  }
+
+ private:
+  std::string Curl(const std::string& path) const { return "curl -sf http://127.0.0.1:" + std::to_string(http_port_) + path; }
+  nlohmann::json Json(const std::string& command) const {
+    const auto answer = Shell(command + " 2>/dev/null", dir_ / "curl.json");
+    return nlohmann::json::parse(answer.output, nullptr, false);
+  }
+
+  std::filesystem::path dir_;
+  uint16_t dicom_port_, http_port_;
+  pid_t pid_ = -1;
+};
+
+}  // namespace medpipe::testing
