@@ -225,5 +225,33 @@ TEST_F(Pacs, RefusedSilentAndDroppedAssociationsGiveClearErrorsAndStoreNothingHa
   EXPECT_EQ(testing::StopProcess(listener), 0) << ReadFile(dir_ / "listen.log");
 }
 
+class NetOptions : public testing::TempDirTest {};
+
+// Wrong peers, dates, AE titles and run options are refused at start, naming the option, before any connection.
+TEST_F(NetOptions, BadPeersDatesTitlesAndRunOptionsAreRefusedAtStart) {
+  const std::string out = (dir_ / "out").string();
+  struct Case {
+    std::string args;
+    int exit_code;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {"fetch --pacs 127.0.0.1:99999 --aec PACS --study 1.2 --out " + out, 2, "--pacs/--aec: '99999' is not a port number"},
+      {"fetch --pacs 127.0.0.1:104 --aec PACS --date 20260230 --out " + out, 2, "--date: '20260230' is not a date range"},
+      {"fetch --pacs 127.0.0.1:104 --aec PACS --date 20260102-20260101 --out " + out, 2, "is not a date range"},
+      {"fetch --pacs 127.0.0.1:104 --aec PACS --out " + out, 2, "say which studies"},
+      {"fetch --pacs 127.0.0.1:104 --aec WAY_TOO_LONG_AE_TITLE --study 1.2 --out " + out, 2, "is not an AE title"},
+      {"run " + out + " " + out + " --send 127.0.0.1:104", 2, "--send: '127.0.0.1:104' is not HOST:PORT:AET"},
+      {"listen --out " + out + " --aet 'A\\B'", 2, "--aet: 'A\\B' is not an AE title"},
+      // Options for the pipeline are checked by a dry run before the port is opened.
+      {"listen --out " + out + " --device cpu --overlap 7", 2, "--overlap"},
+  };
+  for (const auto& one : cases) {
+    const auto run = testing::Medpipe(one.args, dir_ / "log");
+    EXPECT_EQ(run.exit_code, one.exit_code) << one.args << "\n" << run.output;
+    EXPECT_NE(run.output.find(one.message), std::string::npos) << one.args << "\n" << run.output;
+  }
+}
+
 }  // namespace
 }  // namespace medpipe
