@@ -51,6 +51,17 @@ inline pid_t StartProcess(const std::vector<std::string>& command, const std::fi
   return pid;
 }
 
+// tests/net/cutting_proxy.py on LISTEN_PORT to TARGET_PORT: the first connection to carry BYTES in
+// DIRECTION ("to_target" or "from_target") is closed there. Returns once it accepts connections.
+inline pid_t StartCuttingProxy(uint16_t listen_port, uint16_t target_port, size_t bytes, const std::string& direction,
+                               const std::filesystem::path& log) {
+  const pid_t pid = StartProcess({"/usr/bin/python3", MEDPIPE_SOURCE_DIR "/tests/net/cutting_proxy.py", std::to_string(listen_port),
+                                  std::to_string(target_port), std::to_string(bytes), direction},
+                                 log);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  return pid;
+}
+
 // Sends SIGNAL to PID and returns its exit code (128 + signal when a signal ended it).
 inline int StopProcess(pid_t pid, int signal = SIGTERM) {
   ::kill(pid, signal);
