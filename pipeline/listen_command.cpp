@@ -1,12 +1,13 @@
-// medpipe listen: a C-STORE SCP that files what a PACS or modality sends into OUT/incoming/ and runs
-// the pipeline (a `medpipe run` child process per study, so a crash there never takes the listener
-// down) on each study once no object of it arrived for --quiet-seconds.
+// medpipe listen: a C-STORE SCP (in a receiving process of its own, receiver_process.h) that files
+// what a PACS or modality sends into OUT/incoming/, and runs the pipeline (a `medpipe run` child
+// process per study, so a crash there never takes the listener down) on each study once no object
+// of it arrived for --quiet-seconds.
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <chrono>
 #include <csignal>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <optional>
@@ -16,8 +17,8 @@
 #include "commands.h"
 #include "medpipe/core/error.h"
 #include "medpipe/core/log.h"
-#include "medpipe/net/storage_server.h"
 #include "network_options.h"
+#include "receiver_process.h"
 #include "stop_signal.h"
 
 namespace po = boost::program_options;
@@ -26,11 +27,12 @@ namespace fs = std::filesystem;
 namespace medpipe::cli {
 namespace {
 
-using Clock = net::Inbox::Clock;
+using Clock = std::chrono::steady_clock;
 
-// Runs `medpipe ARGS` as a child process and returns its exit code; a stop signal to this process
-// is passed on to it once, so that it finishes its study and stops.
-int RunMedpipe(const std::vector<std::string>& args) {
+// Runs `medpipe ARGS` as a child process and returns its exit code, calling WHILE_RUNNING every
+// 100 ms meanwhile; a stop signal to this process is passed on to it once, so that it finishes its
+// study and stops.
+int RunMedpipe(const std::vector<std::string>& args, const std::function<void()>& while_running = [] {}) {
   std::vector<std::string> argv_text = {"medpipe"};
   argv_text.insert(argv_text.end(), args.begin(), args.end());
   std::vector<char*> argv;
@@ -45,6 +47,7 @@ int RunMedpipe(const std::vector<std::string>& args) {
   int status = 0;
   while (::waitpid(child, &status, WNOHANG) == 0) {
     if (StopRequested() && !passed_on) passed_on = ::kill(child, SIGTERM) == 0;
+    while_running();
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   return WIFEXITED(status) ? WEXITSTATUS(status) : kExitCannotStart;
@@ -62,34 +65,33 @@ int CheckRunOptions(const fs::path& out, const std::vector<std::string>& run_opt
   return exit_code;
 }
 
-// Decides when a study is complete: the moment its last object arrived, for every study not run
-// since. Studies already in the inbox when the listener starts count as arriving then.
+// Decides when a study is complete: no object of it filed for the quiet period. Studies already in
+// the inbox when the listener starts (received before a restart) count as arriving then.
 class QuietStudies {
  public:
-  QuietStudies(const fs::path& inbox_root, double quiet_s) : quiet_(std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(quiet_s))) {
+  QuietStudies(const fs::path& inbox_root, double quiet_s)
+      : quiet_(std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(quiet_s))) {
     for (const auto& entry : fs::directory_iterator(inbox_root))
-      if (entry.is_directory() && entry.path().filename().string()[0] != '.') waiting_[entry.path().filename()] = Clock::now();
+      if (entry.is_directory() && entry.path().filename().string()[0] != '.') Arrived(entry.path().filename());
   }
 
-  // The study that has been quiet longest, if any has been quiet long enough; it counts as run from now.
-  std::optional<std::string> NextQuiet(const std::map<std::string, Clock::time_point>& arrivals) {
-    for (const auto& [id, arrived] : arrivals)
-      if (!run_at_.count(id) || arrived > run_at_[id]) waiting_[id] = std::max(waiting_[id], arrived);
+  void Arrived(const std::string& study_id) { last_arrival_[study_id] = Clock::now(); }
+
+  // The study quiet the longest, if one has been quiet long enough; it waits no more (until an object of it arrives again).
+  std::optional<std::string> NextQuiet() {
     const auto now = Clock::now();
-    std::optional<std::string> next;
-    for (const auto& [id, arrived] : waiting_)
-      if (now - arrived >= quiet_ && (!next || arrived < waiting_[*next])) next = id;
-    if (next) {
-      waiting_.erase(*next);
-      run_at_[*next] = now;
-    }
-    return next;
+    auto next = last_arrival_.end();
+    for (auto it = last_arrival_.begin(); it != last_arrival_.end(); ++it)
+      if (now - it->second >= quiet_ && (next == last_arrival_.end() || it->second < next->second)) next = it;
+    if (next == last_arrival_.end()) return std::nullopt;
+    const std::string study_id = next->first;
+    last_arrival_.erase(next);
+    return study_id;
   }
 
  private:
   Clock::duration quiet_;
-  std::map<std::string, Clock::time_point> waiting_;
-  std::map<std::string, Clock::time_point> run_at_;
+  std::map<std::string, Clock::time_point> last_arrival_;
 };
 
 }  // namespace
@@ -104,7 +106,9 @@ int ListenCommand(const std::vector<std::string>& args) {
       ("allow-aet", po::value<std::vector<std::string>>()->composing(),
        "accept associations only from this calling AE title (repeatable); default: from any")
       ("quiet-seconds", po::value<double>()->default_value(30), "a study is complete once no object of it arrived for this long")
-      ("max-associations", po::value<unsigned>()->default_value(8), "associations served at once; more are refused as busy");
+      ("max-associations", po::value<unsigned>()->default_value(8), "associations served at once; more are refused as busy")
+      ("max-receiver-gib", po::value<double>()->default_value(1),
+       "resident memory (GiB) at which the receiving process is replaced (DCMTK leaks on some association requests)");
   AddNetworkOptions(options);
   po::variables_map vm;
   std::vector<std::string> run_options;
@@ -137,28 +141,25 @@ int ListenCommand(const std::vector<std::string>& args) {
   fs::create_directories(out);
   if (const int check = CheckRunOptions(out, run_options)) return check;
 
-  net::Inbox inbox(out / "incoming");
-  net::StorageServer server(server_settings, inbox);
+  const double max_receiver_gib = vm["max-receiver-gib"].as<double>();
+  if (!(max_receiver_gib > 0)) throw ConfigError("--max-receiver-gib", "must be more than 0");
+  const fs::path inbox = out / "incoming";
+  ReceiverProcess receiver(server_settings, inbox, static_cast<uint64_t>(max_receiver_gib * (uint64_t{1} << 30)));
+  receiver.Start();
   InstallStopHandlers();
-  std::string server_failure;
-  std::atomic<bool> server_ended{false};
-  std::thread serving([&] {
-    try {
-      server.Serve();
-    } catch (const std::exception& error) {
-      server_failure = error.what();
-    }
-    server_ended = true;
-  });
   Log(LogLevel::Info, "listening as " + server_settings.aet + " on port " + std::to_string(port) + "; a study runs after " +
                           std::to_string(quiet_s) + " s without a new object");
-  QuietStudies studies(inbox.Root(), quiet_s);
-  while (!StopRequested() && !server_ended) {
-    if (const auto study = studies.NextQuiet(inbox.LastArrivals())) {
+  QuietStudies studies(inbox, quiet_s);
+  const auto take_arrivals = [&] {
+    for (const auto& study_id : receiver.Poll()) studies.Arrived(study_id);
+  };
+  while (!StopRequested()) {
+    take_arrivals();
+    if (const auto study = studies.NextQuiet()) {
       Log(LogLevel::Info, "study " + *study + " complete: running the pipeline");
-      std::vector<std::string> run_args = {"run", (inbox.Root() / *study).string(), out.string()};
+      std::vector<std::string> run_args = {"run", (inbox / *study).string(), out.string()};
       run_args.insert(run_args.end(), run_options.begin(), run_options.end());
-      const int exit_code = RunMedpipe(run_args);
+      const int exit_code = RunMedpipe(run_args, take_arrivals);
       if (exit_code != kExitOk)
         Log(LogLevel::Error, "study " + *study + ": the pipeline ended with exit code " + std::to_string(exit_code) +
                                  " (see OUT/studies/" + *study + "/result.json and the log above)");
@@ -166,13 +167,8 @@ int ListenCommand(const std::vector<std::string>& args) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
-  server.Stop();
-  serving.join();
-  if (!server_failure.empty()) {
-    Log(LogLevel::Error, "the DICOM listener failed: " + server_failure);
-    return kExitCannotStart;
-  }
-  Log(LogLevel::Info, "stopped; " + std::to_string(inbox.Accepted()) + " objects received");
+  receiver.Stop();
+  Log(LogLevel::Info, "stopped; " + std::to_string(receiver.Filed()) + " objects received");
   return kExitOk;
 }
 

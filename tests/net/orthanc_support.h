@@ -70,6 +70,14 @@ inline int StopProcess(pid_t pid, int signal = SIGTERM) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+// Resident memory of process PID in MiB (/proc/PID/statm).
+inline uint64_t ResidentMib(pid_t pid) {
+  std::ifstream statm("/proc/" + std::to_string(pid) + "/statm");
+  uint64_t mapped = 0, resident = 0;
+  statm >> mapped >> resident;
+  return resident * static_cast<uint64_t>(::sysconf(_SC_PAGE_SIZE)) >> 20;
+}
+
 // Polls CONDITION every 200 ms for up to SECONDS.
 template <typename Condition>
 bool WaitFor(double seconds, const Condition& condition) {

@@ -238,6 +238,35 @@ TEST_F(Pacs, RefusedSilentAndDroppedAssociationsGiveClearErrorsAndStoreNothingHa
 }
 
 class NetOptions : public testing::TempDirTest {};
+class Listener : public testing::TempDirTest {};
+
+// Crafted association requests (CVE-2026-50254) leak about 210 KB each inside DCMTK 3.6.7: 3000 of
+// them would take a receiver past 600 MiB. The receiving process is replaced past
+// --max-receiver-gib, and the listener still receives and runs studies afterwards.
+TEST_F(Listener, OutlivesAnAssociationRequestLeakFlood) {
+  if (!fs::exists(kGeCt)) GTEST_SKIP() << kGeCt << " is absent (see ../shared/data/README.md)";
+  const uint16_t port = testing::FreePort();
+  const pid_t listener = testing::StartProcess({MEDPIPE_BINARY, "listen", "--out", (dir_ / "out").string(), "--port",
+                                                std::to_string(port), "--quiet-seconds", "1", "--max-receiver-gib", "0.35"},
+                                               dir_ / "listen.log");
+  const auto answers_echo = [&] {
+    return testing::Shell("echoscu -aec MEDPIPE 127.0.0.1 " + std::to_string(port), dir_ / "echo.log").exit_code == 0;
+  };
+  ASSERT_TRUE(testing::WaitFor(30, answers_echo)) << ReadFile(dir_ / "listen.log");
+  const auto flood = testing::Shell("/usr/bin/python3 " MEDPIPE_SOURCE_DIR "/tests/net/association_flood.py " + std::to_string(port) +
+                                        " 3000 1500", dir_ / "flood.log");
+  ASSERT_EQ(flood.exit_code, 0) << flood.output;
+  const std::string log = ReadFile(dir_ / "listen.log");
+  EXPECT_NE(log.find("over --max-receiver-gib"), std::string::npos) << log;
+  EXPECT_LT(testing::ResidentMib(listener), 350) << "the listener itself does not grow";
+
+  ASSERT_TRUE(testing::WaitFor(30, answers_echo)) << ReadFile(dir_ / "listen.log");
+  const auto sent = testing::Shell("storescu -aec MEDPIPE +sd +r 127.0.0.1 " + std::to_string(port) + " " + kGeCt.string(), dir_ / "send.log");
+  ASSERT_EQ(sent.exit_code, 0) << sent.output;
+  EXPECT_TRUE(testing::WaitFor(60, [&] { return fs::exists(dir_ / "out" / "studies" / ShortId(kGeCtUid) / "result.json"); }))
+      << ReadFile(dir_ / "listen.log");
+  EXPECT_EQ(testing::StopProcess(listener), 0) << ReadFile(dir_ / "listen.log");
+}
 
 // Wrong peers, dates, AE titles and run options are refused at start, naming the option, before any connection.
 TEST_F(NetOptions, BadPeersDatesTitlesAndRunOptionsAreRefusedAtStart) {

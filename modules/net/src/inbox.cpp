@@ -33,7 +33,7 @@ struct RemoveOnExit {
 
 }  // namespace
 
-Inbox::Inbox(fs::path root) : root_(std::move(root)) {
+Inbox::Inbox(fs::path root, Filed on_filed) : root_(std::move(root)), on_filed_(std::move(on_filed)) {
   fs::remove_all(root_ / ".partial");
   fs::create_directories(root_ / ".partial");
 }
@@ -59,21 +59,11 @@ std::string Inbox::Accept(const fs::path& partial) {
     if (Sha256File(study_dir / (sop_id + ".dcm")) != digest)  // same UID, other content: keep both
       stored = LinkIfAbsent(partial, study_dir / (sop_id + "-" + digest.substr(0, 16) + ".dcm"));
   }
-  if (stored) SyncToDisk(study_dir);
-  std::lock_guard<std::mutex> lock(mutex_);
-  last_arrival_[study_id] = Clock::now();
-  accepted_ += stored;
+  if (stored) {
+    SyncToDisk(study_dir);
+    if (on_filed_) on_filed_(study_id);
+  }
   return study_id;
-}
-
-std::map<std::string, Inbox::Clock::time_point> Inbox::LastArrivals() const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return last_arrival_;
-}
-
-size_t Inbox::Accepted() const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return accepted_;
 }
 
 }  // namespace medpipe::net

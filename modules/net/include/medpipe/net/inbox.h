@@ -3,10 +3,9 @@
 // ROOT/<study-id>/<sop-id>.dcm (ids: ShortId of the Study and SOP Instance UIDs). An object is
 // received into ROOT/.partial/ and only a complete, readable one is moved into place, fsynced and
 // linked under a name that does not exist yet: nothing is overwritten and no reader ever sees half
-// an object. A study's folder grows as objects arrive; the arrival times say when it went quiet.
-#include <chrono>
+// an object. A study's folder grows as objects arrive; ON_FILED hears of each one.
 #include <filesystem>
-#include <map>
+#include <functional>
 #include <mutex>
 #include <string>
 
@@ -14,10 +13,11 @@ namespace medpipe::net {
 
 class Inbox {
  public:
-  using Clock = std::chrono::steady_clock;
+  // Told the study id of each object filed (not of a duplicate); called from the receiving thread.
+  using Filed = std::function<void(const std::string& study_id)>;
 
   // Creates ROOT and ROOT/.partial, removing what an interrupted receive left there.
-  explicit Inbox(std::filesystem::path root);
+  explicit Inbox(std::filesystem::path root, Filed on_filed = {});
 
   const std::filesystem::path& Root() const { return root_; }
   // A new, unused file name in ROOT/.partial for one object being received.
@@ -27,16 +27,11 @@ class Inbox {
   // beside it. Throws DicomError (not DICOM, no Study or SOP Instance UID) or IoError; PARTIAL is
   // removed in every case.
   std::string Accept(const std::filesystem::path& partial);
-  // Every study that received an object since this Inbox was made, with the time of its last one.
-  std::map<std::string, Clock::time_point> LastArrivals() const;
-  // Objects filed since this Inbox was made (duplicates not counted).
-  size_t Accepted() const;
 
  private:
   std::filesystem::path root_;
-  mutable std::mutex mutex_;
-  std::map<std::string, Clock::time_point> last_arrival_;
-  size_t accepted_ = 0;
+  Filed on_filed_;
+  std::mutex mutex_;
   size_t partial_counter_ = 0;
 };
 

@@ -1,0 +1,165 @@
+#include "receiver_process.h"
+
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <thread>
+
+#include "child_process.h"
+#include "commands.h"
+#include "medpipe/core/error.h"
+#include "medpipe/core/log.h"
+
+namespace fs = std::filesystem;
+
+namespace medpipe::cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+volatile std::sig_atomic_t receiver_stop = 0;
+void OnReceiverStop(int) { receiver_stop = 1; }
+
+// One line in one write: the receiving threads share the pipe, and a line under PIPE_BUF never interleaves.
+void WriteLine(int fd, const std::string& line) {
+  const std::string text = line + "\n";
+  if (::write(fd, text.data(), text.size()) < 0) {
+    // The listener is gone; PR_SET_PDEATHSIG ends this process.
+  }
+}
+
+// The receiving process: a StorageServer until SIGTERM (or SIGINT, as a terminal sends it).
+[[noreturn]] void Receive(const net::ServerSettings& settings, const fs::path& inbox_root, int events_fd) {
+  std::signal(SIGTERM, OnReceiverStop);
+  std::signal(SIGINT, OnReceiverStop);
+  int exit_code = kExitOk;
+  try {
+    net::Inbox inbox(inbox_root, [events_fd](const std::string& study_id) { WriteLine(events_fd, "filed " + study_id); });
+    net::StorageServer server(settings, inbox);
+    WriteLine(events_fd, "ready");
+    std::atomic<bool> served{false};
+    std::thread stopper([&] {
+      while (!receiver_stop && !served) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      server.Stop();
+    });
+    try {
+      server.Serve();
+    } catch (...) {
+      served = true;
+      stopper.join();
+      throw;
+    }
+    served = true;
+    stopper.join();
+  } catch (const std::exception& error) {
+    WriteLine(events_fd, std::string("error ") + error.what());
+    exit_code = kExitCannotStart;
+  }
+  ::_exit(exit_code);
+}
+
+}  // namespace
+
+ReceiverProcess::ReceiverProcess(net::ServerSettings settings, fs::path inbox_root, uint64_t max_resident_bytes)
+    : settings_(std::move(settings)), inbox_root_(std::move(inbox_root)), max_resident_bytes_(max_resident_bytes) {}
+
+ReceiverProcess::~ReceiverProcess() { Stop(); }
+
+void ReceiverProcess::Start() {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) throw IoError("pipe", std::strerror(errno));
+  const pid_t child = ForkChild();
+  if (child == 0) {
+    ::close(fds[0]);
+    Receive(settings_, inbox_root_, fds[1]);
+  }
+  ::close(fds[1]);
+  ::fcntl(fds[0], F_SETFL, O_NONBLOCK);
+  pid_ = child;
+  events_fd_ = fds[0];
+  ready_ = false;
+  error_.clear();
+  started_ = Clock::now();
+  while (!ready_) {
+    ReadEvents();  // nothing is filed before "ready"
+    int status = 0;
+    if (!ready_ && ::waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      ReadEvents();
+      throw NetworkError("port " + std::to_string(settings_.port), error_.empty() ? "the receiving process ended: " + DescribeExit(status) : error_,
+                         false);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+std::vector<std::string> ReceiverProcess::ReadEvents() {
+  std::vector<std::string> filed;
+  char buffer[4096];
+  ssize_t got = 0;
+  while (events_fd_ >= 0 && (got = ::read(events_fd_, buffer, sizeof buffer)) > 0) partial_line_.append(buffer, static_cast<size_t>(got));
+  for (size_t end; (end = partial_line_.find('\n')) != std::string::npos; partial_line_.erase(0, end + 1)) {
+    const std::string line = partial_line_.substr(0, end);
+    if (line == "ready") ready_ = true;
+    else if (line.rfind("filed ", 0) == 0) filed.push_back(line.substr(6));
+    else if (line.rfind("error ", 0) == 0) error_ = line.substr(6);
+  }
+  filed_ += filed.size();
+  return filed;
+}
+
+std::vector<std::string> ReceiverProcess::Poll() {
+  auto filed = ReadEvents();
+  if (pid_ < 0) return filed;
+  int status = 0;
+  if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+    pid_ = -1;
+    const auto last = ReadEvents();  // what it filed before it ended
+    filed.insert(filed.end(), last.begin(), last.end());
+    Restart("the receiving process ended (" + DescribeExit(status) + (error_.empty() ? "" : ": " + error_) + ")");
+  } else if (const uint64_t resident = MemoryOf(std::to_string(pid_)).resident; resident > max_resident_bytes_) {
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+    const auto last = ReadEvents();
+    filed.insert(filed.end(), last.begin(), last.end());
+    Restart("the receiving process used " + std::to_string(resident >> 20) + " MiB, over --max-receiver-gib (a leak in DCMTK's "
+            "association handling, e.g. CVE-2026-50254, or an attack on it)");
+  }
+  return filed;
+}
+
+void ReceiverProcess::Restart(const std::string& why) {
+  ::close(events_fd_);
+  events_fd_ = -1;
+  Log(LogLevel::Warning, why + "; starting a new one (associations in progress are cut; senders retry)");
+  if (Clock::now() - started_ < std::chrono::seconds(2)) std::this_thread::sleep_for(std::chrono::seconds(1));  // no hot loop
+  Start();
+}
+
+void ReceiverProcess::Stop() {
+  if (pid_ > 0) {
+    ::kill(pid_, SIGTERM);
+    const auto deadline = Clock::now() + std::chrono::duration<double>(settings_.timeout_s + 5);
+    int status = 0;
+    while (::waitpid(pid_, &status, WNOHANG) == 0) {
+      if (Clock::now() > deadline) {
+        ::kill(pid_, SIGKILL);
+        ::waitpid(pid_, &status, 0);
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    pid_ = -1;
+  }
+  ReadEvents();
+  if (events_fd_ >= 0) ::close(events_fd_);
+  events_fd_ = -1;
+}
+
+}  // namespace medpipe::cli
