@@ -107,6 +107,8 @@ int ListenCommand(const std::vector<std::string>& args) {
        "accept associations only from this calling AE title (repeatable); default: from any")
       ("quiet-seconds", po::value<double>()->default_value(30), "a study is complete once no object of it arrived for this long")
       ("max-associations", po::value<unsigned>()->default_value(8), "associations served at once; more are refused as busy")
+      ("min-free-gib", po::value<double>()->default_value(2),
+       "refuse objects (status A700, out of resources) while the output's disk has less free space than this")
       ("max-receiver-gib", po::value<double>()->default_value(1),
        "resident memory (GiB) at which the receiving process is replaced (DCMTK leaks on some association requests)");
   AddNetworkOptions(options);
@@ -130,6 +132,9 @@ int ListenCommand(const std::vector<std::string>& args) {
   server_settings.aet = net_settings.own_aet;
   server_settings.timeout_s = net_settings.timeout_s;
   server_settings.max_associations = vm["max-associations"].as<unsigned>();
+  const double min_free_gib = vm["min-free-gib"].as<double>();
+  if (!(min_free_gib >= 0)) throw ConfigError("--min-free-gib", "must be 0 or more");
+  server_settings.min_free_bytes = static_cast<uint64_t>(min_free_gib * (uint64_t{1} << 30));
   const unsigned port = vm["port"].as<unsigned>();
   if (port < 1 || port > 65535) throw ConfigError("--port", "must be 1-65535");
   server_settings.port = static_cast<uint16_t>(port);

@@ -240,6 +240,25 @@ TEST_F(Pacs, RefusedSilentAndDroppedAssociationsGiveClearErrorsAndStoreNothingHa
 class NetOptions : public testing::TempDirTest {};
 class Listener : public testing::TempDirTest {};
 
+// A listener whose disk is nearly full refuses objects (out of resources) instead of filling it.
+TEST_F(Listener, RefusesObjectsWhileItsDiskIsNearlyFull) {
+  if (!fs::exists(kGeCt)) GTEST_SKIP() << kGeCt << " is absent (see ../shared/data/README.md)";
+  const uint16_t port = testing::FreePort();
+  const pid_t listener = testing::StartProcess({MEDPIPE_BINARY, "listen", "--out", (dir_ / "out").string(), "--port",
+                                                std::to_string(port), "--min-free-gib", "1000000"},
+                                               dir_ / "listen.log");
+  ASSERT_TRUE(testing::WaitFor(30, [&] {
+    return testing::Shell("echoscu -aec MEDPIPE 127.0.0.1 " + std::to_string(port), dir_ / "echo.log").exit_code == 0;
+  })) << ReadFile(dir_ / "listen.log");
+  const auto sent = testing::Shell("storescu -v -aec MEDPIPE 127.0.0.1 " + std::to_string(port) + " " +
+                                       fs::directory_iterator(kGeCt)->path().string(), dir_ / "send.log");
+  EXPECT_NE(sent.exit_code, 0) << sent.output;
+  EXPECT_NE(sent.output.find("Refused: OutOfResources"), std::string::npos) << sent.output;
+  EXPECT_EQ(FilesIn(dir_ / "out" / "incoming"), 0u);
+  EXPECT_EQ(testing::StopProcess(listener), 0);
+  EXPECT_NE(ReadFile(dir_ / "listen.log").find("less than --min-free-gib left"), std::string::npos) << ReadFile(dir_ / "listen.log");
+}
+
 // Crafted association requests (CVE-2026-50254) leak about 210 KB each inside DCMTK 3.6.7: 3000 of
 // them would take a receiver past 600 MiB. The receiving process is replaced past
 // --max-receiver-gib, and the listener still receives and runs studies afterwards.

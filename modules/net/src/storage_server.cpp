@@ -18,6 +18,12 @@
 namespace medpipe::net {
 namespace {
 
+uint64_t FreeBytes(const std::filesystem::path& folder) {
+  std::error_code ec;
+  const auto space = std::filesystem::space(folder, ec);
+  return ec ? 0 : space.available;
+}
+
 std::string Trimmed(const OFString& text) {
   std::string value = text.c_str();
   value.erase(value.find_last_not_of(' ') + 1);
@@ -36,6 +42,13 @@ class StoreScp : public DcmThreadSCP {
     if (message->CommandField != DIMSE_C_STORE_RQ) return DcmThreadSCP::handleIncomingCommand(message, context);
     T_DIMSE_C_StoreRQ& request = message->msg.CStoreRQ;
     T_ASC_PresentationContextID id = context.presentationContextID;
+    if (FreeBytes(inbox_.Root()) < settings_.min_free_bytes) {  // the dataset is read off the wire, then refused
+      const OFCondition drained = receiveSTORERequest(request, id, "/dev/null");
+      if (drained.bad()) return drained;
+      Log(LogLevel::Error, "refused an object from " + std::string(getPeerAETitle().c_str()) + ": less than --min-free-gib left on " +
+                               inbox_.Root().string());
+      return sendSTOREResponse(id, request, STATUS_STORE_Refused_OutOfResources);
+    }
     const auto partial = inbox_.PartialFile();
     const OFCondition received = receiveSTORERequest(request, id, partial.c_str());
     if (received.bad()) {  // the association broke off mid-object: nothing is kept

@@ -17,6 +17,7 @@ struct ServerSettings {
   std::set<std::string> allowed_callers;  // calling AE titles accepted; empty: any
   double timeout_s = 30;                  // for negotiating and for each message
   unsigned max_associations = 8;          // served at once; more are refused as busy
+  uint64_t min_free_bytes = 0;            // objects are refused (out of resources) while the inbox's disk has less free
 };
 
 class StorageServer {
