@@ -240,6 +240,40 @@ TEST_F(Pacs, RefusedSilentAndDroppedAssociationsGiveClearErrorsAndStoreNothingHa
 class NetOptions : public testing::TempDirTest {};
 class Listener : public testing::TempDirTest {};
 
+// The hostile corpus sent over the network (as far as storescu can send it): each object is filed or
+// refused with its reason, the receiving process is never replaced, and every study filed is run.
+TEST_F(Listener, HostileObjectsAreFiledOrRefusedAndTheReceiverStays) {
+  const fs::path corpus = fs::path(MEDPIPE_SHARED_DATA) / "dicom/hostile/fuzz_corpus_v2";
+  if (!fs::exists(corpus)) GTEST_SKIP() << corpus << " is absent (see ../shared/data/README.md)";
+  const uint16_t port = testing::FreePort();
+  const pid_t listener = testing::StartProcess({MEDPIPE_BINARY, "listen", "--out", (dir_ / "out").string(), "--port",
+                                                std::to_string(port), "--quiet-seconds", "1"},
+                                               dir_ / "listen.log");
+  const auto answers_echo = [&] {
+    return testing::Shell("echoscu -aec MEDPIPE 127.0.0.1 " + std::to_string(port), dir_ / "echo.log").exit_code == 0;
+  };
+  ASSERT_TRUE(testing::WaitFor(30, answers_echo)) << ReadFile(dir_ / "listen.log");
+  testing::Shell("storescu -aec MEDPIPE +sd +r -R --no-halt 127.0.0.1 " + std::to_string(port) + " " + corpus.string(), dir_ / "send.log");
+  std::vector<fs::path> studies;
+  for (const auto& entry : fs::directory_iterator(dir_ / "out" / "incoming"))
+    if (entry.path().filename().string()[0] != '.') studies.push_back(entry.path().filename());
+  EXPECT_GE(studies.size(), 5u);
+  EXPECT_TRUE(testing::WaitFor(120, [&] {
+    for (const auto& study : studies)
+      if (!fs::exists(dir_ / "out" / "studies" / study / "result.json")) return false;
+    return true;
+  })) << ReadFile(dir_ / "listen.log");
+  EXPECT_TRUE(answers_echo());
+  EXPECT_EQ(testing::StopProcess(listener), 0);
+  const std::string log = ReadFile(dir_ / "listen.log");
+  EXPECT_EQ(log.find("starting a new one"), std::string::npos) << log;
+  size_t refused = 0;
+  for (size_t at = 0; (at = log.find("WARNING refused object ", at)) != std::string::npos; ++at) ++refused;
+  EXPECT_GE(refused, 10u) << log;
+  EXPECT_NE(log.find("BitsAllocated is 128"), std::string::npos) << "refusals say why: " << log;
+  EXPECT_EQ(FilesIn(dir_ / "out" / "incoming" / ".partial"), 0u);
+}
+
 // A listener whose disk is nearly full refuses objects (out of resources) instead of filling it.
 TEST_F(Listener, RefusesObjectsWhileItsDiskIsNearlyFull) {
   if (!fs::exists(kGeCt)) GTEST_SKIP() << kGeCt << " is absent (see ../shared/data/README.md)";

@@ -58,14 +58,15 @@ class StoreScp : public DcmThreadSCP {
       return received;
     }
     Uint16 status = STATUS_Success;
+    const std::string object = "object " + std::string(request.AffectedSOPInstanceUID) + " from " + getPeerAETitle().c_str();
     try {
       inbox_.Accept(partial);
     } catch (const DicomError& error) {
       status = STATUS_STORE_Error_CannotUnderstand;
-      Log(LogLevel::Warning, std::string("refused an object from ") + getPeerAETitle().c_str() + ": " + error.what());
+      Log(LogLevel::Warning, "refused " + object + ": " + error.Reason());
     } catch (const Error& error) {
       status = STATUS_STORE_Refused_OutOfResources;
-      Log(LogLevel::Error, std::string("cannot store an object from ") + getPeerAETitle().c_str() + ": " + error.what());
+      Log(LogLevel::Error, "cannot store " + object + ": " + error.what());
     }
     return sendSTOREResponse(id, request, status);
   }
