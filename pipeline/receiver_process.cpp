@@ -85,14 +85,22 @@ void ReceiverProcess::Start() {
   ready_ = false;
   error_.clear();
   started_ = Clock::now();
+  const auto deadline = started_ + std::chrono::seconds(30);
   while (!ready_) {
     ReadEvents();  // nothing is filed before "ready"
     int status = 0;
-    if (!ready_ && ::waitpid(pid_, &status, WNOHANG) == pid_) {
+    bool ended = ::waitpid(pid_, &status, WNOHANG) == pid_;
+    if (!ready_ && !ended && Clock::now() > deadline) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, &status, 0);
+      ended = true;
+      error_ = "the receiving process did not start listening within 30 s";
+    }
+    if (ended) {  // even after "ready": a receiver that is gone does not receive
       pid_ = -1;
       ReadEvents();
-      throw NetworkError("port " + std::to_string(settings_.port), error_.empty() ? "the receiving process ended: " + DescribeExit(status) : error_,
-                         false);
+      throw NetworkError("port " + std::to_string(settings_.port),
+                         error_.empty() ? "the receiving process ended: " + DescribeExit(status) : error_, false);
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }

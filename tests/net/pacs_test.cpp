@@ -187,6 +187,12 @@ TEST_F(Pacs, RefusedSilentAndDroppedAssociationsGiveClearErrorsAndStoreNothingHa
     return testing::Shell("echoscu -aet MODALITY -aec MEDPIPE 127.0.0.1 " + std::to_string(port), dir_ / "echo.log").exit_code == 0;
   })) << ReadFile(dir_ / "listen.log");
 
+  // A second listener on the same port cannot start, and says why.
+  const auto second = Medpipe("listen --out " + (dir_ / "second").string() + " --port " + std::to_string(port), "second.log");
+  EXPECT_EQ(second.exit_code, 3) << second.output;
+  EXPECT_NE(second.output.find("port " + std::to_string(port) + ": cannot listen: Address already in use"), std::string::npos)
+      << second.output;
+
   // medpipe's SCU turned away (its AE title is not allowed there): said at once, not retried.
   const auto refused = Medpipe("fetch --pacs 127.0.0.1:" + std::to_string(port) + " --aec MEDPIPE --study 1.2.3 --out " +
                                    (dir_ / "fetched").string(), "refused.log");
