@@ -4,6 +4,8 @@
 #include <iostream>
 
 #include "commands.h"
+#include "header_pass_process.h"
+#include "medpipe/core/cores.h"
 #include "medpipe/core/error.h"
 
 namespace po = boost::program_options;
@@ -16,13 +18,18 @@ void AddArchiveOptions(po::options_description& options) {
       ("print-config", po::bool_switch(), "print the effective options as an INI file and exit")
       ("threads", po::value<unsigned>()->default_value(0), "header-scan threads (0: one per core)")
       ("max-image-gib", po::value<double>()->default_value(4.0), "refuse files whose declared pixels exceed this")
-      ("refuse-gantry-tilt", po::bool_switch(), "refuse tilted series instead of resampling them");
+      ("refuse-gantry-tilt", po::bool_switch(), "refuse tilted series instead of resampling them")
+      ("decode-timeout", po::value<double>()->default_value(600),
+       "seconds a series may take to decode, or one file's header to read, before it is failed; 0: no limit")
+      ("max-decode-gib", po::value<double>()->default_value(0),
+       "memory a process decoding one series or reading headers may add (GiB); 0: 4 x --max-image-gib + 2");
 }
 
 dicom::ArchiveIndex IndexArchive(const po::variables_map& vm) {
   dicom::ScanOptions scan;
   scan.threads = vm["threads"].as<unsigned>();
   scan.limits.max_pixel_bytes = static_cast<uint64_t>(vm["max-image-gib"].as<double>() * (uint64_t{1} << 30));
+  scan.header_pass = IsolatedHeaderPass(scan.threads ? scan.threads : UsableCores(), DecodeLimitsOf(vm));
   dicom::IndexOptions index;
   index.refuse_gantry_tilt = vm["refuse-gantry-tilt"].as<bool>();
   return dicom::BuildIndex(dicom::ScanArchive(vm["archive"].as<std::string>(), scan), index);
@@ -130,10 +137,6 @@ bool ParseArchiveToOutdir(const std::vector<std::string>& args, const std::strin
   AddArchiveOptions(options);
   if (extra) options.add(*extra);
   po::positional_options_description positional;
-  options.add_options()
-      ("decode-timeout", po::value<double>()->default_value(600), "seconds a series may take to decode before it is failed; 0: no limit")
-      ("max-decode-gib", po::value<double>()->default_value(0),
-       "memory a process decoding one series may add (GiB); 0: 4 x --max-image-gib + 2");
   positional.add("archive", 1).add("outdir", 1);
   if (!ParseCommandLine(args, "usage: medpipe " + name + " ARCHIVE OUTDIR", options, positional, vm, exit_code)) {
     return false;

@@ -1,6 +1,7 @@
 #include "child_process.h"
 
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -34,6 +35,17 @@ ProcessMemory MemoryOf(const std::string& pid) {
   statm >> mapped_pages >> resident_pages;
   const auto page = static_cast<uint64_t>(::sysconf(_SC_PAGE_SIZE));
   return {mapped_pages * page, resident_pages * page};
+}
+
+void BoundAddressSpace(uint64_t max_added_bytes) {
+#if !defined(__SANITIZE_ADDRESS__)
+  if (max_added_bytes == 0) return;
+  const rlim_t bound = MemoryOf("self").mapped + max_added_bytes;
+  const rlimit limit{bound, bound};
+  ::setrlimit(RLIMIT_AS, &limit);
+#else
+  (void)max_added_bytes;
+#endif
 }
 
 std::string DescribeExit(int wait_status) {

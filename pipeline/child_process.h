@@ -21,6 +21,10 @@ struct ProcessMemory {
 };
 ProcessMemory MemoryOf(const std::string& pid);
 
+// Bounds this process's address space (RLIMIT_AS) to what it has mapped now plus MAX_ADDED_BYTES;
+// 0: no bound. Not under AddressSanitizer, which reserves terabytes for its shadow memory.
+void BoundAddressSpace(uint64_t max_added_bytes);
+
 // From a waitpid() status: "" for exit code 0, "exit code N", or "killed by signal N (Name)".
 std::string DescribeExit(int wait_status);
 

@@ -2,7 +2,6 @@
 
 #include <poll.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -233,13 +232,7 @@ DecodedSeries ReadDecoded(const nlohmann::json& reply, int memfd) {
 
 // In the disposable child: decode under the limits and send the reply to the decoder process.
 [[noreturn]] void DecodeInChild(const dicom::Series& series, const DecodeLimits& limits, int socket) {
-#if !defined(__SANITIZE_ADDRESS__)  // ASan reserves terabytes of address space for its shadow
-  if (limits.max_added_bytes) {
-    const rlim_t bound = MemoryOf("self").mapped + limits.max_added_bytes;
-    const rlimit limit{bound, bound};
-    ::setrlimit(RLIMIT_AS, &limit);
-  }
-#endif
+  BoundAddressSpace(limits.max_added_bytes);
   std::string reply;
   int memfd = -1;
   try {

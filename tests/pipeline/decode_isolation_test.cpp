@@ -164,6 +164,29 @@ TEST_F(DecodeIsolation, ASeriesOverTheDecodeMemoryLimitFailsAloneAndTheBatchGoes
 }
 
 // Process id -> archive file (ending in .dcm under ARCHIVE) -> times that process opened it, from an
+// A header-pass process that dies on a file (the fail-point `header_reading:<file name>` exits there)
+// costs that file alone: it is reported with the reason, the files after it in the same process (the
+// next studies') are read by a new one, and every study is indexed and runs on its other slices (the
+// last slice is the one lost, so the stack has no gap).
+TEST_F(DecodeIsolation, AHeaderPassThatDiesOnAFileCostsOnlyThatFile) {
+  const auto run = Run("--threads 1", "MEDPIPE_FAILPOINT=header_reading:slice_0012.dcm");
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  const auto problems = testing::ReadJson(dir_ / "out" / "problems.json");
+  size_t reported = 0;
+  for (const auto& problem : problems) {
+    EXPECT_NE(problem.dump().find("slice_0012.dcm"), std::string::npos) << problem.dump();
+    EXPECT_NE(problem.dump().find("the header pass ended on this file: exit code 86"), std::string::npos) << problem.dump();
+    ++reported;
+  }
+  EXPECT_EQ(reported, static_cast<size_t>(kSmallStudies)) << "one slice_0012.dcm per study";
+  const auto outcomes = Outcomes();
+  ASSERT_EQ(outcomes.size(), static_cast<size_t>(kSmallStudies));
+  for (const auto& [study, outcome] : outcomes) {
+    EXPECT_EQ(outcome.status, "ok") << study << ": " << outcome.error;
+    EXPECT_EQ(outcome.paths.size(), 11u) << study << ": the other eleven slices were read";
+  }
+}
+
 // `strace -f -e trace=openat,clone,clone3` log, whose lines start with thread ids: the clone lines tell
 // which thread belongs to which process.
 std::map<std::string, std::map<std::string, int>> OpensByProcess(const fs::path& trace, const std::string& archive) {
@@ -199,9 +222,9 @@ std::map<std::string, std::map<std::string, int>> OpensByProcess(const fs::path&
   return opened;
 }
 
-// The run itself reads headers, decoding processes decode, and the worker (which holds the models)
-// only hashes each archive file, once.
-TEST_F(DecodeIsolation, TheWorkerOpensEachArchiveFileOnceToHashItAndNeverDecodes) {
+// The run process opens no archive file: a header-pass process reads the headers, decoding processes
+// decode, and the worker (which holds the models) only hashes each archive file, once.
+TEST_F(DecodeIsolation, NeitherTheRunNorTheWorkerParsesArchiveFiles) {
   if (!fs::exists("/usr/bin/strace")) GTEST_SKIP() << "strace is not installed (scripts/setup.sh installs it)";
   const fs::path trace = dir_ / "trace";
   // SEG and SR copy patient and study from the source header: the worker must take them from the
@@ -216,13 +239,15 @@ TEST_F(DecodeIsolation, TheWorkerOpensEachArchiveFileOnceToHashItAndNeverDecodes
   ASSERT_TRUE(std::regex_search(run.output, match, std::regex("worker (\\d+) ready"))) << run.output;
   const std::string worker = match[1];
   auto opened = OpensByProcess(trace, (dir_ / "archive").string() + "/");
+  const std::string run_process = ReadFile(trace).substr(0, ReadFile(trace).find(' '));  // strace's first line is its own child
+  EXPECT_EQ(opened.count(run_process), 0u) << "the run process opened archive files";
   const size_t files = kSmallStudies * 12;
   ASSERT_EQ(opened[worker].size(), files) << "the worker hashes every archive file";
   for (const auto& [file, times] : opened[worker]) EXPECT_EQ(times, 1) << file << " opened again by the worker";
   size_t decoding_processes = 0;
   std::set<std::string> decoded;
   for (const auto& [process, files_opened] : opened) {
-    if (process == worker || files_opened.size() == files) continue;  // the worker, and the run's header pass
+    if (process == worker || files_opened.size() == files) continue;  // the worker, and the header-pass process
     ++decoding_processes;
     for (const auto& [file, times] : files_opened) decoded.insert(file);
   }

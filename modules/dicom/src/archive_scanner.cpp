@@ -99,6 +99,23 @@ bool ExistsIgnoringCase(const fs::path& path, const std::set<std::string>& known
 
 }  // namespace
 
+HeaderOutcome ReadHeaderOf(const fs::path& file, const HeaderLimits& limits) {
+  HeaderOutcome outcome;
+  const std::string path = file.string();
+  try {
+    if (!LooksLikeDicom(path) && !NameClaimsDicom(file)) {
+      outcome.non_dicom = true;
+      return outcome;
+    }
+    outcome.header = ReadFileHeader(path, limits);
+  } catch (const Error& error) {
+    outcome.problem = error.Reason();
+  } catch (const std::exception& error) {
+    outcome.problem = std::string("header could not be read: ") + error.what();
+  }
+  return outcome;
+}
+
 ScanResult ScanArchive(const fs::path& root, const ScanOptions& options) {
   Walker walker;
   std::error_code ec;
@@ -132,29 +149,18 @@ ScanResult ScanArchive(const fs::path& root, const ScanOptions& options) {
   for (const auto& file : walker.files)
     if (NameClaimsNifti(file)) result.nifti_files.push_back(file);
   walker.files.erase(std::remove_if(walker.files.begin(), walker.files.end(), NameClaimsNifti), walker.files.end());
-  std::vector<std::optional<FileHeader>> headers(walker.files.size());
-  std::vector<std::optional<PathProblem>> problems(walker.files.size());
-  std::vector<char> non_dicom(walker.files.size(), 0);
-  // Every error becomes the file's problem, so no item throws.
-  ParallelFor(walker.files.size(), options.threads ? options.threads : UsableCores(), [&](size_t i) {
-    const std::string path = walker.files[i].string();
-    try {
-      if (!LooksLikeDicom(path) && !NameClaimsDicom(walker.files[i])) {
-        non_dicom[i] = 1;
-        return;
-      }
-      headers[i] = ReadFileHeader(path, options.limits);
-    } catch (const Error& error) {
-      problems[i] = PathProblem{path, error.Reason()};
-    } catch (const std::exception& error) {
-      problems[i] = PathProblem{path, std::string("header could not be read: ") + error.what()};
-    }
-  });
-
+  std::vector<HeaderOutcome> outcomes;
+  if (options.header_pass) {
+    outcomes = options.header_pass(walker.files, options.limits);
+  } else {
+    outcomes.resize(walker.files.size());
+    ParallelFor(walker.files.size(), options.threads ? options.threads : UsableCores(),
+                [&](size_t i) { outcomes[i] = ReadHeaderOf(walker.files[i], options.limits); });
+  }
   for (size_t i = 0; i < walker.files.size(); ++i) {
-    if (headers[i]) result.headers.push_back(std::move(*headers[i]));
-    if (problems[i]) result.problems.push_back(std::move(*problems[i]));
-    result.non_dicom_files += non_dicom[i];
+    if (outcomes[i].header) result.headers.push_back(std::move(*outcomes[i].header));
+    if (outcomes[i].problem) result.problems.push_back({walker.files[i].string(), std::move(*outcomes[i].problem)});
+    result.non_dicom_files += outcomes[i].non_dicom;
   }
   return result;
 }

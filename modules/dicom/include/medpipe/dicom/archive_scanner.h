@@ -1,6 +1,8 @@
 #pragma once
 // The header pass over an archive: finds every file, reads DICOM headers, records what it skipped.
 #include <filesystem>
+#include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,9 +25,22 @@ struct ScanResult {
   std::vector<std::filesystem::path> nifti_files;  // .nii / .nii.gz: each one series of its own
 };
 
+// What the header pass makes of one file: its header, or why it cannot be used, or that it is not DICOM.
+struct HeaderOutcome {
+  std::optional<FileHeader> header;
+  std::optional<std::string> problem;
+  bool non_dicom = false;  // skipped quietly: not DICOM and not named as DICOM
+};
+// The header pass over one file, in this process; never throws.
+HeaderOutcome ReadHeaderOf(const std::filesystem::path& file, const HeaderLimits& limits);
+
+// Reads the headers of FILES, one outcome per file in order.
+using HeaderPass = std::function<std::vector<HeaderOutcome>(const std::vector<std::filesystem::path>& files, const HeaderLimits& limits)>;
+
 struct ScanOptions {
   HeaderLimits limits;
   unsigned threads = 0;  // 0: one per hardware thread
+  HeaderPass header_pass;  // empty: ReadHeaderOf on `threads` threads in this process
 };
 
 // Walks ROOT (a folder, a single file, or a DICOMDIR) recursively, following symlinks once.
