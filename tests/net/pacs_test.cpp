@@ -5,6 +5,9 @@
 // and leave nothing half-stored.
 #include <gtest/gtest.h>
 
+#include <dcmtk/dcmdata/dcdeftag.h>
+#include <dcmtk/dcmdata/dcfilefo.h>
+
 #include <set>
 
 #include "medpipe/core/digest.h"
@@ -100,6 +103,36 @@ TEST_F(Pacs, FetchByUidWithCMoveToMedpipesOwnPort) {
   EXPECT_NE(repeated.output.find("study 1.2.3.4 is not on ORTHANC"), std::string::npos) << repeated.output;
   EXPECT_EQ(FilesIn(dir_ / "fetched"), FilesIn(kGeCt));
   EXPECT_EQ(FilesIn(dir_ / "fetched" / ".partial"), 0u);
+}
+
+// CVE-2026-50003: DCMTK 3.6.7's bit-preserving C-GET names the received file after the SOP Instance
+// UID the peer sends. A PACS holding an object whose UID is a relative path hands that path to
+// medpipe; the object is filed under hashed names inside OUT and nothing is written where the path
+// points.
+TEST_F(Pacs, AnObjectWhoseUidIsAPathIsFiledInsideTheOutputOnly) {
+  testing::Orthanc orthanc(dir_ / "orthanc", testing::FreePort());
+  const std::string evil_uid = "../../escaped";
+  DcmFileFormat file;
+  ASSERT_TRUE(file.loadFile(fs::directory_iterator(kGeCt)->path().c_str()).good());
+  file.getDataset()->putAndInsertString(DCM_SOPInstanceUID, evil_uid.c_str());
+  file.getDataset()->putAndInsertString(DCM_StudyInstanceUID, "1.2.826.0.1.3680043.9.999.1");
+  fs::create_directories(dir_ / "evil");
+  ASSERT_TRUE(file.saveFile((dir_ / "evil" / "evil.dcm").c_str()).good());
+  orthanc.Upload(dir_ / "evil");
+
+  // DCMTK would write the UID as a path relative to its storage folder, or else to the working
+  // directory: run from OUT, that is OUT/../../escaped, dir_/a/escaped.
+  const fs::path out = dir_ / "a" / "b" / "fetched";
+  fs::create_directories(out);
+  const auto fetched = testing::Shell("cd " + out.string() + " && " MEDPIPE_BINARY " fetch --pacs " + orthanc.DicomAddress() +
+                                          " --aec ORTHANC --study 1.2.826.0.1.3680043.9.999.1 --out " + out.string(),
+                                      dir_ / "fetch.log");
+  ASSERT_EQ(fetched.exit_code, 0) << fetched.output;
+  EXPECT_FALSE(fs::exists(dir_ / "a" / "escaped"));
+  const fs::path filed = out / ShortId("1.2.826.0.1.3680043.9.999.1") / (ShortId(evil_uid) + ".dcm");
+  ASSERT_TRUE(fs::exists(filed)) << fetched.output;
+  EXPECT_EQ(dicom::ReadFileHeader(filed.string()).sop_instance_uid, evil_uid);
+  EXPECT_EQ(FilesIn(dir_ / "a"), 1u) << "nothing else was written";
 }
 
 // The PACS's connection drops mid-object during a C-GET: the retry brings the study whole and the
