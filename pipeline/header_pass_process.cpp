@@ -8,15 +8,15 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <deque>
-#include <mutex>
+#include <optional>
 
 #include "child_process.h"
 #include "commands.h"
 #include "medpipe/core/error.h"
 #include "medpipe/core/fail_point.h"
-#include "medpipe/core/parallel_for.h"
 #include "medpipe/dicom/file_header_codec.h"
 
 namespace fs = std::filesystem;
@@ -74,11 +74,20 @@ void TakeRecords(std::string& buffer, std::vector<dicom::HeaderOutcome>& outcome
   }
 }
 
-// Reads CHUNK's files in one child process into OUTCOMES. Returns the files it did not reach
-// because it ended (or was killed) on the file before them, which gets the reason as its problem.
-std::vector<size_t> ReadChunk(const std::vector<fs::path>& files, const std::vector<size_t>& chunk,
-                              const dicom::HeaderLimits& header_limits, const DecodeLimits& limits,
-                              std::vector<dicom::HeaderOutcome>& outcomes) {
+using Clock = std::chrono::steady_clock;
+
+// A child process reading one chunk of files, as its parent sees it.
+struct ChunkReader {
+  pid_t pid = -1;
+  int fd = -1;
+  std::vector<size_t> chunk;
+  std::string buffer;
+  std::optional<size_t> current;  // the file it began last
+  Clock::time_point last_record;
+};
+
+ChunkReader StartReader(const std::vector<fs::path>& files, std::vector<size_t> chunk, const dicom::HeaderLimits& header_limits,
+                        const DecodeLimits& limits) {
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) throw IoError("pipe", std::strerror(errno));
   const pid_t child = ForkChild();
@@ -87,42 +96,37 @@ std::vector<size_t> ReadChunk(const std::vector<fs::path>& files, const std::vec
     ReadInChild(files, chunk, header_limits, limits, fds[1]);
   }
   ::close(fds[1]);
-  std::string buffer;
-  std::optional<size_t> current;
-  bool timed_out = false;
-  const int timeout_ms = limits.timeout_s > 0 ? static_cast<int>(limits.timeout_s * 1000) : -1;
-  for (char block[65536];;) {
-    pollfd readable{fds[0], POLLIN, 0};
-    const int ready = ::poll(&readable, 1, timeout_ms);  // the clock restarts with every record
-    if (ready == 0) {
-      timed_out = true;
-      ::kill(child, SIGKILL);
-      break;
-    }
-    if (ready < 0 && errno == EINTR) continue;
-    const ssize_t got = ::read(fds[0], block, sizeof block);
-    if (got < 0 && errno == EINTR) continue;
-    if (got <= 0) break;
-    buffer.append(block, static_cast<size_t>(got));
-    TakeRecords(buffer, outcomes, current);
-  }
-  ::close(fds[0]);
+  ChunkReader reader;
+  reader.pid = child;
+  reader.fd = fds[0];
+  reader.chunk = std::move(chunk);
+  reader.last_record = Clock::now();
+  return reader;
+}
+
+// Reaps READER's process. Returns the files it did not reach because it ended (or was killed, when
+// TIMED_OUT) on the file before them, which gets the reason as its problem.
+std::vector<size_t> FinishReader(ChunkReader& reader, bool timed_out, std::vector<dicom::HeaderOutcome>& outcomes) {
+  if (timed_out) ::kill(reader.pid, SIGKILL);
+  ::close(reader.fd);
   int status = 0;
-  ::waitpid(child, &status, 0);
+  ::waitpid(reader.pid, &status, 0);
   std::vector<size_t> rest;
-  if (!current) return rest;
-  auto& culprit = outcomes[*current];
+  if (!reader.current) return rest;
+  auto& culprit = outcomes[*reader.current];
   if (!culprit.header && !culprit.problem && !culprit.non_dicom) {
     culprit.problem = timed_out ? "the header pass took longer than --decode-timeout on this file"
                                 : "the header pass ended on this file: " + DescribeExit(status);
-    const auto after = std::find(chunk.begin(), chunk.end(), *current) + 1;
-    rest.assign(after, chunk.end());
+    rest.assign(std::find(reader.chunk.begin(), reader.chunk.end(), *reader.current) + 1, reader.chunk.end());
   }
   return rest;
 }
 
 }  // namespace
 
+// One thread forks every process and reads them all with poll(): forking while other threads of this
+// process might hold a lock (an allocator's, under AddressSanitizer) would leave the child waiting
+// for it for ever.
 dicom::HeaderPass IsolatedHeaderPass(unsigned lanes, const DecodeLimits& limits) {
   return [lanes, limits](const std::vector<fs::path>& files, const dicom::HeaderLimits& header_limits) {
     std::vector<dicom::HeaderOutcome> outcomes(files.size());
@@ -131,20 +135,38 @@ dicom::HeaderPass IsolatedHeaderPass(unsigned lanes, const DecodeLimits& limits)
       chunks.emplace_back();
       for (size_t i = first; i < std::min(files.size(), first + kFilesPerChild); ++i) chunks.back().push_back(i);
     }
-    std::mutex mutex;
-    const auto next_chunk = [&]() -> std::optional<std::vector<size_t>> {
-      const std::lock_guard<std::mutex> lock(mutex);
-      if (chunks.empty()) return std::nullopt;
-      auto chunk = std::move(chunks.front());
-      chunks.pop_front();
-      return chunk;
-    };
-    // Each lane goes on with what its child did not reach, so no chunk waits for a lane that ended.
-    ParallelFor(std::max(1u, lanes), std::max(1u, lanes), [&](size_t) {
-      while (auto chunk = next_chunk())
-        for (auto rest = ReadChunk(files, *chunk, header_limits, limits, outcomes); !rest.empty();)
-          rest = ReadChunk(files, rest, header_limits, limits, outcomes);
-    });
+    const auto timeout = std::chrono::duration<double>(limits.timeout_s);
+    std::vector<ChunkReader> readers;
+    while (!chunks.empty() || !readers.empty()) {
+      while (readers.size() < std::max(1u, lanes) && !chunks.empty()) {
+        readers.push_back(StartReader(files, std::move(chunks.front()), header_limits, limits));
+        chunks.pop_front();
+      }
+      std::vector<pollfd> ready;
+      for (const auto& reader : readers) ready.push_back({reader.fd, POLLIN, 0});
+      if (::poll(ready.data(), ready.size(), 200) < 0 && errno != EINTR) throw IoError("poll", std::strerror(errno));
+      for (size_t i = readers.size(); i-- > 0;) {
+        auto& reader = readers[i];
+        bool ended = false, timed_out = false;
+        if (ready[i].revents) {
+          char block[65536];
+          const ssize_t got = ::read(reader.fd, block, sizeof block);
+          if (got > 0) {
+            reader.buffer.append(block, static_cast<size_t>(got));
+            TakeRecords(reader.buffer, outcomes, reader.current);
+            reader.last_record = Clock::now();
+          } else {
+            ended = got == 0 || errno != EINTR;
+          }
+        } else if (limits.timeout_s > 0 && Clock::now() - reader.last_record > timeout) {
+          ended = timed_out = true;
+        }
+        if (!ended) continue;
+        auto rest = FinishReader(reader, timed_out, outcomes);
+        if (!rest.empty()) chunks.push_front(std::move(rest));  // a new process goes on after the culprit
+        readers.erase(readers.begin() + static_cast<std::ptrdiff_t>(i));
+      }
+    }
     return outcomes;
   };
 }

@@ -1,7 +1,7 @@
 #pragma once
 // The header pass in disposable processes: the process that indexes an archive never parses its
-// files itself. Files go to child processes in chunks, read one after another in each (a lane per
-// thread); a child that crashes, aborts, runs out of its address space or hangs on a file costs
+// files itself. Files go to child processes in chunks, read one after another in each (several
+// processes at a time); a child that crashes, aborts, runs out of its address space or hangs on a file costs
 // that file alone, which is reported with the reason, and a new child goes on with the rest.
 #include "medpipe/dicom/archive_scanner.h"
 #include "series_decoder.h"
