@@ -84,7 +84,7 @@ int FetchCommand(const std::vector<std::string>& args) {
   if (vm.count("study"))
     for (const auto& uid : vm["study"].as<std::vector<std::string>>()) queries.push_back({uid, ""});
   if (vm.count("date")) queries.push_back({"", net::CheckDateRange("--date", vm["date"].as<std::string>())});
-  if (queries.size() != 1 && vm.count("date")) throw ConfigError("--study/--date", "give studies or a date range, not both");
+  if (vm.count("study") && vm.count("date")) throw ConfigError("--study/--date", "give studies or a date range, not both");
   if (queries.empty()) throw ConfigError("--study/--date", "say which studies: --study UID or --date YYYYMMDD[-YYYYMMDD]");
 
   std::vector<net::FoundStudy> studies;

@@ -11,6 +11,7 @@
 #include <set>
 
 #include "medpipe/core/digest.h"
+#include "medpipe/core/json_lines.h"
 #include "medpipe/dicom/file_header_reader.h"
 #include "orthanc_support.h"
 #include "pipeline/cli_support.h"
@@ -32,12 +33,7 @@ size_t FilesIn(const fs::path& folder) {
   return count;
 }
 
-std::vector<nlohmann::json> LedgerOf(const fs::path& out) {
-  std::vector<nlohmann::json> records;
-  std::istringstream lines(fs::exists(out / "sent.jsonl") ? ReadFile(out / "sent.jsonl") : "");
-  for (std::string line; std::getline(lines, line);) records.push_back(nlohmann::json::parse(line));
-  return records;
-}
+std::vector<nlohmann::json> LedgerOf(const fs::path& out) { return ReadJsonLines(out, "sent"); }
 
 class Pacs : public testing::TempDirTest {
  protected:

@@ -3,9 +3,7 @@
 #include <dcmtk/dcmdata/dcdeftag.h>
 
 #include <algorithm>
-#include <iomanip>
 #include <memory>
-#include <sstream>
 
 #include "medpipe/core/error.h"
 #include "scu_session.h"
@@ -35,11 +33,6 @@ DcmDataset StudyKeys(const std::string& study_uid) {
   return keys;
 }
 
-std::string Hex(Uint16 status) {
-  std::ostringstream text;
-  text << "0x" << std::hex << std::setw(4) << std::setfill('0') << status;
-  return text.str();
-}
 
 // Owns the responses DCMTK hands back.
 template <typename Response>
@@ -61,9 +54,9 @@ Retrieval Outcome(const ScuSession& session, OFList<RetrieveResponse*>& response
   const bool partly = last.m_status == 0 || (last.m_status & 0xF000) == 0xB000;
   if (!partly && retrieval.completed == 0)
     throw NetworkError(session.Remote().Describe(),
-                       what + " failed (status " + Hex(last.m_status) +
+                       what + " failed (status " + StatusHex(last.m_status) +
                            ((last.m_status & 0xFF00) == 0xA800 ? ", the PACS does not know medpipe's AE title as a destination)" : ")"),
-                       (last.m_status & 0xFF00) == 0xA700);
+                       OutOfResources(last.m_status));
   return retrieval;
 }
 
@@ -98,7 +91,7 @@ std::vector<FoundStudy> FindStudies(const Peer& peer, const NetSettings& setting
       if (!study.uid.empty()) studies.push_back(study);
     }
     const Uint16 status = responses.list.empty() ? 0xFFFF : responses.list.back()->m_status;
-    if (status != 0) throw NetworkError(peer.Describe(), "C-FIND ended with status " + Hex(status), (status & 0xFF00) == 0xA700);
+    if (status != 0) throw NetworkError(peer.Describe(), "C-FIND ended with status " + StatusHex(status), OutOfResources(status));
   });
   return studies;
 }

@@ -1,9 +1,18 @@
 #include "scu_session.h"
 
+#include <iomanip>
+#include <sstream>
+
 #include "medpipe/core/error.h"
 #include "medpipe/core/log.h"
 
 namespace medpipe::net {
+
+std::string StatusHex(Uint16 status) {
+  std::ostringstream text;
+  text << "0x" << std::hex << std::setw(4) << std::setfill('0') << status;
+  return text.str();
+}
 
 const std::vector<std::string>& UncompressedSyntaxes() {
   static const std::vector<std::string> syntaxes = {UID_LittleEndianExplicitTransferSyntax, UID_LittleEndianImplicitTransferSyntax};

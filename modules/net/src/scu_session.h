@@ -12,6 +12,11 @@
 
 namespace medpipe::net {
 
+// A DIMSE status as DICOM writes it, e.g. 0xa700.
+std::string StatusHex(Uint16 status);
+// A7xx: the peer is out of resources, which trying again later may cure.
+inline bool OutOfResources(Uint16 status) { return (status & 0xFF00) == 0xA700; }
+
 // Transfer syntaxes every peer must accept: explicit and implicit VR little endian.
 const std::vector<std::string>& UncompressedSyntaxes();
 

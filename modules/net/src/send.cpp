@@ -5,10 +5,8 @@
 #include <dcmtk/dcmdata/dcmetinf.h>
 
 #include <algorithm>
-#include <iomanip>
 #include <map>
 #include <set>
-#include <sstream>
 
 #include "medpipe/core/error.h"
 #include "scu_session.h"
@@ -39,13 +37,6 @@ StoredObject ReadMetaHeader(const fs::path& path) {
 // C-STORE response statuses: 0000 success, Bxxx warnings (stored, possibly coerced), A7xx out of
 // resources (worth trying again later), anything else a refusal.
 bool Stored(Uint16 status) { return status == 0 || (status & 0xF000) == 0xB000; }
-bool OutOfResources(Uint16 status) { return (status & 0xFF00) == 0xA700; }
-
-std::string Hex(Uint16 status) {
-  std::ostringstream text;
-  text << "0x" << std::hex << std::setw(4) << std::setfill('0') << status;
-  return text.str();
-}
 
 void SendOnce(const Peer& peer, const NetSettings& settings, const std::vector<StoredObject>& headers) {
   ScuSession session(peer, settings);
@@ -65,7 +56,7 @@ void SendOnce(const Peer& peer, const NetSettings& settings, const std::vector<S
     Uint16 status = 0;
     session.Check(session.sendSTORERequest(context, header.path.c_str(), nullptr, status), "C-STORE of " + header.path + " failed");
     if (!Stored(status))
-      throw NetworkError(peer.Describe(), "refused to store " + header.path + " (C-STORE status " + Hex(status) + ")",
+      throw NetworkError(peer.Describe(), "refused to store " + header.path + " (C-STORE status " + StatusHex(status) + ")",
                          OutOfResources(status));
   }
 }
