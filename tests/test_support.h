@@ -1,6 +1,9 @@
 #pragma once
 // Pieces several test suites share: a scratch folder per test and DICOM pixel-module tags.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <dcmtk/dcmdata/dcdatset.h>
@@ -9,6 +12,7 @@
 
 #include <filesystem>
 #include <string>
+#include <vector>
 
 namespace medpipe::testing {
 
@@ -26,6 +30,24 @@ class TempDirTest : public ::testing::Test {
 
   std::filesystem::path dir_;
 };
+
+// Starts COMMAND's words as a child process, its output in LOG; returns its pid. The child is killed
+// when the test process dies, so a test that crashes leaves nothing running.
+inline pid_t StartProcess(const std::vector<std::string>& command, const std::filesystem::path& log) {
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ::dup2(fd, 1);
+    ::dup2(fd, 2);
+    std::vector<char*> argv;
+    for (const auto& word : command) argv.push_back(const_cast<char*>(word.c_str()));
+    argv.push_back(nullptr);
+    ::execvp(argv[0], argv.data());
+    ::_exit(127);
+  }
+  return pid;
+}
 
 // RESULT (a result.json) is valid against docs/result-schema.json (checked with python3-jsonschema).
 inline void ExpectValidResult(const std::filesystem::path& result) {

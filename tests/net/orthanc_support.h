@@ -2,7 +2,6 @@
 // A real PACS for the network tests: Orthanc (Debian package `orthanc`) on loopback ports of its own,
 // with a fresh database, queried over its REST API with curl.
 #include <gtest/gtest.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -19,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "pipeline/cli_support.h"
+#include "test_support.h"
 
 namespace medpipe::testing {
 
@@ -33,22 +33,6 @@ inline uint16_t FreePort() {
   ::getsockname(probe, reinterpret_cast<sockaddr*>(&address), &length);
   ::close(probe);
   return ntohs(address.sin_port);
-}
-
-// Starts COMMAND's words as a child process, its output in LOG; returns its pid.
-inline pid_t StartProcess(const std::vector<std::string>& command, const std::filesystem::path& log) {
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    ::dup2(fd, 1);
-    ::dup2(fd, 2);
-    std::vector<char*> argv;
-    for (const auto& word : command) argv.push_back(const_cast<char*>(word.c_str()));
-    argv.push_back(nullptr);
-    ::execvp(argv[0], argv.data());
-    ::_exit(127);
-  }
-  return pid;
 }
 
 // tests/net/cutting_proxy.py on LISTEN_PORT to TARGET_PORT: the first connection to carry BYTES in

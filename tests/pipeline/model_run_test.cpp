@@ -283,13 +283,8 @@ TEST_F(ModelRun, AKilledRunLeavesNoPartialStudy) {
   testing::WritePackage(dir_ / "models" / "slow", testing::LesionBandModel(), testing::SegmentationManifest("slow", 2, 8));
   const std::string archive = (dir_ / "archive").string(), out = (dir_ / "out").string();
   const std::string slow = (dir_ / "models" / "slow").string();
-  const pid_t child = fork();
-  if (child == 0) {
-    std::freopen("/dev/null", "w", stderr);
-    execl(MEDPIPE_BINARY, "medpipe", "run", archive.c_str(), out.c_str(), "--model", slow.c_str(), "--device", "cpu",
-          "--overlap", "0.9", "--batch-size", "1", static_cast<char*>(nullptr));
-    _exit(127);
-  }
+  const pid_t child = testing::StartProcess({MEDPIPE_BINARY, "run", archive, out, "--model", slow, "--device", "cpu",
+                                             "--overlap", "0.9", "--batch-size", "1"}, "/dev/null");
   const auto staging_present = [&] {
     std::error_code ec;
     for (const auto& entry : fs::directory_iterator(dir_ / "out" / "studies", ec))
