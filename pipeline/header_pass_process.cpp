@@ -26,8 +26,8 @@ namespace {
 
 constexpr size_t kFilesPerChild = 256;  // a fork per chunk, not per file
 
-// Records from a child: kind, file index, length, bytes. 'B' a file begins; 'H' its header; 'P' its
-// problem; 'N' not DICOM.
+// Records from a child: kind, file index, length, bytes. 'B' a file begins; 'H' its header; 'R' a file
+// its DICOMDIR names; 'P' its problem; 'N' not DICOM; 'E' the file is done.
 void WriteRecord(int fd, char kind, uint64_t index, const std::string& bytes) {
   std::string record(1, kind);
   const uint64_t length = bytes.size();
@@ -47,14 +47,16 @@ void WriteRecord(int fd, char kind, uint64_t index, const std::string& bytes) {
     WriteRecord(fd, 'B', i, "");
     FailPoint("header_reading:" + files[i].filename().string());
     const dicom::HeaderOutcome outcome = dicom::ReadHeaderOf(files[i], header_limits);
+    for (const auto& reference : outcome.references) WriteRecord(fd, 'R', i, reference.string());
     if (outcome.header) WriteRecord(fd, 'H', i, dicom::EncodeFileHeader(*outcome.header));
-    else if (outcome.problem) WriteRecord(fd, 'P', i, *outcome.problem);
-    else WriteRecord(fd, 'N', i, "");
+    if (outcome.problem) WriteRecord(fd, 'P', i, *outcome.problem);
+    if (outcome.non_dicom) WriteRecord(fd, 'N', i, "");
+    WriteRecord(fd, 'E', i, "");
   }
   ::_exit(0);
 }
 
-// Parses the complete records at the front of BUFFER into OUTCOMES; returns the file begun last.
+// Parses the complete records at the front of BUFFER into OUTCOMES; CURRENT is the file begun and not done.
 void TakeRecords(std::string& buffer, std::vector<dicom::HeaderOutcome>& outcomes, std::optional<size_t>& current) {
   constexpr size_t kHead = 1 + 2 * sizeof(uint64_t);
   while (buffer.size() >= kHead) {
@@ -67,8 +69,10 @@ void TakeRecords(std::string& buffer, std::vector<dicom::HeaderOutcome>& outcome
     switch (buffer[0]) {
       case 'B': current = index; break;
       case 'H': outcome.header = dicom::DecodeFileHeader(bytes); break;
+      case 'R': outcome.references.emplace_back(bytes); break;
       case 'P': outcome.problem = bytes; break;
-      default: outcome.non_dicom = true; break;
+      case 'N': outcome.non_dicom = true; break;
+      default: current.reset(); break;
     }
     buffer.erase(0, kHead + length);
   }
@@ -82,7 +86,7 @@ struct ChunkReader {
   int fd = -1;
   std::vector<size_t> chunk;
   std::string buffer;
-  std::optional<size_t> current;  // the file it began last
+  std::optional<size_t> current;  // the file it is reading
   Clock::time_point last_record;
 };
 
@@ -111,15 +115,12 @@ std::vector<size_t> FinishReader(ChunkReader& reader, bool timed_out, std::vecto
   ::close(reader.fd);
   int status = 0;
   ::waitpid(reader.pid, &status, 0);
-  std::vector<size_t> rest;
-  if (!reader.current) return rest;
+  if (!reader.current) return {};
   auto& culprit = outcomes[*reader.current];
-  if (!culprit.header && !culprit.problem && !culprit.non_dicom) {
-    culprit.problem = timed_out ? "the header pass took longer than --decode-timeout on this file"
-                                : "the header pass ended on this file: " + DescribeExit(status);
-    rest.assign(std::find(reader.chunk.begin(), reader.chunk.end(), *reader.current) + 1, reader.chunk.end());
-  }
-  return rest;
+  culprit = {};  // what it had sent of a DICOMDIR's files is not trusted
+  culprit.problem = timed_out ? "the header pass took longer than --decode-timeout on this file"
+                              : "the header pass ended on this file: " + DescribeExit(status);
+  return {std::find(reader.chunk.begin(), reader.chunk.end(), *reader.current) + 1, reader.chunk.end()};
 }
 
 }  // namespace

@@ -191,9 +191,11 @@ TEST_F(BadInput, SequencesNestedTooDeepAreRefusedBeforeDcmtkRecurses) {
   for (int level = kDepth; level >= 1; --level)
     counted += tag + Bytes(16 * (level - 1) + 8, 4) + item + Bytes(16 * (level - 1), 4);
   write("counted.dcm", std::string("1.2.840.10008.1.2") + '\0', counted);
+  fs::create_directories(dir_ / "media");
+  write("media/DICOMDIR", std::string("1.2.840.10008.1.2.1") + '\0', delimited);  // DICOMDIRs get the same checks
 
   const auto reasons = Reasons(BuildIndex(ScanArchive(dir_)));
-  for (const char* name : {"delimited.dcm", "counted.dcm"})
+  for (const char* name : {"delimited.dcm", "counted.dcm", "DICOMDIR"})
     EXPECT_NE(reasons.at(name).find("sequences nest deeper than 128 levels"), std::string::npos) << name << ": " << reasons.at(name);
 }
 

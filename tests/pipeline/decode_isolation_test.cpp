@@ -187,6 +187,33 @@ TEST_F(DecodeIsolation, AHeaderPassThatDiesOnAFileCostsOnlyThatFile) {
   }
 }
 
+TEST_F(DecodeIsolation, DicomdirsAreReadInTheHeaderPassToo) {
+  // archive/media: a DICOMDIR (file IDs of 8 upper-case characters) naming a 6-slice CT in media/DATA.
+  const fs::path written = synth::WriteSyntheticCt(dir_ / "synth", synth::VolumeSpec{16, 16, 6}, 7);
+  const fs::path media = dir_ / "archive" / "media";
+  fs::create_directories(media / "DATA");
+  int n = 0;
+  for (const auto& entry : fs::directory_iterator(written)) fs::copy_file(entry.path(), media / "DATA" / ("IM" + std::to_string(++n)));
+  ASSERT_EQ(testing::Shell("cd '" + media.string() + "' && dcmmkdir --recurse +I DATA", dir_ / "log").exit_code, 0);
+  // Given as the archive, the DICOMDIR brings its six files, named by the header-pass process.
+  const auto through_dicomdir = testing::Shell(MEDPIPE_BINARY " run " + (media / "DICOMDIR").string() + " " + (dir_ / "out").string(), dir_ / "log");
+  ASSERT_EQ(through_dicomdir.exit_code, 0) << through_dicomdir.output;
+  const auto outcomes = Outcomes();
+  ASSERT_EQ(outcomes.size(), 1u);
+  EXPECT_EQ(outcomes.begin()->second.paths.size(), 6u);
+  fs::remove_all(dir_ / "out");
+  // A DICOMDIR whose reading kills the process costs that DICOMDIR alone.
+  const auto run = Run("--threads 1", "MEDPIPE_FAILPOINT=header_reading:DICOMDIR");
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  const auto problems = testing::ReadJson(dir_ / "out" / "problems.json");
+  ASSERT_EQ(problems.size(), 1u) << problems.dump(2);
+  EXPECT_EQ(problems[0]["path"], (media / "DICOMDIR").string());
+  EXPECT_NE(problems[0].dump().find("the header pass ended on this file: exit code 86"), std::string::npos) << problems.dump();
+  size_t ok = 0;
+  for (const auto& [study, outcome] : Outcomes()) ok += outcome.status == "ok";
+  EXPECT_EQ(ok, static_cast<size_t>(kSmallStudies) + 1) << "the small studies and the media's CT";
+}
+
 // `strace -f -e trace=openat,clone,clone3` log, whose lines start with thread ids: the clone lines tell
 // which thread belongs to which process.
 std::map<std::string, std::map<std::string, int>> OpensByProcess(const fs::path& trace, const std::string& archive) {

@@ -190,12 +190,17 @@ TEST_F(ModelRun, SegmentsAndClassifiesDicomStudies) {
     for (const auto& series : result["series"]) {
       EXPECT_TRUE(fs::is_regular_file(entry.path() / series["overlay"].get<std::string>())) << series.dump();
       for (const auto& analysis : series["analyses"]) {
-        for (const char* picture : {"overlay", "heatmap"})
-          if (analysis.contains("outputs") && analysis["outputs"].contains(picture))
+        for (const char* picture : {"overlay", "heatmap"}) {
+          if (analysis.contains("outputs") && analysis["outputs"].contains(picture)) {
             EXPECT_TRUE(fs::is_regular_file(entry.path() / analysis["outputs"][picture].get<std::string>())) << picture;
-        if (analysis["task"] == "segmentation" && !analysis.contains("skipped"))
+          }
+        }
+        if (analysis["task"] == "segmentation" && !analysis.contains("skipped")) {
           EXPECT_TRUE(analysis["outputs"].contains("overlay")) << analysis.dump();
-        if (analysis.contains("explanation")) EXPECT_TRUE(analysis["outputs"].contains("heatmap")) << analysis.dump();
+        }
+        if (analysis.contains("explanation")) {
+          EXPECT_TRUE(analysis["outputs"].contains("heatmap")) << analysis.dump();
+        }
       }
     }
   }

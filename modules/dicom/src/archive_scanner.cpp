@@ -75,23 +75,6 @@ struct Walker {
   }
 };
 
-// Paths a DICOMDIR references, resolved against its folder.
-std::vector<fs::path> DicomdirReferences(const fs::path& dicomdir) {
-  DcmFileFormat file;
-  if (file.loadFile(dicomdir.c_str()).bad()) throw DicomError(dicomdir.string(), "unreadable DICOMDIR");
-  std::vector<fs::path> references;
-  DcmSequenceOfItems* records = nullptr;
-  if (file.getDataset()->findAndGetSequence(DCM_DirectoryRecordSequence, records).bad() || !records) return references;
-  for (unsigned long i = 0; i < records->card(); ++i) {
-    OFString id;
-    if (records->getItem(i)->findAndGetOFStringArray(DCM_ReferencedFileID, id).bad() || id.empty()) continue;
-    std::string relative = id.c_str();
-    std::replace(relative.begin(), relative.end(), '\\', '/');
-    references.push_back(dicomdir.parent_path() / relative);
-  }
-  return references;
-}
-
 // DICOMDIR file IDs are upper case on media; match them case-insensitively to what is on disk.
 bool ExistsIgnoringCase(const fs::path& path, const std::set<std::string>& known_lower) {
   return fs::exists(path) || known_lower.count(Lower(path.lexically_normal().string())) > 0;
@@ -103,11 +86,13 @@ HeaderOutcome ReadHeaderOf(const fs::path& file, const HeaderLimits& limits) {
   HeaderOutcome outcome;
   const std::string path = file.string();
   try {
-    if (!LooksLikeDicom(path) && !NameClaimsDicom(file)) {
+    if (IsDicomdir(file)) {
+      outcome.references = ReadDicomdirReferences(path, limits);
+    } else if (!LooksLikeDicom(path) && !NameClaimsDicom(file)) {
       outcome.non_dicom = true;
-      return outcome;
+    } else {
+      outcome.header = ReadFileHeader(path, limits);
     }
-    outcome.header = ReadFileHeader(path, limits);
   } catch (const Error& error) {
     outcome.problem = error.Reason();
   } catch (const std::exception& error) {
@@ -127,21 +112,28 @@ ScanResult ScanArchive(const fs::path& root, const ScanOptions& options) {
     throw IoError(root.string(), "not a readable file or folder");
   }
 
+  const auto read_headers = [&options](const std::vector<fs::path>& files) {
+    if (options.header_pass) return options.header_pass(files, options.limits);
+    std::vector<HeaderOutcome> outcomes(files.size());
+    ParallelFor(files.size(), options.threads ? options.threads : UsableCores(),
+                [&](size_t i) { outcomes[i] = ReadHeaderOf(files[i], options.limits); });
+    return outcomes;
+  };
+
   ScanResult result;
   result.problems = std::move(walker.problems);
   std::set<std::string> known_lower;
   for (const auto& file : walker.files) known_lower.insert(Lower(file.lexically_normal().string()));
-  for (const auto& dicomdir : walker.dicomdirs) {
-    try {
-      for (const auto& reference : DicomdirReferences(dicomdir)) {
-        if (!ExistsIgnoringCase(reference, known_lower)) {
-          result.problems.push_back({reference.string(), "referenced by DICOMDIR " + dicomdir.string() + " but missing"});
-        } else if (!fs::is_directory(root) && known_lower.insert(Lower(reference.lexically_normal().string())).second) {
-          walker.files.push_back(reference);  // a DICOMDIR given as root brings its files
-        }
+  const auto dicomdir_outcomes = read_headers(walker.dicomdirs);
+  for (size_t i = 0; i < walker.dicomdirs.size(); ++i) {
+    const fs::path& dicomdir = walker.dicomdirs[i];
+    if (dicomdir_outcomes[i].problem) result.problems.push_back({dicomdir.string(), *dicomdir_outcomes[i].problem});
+    for (const auto& reference : dicomdir_outcomes[i].references) {
+      if (!ExistsIgnoringCase(reference, known_lower)) {
+        result.problems.push_back({reference.string(), "referenced by DICOMDIR " + dicomdir.string() + " but missing"});
+      } else if (!fs::is_directory(root) && known_lower.insert(Lower(reference.lexically_normal().string())).second) {
+        walker.files.push_back(reference);  // a DICOMDIR given as root brings its files
       }
-    } catch (const Error& error) {
-      result.problems.push_back({dicomdir.string(), error.Reason()});
     }
   }
 
@@ -149,14 +141,7 @@ ScanResult ScanArchive(const fs::path& root, const ScanOptions& options) {
   for (const auto& file : walker.files)
     if (NameClaimsNifti(file)) result.nifti_files.push_back(file);
   walker.files.erase(std::remove_if(walker.files.begin(), walker.files.end(), NameClaimsNifti), walker.files.end());
-  std::vector<HeaderOutcome> outcomes;
-  if (options.header_pass) {
-    outcomes = options.header_pass(walker.files, options.limits);
-  } else {
-    outcomes.resize(walker.files.size());
-    ParallelFor(walker.files.size(), options.threads ? options.threads : UsableCores(),
-                [&](size_t i) { outcomes[i] = ReadHeaderOf(walker.files[i], options.limits); });
-  }
+  const auto outcomes = read_headers(walker.files);
   for (size_t i = 0; i < walker.files.size(); ++i) {
     if (outcomes[i].header) result.headers.push_back(std::move(*outcomes[i].header));
     if (outcomes[i].problem) result.problems.push_back({walker.files[i].string(), std::move(*outcomes[i].problem)});

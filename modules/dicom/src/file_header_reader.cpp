@@ -6,6 +6,7 @@
 #include <dcmtk/dcmdata/dcpixel.h>
 #include <dcmtk/dcmdata/dcxfer.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <new>
@@ -279,15 +280,17 @@ bool LooksLikeDicom(const std::string& path) {
   return group == 0x0002 || group == 0x0008;
 }
 
-FileHeader ReadFileHeader(const std::string& path, const HeaderLimits& limits) {
+namespace {
+
+// Loads PATH's elements into FILE after the raw checks, leaving long values (pixel data) on disk;
+// returns the file's size.
+uint64_t LoadHeader(const std::string& path, const HeaderLimits& limits, DcmFileFormat& file) {
   std::error_code ec;
   const auto file_size = std::filesystem::file_size(path, ec);
   if (ec) throw DicomError(path, "cannot read file: " + ec.message());
   if (file_size == 0) throw DicomError(path, "empty file (0 bytes)");
   if (!LooksLikeDicom(path)) throw DicomError(path, "not a DICOM file: no 'DICM' prefix and no DICOM dataset start");
   CheckRawBytes(path, limits.max_pixel_bytes + kMaxHeaderBytes);
-
-  DcmFileFormat file;
   try {
     const OFCondition status = file.loadFile(path.c_str(), EXS_Unknown, EGL_noChange, kMaxHeaderValueBytes,
                                              ERM_autoDetect);
@@ -296,6 +299,31 @@ FileHeader ReadFileHeader(const std::string& path, const HeaderLimits& limits) {
   } catch (const std::bad_alloc&) {
     throw DicomError(path, "cannot parse DICOM header: a declared length exhausts memory");
   }
+  return file_size;
+}
+
+}  // namespace
+
+std::vector<std::filesystem::path> ReadDicomdirReferences(const std::string& path, const HeaderLimits& limits) {
+  DcmFileFormat file;
+  LoadHeader(path, limits, file);
+  std::vector<std::filesystem::path> references;
+  DcmSequenceOfItems* records = nullptr;
+  if (file.getDataset()->findAndGetSequence(DCM_DirectoryRecordSequence, records).bad() || !records) return references;
+  const auto folder = std::filesystem::path(path).parent_path();
+  for (unsigned long i = 0; i < records->card(); ++i) {
+    OFString id;
+    if (records->getItem(i)->findAndGetOFStringArray(DCM_ReferencedFileID, id).bad() || id.empty()) continue;
+    std::string relative = id.c_str();
+    std::replace(relative.begin(), relative.end(), '\\', '/');
+    references.push_back(folder / relative);
+  }
+  return references;
+}
+
+FileHeader ReadFileHeader(const std::string& path, const HeaderLimits& limits) {
+  DcmFileFormat file;
+  const uint64_t file_size = LoadHeader(path, limits, file);
   DcmDataset& dataset = *file.getDataset();
 
   FileHeader header;

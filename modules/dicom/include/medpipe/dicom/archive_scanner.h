@@ -25,16 +25,18 @@ struct ScanResult {
   std::vector<std::filesystem::path> nifti_files;  // .nii / .nii.gz: each one series of its own
 };
 
-// What the header pass makes of one file: its header, or why it cannot be used, or that it is not DICOM.
+// What the header pass makes of one file: its header (for a DICOMDIR, the files it names), or why it
+// cannot be used, or that it is not DICOM.
 struct HeaderOutcome {
   std::optional<FileHeader> header;
+  std::vector<std::filesystem::path> references;  // a DICOMDIR's files
   std::optional<std::string> problem;
   bool non_dicom = false;  // skipped quietly: not DICOM and not named as DICOM
 };
-// The header pass over one file, in this process; never throws.
+// The header pass over one file (a DICOMDIR by its name), in this process; never throws.
 HeaderOutcome ReadHeaderOf(const std::filesystem::path& file, const HeaderLimits& limits);
 
-// Reads the headers of FILES, one outcome per file in order.
+// Reads the headers of FILES, one outcome per file in order (DICOMDIRs are read first, in a pass of their own).
 using HeaderPass = std::function<std::vector<HeaderOutcome>(const std::vector<std::filesystem::path>& files, const HeaderLimits& limits)>;
 
 struct ScanOptions {

@@ -1,6 +1,8 @@
 #pragma once
 #include <cstdint>
+#include <filesystem>
 #include <string>
+#include <vector>
 
 #include "medpipe/dicom/file_header.h"
 
@@ -18,5 +20,9 @@ bool LooksLikeDicom(const std::string& path);
 // Reads the header of one file without loading pixel values (large values stay on disk) and
 // validates the pixel layout against the limits. Throws DicomError naming the file and the reason.
 FileHeader ReadFileHeader(const std::string& path, const HeaderLimits& limits = {});
+
+// The files a DICOMDIR's directory records name, resolved against its folder; read with the same
+// checks as ReadFileHeader. Throws DicomError naming the DICOMDIR and the reason.
+std::vector<std::filesystem::path> ReadDicomdirReferences(const std::string& path, const HeaderLimits& limits = {});
 
 }  // namespace medpipe::dicom
