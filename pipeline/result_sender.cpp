@@ -1,9 +1,21 @@
 #include "result_sender.h"
 
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <set>
 #include <vector>
 
+#include "child_process.h"
+#include "commands.h"
 #include "medpipe/core/digest.h"
+#include "medpipe/core/error.h"
+#include "medpipe/core/fail_point.h"
 #include "medpipe/core/json_lines.h"
 #include "medpipe/core/log.h"
 #include "medpipe/net/send.h"
@@ -29,71 +41,109 @@ std::string DigestOf(const std::vector<fs::path>& objects) {
   return Sha256Hex(lines);
 }
 
+// The sending process: sends each study named on IN_FD, in order, recording each in LEDGER; at the
+// end of IN_FD writes how many failed to RESULT_FD.
+[[noreturn]] void SendInChild(const net::Peer& peer, const net::NetSettings& settings, const fs::path& studies_dir,
+                              const fs::path& ledger, int in_fd, int result_fd) {
+  std::set<std::string> sent;  // "<study id> <sha256 of its objects>" sent to this destination
+  for (const auto& record : ReadJsonLines(ledger.parent_path(), "sent"))
+    if (record.value("destination", "") == peer.Describe() && record.value("status", "") == "sent")
+      sent.insert(record.value("study_id", "") + " " + record.value("sha256", ""));
+  uint64_t failed = 0;
+  FILE* in = ::fdopen(in_fd, "r");
+  char* line = nullptr;
+  size_t capacity = 0;
+  for (ssize_t length; (length = ::getline(&line, &capacity, in)) > 0;) {
+    const std::string study_id(line, static_cast<size_t>(length) - 1);
+    FailPoint("sending");
+    const auto objects = DicomObjectsOf(studies_dir / study_id);
+    if (objects.empty()) continue;
+    const std::string digest = DigestOf(objects);
+    if (sent.count(study_id + " " + digest)) continue;
+    nlohmann::json record = {{"study_id", study_id}, {"destination", peer.Describe()}, {"objects", objects.size()}, {"sha256", digest}};
+    try {
+      net::SendFiles(peer, settings, objects);
+      record["status"] = "sent";
+      sent.insert(study_id + " " + digest);
+      Log(LogLevel::Info, "study " + study_id + ": " + std::to_string(objects.size()) + " DICOM objects sent to " + peer.Describe());
+    } catch (const std::exception& error) {
+      record["status"] = "failed";
+      record["error"] = error.what();
+      ++failed;
+      Log(LogLevel::Error, "study " + study_id + ": sending its results failed: " + error.what() + " (a rerun sends them)");
+    }
+    record["time"] = UtcTimestamp();
+    try {
+      AppendJsonLine(ledger, record);
+    } catch (const std::exception& error) {  // then a rerun sends this study again: no harm
+      Log(LogLevel::Error, std::string("cannot record what was sent: ") + error.what());
+    }
+  }
+  const bool told = ::write(result_fd, &failed, sizeof failed) == sizeof failed;
+  ::_exit(told ? kExitOk : kExitCannotStart);
+}
+
 }  // namespace
 
-ResultSender::ResultSender(net::Peer peer, net::NetSettings settings, fs::path studies_dir, fs::path ledger)
-    : peer_(std::move(peer)), settings_(std::move(settings)), studies_dir_(std::move(studies_dir)), ledger_(std::move(ledger)) {
-  for (const auto& record : ReadJsonLines(ledger_.parent_path(), "sent"))
-    if (record.value("destination", "") == peer_.Describe() && record.value("status", "") == "sent")
-      sent_.insert(record.value("study_id", "") + " " + record.value("sha256", ""));
-  thread_ = std::thread([this] { SendLoop(); });
+ResultSender::ResultSender(const net::Peer& peer, const net::NetSettings& settings, const fs::path& studies_dir,
+                           const fs::path& ledger) {
+  int queue[2], result[2];
+  if (::pipe2(queue, O_CLOEXEC) != 0 || ::pipe2(result, O_CLOEXEC) != 0) throw IoError("pipe", std::strerror(errno));
+  pid_ = ForkChild();
+  if (pid_ == 0) {
+    ::close(queue[1]);
+    ::close(result[0]);
+    SendInChild(peer, settings, studies_dir, ledger, queue[0], result[1]);
+  }
+  ::close(queue[0]);
+  ::close(result[1]);
+  queue_fd_ = queue[1];
+  result_fd_ = result[0];
+  ::fcntl(queue_fd_, F_SETFL, O_NONBLOCK);  // a full pipe leaves the rest in backlog_
 }
 
 ResultSender::~ResultSender() { Finish(); }
 
 void ResultSender::Send(const std::string& study_id) {
-  std::lock_guard<std::mutex> lock(mutex_);
-  queue_.push_back(study_id);
-  queued_.notify_one();
+  backlog_ += study_id + "\n";
+  ++queued_;
+  Flush();
+}
+
+void ResultSender::Flush() {
+  while (!backlog_.empty()) {
+    const ssize_t written = ::write(queue_fd_, backlog_.data(), backlog_.size());
+    if (written > 0) {
+      backlog_.erase(0, static_cast<size_t>(written));
+    } else if (errno != EINTR) {
+      if (errno != EAGAIN) backlog_.clear();  // the sending process is gone: Finish() says so
+      return;
+    }
+  }
 }
 
 size_t ResultSender::Finish() {
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    finishing_ = true;
-    queued_.notify_one();
+  if (pid_ <= 0) return failed_;
+  ::fcntl(queue_fd_, F_SETFL, 0);
+  Flush();
+  ::close(queue_fd_);
+  uint64_t failed = 0;
+  ssize_t got;
+  while ((got = ::read(result_fd_, &failed, sizeof failed)) < 0 && errno == EINTR) {
   }
-  if (thread_.joinable()) thread_.join();
+  ::close(result_fd_);
+  int status = 0;
+  while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+  }
+  pid_ = -1;
+  if (got == sizeof failed) {
+    failed_ = failed;
+  } else {
+    failed_ = queued_;
+    Log(LogLevel::Error, "the process sending results ended: " + DescribeExit(status) +
+                             "; a rerun sends every study sent.jsonl does not list as sent");
+  }
   return failed_;
-}
-
-void ResultSender::SendLoop() {
-  while (true) {
-    std::string study_id;
-    {
-      std::unique_lock<std::mutex> lock(mutex_);
-      queued_.wait(lock, [this] { return finishing_ || !queue_.empty(); });
-      if (queue_.empty()) return;
-      study_id = queue_.front();
-      queue_.pop_front();
-    }
-    SendStudy(study_id);
-  }
-}
-
-void ResultSender::SendStudy(const std::string& study_id) {
-  const auto objects = DicomObjectsOf(studies_dir_ / study_id);
-  if (objects.empty()) return;
-  const std::string digest = DigestOf(objects);
-  if (sent_.count(study_id + " " + digest)) return;
-  nlohmann::json record = {{"study_id", study_id}, {"destination", peer_.Describe()}, {"objects", objects.size()}, {"sha256", digest}};
-  try {
-    net::SendFiles(peer_, settings_, objects);
-    record["status"] = "sent";
-    sent_.insert(study_id + " " + digest);
-    Log(LogLevel::Info, "study " + study_id + ": " + std::to_string(objects.size()) + " DICOM objects sent to " + peer_.Describe());
-  } catch (const std::exception& error) {
-    record["status"] = "failed";
-    record["error"] = error.what();
-    ++failed_;
-    Log(LogLevel::Error, "study " + study_id + ": sending its results failed: " + error.what() + " (a rerun sends them)");
-  }
-  record["time"] = UtcTimestamp();
-  try {
-    AppendJsonLine(ledger_, record);
-  } catch (const std::exception& error) {  // then a rerun sends this study again: no harm
-    Log(LogLevel::Error, std::string("cannot record what was sent: ") + error.what());
-  }
 }
 
 }  // namespace medpipe::cli

@@ -1,16 +1,14 @@
 #pragma once
 // run --send HOST:PORT:AET: each study's DICOM objects (SEG, RTSTRUCT, SR: the .dcm files of its
 // folder) are stored on the PACS once the study is published, or found complete from an earlier run,
-// on a thread of their own so the batch never waits for the network. OUT/sent.jsonl (one per shard)
-// records what was sent where: a rerun sends what failed, was never sent or has changed since, and
-// nothing twice.
-#include <condition_variable>
-#include <deque>
+// by a process of its own: the batch never waits for the network, a crash in the network code costs
+// the sending alone, and the run process keeps no thread that a later fork (a replacement worker)
+// could copy mid-lock. OUT/sent.jsonl (one per shard) records what was sent where: a rerun sends
+// what failed, was never sent or has changed since, and nothing twice.
+#include <sys/types.h>
+
 #include <filesystem>
-#include <mutex>
-#include <set>
 #include <string>
-#include <thread>
 
 #include "medpipe/net/peer.h"
 
@@ -19,29 +17,26 @@ namespace medpipe::cli {
 class ResultSender {
  public:
   // Study folders in STUDIES_DIR; the ledger is LEDGER (its folder's sent*.jsonl are all read).
-  ResultSender(net::Peer peer, net::NetSettings settings, std::filesystem::path studies_dir, std::filesystem::path ledger);
+  // Starts the sending process.
+  ResultSender(const net::Peer& peer, const net::NetSettings& settings, const std::filesystem::path& studies_dir,
+               const std::filesystem::path& ledger);
   ~ResultSender();  // Finish()
 
-  // Queues the study STUDY_ID for sending (nothing happens when it was sent as it is now).
+  // Queues the study STUDY_ID for sending (nothing happens when it was sent as it is now); never blocks.
   void Send(const std::string& study_id);
-  // Waits until every queued study is sent or has failed; returns how many failed.
+  // Waits until every queued study is sent or has failed; returns how many failed (all that were
+  // queued, at least one, when the sending process died).
   size_t Finish();
 
  private:
-  void SendLoop();
-  void SendStudy(const std::string& study_id);
+  void Flush();
 
-  net::Peer peer_;
-  net::NetSettings settings_;
-  std::filesystem::path studies_dir_;
-  std::filesystem::path ledger_;
-  std::set<std::string> sent_;  // "<study id> <sha256 of its objects>" sent to this destination
-  std::mutex mutex_;
-  std::condition_variable queued_;
-  std::deque<std::string> queue_;
-  bool finishing_ = false;
+  pid_t pid_ = -1;
+  int queue_fd_ = -1;   // study ids, one per line, to the sending process
+  int result_fd_ = -1;  // how many failed, from the sending process
+  std::string backlog_;  // ids the pipe had no room for yet
+  size_t queued_ = 0;
   size_t failed_ = 0;
-  std::thread thread_;
 };
 
 }  // namespace medpipe::cli

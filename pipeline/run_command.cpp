@@ -131,8 +131,6 @@ int RunCommand(const std::vector<std::string>& args) {
     RunWorker(items, stages, threads, in_fd, out_fd);
     return kExitOk;
   };
-  // Its thread starts after the worker's first fork; a replacement worker forked later copies none
-  // of its work (glibc keeps malloc usable across that fork; under ASan see docs/reliability.md).
   std::optional<ResultSender> sender;
   const StudyRecorded send_results = [&](const WorkItem& item, Outcome outcome) {
     if (!send_to || outcome == Outcome::Failed) return;

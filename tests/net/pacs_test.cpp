@@ -71,6 +71,14 @@ TEST_F(Pacs, FetchByDateRunAndSendSegAndSrBackUnderTheStudy) {
   EXPECT_EQ(LedgerOf(dir_ / "out")[0]["status"], "failed");
   EXPECT_EQ(orthanc.SeriesOf(kStudy1Uid), (std::map<std::string, int>{{"MR", 120}}));
 
+  // The sending process dies (a crash in the network code, say): the run goes on to its end and says
+  // so; nothing is recorded as sent.
+  const auto crashed = testing::Shell("MEDPIPE_FAILPOINT=sending " MEDPIPE_BINARY " " + run + orthanc.DicomAddress() + ":ORTHANC",
+                                      dir_ / "crashed.log");
+  EXPECT_EQ(crashed.exit_code, 1) << crashed.output;
+  EXPECT_NE(crashed.output.find("the process sending results ended: exit code 86"), std::string::npos) << crashed.output;
+  EXPECT_EQ(LedgerOf(dir_ / "out").size(), 1u);
+
   // The rerun processes nothing again but sends what was not sent: one SEG and one SR, in Study1.
   const auto online = Medpipe(run + orthanc.DicomAddress() + ":ORTHANC", "online.log");
   ASSERT_EQ(online.exit_code, 0) << online.output;
