@@ -107,6 +107,22 @@ TEST_F(Ingest, DicomdirBringsItsFilesAndReportsMissingOnes) {
     EXPECT_NE(index.problems[0].path.find("IM3"), std::string::npos);
     EXPECT_EQ(index.studies.at(0).series.at(0).slices.size(), 5u) << "the other slices are still indexed";
   }
+
+  // A record naming a file outside the medium's folder (a relative or an absolute path) refuses the DICOMDIR.
+  fs::create_directories(dir_ / "hostile");
+  for (const char* outside : {"..\\..\\SECRET", "/etc/passwd"}) {
+    DcmFileFormat dicomdir;
+    ASSERT_TRUE(dicomdir.loadFile((dir_ / "media" / "DICOMDIR").c_str()).good());
+    DcmSequenceOfItems* records = nullptr;
+    ASSERT_TRUE(dicomdir.getDataset()->findAndGetSequence(DCM_DirectoryRecordSequence, records).good());
+    for (unsigned long i = 0; i < records->card(); ++i)
+      if (records->getItem(i)->tagExists(DCM_ReferencedFileID)) records->getItem(i)->putAndInsertString(DCM_ReferencedFileID, outside);
+    ASSERT_TRUE(dicomdir.saveFile((dir_ / "hostile" / "DICOMDIR").c_str()).good());
+    const auto index = BuildIndex(ScanArchive(dir_ / "hostile" / "DICOMDIR"));
+    EXPECT_TRUE(index.studies.empty()) << outside;
+    ASSERT_EQ(index.problems.size(), 1u) << outside;
+    EXPECT_NE(index.problems[0].reason.find("names a file outside the DICOMDIR's folder"), std::string::npos) << index.problems[0].reason;
+  }
 }
 
 }  // namespace

@@ -316,7 +316,11 @@ std::vector<std::filesystem::path> ReadDicomdirReferences(const std::string& pat
     if (records->getItem(i)->findAndGetOFStringArray(DCM_ReferencedFileID, id).bad() || id.empty()) continue;
     std::string relative = id.c_str();
     std::replace(relative.begin(), relative.end(), '\\', '/');
-    references.push_back(folder / relative);
+    // File IDs name files on the medium below the DICOMDIR; one leading elsewhere is hostile.
+    const std::filesystem::path reference(relative);
+    if (reference.is_absolute() || std::find(reference.begin(), reference.end(), "..") != reference.end())
+      throw DicomError(path, "a directory record names a file outside the DICOMDIR's folder: '" + relative + "'");
+    references.push_back(folder / reference);
   }
   return references;
 }

@@ -22,7 +22,8 @@ bool LooksLikeDicom(const std::string& path);
 FileHeader ReadFileHeader(const std::string& path, const HeaderLimits& limits = {});
 
 // The files a DICOMDIR's directory records name, resolved against its folder; read with the same
-// checks as ReadFileHeader. Throws DicomError naming the DICOMDIR and the reason.
+// checks as ReadFileHeader. Throws DicomError naming the DICOMDIR and the reason (a record naming a
+// file outside its folder is one).
 std::vector<std::filesystem::path> ReadDicomdirReferences(const std::string& path, const HeaderLimits& limits = {});
 
 }  // namespace medpipe::dicom
