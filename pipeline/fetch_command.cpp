@@ -28,7 +28,8 @@ size_t FilesIn(const fs::path& folder) {
   return count;
 }
 
-// A StorageServer on its own thread for as long as a C-MOVE fetch runs.
+// A StorageServer on its own thread for as long as a C-MOVE fetch runs; accepting connections once
+// constructed, so that the PACS finds it when the C-MOVE asks it to connect.
 class MoveDestination {
  public:
   MoveDestination(const net::ServerSettings& settings, net::Inbox& inbox) : server_(settings, inbox) {
@@ -39,6 +40,13 @@ class MoveDestination {
         Log(LogLevel::Error, std::string("the C-MOVE destination failed: ") + error.what());
       }
     });
+    try {
+      server_.WaitUntilServing(settings.timeout_s);
+    } catch (...) {
+      server_.Stop();
+      thread_.join();
+      throw;
+    }
   }
   ~MoveDestination() {
     server_.Stop();

@@ -9,10 +9,13 @@
 #include <dcmtk/dcmdata/dcfilefo.h>
 
 #include <set>
+#include <thread>
 
 #include "medpipe/core/digest.h"
+#include "medpipe/core/error.h"
 #include "medpipe/core/json_lines.h"
 #include "medpipe/dicom/file_header_reader.h"
+#include "medpipe/net/storage_server.h"
 #include "orthanc_support.h"
 #include "pipeline/cli_support.h"
 #include "test_support.h"
@@ -334,6 +337,22 @@ TEST_F(Listener, RefusesObjectsWhileItsDiskIsNearlyFull) {
   EXPECT_EQ(FilesIn(dir_ / "out" / "incoming"), 0u);
   EXPECT_EQ(testing::StopProcess(listener), 0);
   EXPECT_NE(ReadFile(dir_ / "listen.log").find("less than --min-free-gib left"), std::string::npos) << ReadFile(dir_ / "listen.log");
+}
+
+// DCMTK opens the port only inside Serve(), on the thread that runs it: fetch --port waits until the
+// port accepts before its C-MOVE asks the PACS to connect (a study was once lost to a PACS that
+// connected first, on a loaded machine).
+TEST_F(Listener, AStorageServerAcceptsAssociationsOnceWaitUntilServingReturns) {
+  net::Inbox inbox(dir_ / "inbox");
+  net::ServerSettings settings;
+  settings.port = testing::FreePort();
+  net::StorageServer server(settings, inbox);
+  EXPECT_THROW(server.WaitUntilServing(0.2), NetworkError) << "nothing serves the port yet";
+  std::thread serving([&] { server.Serve(); });
+  server.WaitUntilServing(30);
+  EXPECT_EQ(testing::Shell("echoscu -aec MEDPIPE 127.0.0.1 " + std::to_string(settings.port), dir_ / "echo.log").exit_code, 0);
+  server.Stop();
+  serving.join();
 }
 
 // Crafted association requests (CVE-2026-50254) leak about 210 KB each inside DCMTK 3.6.7: 3000 of

@@ -9,7 +9,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
+#include <thread>
 
 #include "medpipe/core/error.h"
 #include "medpipe/core/log.h"
@@ -94,16 +96,21 @@ class Worker : public DcmBaseSCPPool::DcmBaseSCPWorker, private StoreScp {
   OFCondition workerListen(T_ASC_Association* const association) override { return StoreScp::run(association); }
 };
 
-// DCMTK opens the port inside listen(); trying it first turns "in use" into an error at start.
-void CheckPortFree(uint16_t port) {
-  const int probe = ::socket(AF_INET, SOCK_STREAM, 0);
-  const int reuse = 1;
-  ::setsockopt(probe, SOL_SOCKET, SO_REUSEADDR, &reuse, sizeof reuse);
+sockaddr_in AddressOf(uint32_t host, uint16_t port) {
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_port = htons(port);
-  address.sin_addr.s_addr = htonl(INADDR_ANY);
-  const bool bound = ::bind(probe, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
+  address.sin_addr.s_addr = htonl(host);
+  return address;
+}
+
+// DCMTK opens the port inside listen(); trying it first turns "in use" into an error at start.
+void CheckPortFree(uint16_t port) {
+  const int probe = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const int reuse = 1;
+  ::setsockopt(probe, SOL_SOCKET, SO_REUSEADDR, &reuse, sizeof reuse);
+  const sockaddr_in address = AddressOf(INADDR_ANY, port);
+  const bool bound = ::bind(probe, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0;
   const int error = errno;
   ::close(probe);
   if (!bound) throw NetworkError("port " + std::to_string(port), std::string("cannot listen: ") + std::strerror(error), false);
@@ -147,6 +154,21 @@ StorageServer::~StorageServer() = default;
 void StorageServer::Serve() {
   const OFCondition ended = pool_->listen();
   if (ended.bad()) throw NetworkError("port " + std::to_string(pool_->getConfig().getPort()), ended.text(), false);
+}
+
+void StorageServer::WaitUntilServing(double timeout_s) const {
+  const uint16_t port = pool_->getConfig().getPort();
+  const sockaddr_in address = AddressOf(INADDR_LOOPBACK, port);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
+  while (true) {
+    const int probe = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    const bool accepted = ::connect(probe, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0;
+    ::close(probe);
+    if (accepted) return;
+    if (std::chrono::steady_clock::now() > deadline)
+      throw NetworkError("port " + std::to_string(port), "the C-STORE receiver did not start listening", false);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
 }
 
 void StorageServer::Stop() { pool_->stopAfterCurrentAssociations(); }

@@ -27,6 +27,9 @@ class StorageServer {
   ~StorageServer();
   // Serves associations until Stop(); the associations in progress end first.
   void Serve();
+  // Waits until Serve(), running on another thread, accepts connections (DCMTK opens the port only
+  // inside it); throws NetworkError after TIMEOUT_S seconds.
+  void WaitUntilServing(double timeout_s) const;
   // From any thread (or a signal handler's flag check): Serve returns within about a second.
   void Stop();
 
