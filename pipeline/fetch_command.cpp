@@ -1,10 +1,8 @@
 // medpipe fetch: what a scheduler calls to bring a night's studies from the PACS: C-FIND lists the
 // studies (by UID or date range), C-GET (or C-MOVE to medpipe's own AE title with --port) retrieves
 // each into OUT/<study-id>/, ready for `medpipe run OUT RESULTS`. Prints one JSON summary.
-#include <atomic>
 #include <iostream>
 #include <optional>
-#include <thread>
 
 #include "commands.h"
 #include "medpipe/core/digest.h"
@@ -27,36 +25,6 @@ size_t FilesIn(const fs::path& folder) {
   for (const auto& entry : fs::directory_iterator(folder, ec)) count += entry.is_regular_file();
   return count;
 }
-
-// A StorageServer on its own thread for as long as a C-MOVE fetch runs; accepting connections once
-// constructed, so that the PACS finds it when the C-MOVE asks it to connect.
-class MoveDestination {
- public:
-  MoveDestination(const net::ServerSettings& settings, net::Inbox& inbox) : server_(settings, inbox) {
-    thread_ = std::thread([this] {
-      try {
-        server_.Serve();
-      } catch (const std::exception& error) {
-        Log(LogLevel::Error, std::string("the C-MOVE destination failed: ") + error.what());
-      }
-    });
-    try {
-      server_.WaitUntilServing(settings.timeout_s);
-    } catch (...) {
-      server_.Stop();
-      thread_.join();
-      throw;
-    }
-  }
-  ~MoveDestination() {
-    server_.Stop();
-    thread_.join();
-  }
-
- private:
-  net::StorageServer server_;
-  std::thread thread_;
-};
 
 }  // namespace
 
@@ -107,14 +75,14 @@ int FetchCommand(const std::vector<std::string>& args) {
     return kExitCannotStart;
   }
   net::Inbox inbox(vm["out"].as<std::string>());
-  std::optional<MoveDestination> destination;
+  std::optional<net::StorageServer> destination;  // of C-MOVE, serving while the fetch runs
   if (vm.count("port")) {
     net::ServerSettings server;
     server.port = static_cast<uint16_t>(vm["port"].as<unsigned>());
     server.aet = settings.own_aet;
     server.allowed_callers = {pacs.aet};
     server.timeout_s = settings.timeout_s;
-    destination.emplace(server, inbox);
+    destination.emplace(server, inbox).Start();
   }
   nlohmann::json summary = nlohmann::json::array();
   bool complete = true;
@@ -138,6 +106,8 @@ int FetchCommand(const std::vector<std::string>& args) {
     summary.push_back(line);
     Log(LogLevel::Info, "study " + id + ": " + std::to_string(line["files"].get<size_t>()) + " objects in " + line["folder"].get<std::string>());
   }
+  if (destination && !destination->Failure().empty())
+    Log(LogLevel::Error, "the C-MOVE destination failed: " + destination->Failure());
   std::cout << JsonText({{"pacs", pacs.Describe()}, {"studies", summary}}) << "\n";
   return complete ? kExitOk : kExitSomeFailed;
 }

@@ -4,7 +4,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -41,21 +40,12 @@ void WriteLine(int fd, const std::string& line) {
   try {
     net::Inbox inbox(inbox_root, [events_fd](const std::string& study_id) { WriteLine(events_fd, "filed " + study_id); });
     net::StorageServer server(settings, inbox);
+    server.Start();
     WriteLine(events_fd, "ready");
-    std::atomic<bool> served{false};
-    std::thread stopper([&] {
-      while (!receiver_stop && !served) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      server.Stop();
-    });
-    try {
-      server.Serve();
-    } catch (...) {
-      served = true;
-      stopper.join();
-      throw;
-    }
-    served = true;
-    stopper.join();
+    while (!receiver_stop && server.Failure().empty()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    const std::string failure = server.Failure();
+    server.Stop();
+    if (!failure.empty()) throw NetworkError("port " + std::to_string(settings.port), failure, false);
   } catch (const std::exception& error) {
     WriteLine(events_fd, std::string("error ") + error.what());
     exit_code = kExitCannotStart;

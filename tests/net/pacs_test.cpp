@@ -9,7 +9,7 @@
 #include <dcmtk/dcmdata/dcfilefo.h>
 
 #include <set>
-#include <thread>
+#include <cstring>
 
 #include "medpipe/core/digest.h"
 #include "medpipe/core/error.h"
@@ -339,20 +339,26 @@ TEST_F(Listener, RefusesObjectsWhileItsDiskIsNearlyFull) {
   EXPECT_NE(ReadFile(dir_ / "listen.log").find("less than --min-free-gib left"), std::string::npos) << ReadFile(dir_ / "listen.log");
 }
 
-// DCMTK opens the port only inside Serve(), on the thread that runs it: fetch --port waits until the
-// port accepts before its C-MOVE asks the PACS to connect (a study was once lost to a PACS that
-// connected first, on a loaded machine).
-TEST_F(Listener, AStorageServerAcceptsAssociationsOnceWaitUntilServingReturns) {
+// DCMTK opens the port only inside its serving loop, on the thread that runs it: Start() returns once
+// the port accepts, so a PACS told to connect at once (fetch --port's C-MOVE; a study was once lost
+// to a PACS that connected first, on a loaded machine) finds it open.
+TEST_F(Listener, AStorageServerAcceptsConnectionsAsSoonAsStartReturns) {
   net::Inbox inbox(dir_ / "inbox");
   net::ServerSettings settings;
   settings.port = testing::FreePort();
   net::StorageServer server(settings, inbox);
-  EXPECT_THROW(server.WaitUntilServing(0.2), NetworkError) << "nothing serves the port yet";
-  std::thread serving([&] { server.Serve(); });
-  server.WaitUntilServing(30);
+  server.Start();
+  const int probe = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(settings.port);
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  EXPECT_EQ(::connect(probe, reinterpret_cast<const sockaddr*>(&address), sizeof address), 0) << std::strerror(errno);
+  ::close(probe);
   EXPECT_EQ(testing::Shell("echoscu -aec MEDPIPE 127.0.0.1 " + std::to_string(settings.port), dir_ / "echo.log").exit_code, 0);
+  EXPECT_EQ(server.Failure(), "");
+  EXPECT_THROW(net::StorageServer(settings, inbox), NetworkError) << "a port in use is refused before serving";
   server.Stop();
-  serving.join();
 }
 
 // Crafted association requests (CVE-2026-50254) leak about 210 KB each inside DCMTK 3.6.7: 3000 of

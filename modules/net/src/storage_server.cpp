@@ -130,7 +130,8 @@ class StorageServer::Pool : public DcmBaseSCPPool {
   Inbox& inbox_;
 };
 
-StorageServer::StorageServer(const ServerSettings& settings, Inbox& inbox) : pool_(std::make_unique<Pool>(settings, inbox)) {
+StorageServer::StorageServer(const ServerSettings& settings, Inbox& inbox)
+    : pool_(std::make_unique<Pool>(settings, inbox)), timeout_s_(settings.timeout_s) {
   CheckPortFree(settings.port);
   DcmSCPConfig& config = pool_->getConfig();
   config.setPort(settings.port);
@@ -149,28 +150,37 @@ StorageServer::StorageServer(const ServerSettings& settings, Inbox& inbox) : poo
   pool_->setMaxThreads(static_cast<Uint16>(std::max(1u, settings.max_associations)));
 }
 
-StorageServer::~StorageServer() = default;
+StorageServer::~StorageServer() { Stop(); }
 
-void StorageServer::Serve() {
-  const OFCondition ended = pool_->listen();
-  if (ended.bad()) throw NetworkError("port " + std::to_string(pool_->getConfig().getPort()), ended.text(), false);
-}
-
-void StorageServer::WaitUntilServing(double timeout_s) const {
+void StorageServer::Start() {
+  thread_ = std::thread([this] {
+    const OFCondition ended = pool_->listen();
+    failure_ = ended.bad() ? ended.text() : "serving ended";
+    ended_ = true;
+  });
   const uint16_t port = pool_->getConfig().getPort();
   const sockaddr_in address = AddressOf(INADDR_LOOPBACK, port);
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(timeout_s_);
   while (true) {
     const int probe = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     const bool accepted = ::connect(probe, reinterpret_cast<const sockaddr*>(&address), sizeof address) == 0;
     ::close(probe);
     if (accepted) return;
-    if (std::chrono::steady_clock::now() > deadline)
-      throw NetworkError("port " + std::to_string(port), "the C-STORE receiver did not start listening", false);
+    if (ended_ || std::chrono::steady_clock::now() > deadline) {
+      const std::string why = ended_ ? failure_ : "the port did not open within " + std::to_string(timeout_s_) + " s";
+      Stop();
+      throw NetworkError("port " + std::to_string(port), "cannot serve: " + why, false);
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
 }
 
-void StorageServer::Stop() { pool_->stopAfterCurrentAssociations(); }
+std::string StorageServer::Failure() const { return ended_ ? failure_ : std::string(); }
+
+void StorageServer::Stop() {
+  if (!thread_.joinable()) return;
+  pool_->stopAfterCurrentAssociations();
+  thread_.join();
+}
 
 }  // namespace medpipe::net

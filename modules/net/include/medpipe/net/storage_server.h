@@ -2,10 +2,12 @@
 // C-STORE SCP: accepts associations on a port (several at once, each on its own thread) and files
 // every object it receives into an Inbox. `medpipe listen` runs one for as long as it runs; `medpipe
 // fetch` runs one while a C-MOVE brings studies to it.
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <set>
 #include <string>
+#include <thread>
 
 #include "medpipe/net/inbox.h"
 
@@ -22,20 +24,26 @@ struct ServerSettings {
 
 class StorageServer {
  public:
-  // Opens the port (throws NetworkError when it cannot, e.g. it is in use).
+  // Checks that the port is free (throws NetworkError when it is not, e.g. it is in use); serves
+  // nothing yet.
   StorageServer(const ServerSettings& settings, Inbox& inbox);
-  ~StorageServer();
-  // Serves associations until Stop(); the associations in progress end first.
-  void Serve();
-  // Waits until Serve(), running on another thread, accepts connections (DCMTK opens the port only
-  // inside it); throws NetworkError after TIMEOUT_S seconds.
-  void WaitUntilServing(double timeout_s) const;
-  // From any thread (or a signal handler's flag check): Serve returns within about a second.
+  ~StorageServer();  // Stop()
+  // Serves associations on a thread of its own and returns once the port accepts connections: DCMTK
+  // opens it only inside its serving loop, and a peer told to connect at once (a C-MOVE) must find
+  // it open. Throws NetworkError when serving fails or the port does not open within the timeout.
+  void Start();
+  // Why serving ended on its own; empty while it serves.
+  std::string Failure() const;
+  // Finishes the associations in progress and ends serving, within about a second.
   void Stop();
 
  private:
   class Pool;
   std::unique_ptr<Pool> pool_;
+  double timeout_s_;
+  std::thread thread_;
+  std::atomic<bool> ended_{false};
+  std::string failure_;  // written before ended_ is set
 };
 
 }  // namespace medpipe::net
