@@ -10,6 +10,9 @@
 #include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmdata/dcuid.h>
 
+#include "medpipe/synth/synthetic_study.h"
+
+#include <cstdlib>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -47,6 +50,19 @@ inline pid_t StartProcess(const std::vector<std::string>& command, const std::fi
     ::_exit(127);
   }
   return pid;
+}
+
+// MEDIUM/DICOMDIR, made by DCMTK's dcmmkdir, naming a 6-slice synthetic CT it copies to MEDIUM/DATA
+// (file IDs are at most 8 upper-case characters per component). False when dcmmkdir failed.
+inline bool WriteDicomdirMedium(const std::filesystem::path& medium) {
+  const auto written = synth::WriteSyntheticCt(medium.string() + "-synth", synth::VolumeSpec{16, 16, 6}, 7);
+  std::filesystem::create_directories(medium / "DATA");
+  int n = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(written))
+    std::filesystem::copy_file(entry.path(), medium / "DATA" / ("IM" + std::to_string(++n)));
+  std::filesystem::remove_all(medium.string() + "-synth");
+  const std::string command = "cd '" + medium.string() + "' && dcmmkdir --recurse +I DATA > /dev/null 2>&1";
+  return std::system(command.c_str()) == 0 && std::filesystem::exists(medium / "DICOMDIR");
 }
 
 // RESULT (a result.json) is valid against docs/result-schema.json (checked with python3-jsonschema).

@@ -83,15 +83,7 @@ TEST_F(Ingest, EnhancedMultiFrameUsesPerFrameGeometryAndRescale) {
 }
 
 TEST_F(Ingest, DicomdirBringsItsFilesAndReportsMissingOnes) {
-  // DICOMDIR file IDs are at most 8 upper-case characters per component.
-  const fs::path written = synth::WriteSyntheticCt(dir_ / "synth", synth::VolumeSpec{16, 16, 6}, 7);
-  fs::create_directories(dir_ / "media" / "DATA");
-  int n = 0;
-  for (const auto& entry : fs::directory_iterator(written)) {
-    fs::copy_file(entry.path(), dir_ / "media" / "DATA" / ("IM" + std::to_string(++n)));
-  }
-  const std::string command = "cd '" + (dir_ / "media").string() + "' && dcmmkdir --recurse +I DATA > /dev/null 2>&1";
-  if (std::system(command.c_str()) != 0 || !fs::exists(dir_ / "media" / "DICOMDIR")) GTEST_SKIP() << "dcmmkdir unavailable";
+  if (!testing::WriteDicomdirMedium(dir_ / "media")) GTEST_SKIP() << "dcmmkdir unavailable";
 
   const auto through_dicomdir = BuildIndex(ScanArchive(dir_ / "media" / "DICOMDIR"));
   ASSERT_EQ(through_dicomdir.studies.size(), 1u);

@@ -188,13 +188,9 @@ TEST_F(DecodeIsolation, AHeaderPassThatDiesOnAFileCostsOnlyThatFile) {
 }
 
 TEST_F(DecodeIsolation, DicomdirsAreReadInTheHeaderPassToo) {
-  // archive/media: a DICOMDIR (file IDs of 8 upper-case characters) naming a 6-slice CT in media/DATA.
-  const fs::path written = synth::WriteSyntheticCt(dir_ / "synth", synth::VolumeSpec{16, 16, 6}, 7);
+  // archive/media: a DICOMDIR naming a 6-slice CT in media/DATA.
   const fs::path media = dir_ / "archive" / "media";
-  fs::create_directories(media / "DATA");
-  int n = 0;
-  for (const auto& entry : fs::directory_iterator(written)) fs::copy_file(entry.path(), media / "DATA" / ("IM" + std::to_string(++n)));
-  ASSERT_EQ(testing::Shell("cd '" + media.string() + "' && dcmmkdir --recurse +I DATA", dir_ / "log").exit_code, 0);
+  ASSERT_TRUE(testing::WriteDicomdirMedium(media));
   // Given as the archive, the DICOMDIR brings its six files, named by the header-pass process.
   const auto through_dicomdir = testing::Shell(MEDPIPE_BINARY " run " + (media / "DICOMDIR").string() + " " + (dir_ / "out").string(), dir_ / "log");
   ASSERT_EQ(through_dicomdir.exit_code, 0) << through_dicomdir.output;

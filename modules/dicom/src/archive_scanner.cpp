@@ -1,7 +1,5 @@
 #include "medpipe/dicom/archive_scanner.h"
 
-#include <dcmtk/dcmdata/dcdeftag.h>
-#include <dcmtk/dcmdata/dcfilefo.h>
 #include <sys/stat.h>
 
 #include <algorithm>

@@ -33,7 +33,6 @@ DcmDataset StudyKeys(const std::string& study_uid) {
   return keys;
 }
 
-
 // Owns the responses DCMTK hands back.
 template <typename Response>
 struct Responses {
@@ -51,8 +50,7 @@ Retrieval Outcome(const ScuSession& session, OFList<RetrieveResponse*>& response
   Retrieval retrieval;
   retrieval.completed = last.m_numberOfCompletedSubops + last.m_numberOfWarningSubops;
   retrieval.failed = last.m_numberOfFailedSubops;
-  const bool partly = last.m_status == 0 || (last.m_status & 0xF000) == 0xB000;
-  if (!partly && retrieval.completed == 0)
+  if (!SucceededOrWarned(last.m_status) && retrieval.completed == 0)
     throw NetworkError(session.Remote().Describe(),
                        what + " failed (status " + StatusHex(last.m_status) +
                            ((last.m_status & 0xFF00) == 0xA800 ? ", the PACS does not know medpipe's AE title as a destination)" : ")"),

@@ -14,6 +14,8 @@ namespace medpipe::net {
 
 // A DIMSE status as DICOM writes it, e.g. 0xa700.
 std::string StatusHex(Uint16 status);
+// 0000 success or Bxxx warning (done, possibly with coerced or partly failed parts).
+inline bool SucceededOrWarned(Uint16 status) { return status == 0 || (status & 0xF000) == 0xB000; }
 // A7xx: the peer is out of resources, which trying again later may cure.
 inline bool OutOfResources(Uint16 status) { return (status & 0xFF00) == 0xA700; }
 

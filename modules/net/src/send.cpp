@@ -34,10 +34,6 @@ StoredObject ReadMetaHeader(const fs::path& path) {
   return {path.string(), sop_class.c_str(), syntax.c_str()};
 }
 
-// C-STORE response statuses: 0000 success, Bxxx warnings (stored, possibly coerced), A7xx out of
-// resources (worth trying again later), anything else a refusal.
-bool Stored(Uint16 status) { return status == 0 || (status & 0xF000) == 0xB000; }
-
 void SendOnce(const Peer& peer, const NetSettings& settings, const std::vector<StoredObject>& headers) {
   ScuSession session(peer, settings);
   session.setDatasetConversionMode(OFTrue);
@@ -55,7 +51,8 @@ void SendOnce(const Peer& peer, const NetSettings& settings, const std::vector<S
     if (context == 0) context = session.Context(header.sop_class_uid);
     Uint16 status = 0;
     session.Check(session.sendSTORERequest(context, header.path.c_str(), nullptr, status), "C-STORE of " + header.path + " failed");
-    if (!Stored(status))
+    // Not stored: out of resources (A7xx) is worth trying again later, anything else is a refusal.
+    if (!SucceededOrWarned(status))
       throw NetworkError(peer.Describe(), "refused to store " + header.path + " (C-STORE status " + StatusHex(status) + ")",
                          OutOfResources(status));
   }
