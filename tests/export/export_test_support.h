@@ -188,3 +188,77 @@ inline void WriteSeries(const std::filesystem::path& folder, const SeriesSpec& s
 }
 
 }  // namespace medpipe::exporter::export_testing
+
+// ---- masks on loaded series (SR and RTSTRUCT suites) ----
+
+namespace medpipe::exporter::export_testing {
+
+// A loaded series with an empty mask on its volume's grid.
+struct MaskedSeries {
+  dicom::Series series;
+  LabelImage::Pointer mask;
+};
+
+inline MaskedSeries LoadOnlySeriesWithEmptyMask(const std::filesystem::path& folder) {
+  const LoadedSeries loaded = LoadOnlySeries(folder);
+  return {loaded.series, EmptyMask(*loaded.grid)};
+}
+
+// A sphere of RADIUS_MM around voxel CENTRE (label 1) and the box LOW..HIGH (label 2).
+inline void DrawSphereAndBox(LabelImage& mask, Index centre, double radius_mm, Index low, Index high) {
+  const auto size = mask.GetLargestPossibleRegion().GetSize();
+  const auto& spacing = mask.GetSpacing();
+  for (Index::IndexValueType z = 0; z < Index::IndexValueType(size[2]); ++z)
+    for (Index::IndexValueType y = 0; y < Index::IndexValueType(size[1]); ++y)
+      for (Index::IndexValueType x = 0; x < Index::IndexValueType(size[0]); ++x) {
+        const double dx = (x - centre[0]) * spacing[0], dy = (y - centre[1]) * spacing[1], dz = (z - centre[2]) * spacing[2];
+        if (dx * dx + dy * dy + dz * dz <= radius_mm * radius_mm) mask.SetPixel({{x, y, z}}, 1);
+      }
+  FillBox(mask, low, high, 2);
+}
+
+// The synthetic CT (48 x 40 x 12, 1 x 1 x 2 mm) with a sphere and a box.
+inline MaskedSeries SyntheticCtWithMask(const std::filesystem::path& dir) {
+  MaskedSeries ct = LoadOnlySeriesWithEmptyMask(synth::WriteSyntheticCt(dir, synth::VolumeSpec{48, 40, 12}, 11));
+  DrawSphereAndBox(*ct.mask, {{30, 14, 5}}, 5.0, {{5, 22, 2}}, {{12, 33, 8}});
+  return ct;
+}
+
+// A CT series of 24 x 20 pixels (0.8 mm columns, 0.6 mm rows) and 12 slices 1.5 mm apart, rotated 25
+// degrees about z and 15 about x, positions stepping against the normal (feet first), instance numbers
+// counting the other way.
+inline void WriteObliqueFeetFirstSeries(const std::filesystem::path& folder) {
+  WriteSeries(folder, {"Oblique^Test", "oblique-feet-first", Rotated({1, 0, 0}, 25, 15), Rotated({0, 1, 0}, 25, 15), true,
+                       20, 24, 12, 0.6, 0.8, 1.5, [](size_t, int k) { return static_cast<Uint16>(100 + k); },
+                       {{DCM_PatientBirthDate, ""},
+                        {DCM_PatientSex, "O"},
+                        {DCM_StudyDate, "20240102"},
+                        {DCM_StudyTime, "101500"},
+                        {DCM_StudyID, "1"},
+                        {DCM_ReferringPhysicianName, ""},
+                        {DCM_AccessionNumber, ""}}});
+}
+
+// The synthetic CT (48 x 40 x 12) with, on slices 3 to 6, a frame whose hole holds an island (label 1),
+// a one-voxel diagonal line and a single voxel (label 2).
+inline MaskedSeries SyntheticCtWithFrameAndThinParts(const std::filesystem::path& dir) {
+  MaskedSeries ct = LoadOnlySeriesWithEmptyMask(synth::WriteSyntheticCt(dir, synth::VolumeSpec{48, 40, 12}, 12));
+  LabelImage& mask = *ct.mask;
+  for (Index::IndexValueType z = 3; z <= 6; ++z) {
+    for (Index::IndexValueType y = 5; y <= 25; ++y)
+      for (Index::IndexValueType x = 5; x <= 25; ++x) {
+        const bool hole = x >= 9 && x <= 21 && y >= 9 && y <= 21;
+        const bool island = x >= 13 && x <= 17 && y >= 13 && y <= 17;
+        if (!hole || island) mask.SetPixel({{x, y, z}}, 1);
+      }
+    for (Index::IndexValueType i = 0; i < 10; ++i) mask.SetPixel({{30 + i, 5 + i, z}}, 2);
+    mask.SetPixel({{44, 35, z}}, 2);
+  }
+  return ct;
+}
+
+inline std::vector<model::Label> FrameAndThinLabels() {
+  return {MakeLabel(1, "frame", {200, 100, 0}), MakeLabel(2, "thin", {0, 100, 200})};
+}
+
+}  // namespace medpipe::exporter::export_testing

@@ -28,37 +28,6 @@ using dicom::Series;
 using dicom::Vec3;
 using namespace export_testing;
 
-// A loaded series with an empty mask on its volume's grid.
-struct MaskedSeries {
-  Series series;
-  LabelImage::Pointer mask;
-};
-
-MaskedSeries LoadOnlySeriesWithEmptyMask(const fs::path& folder) {
-  const LoadedSeries loaded = LoadOnlySeries(folder);
-  return {loaded.series, EmptyMask(*loaded.grid)};
-}
-
-// A sphere of RADIUS_MM around voxel CENTRE (label 1) and the box LOW..HIGH (label 2).
-void DrawSphereAndBox(LabelImage& mask, Index centre, double radius_mm, Index low, Index high) {
-  const auto size = mask.GetLargestPossibleRegion().GetSize();
-  const auto& spacing = mask.GetSpacing();
-  for (Index::IndexValueType z = 0; z < Index::IndexValueType(size[2]); ++z)
-    for (Index::IndexValueType y = 0; y < Index::IndexValueType(size[1]); ++y)
-      for (Index::IndexValueType x = 0; x < Index::IndexValueType(size[0]); ++x) {
-        const double dx = (x - centre[0]) * spacing[0], dy = (y - centre[1]) * spacing[1], dz = (z - centre[2]) * spacing[2];
-        if (dx * dx + dy * dy + dz * dz <= radius_mm * radius_mm) mask.SetPixel({{x, y, z}}, 1);
-      }
-  FillBox(mask, low, high, 2);
-}
-
-// The synthetic CT (48 x 40 x 12, 1 x 1 x 2 mm) with a sphere and a box.
-MaskedSeries SyntheticCtWithMask(const fs::path& dir) {
-  MaskedSeries ct = LoadOnlySeriesWithEmptyMask(synth::WriteSyntheticCt(dir, synth::VolumeSpec{48, 40, 12}, 11));
-  DrawSphereAndBox(*ct.mask, {{30, 14, 5}}, 5.0, {{5, 22, 2}}, {{12, 33, 8}});
-  return ct;
-}
-
 // A volume in millilitres as the SR writes it: 10 significant digits.
 std::string Ds(double value) {
   char text[32];
@@ -180,10 +149,21 @@ TEST_F(SrRtStruct, MeasurementReportRefusesNothingAndMixedStudies) {
 
 // ---- RTSTRUCT ----
 
+// Whether any of the (up to 4) pixels of MASK slice K that share the corner at half-integer pixel
+// coordinates (X, Y) holds VALUE.
+bool CornerTouches(const LabelImage& mask, double x, double y, Index::IndexValueType k, int value) {
+  for (const auto column : {std::floor(x), std::ceil(x)})
+    for (const auto row : {std::floor(y), std::ceil(y)}) {
+      const Index index{{std::lround(column), std::lround(row), k}};
+      if (mask.GetLargestPossibleRegion().IsInside(index) && mask.GetPixel(index) == value) return true;
+    }
+  return false;
+}
+
 // Every contour point of the RTSTRUCT at PATH, placed by its referenced source image's own
 // ImagePositionPatient, ImageOrientationPatient and PixelSpacing (not by the mask grid), lies in that
-// image's plane at a pixel centre, and that pixel of MASK belongs to the contour's ROI. Returns the
-// number of points checked.
+// image's plane at a pixel corner (half-integer pixel coordinates), and a pixel of MASK at that corner
+// belongs to the contour's ROI. Returns the number of points checked.
 size_t ExpectContoursOnTheirLabelVoxels(const fs::path& path, const Series& source, const LabelImage& mask) {
   DcmFileFormat file;
   EXPECT_TRUE(file.loadFile(path.c_str()).good());
@@ -219,14 +199,13 @@ size_t ExpectContoursOnTheirLabelVoxels(const fs::path& path, const Series& sour
         const double x = dicom::Dot(offset, row) / (*frame.pixel_spacing)[1];
         const double y = dicom::Dot(offset, column) / (*frame.pixel_spacing)[0];
         EXPECT_NEAR(dicom::Dot(offset, normal), 0.0, 1e-3) << "ROI " << roi << " off its image's plane";
-        EXPECT_NEAR(x, std::round(x), 1e-3);
-        EXPECT_NEAR(y, std::round(y), 1e-3);
-        const Index index{{std::lround(x), std::lround(y), static_cast<Index::IndexValueType>(k)}};
-        wrong += !mask.GetLargestPossibleRegion().IsInside(index) || mask.GetPixel(index) != roi;
+        EXPECT_NEAR(x - std::floor(x), 0.5, 1e-3) << "ROI " << roi << " off a pixel corner";
+        EXPECT_NEAR(y - std::floor(y), 0.5, 1e-3) << "ROI " << roi << " off a pixel corner";
+        wrong += !CornerTouches(mask, x, y, static_cast<Index::IndexValueType>(k), roi);
       }
     }
   }
-  EXPECT_EQ(wrong, 0u) << "contour points off their label's voxels";
+  EXPECT_EQ(wrong, 0u) << "contour points on no voxel of their label";
   return points;
 }
 
@@ -261,6 +240,13 @@ TEST_F(SrRtStruct, RtStructReadsBackVoxelForVoxelAndPassesDciodvfy) {
   EXPECT_EQ(GetString(*rois->getItem(1), DCM_ROIName), "box");
   EXPECT_EQ(GetString(*rois->getItem(1), DCM_ROIGenerationAlgorithm), "AUTOMATIC");
   EXPECT_EQ(GetString(*rois->getItem(0), DCM_ReferencedFrameOfReferenceUID), ct.series.files.front().frame_of_reference_uid);
+  DcmSequenceOfItems* observations = nullptr;
+  ASSERT_TRUE(rt.findAndGetSequence(DCM_RTROIObservationsSequence, observations).good());
+  ASSERT_EQ(observations->card(), 2u);
+  // Type 2: empty for the lesion (no term of PS3.3 C.8.8.8.1 fits it), ORGAN for the anatomical box.
+  EXPECT_TRUE(observations->getItem(0)->tagExists(DCM_RTROIInterpretedType));
+  EXPECT_EQ(GetString(*observations->getItem(0), DCM_RTROIInterpretedType), "");
+  EXPECT_EQ(GetString(*observations->getItem(1), DCM_RTROIInterpretedType), "ORGAN");
 
   if (fs::exists("/usr/bin/dciodvfy")) {
     ExpectDciodvfyFindsNoErrors(path);
@@ -272,21 +258,10 @@ TEST_F(SrRtStruct, RtStructReadsBackVoxelForVoxelAndPassesDciodvfy) {
 // A frame with a hole holding an island, a one-voxel diagonal line and a single voxel: the convention
 // in rtstruct.h reads them all back exactly.
 TEST_F(SrRtStruct, RtStructKeepsHolesIslandsAndThinParts) {
-  const MaskedSeries ct = LoadOnlySeriesWithEmptyMask(synth::WriteSyntheticCt(dir_, synth::VolumeSpec{48, 40, 12}, 12));
-  LabelImage& mask = *ct.mask;
-  for (Index::IndexValueType z = 3; z <= 6; ++z) {
-    for (Index::IndexValueType y = 5; y <= 25; ++y)
-      for (Index::IndexValueType x = 5; x <= 25; ++x) {
-        const bool hole = x >= 9 && x <= 21 && y >= 9 && y <= 21;
-        const bool island = x >= 13 && x <= 17 && y >= 13 && y <= 17;
-        if (!hole || island) mask.SetPixel({{x, y, z}}, 1);
-      }
-    for (Index::IndexValueType i = 0; i < 10; ++i) mask.SetPixel({{30 + i, 5 + i, z}}, 2);
-    mask.SetPixel({{44, 35, z}}, 2);
-  }
-  const std::vector<model::Label> labels{MakeLabel(1, "frame", {200, 100, 0}), MakeLabel(2, "thin", {0, 100, 200})};
+  const MaskedSeries ct = SyntheticCtWithFrameAndThinParts(dir_);
+  const LabelImage& mask = *ct.mask;
   const fs::path path = dir_ / "rtstruct.dcm";
-  WriteRtStruct(mask, labels, SourceOf(ct.series), "test-net", path);
+  WriteRtStruct(mask, FrameAndThinLabels(), SourceOf(ct.series), "test-net", path);
   EXPECT_EQ(DifferentVoxels(mask, *ReadRtStruct(path, mask)), 0u);
   ExpectContoursOnTheirLabelVoxels(path, ct.series, mask);
 }
@@ -302,21 +277,6 @@ TEST_F(SrRtStruct, RtStructRefusesUnnamedValuesAndEmptyMasks) {
 }
 
 // ---- oblique, feet-first source ----
-
-// A CT series of 24 x 20 pixels (0.8 mm columns, 0.6 mm rows) and 12 slices 1.5 mm apart, rotated 25
-// degrees about z and 15 about x, positions stepping against the normal (feet first), instance numbers
-// counting the other way.
-void WriteObliqueFeetFirstSeries(const fs::path& folder) {
-  WriteSeries(folder, {"Oblique^Test", "oblique-feet-first", Rotated({1, 0, 0}, 25, 15), Rotated({0, 1, 0}, 25, 15), true,
-                       20, 24, 12, 0.6, 0.8, 1.5, [](size_t, int k) { return static_cast<Uint16>(100 + k); },
-                       {{DCM_PatientBirthDate, ""},
-                        {DCM_PatientSex, "O"},
-                        {DCM_StudyDate, "20240102"},
-                        {DCM_StudyTime, "101500"},
-                        {DCM_StudyID, "1"},
-                        {DCM_ReferringPhysicianName, ""},
-                        {DCM_AccessionNumber, ""}}});
-}
 
 TEST_F(SrRtStruct, RtStructOnObliqueFeetFirstSeriesKeepsCentroidAndBoundingBox) {
   WriteObliqueFeetFirstSeries(dir_ / "series");

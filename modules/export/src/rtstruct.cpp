@@ -5,8 +5,7 @@
 #include <dcmtk/dcmdata/dcvrtm.h>
 #include <dcmtk/dcmrt/drtstrct.h>
 
-#include <opencv2/imgproc.hpp>
-
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <map>
@@ -18,20 +17,23 @@ namespace {
 
 using dicom::FileHeader;
 using dicom::Series;
-using Contour = std::vector<cv::Point>;  // pixel (column, row) positions on one slice
+
+// A pixel corner on a mask slice: corner (x, y) is the top-left corner of pixel (x, y), at continuous
+// index (x - 0.5, y - 0.5).
+struct Corner {
+  int x = 0, y = 0;
+  bool operator==(const Corner& other) const { return x == other.x && y == other.y; }
+};
+using Contour = std::vector<Corner>;
+
+// A contour as read: continuous (column, row) indices on one slice of the reference grid.
+using Polygon = std::vector<std::array<double, 2>>;
 
 // Contour points are decimal strings of 10 significant digits: far closer than this to a slice.
 constexpr double kOnSliceVoxels = 0.01;
 
 // RT objects name their study by this SOP class (PS3.3 C.8.8.5.3), retired elsewhere.
 constexpr const char* kStudyReferenceClass = UID_RETIRED_DetachedStudyManagementSOPClass;
-
-// A mask slice as an OpenCV matrix over the image's own voxels (rows y, columns x).
-cv::Mat SliceOf(const LabelImage& image, itk::IndexValueType k) {
-  const auto size = image.GetLargestPossibleRegion().GetSize();
-  auto* voxels = const_cast<uint8_t*>(image.GetBufferPointer()) + static_cast<size_t>(k) * size[0] * size[1];
-  return cv::Mat(static_cast<int>(size[1]), static_cast<int>(size[0]), CV_8U, voxels);
-}
 
 // The labels of LABELS that MASK holds, in LABELS order. A voxel value that no label names would
 // silently vanish from the structure set, and one without any ROI is not a valid object.
@@ -145,6 +147,14 @@ void SetCode(Item& item, const model::Code& code, const std::string& where, cons
   Require(item.setCodeMeaning(code.meaning.c_str()), where, doing);
 }
 
+// RTROIInterpretedType (PS3.3 C.8.8.8.1) from the label's category: an anatomical structure is an
+// ORGAN. The list has no term for the rest of what a model segments (a lesion is no GTV until a
+// clinician makes it one), so that is left empty, as the type 2 attribute allows.
+std::string InterpretedType(const model::Label& label) {
+  const model::Code& category = CategoryOf(label);
+  return category.value == "91723000" && category.scheme == "SCT" ? "ORGAN" : "";
+}
+
 // The label's codes say what the ROI is; who interpreted it (type 2) is left empty for a model.
 void AddObservation(DRTStructureSetIOD& rt, const model::Label& label, const std::string& where) {
   const std::string doing = "cannot add the observation of ROI '" + label.name + "'";
@@ -154,6 +164,7 @@ void AddObservation(DRTStructureSetIOD& rt, const model::Label& label, const std
   Require(observation->setObservationNumber(number.c_str()), where, doing);
   Require(observation->setReferencedROINumber(number.c_str()), where, doing);
   Require(observation->setROIObservationLabel(label.name.c_str()), where, doing);
+  Require(observation->setRTROIInterpretedType(InterpretedType(label).c_str()), where, doing);
   DRTRTROIIdentificationCodeSequence::Item* type = nullptr;
   Require(observation->getRTROIIdentificationCodeSequence().addItem(type), where, doing);
   SetCode(*type, TypeOf(label), where, doing);
@@ -162,29 +173,120 @@ void AddObservation(DRTStructureSetIOD& rt, const model::Label& label, const std
   SetCode(*category, CategoryOf(label), where, doing);
 }
 
-// CONTOUR's pixels on mask slice K as patient LPS points at the voxel centres, x\y\z per point.
+// ---- contours along pixel edges ----
+
+// The pixels of one label on one mask slice; nothing outside the slice belongs to it.
+struct SliceRegion {
+  const uint8_t* voxels = nullptr;
+  int width = 0, height = 0;
+  uint8_t value = 0;
+
+  bool Has(int x, int y) const {
+    return x >= 0 && y >= 0 && x < width && y < height && voxels[static_cast<size_t>(y) * width + x] == value;
+  }
+  bool Empty() const {
+    const uint8_t* end = voxels + static_cast<size_t>(width) * height;
+    return std::find(voxels, end, value) == end;
+  }
+};
+
+SliceRegion RegionOf(const LabelImage& mask, itk::IndexValueType k, uint8_t value) {
+  const auto size = mask.GetLargestPossibleRegion().GetSize();
+  return {mask.GetBufferPointer() + static_cast<size_t>(k) * size[0] * size[1], static_cast<int>(size[0]),
+          static_cast<int>(size[1]), value};
+}
+
+// Unit steps along pixel edges, each a right turn on the image (rows down) from the one before.
+constexpr std::array<Corner, 4> kSteps{{{1, 0}, {0, 1}, {-1, 0}, {0, -1}}};
+
+// The edges between a region's pixels and the rest of the slice, directed so that the region lies on
+// their right on the image: outer borders run clockwise there, borders of holes anticlockwise. Each
+// corner holds the steps that leave it along an edge, as bits.
+class BoundaryEdges {
+ public:
+  explicit BoundaryEdges(const SliceRegion& region) : stride_(region.width + 1) {
+    leaving_.resize(static_cast<size_t>(stride_) * (region.height + 1));
+    for (int y = 0; y < region.height; ++y) {
+      for (int x = 0; x < region.width; ++x) {
+        if (!region.Has(x, y)) continue;
+        // Its top, right, bottom and left sides where they face the outside, clockwise around it.
+        if (!region.Has(x, y - 1)) Add({x, y}, 0);
+        if (!region.Has(x + 1, y)) Add({x + 1, y}, 1);
+        if (!region.Has(x, y + 1)) Add({x + 1, y + 1}, 2);
+        if (!region.Has(x - 1, y)) Add({x, y + 1}, 3);
+      }
+    }
+  }
+
+  size_t At(Corner corner) const { return static_cast<size_t>(corner.y) * stride_ + corner.x; }
+  const std::vector<uint8_t>& Leaving() const { return leaving_; }
+  int Stride() const { return stride_; }
+
+  // The step to leave corner AT by, arriving there by step IN. Turning right first keeps to the pixel
+  // being followed, so pixels that touch only at a corner are separate regions (4-connected) and a
+  // pocket of the outside that reaches in through a corner stays outside, not a hole.
+  int Next(Corner at, int in) const {
+    for (int turn : {1, 0}) {
+      const int step = (in + turn) % 4;
+      if (leaving_[At(at)] & (1 << step)) return step;
+    }
+    return (in + 3) % 4;  // a corner entered along an edge is left along one, never back the same way
+  }
+
+ private:
+  void Add(Corner corner, int step) { leaving_[At(corner)] |= static_cast<uint8_t>(1 << step); }
+
+  int stride_;
+  std::vector<uint8_t> leaving_;
+};
+
+// Follows EDGES from corner START by step FIRST until back on that edge, crossing each edge off UNUSED,
+// and returns the corners where the boundary turns, so that collinear corners are left out.
+Contour Trace(const BoundaryEdges& edges, Corner start, int first, std::vector<uint8_t>& unused) {
+  Contour turns;
+  Corner at = start;
+  int step = first;
+  do {
+    unused[edges.At(at)] &= static_cast<uint8_t>(~(1 << step));
+    at = {at.x + kSteps[step].x, at.y + kSteps[step].y};
+    const int next = edges.Next(at, step);
+    if (next != step) turns.push_back(at);
+    step = next;
+  } while (!(at == start && step == first));
+  return turns;
+}
+
+// Every closed border of REGION along pixel edges, outer borders and holes alike (the convention in
+// rtstruct.h), in the order of their first corner row by row.
+std::vector<Contour> CrackContours(const SliceRegion& region) {
+  if (region.Empty()) return {};
+  const BoundaryEdges edges(region);
+  std::vector<uint8_t> unused = edges.Leaving();
+  std::vector<Contour> contours;
+  for (size_t i = 0; i < unused.size(); ++i) {
+    while (unused[i] != 0) {
+      const Corner corner{static_cast<int>(i % edges.Stride()), static_cast<int>(i / edges.Stride())};
+      int first = 0;
+      while (!(unused[i] & (1 << first))) ++first;
+      contours.push_back(Trace(edges, corner, first, unused));
+    }
+  }
+  return contours;
+}
+
+// CONTOUR's corners on mask slice K as patient LPS points, x\y\z per point.
 std::string ContourData(const LabelImage& mask, const Contour& contour, itk::IndexValueType k) {
   std::string data;
-  for (const cv::Point& pixel : contour) {
+  for (const Corner& corner : contour) {
     itk::ContinuousIndex<double, 3> index;
-    index[0] = pixel.x;
-    index[1] = pixel.y;
+    index[0] = corner.x - 0.5;
+    index[1] = corner.y - 0.5;
     index[2] = static_cast<double>(k);
     LabelImage::PointType point;
     mask.TransformContinuousIndexToPhysicalPoint(index, point);
     for (unsigned axis = 0; axis < 3; ++axis) data += (data.empty() ? "" : "\\") + Ds(point[axis]);
   }
   return data;
-}
-
-// Outer borders and hole borders of every 8-connected region of VALUE on mask slice K (the convention
-// in rtstruct.h).
-std::vector<Contour> SliceContours(const LabelImage& mask, itk::IndexValueType k, uint8_t value) {
-  const cv::Mat region = SliceOf(mask, k) == value;
-  std::vector<Contour> contours;
-  std::vector<cv::Vec4i> hierarchy;
-  cv::findContours(region, contours, hierarchy, cv::RETR_CCOMP, cv::CHAIN_APPROX_SIMPLE);
-  return contours;
 }
 
 void AddContours(DRTStructureSetIOD& rt, const LabelImage& mask, const model::Label& label, const Series& source,
@@ -200,7 +302,7 @@ void AddContours(DRTStructureSetIOD& rt, const LabelImage& mask, const model::La
   const auto slices = static_cast<itk::IndexValueType>(mask.GetLargestPossibleRegion().GetSize()[2]);
   for (itk::IndexValueType k = 0; k < slices; ++k) {
     const auto source_slice = SourceSliceOf(source, mask, static_cast<size_t>(k));
-    for (const Contour& contour : SliceContours(mask, k, static_cast<uint8_t>(label.value))) {
+    for (const Contour& contour : CrackContours(RegionOf(mask, k, static_cast<uint8_t>(label.value)))) {
       DRTContourSequence::Item* item = nullptr;
       Require(roi->getContourSequence().addItem(item), where, doing);
       if (source_slice) AddImage(item->getContourImageSequence(), source.files[source_slice->file], source_slice->frame);
@@ -219,10 +321,10 @@ void Save(DRTStructureSetIOD& rt, const std::string& where) {
 
 // ---- reading ----
 
-// A closed contour as pixel positions on one slice of the reference grid.
+// A closed contour on one slice of the reference grid.
 struct SlicePolygon {
   itk::IndexValueType slice = 0;
-  Contour points;
+  Polygon points;
 };
 
 uint8_t RoiValue(const DRTROIContourSequence::Item& roi, const std::string& where) {
@@ -234,7 +336,7 @@ uint8_t RoiValue(const DRTROIContourSequence::Item& roi, const std::string& wher
   return static_cast<uint8_t>(number);
 }
 
-// Each point rounded to the nearest reference voxel; all must lie on one reference slice.
+// Each point as a continuous index of the reference grid, not rounded; all must lie on one slice.
 SlicePolygon ToPolygon(const OFVector<Float64>& data, const LabelImage& reference, const std::string& where,
                        const std::string& what) {
   if (data.empty() || data.size() % 3 != 0) {
@@ -254,15 +356,15 @@ SlicePolygon ToPolygon(const OFVector<Float64>& data, const LabelImage& referenc
                                   ") mm that is not on its slice of the reference grid");
     }
     polygon.slice = static_cast<itk::IndexValueType>(slice);
-    polygon.points.emplace_back(static_cast<int>(std::lround(index[0])), static_cast<int>(std::lround(index[1])));
+    polygon.points.push_back({index[0], index[1]});
   }
   return polygon;
 }
 
 // The closed contours of one ROI, grouped by reference slice.
-std::map<itk::IndexValueType, std::vector<Contour>> PolygonsBySlice(const DRTROIContourSequence::Item& roi, uint8_t value,
+std::map<itk::IndexValueType, std::vector<Polygon>> PolygonsBySlice(const DRTROIContourSequence::Item& roi, uint8_t value,
                                                                    const LabelImage& reference, const std::string& where) {
-  std::map<itk::IndexValueType, std::vector<Contour>> by_slice;
+  std::map<itk::IndexValueType, std::vector<Polygon>> by_slice;
   const DRTContourSequence& contours = roi.getContourSequence();
   for (size_t i = 0; i < contours.getNumberOfItems(); ++i) {
     const DRTContourSequence::Item& contour = contours.getItem(i);
@@ -278,17 +380,43 @@ std::map<itk::IndexValueType, std::vector<Contour>> PolygonsBySlice(const DRTROI
   return by_slice;
 }
 
-// Even-odd parity of the polygons' insides plus their own boundary voxels (the convention in rtstruct.h).
-void PaintSlice(LabelImage& out, itk::IndexValueType slice, const std::vector<Contour>& polygons, uint8_t value) {
-  cv::Mat target = SliceOf(out, slice);
-  cv::Mat parity = cv::Mat::zeros(target.size(), CV_8U), boundary = parity.clone(), inside = parity.clone();
-  for (const Contour& polygon : polygons) {
-    inside.setTo(0);
-    cv::fillPoly(inside, std::vector<Contour>{polygon}, cv::Scalar(1));
-    parity ^= inside;
-    cv::polylines(boundary, std::vector<Contour>{polygon}, true, cv::Scalar(1));
+// The columns where the edges of POLYGONS cross the line through the pixel centres of row Y, in order.
+// An edge holds its upper end and not its lower one, so a corner on the line counts once or not at all.
+std::vector<double> RowCrossings(const std::vector<Polygon>& polygons, double y) {
+  std::vector<double> columns;
+  for (const Polygon& polygon : polygons) {
+    for (size_t i = 0, j = polygon.size() - 1; i < polygon.size(); j = i++) {
+      const auto& a = polygon[j];
+      const auto& b = polygon[i];
+      if ((a[1] <= y) != (b[1] <= y)) columns.push_back(a[0] + (y - a[1]) * (b[0] - a[0]) / (b[1] - a[1]));
+    }
   }
-  target.setTo(value, parity | boundary);
+  std::sort(columns.begin(), columns.end());
+  return columns;
+}
+
+// The first pixel whose centre is at or beyond POSITION (a column or row), kept within 0..COUNT.
+long FirstCentreFrom(double position, size_t count) {
+  return static_cast<long>(std::clamp(std::ceil(position), 0.0, static_cast<double>(count)));
+}
+
+// Sets VALUE on every pixel of slice SLICE whose centre lies inside an odd number of POLYGONS: the
+// even-odd rule sampled at voxel centres, as RT systems read contours (the convention in rtstruct.h).
+void PaintSlice(LabelImage& out, itk::IndexValueType slice, const std::vector<Polygon>& polygons, uint8_t value) {
+  const auto size = out.GetLargestPossibleRegion().GetSize();
+  uint8_t* voxels = out.GetBufferPointer() + static_cast<size_t>(slice) * size[0] * size[1];
+  double top = INFINITY, bottom = -INFINITY;
+  for (const Polygon& polygon : polygons) {
+    for (const auto& point : polygon) top = std::min(top, point[1]), bottom = std::max(bottom, point[1]);
+  }
+  for (long row = FirstCentreFrom(top, size[1]); row < FirstCentreFrom(bottom, size[1]); ++row) {
+    const std::vector<double> columns = RowCrossings(polygons, static_cast<double>(row));
+    uint8_t* line = voxels + static_cast<size_t>(row) * size[0];
+    for (size_t i = 0; i + 1 < columns.size(); i += 2) {
+      const long first = FirstCentreFrom(columns[i], size[0]), end = FirstCentreFrom(columns[i + 1], size[0]);
+      if (first < end) std::fill(line + first, line + end, value);
+    }
+  }
 }
 
 }  // namespace

@@ -1,13 +1,20 @@
 #pragma once
 // DICOM RT Structure Sets (RTSTRUCT) of label images on the grid of a loaded source series, written and
-// read back with DCMTK's dcmrt; contours come from OpenCV.
+// read back with DCMTK's dcmrt.
 //
-// Contour convention: a contour runs through the voxel centres of the boundary voxels of one 8-connected
-// region of one label on one mask slice (cv::findContours, RETR_CCOMP, CHAIN_APPROX_SIMPLE); a hole
-// gives a second contour through the centres of the region's voxels around the hole. So a contour
-// encloses its own boundary voxels, and reading fills each slice's contours by even-odd parity (the
-// usual RTSTRUCT reading of holes and islands) and then adds every contour's own voxels. Masks read
-// back voxel for voxel, holes and islands included, when the reference grid is the mask grid.
+// Contour convention: RT systems read a contour by sampling voxel centres (a voxel belongs to the ROI
+// when its centre lies inside), so a contour runs along the outer edges of its voxels, at half-integer
+// pixel coordinates (the corners of the pixel squares), never through voxel centres. Each closed contour
+// is the border of one region of one label on one mask slice, with only the corners where it turns;
+// the border of each hole is a contour of its own. Pixels that touch only at a corner are separate
+// regions (4-connected), so a pocket of background reaching in through a corner is outside, not a hole.
+// Reading fills each slice's contours by the even-odd rule at pixel centres (holes and islands), with
+// no voxels added along the contours. Masks read back voxel for voxel when the reference grid is the
+// mask grid; a reader that ORs a slice's contours (plastimatch's default) fills holes.
+//
+// Each ROI's RTROIInterpretedType (PS3.3 C.8.8.8.1) is ORGAN when its label's category is SCT 91723000
+// "Anatomical Structure" (the default), and empty otherwise (a lesion is no GTV until a clinician makes
+// it one).
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -29,8 +36,8 @@ std::string WriteRtStruct(const LabelImage& mask, const std::vector<model::Label
                           const std::string& algorithm_name, const std::filesystem::path& path);
 
 // Reads the RTSTRUCT at PATH and rasterises its CLOSED_PLANAR contours (the convention above; points
-// rounded to the nearest voxel of REFERENCE) into a label image on REFERENCE's grid, ROI number N
-// becoming label value N. POINT and OPEN_PLANAR contours enclose no voxels and are left out.
+// taken as continuous indices of REFERENCE, not rounded) into a label image on REFERENCE's grid, ROI
+// number N becoming label value N. POINT and OPEN_PLANAR contours enclose no voxels and are left out.
 // Throws DicomError naming PATH when it cannot be read, a ROI number is outside 1..255, or a contour
 // does not lie on one slice of REFERENCE.
 LabelImage::Pointer ReadRtStruct(const std::filesystem::path& path, const LabelImage& reference);
