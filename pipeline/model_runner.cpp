@@ -5,10 +5,12 @@
 #include "medpipe/core/error.h"
 #include "medpipe/core/stopwatch.h"
 #include "medpipe/export/dicom_seg.h"
+#include "medpipe/export/label_descriptions.h"
 #include "medpipe/export/rtstruct.h"
 #include "medpipe/inference/device.h"
 #include "medpipe/inference/explain.h"
 #include "medpipe/inference/tensor_image.h"
+#include "medpipe/model/decision.h"
 #include "medpipe/postprocess/postprocess.h"
 #include "medpipe/preprocess/preprocess.h"
 #include "medpipe/report/overlay.h"
@@ -101,27 +103,14 @@ Image3D::Pointer HeatmapOnSourceGrid(const torch::Tensor& heatmap, const Image3D
   return preprocess::MapBack(*on_model_grid, source_grid);
 }
 
-// The class a classifier's heat map explains: the decision rule's positive class (the evidence a
-// reader weighs), else the most probable one.
-int64_t ExplainedClass(const model::Manifest& manifest, const torch::Tensor& probabilities) {
-  return manifest.decision ? manifest.decision->positive_class : probabilities.argmax().item<int64_t>();
+std::vector<double> ProbabilitiesOf(const torch::Tensor& probabilities) {
+  const auto values = probabilities.to(torch::kDouble).contiguous();
+  return {values.data_ptr<double>(), values.data_ptr<double>() + values.numel()};
 }
 
-// Class probabilities, the most probable class, and the manifest's decision rule applied.
-nlohmann::json ClassificationJson(const model::Manifest& manifest, const torch::Tensor& probabilities) {
-  nlohmann::json json = {{"probabilities", nlohmann::json::object()}};
-  for (const auto& label : manifest.labels) json["probabilities"][label.name] = probabilities[label.value].item<double>();
-  json["predicted"] = manifest.labels[probabilities.argmax().item<int64_t>()].name;
-  if (manifest.decision) {
-    const auto& rule = *manifest.decision;
-    const double p = probabilities[rule.positive_class].item<double>();
-    const auto& positive = manifest.labels[rule.positive_class].name;
-    json["decision"] = {{"positive_class", positive},
-                        {"class", p >= rule.threshold ? positive : "not " + positive},
-                        {"probability", p},
-                        {"threshold", rule.threshold}};
-  }
-  return json;
+// The class a classifier's heat map explains: the decided class (the evidence a reader weighs).
+int64_t ExplainedClass(const model::Manifest& manifest, const torch::Tensor& probabilities) {
+  return model::DecidedClass(manifest, model::Decide(manifest, ProbabilitiesOf(probabilities)));
 }
 
 // Each label's colour and volume for an overlay's legend.
@@ -137,14 +126,17 @@ std::vector<report::LegendEntry> Legend(const model::Manifest& manifest, const n
 // Whether DICOM objects (SEG, RTSTRUCT, SR) can reference the series' images: DICOM input with valid UIDs.
 bool Referenceable(const SeriesContext& series) { return series.source && series.source->series->unreferenceable.empty(); }
 
-// One line for an overlay, e.g. "pneumonia-cnn: pneumonia 0.83 (threshold 0.50): positive".
-std::string FindingText(const model::Manifest& manifest, const nlohmann::json& entry) {
-  if (!entry.contains("decision")) return manifest.name + ": " + entry["predicted"].get<std::string>();
-  const auto& decision = entry["decision"];
-  const bool positive = decision["class"] == decision["positive_class"];
-  return manifest.name + ": " + decision["positive_class"].get<std::string>() + " " +
-         Fixed(decision["probability"], 2) + " (threshold " + Fixed(decision["threshold"], 2) +
-         "): " + (positive ? "positive" : "negative");
+// The model as the SR identifies it.
+exporter::ModelIdentity IdentityOf(const model::Manifest& manifest) {
+  return {manifest.name, manifest.version, manifest.sha256};
+}
+
+// The SR's view of one label's measures in result.json: its volume and mean intensity.
+exporter::SegmentVolume SegmentVolumeOf(int segment_number, const model::Label& label, const nlohmann::json& measure,
+                                        const std::string& modality) {
+  exporter::SegmentVolume segment{segment_number, label, measure.at("volume_ml"), std::nullopt};
+  if (measure.contains("intensity")) segment.mean = exporter::MeanIntensity{measure["intensity"].at("mean"), modality == "CT"};
+  return segment;
 }
 
 }  // namespace
@@ -312,8 +304,10 @@ SeriesAnalysis ModelRunner::Finish(const SeriesContext& series, std::vector<Mode
         entry["outputs"]["overlay"] = overlay;
         timings["write"] = stopwatch.Lap();
       } else {
-        entry.update(ClassificationJson(manifest, job.output));
-        analysis.findings.push_back(FindingText(manifest, entry));
+        const model::Decision decision = model::Decide(manifest, ProbabilitiesOf(job.output));
+        for (const auto& label : manifest.labels) entry["probabilities"][label.name] = job.output[label.value].item<double>();
+        entry["decision"] = decision;
+        analysis.findings.push_back(manifest.name + ": " + model::DecisionText(decision));
         if (job.heatmap.defined()) {
           const auto heatmap = HeatmapOnSourceGrid(job.heatmap, job.prepared->Grid(), series.volume.Grid());
           const std::string name = series.stem + "_" + manifest.name + "_heatmap.png";
@@ -322,11 +316,8 @@ SeriesAnalysis ModelRunner::Finish(const SeriesContext& series, std::vector<Mode
           if (!analysis.heatmap) analysis.heatmap = heatmap;
         }
         if (Referenceable(series)) {
-          const std::string predicted = entry["predicted"];
-          std::optional<double> threshold;
-          if (manifest.decision) threshold = manifest.decision->threshold;
-          analysis.classifications.push_back({manifest.name, manifest.version, series.source, predicted,
-                                              entry["probabilities"][predicted], threshold});
+          const model::Code& code = manifest.labels[model::DecidedClass(manifest, decision)].type;
+          analysis.classifications.push_back({IdentityOf(manifest), series.source, decision, code});
         }
         timings["post"] = stopwatch.Lap();
       }
@@ -363,6 +354,9 @@ nlohmann::json ModelRunner::WriteSegmentationOutputs(const LabelImage& labels, c
     WriteLabelNifti(labels, series.folder / name);
     exporter::CheckSameGeometry(labels, *ReadLabelNifti(series.folder / name), manifest.labels, name);
     outputs["nifti"] = name;
+    const auto descriptions = exporter::WriteLabelDescriptions(manifest.labels, series.folder / name);
+    outputs["nifti_labels"] = descriptions.json.filename().string();
+    outputs["itksnap_labels"] = descriptions.itksnap.filename().string();
   }
   if ((outputs_.seg || outputs_.rtstruct) && series.source && !Referenceable(series))
     outputs["dicom_skipped"] = series.source->series->unreferenceable;
@@ -373,10 +367,10 @@ nlohmann::json ModelRunner::WriteSegmentationOutputs(const LabelImage& labels, c
     exporter::CheckSameGeometry(labels, *exporter::ReadDicomSeg(series.folder / name, labels, manifest.labels),
                                 manifest.labels, name);
     outputs["seg"] = name;
-    exporter::SegmentationFindings findings{seg.sop_instance_uid, seg.series_instance_uid, manifest.name, manifest.version,
+    exporter::SegmentationFindings findings{seg.sop_instance_uid, seg.series_instance_uid, IdentityOf(manifest),
                                             series.source, {}};
     for (size_t i = 0; i < manifest.labels.size(); ++i)
-      findings.segments.push_back({static_cast<int>(i + 1), manifest.labels[i], measures[i]["volume_ml"]});
+      findings.segments.push_back(SegmentVolumeOf(static_cast<int>(i + 1), manifest.labels[i], measures[i], series.modality));
     analysis.segmentations.push_back(findings);
   }
   if (outputs_.rtstruct && Referenceable(series)) {

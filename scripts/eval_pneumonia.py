@@ -57,7 +57,8 @@ def main() -> None:
     threshold = decisions[0]["threshold"]
     report = classification_report(labels, scores, threshold)
     # medpipe's own decision must be the one the threshold gives.
-    assert all((d["class"] == d["positive_class"]) == (s >= threshold) for d, s in zip(decisions, scores))
+    assert all(d["class"] == "pneumonia" and (d["result"] == "positive") == (s >= threshold)
+               for d, s in zip(decisions, scores))
     report["threshold"] = threshold
     report["auc_ci95"] = bootstrap_ci(lambda i: roc_auc(labels[i], scores[i]), count)
     report["accuracy_ci95"] = bootstrap_ci(lambda i: float(np.mean((scores[i] >= threshold) == labels[i])), count)

@@ -9,7 +9,7 @@ packages=(
   libtorch-dev python3-torch python3-numpy python3-nibabel python3-scipy python3-pydicom python3-pil
   libopencv-dev libboost-program-options-dev nlohmann-json3-dev zlib1g-dev
   libgtest-dev libgmock-dev
-  dcm2niix dicom3tools bc strace
+  dcm2niix dicom3tools plastimatch bc strace
   orthanc curl
   python3-jsonschema chromium fonts-dejavu-core
   slurmctld slurmd slurm-client munge

@@ -46,18 +46,23 @@ struct ReportCase {
   ClassificationFinding classification;
 };
 
+const std::string kSha256(64, 'a');
+
 ReportCase SyntheticReport(const fs::path& dir) {
   ReportCase report{SyntheticCtWithMask(dir), {}, {}, {}};
   report.source = SourceOf(report.ct.series);
   const auto labels = ThreeLabels();
   const double voxel_ml = 2.0 / 1000.0;
   char uid[100];
-  report.segmentation = {dcmGenerateUniqueIdentifier(uid), "", "test-net", "1.2.0", &report.source, {}};
+  report.segmentation = {dcmGenerateUniqueIdentifier(uid), "", {"test-net", "1.2.0", kSha256}, &report.source, {}};
   report.segmentation.seg_series_instance_uid = dcmGenerateUniqueIdentifier(uid);
   for (int i = 0; i < 2; ++i) {
-    report.segmentation.segments.push_back({i + 1, labels[i], CountValue(*report.ct.mask, labels[i].value) * voxel_ml});
+    report.segmentation.segments.push_back(
+        {i + 1, labels[i], CountValue(*report.ct.mask, labels[i].value) * voxel_ml, MeanIntensity{40.5 + i, true}});
   }
-  report.classification = {"test-classifier", "0.3", &report.source, "malignant", 0.87, 0.5};
+  const model::Decision malignant{"malignant", 0.87, 0.5, model::Verdict::Positive, "malignant"};
+  report.classification = {{"test-classifier", "0.3", kSha256}, &report.source, malignant,
+                           {"86049000", "SCT", "Malignant neoplasm"}};
   return report;
 }
 
@@ -80,7 +85,7 @@ TEST_F(SrRtStruct, MeasurementReportPassesDciodvfyAndDsrdump) {
   }
   EXPECT_NE(dump.find(report.segmentation.seg_sop_instance_uid), std::string::npos) << "referenced SEG";
   EXPECT_NE(dump.find("(85756007,SCT,\"Tissue\")"), std::string::npos) << "default type code for the box";
-  EXPECT_NE(dump.find("\"malignant\""), std::string::npos);
+  EXPECT_NE(dump.find("(86049000,SCT,\"Malignant neoplasm\")=(52101004,SCT,\"Present\")"), std::string::npos);
   EXPECT_NE(dump.find("(122157,DCM,\"Probability\")=\"0.87\" (1,UCUM"), std::string::npos);
   EXPECT_NE(dump.find("(122411,DCM,\"Threshold Value\")=\"0.5\""), std::string::npos);
   EXPECT_NE(dump.find("\"test-net\""), std::string::npos) << "algorithm name";
@@ -236,7 +241,7 @@ TEST_F(SrRtStruct, RtStructReadsBackVoxelForVoxelAndPassesDciodvfy) {
   ASSERT_TRUE(rt.findAndGetSequence(DCM_StructureSetROISequence, rois).good());
   ASSERT_EQ(rois->card(), 2u) << "one ROI per label present";
   EXPECT_EQ(GetString(*rois->getItem(0), DCM_ROINumber), "1");
-  EXPECT_EQ(GetString(*rois->getItem(0), DCM_ROIName), "lesion");
+  EXPECT_EQ(GetString(*rois->getItem(0), DCM_ROIName), "Lesion") << "the structure its type code names";
   EXPECT_EQ(GetString(*rois->getItem(1), DCM_ROIName), "box");
   EXPECT_EQ(GetString(*rois->getItem(1), DCM_ROIGenerationAlgorithm), "AUTOMATIC");
   EXPECT_EQ(GetString(*rois->getItem(0), DCM_ReferencedFrameOfReferenceUID), ct.series.files.front().frame_of_reference_uid);

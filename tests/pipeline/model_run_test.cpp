@@ -175,10 +175,13 @@ TEST_F(ModelRun, SegmentsAndClassifiesDicomStudies) {
   ASSERT_TRUE(xray.contains("probabilities")) << xray.dump(2);
   const double normal = xray["probabilities"]["normal"], abnormal = xray["probabilities"]["abnormal"];
   EXPECT_NEAR(normal + abnormal, 1.0, 1e-6);
-  EXPECT_EQ(xray["predicted"], normal > abnormal ? "normal" : "abnormal");
-  EXPECT_EQ(xray["decision"]["positive_class"], "abnormal");
+  // The decision is about the rule's class, whichever class is the most probable.
+  EXPECT_EQ(xray["decision"]["class"], "abnormal");
+  EXPECT_EQ(xray["decision"]["probability"], abnormal);
   EXPECT_EQ(xray["decision"]["threshold"], 0.5);
-  EXPECT_EQ(xray["decision"]["class"], abnormal >= 0.5 ? "abnormal" : "not abnormal");
+  EXPECT_EQ(xray["decision"]["result"], abnormal >= 0.5 ? "positive" : "negative");
+  EXPECT_EQ(xray["decision"]["most_probable_class"], normal > abnormal ? "normal" : "abnormal");
+  EXPECT_FALSE(xray.contains("predicted")) << "the argmax lives inside the decision, labelled as secondary";
   // Its explanation: the evidence for the positive class, by saliency (the model has no feature methods).
   EXPECT_EQ(xray["explanation"]["method"], "saliency");
   EXPECT_EQ(xray["explanation"]["class"], "abnormal");
@@ -197,6 +200,16 @@ TEST_F(ModelRun, SegmentsAndClassifiesDicomStudies) {
         }
         if (analysis["task"] == "segmentation" && !analysis.contains("skipped")) {
           EXPECT_TRUE(analysis["outputs"].contains("overlay")) << analysis.dump();
+          // The NIfTI mask's values are named beside it, for any tool and for ITK-SNAP/Slicer.
+          const auto sidecar = ReadJson(entry.path() / analysis["outputs"]["nifti_labels"].get<std::string>());
+          ASSERT_EQ(sidecar["labels"].size(), analysis["labels"].size()) << sidecar.dump();
+          const std::string itksnap = ReadFile(entry.path() / analysis["outputs"]["itksnap_labels"].get<std::string>());
+          for (size_t i = 0; i < analysis["labels"].size(); ++i) {
+            const auto& label = analysis["labels"][i];
+            EXPECT_EQ(sidecar["labels"][i]["value"], label["value"]);
+            EXPECT_EQ(sidecar["labels"][i]["name"], label["name"]);
+            EXPECT_NE(itksnap.find("\"" + label["name"].get<std::string>() + "\""), std::string::npos) << itksnap;
+          }
         }
         if (analysis.contains("explanation")) {
           EXPECT_TRUE(analysis["outputs"].contains("heatmap")) << analysis.dump();

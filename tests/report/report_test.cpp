@@ -272,9 +272,9 @@ class BatchOutputTest : public testing::TempDirTest {
     json xray = {{"id", "dx"}, {"series_number", 1}, {"modality", "DX"}, {"kind", "projection"}, {"loaded", true},
                  {"problems", json::array({kHostile})}, {"overlay", "1_dx.png"}};
     xray["analyses"] = json::array({{{"model", "pneumonia-cnn"}, {"version", "2.1"}, {"task", "classification"},
-                         {"probabilities", {{"normal", 0.17}, {"pneumonia", 0.83}}}, {"predicted", "pneumonia"},
-                         {"decision", {{"positive_class", "pneumonia"}, {"class", "pneumonia"}, {"probability", 0.83},
-                                       {"threshold", 0.5}}}},
+                         {"probabilities", {{"normal", 0.17}, {"pneumonia", 0.83}}},
+                         {"decision", {{"class", "pneumonia"}, {"probability", 0.83}, {"threshold", 0.5},
+                                       {"result", "positive"}, {"most_probable_class", "pneumonia"}}}},
                         {{"model", "lesion-seg"}, {"version", "1.0"}, {"task", "segmentation"},
                          {"skipped", "3-D model, series is a single image"}}});
     const json broken = {{"id", "mr"}, {"series_number", 5}, {"modality", "MR"}, {"kind", "volume"}, {"loaded", false},
@@ -311,24 +311,24 @@ TEST_F(BatchOutputTest, ResultsCsvHasARowPerLabelClassificationSkipAndFailedSeri
   const auto records = Records(Read("results.csv"));
   ASSERT_EQ(records.size(), 8U);
   EXPECT_EQ(records[0],
-            "study_id,study_instance_uid,series_id,modality,model,task,status,label_or_class,value,decision,reason,"
+            "study_id,study_instance_uid,series_id,modality,model,task,status,label_or_class,value,decision,threshold,reason,"
             "surface_mm2,sphericity,centroid_x_mm,centroid_y_mm,centroid_z_mm,intensity_unit,intensity_mean,intensity_std,"
             "intensity_min,intensity_max,intensity_p5,intensity_p25,intensity_median,intensity_p75,intensity_p95");
   const auto has = [&](const std::string& record) {
     return std::find(records.begin(), records.end(), record) != records.end();
   };
   const std::string no_features(15, ',');
-  EXPECT_TRUE(has("0123456789abcdef,1.2.3.0123456789abcdef,ct,CT,lesion-seg,segmentation,ok,lesion,12.4,,,"
+  EXPECT_TRUE(has("0123456789abcdef,1.2.3.0123456789abcdef,ct,CT,lesion-seg,segmentation,ok,lesion,12.4,,,,"
                   "30.5,0.875,-12.5,40,101.25,HU,101.5,4.25,80,120,90,97,101,106,113.5"));
   EXPECT_TRUE(has(
-      "0123456789abcdef,1.2.3.0123456789abcdef,ct,CT,lesion-seg,segmentation,ok,\"edema, \"\"peri\"\"\",3.25,," + no_features));
-  EXPECT_TRUE(has("0123456789abcdef,1.2.3.0123456789abcdef,ct,CT,pneumonia-cnn,classification,skipped,,,,"
+      "0123456789abcdef,1.2.3.0123456789abcdef,ct,CT,lesion-seg,segmentation,ok,\"edema, \"\"peri\"\"\",3.25,,," + no_features));
+  EXPECT_TRUE(has("0123456789abcdef,1.2.3.0123456789abcdef,ct,CT,pneumonia-cnn,classification,skipped,,,,,"
                   "\"model reads DX, series is CT\"" + no_features));
   EXPECT_TRUE(has("fedcba9876543210,1.2.3.fedcba9876543210,dx,DX,pneumonia-cnn,classification,ok,pneumonia,0.83,"
-                  "pneumonia," + no_features));
-  EXPECT_TRUE(has("fedcba9876543210,1.2.3.fedcba9876543210,mr,MR,,,failed,,,,missing_slices: gap of 2 slices at 40 mm" +
+                  "positive,0.5," + no_features));
+  EXPECT_TRUE(has("fedcba9876543210,1.2.3.fedcba9876543210,mr,MR,,,failed,,,,,missing_slices: gap of 2 slices at 40 mm" +
                   no_features));
-  EXPECT_TRUE(has("00aa11bb22cc33dd,1.2.3.00aa11bb22cc33dd,nifti,,lesion-seg,segmentation,ok,lesion,9.5,," + no_features));
+  EXPECT_TRUE(has("00aa11bb22cc33dd,1.2.3.00aa11bb22cc33dd,nifti,,lesion-seg,segmentation,ok,lesion,9.5,,," + no_features));
 }
 
 // Every src="..." in PAGE, resolved from the page's folder.
@@ -354,7 +354,7 @@ TEST_F(BatchOutputTest, HtmlReportEscapesTextAndReferencesImagesThatExist) {
     EXPECT_NE(page->find("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"), std::string::npos);
   }
   EXPECT_NE(index.find("edema, &quot;peri&quot; 3.25 mL"), std::string::npos);
-  EXPECT_NE(index.find("pneumonia 0.83"), std::string::npos);
+  EXPECT_NE(index.find("pneumonia 0.83 (threshold 0.5): positive"), std::string::npos);
   EXPECT_NE(dx_page.find("missing_slices: gap of 2 slices at 40 mm"), std::string::npos);
   EXPECT_EQ(index.find("://"), std::string::npos) << "the report must not reach the network";
   EXPECT_NE(index.find("<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; script-src 'sha256-"),

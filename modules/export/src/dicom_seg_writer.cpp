@@ -72,10 +72,9 @@ void ImportSource(DcmSegmentation& seg, const dicom::SourceSeries& source, const
 void SetSeries(DcmSegmentation& seg, const Series& source, const SegAlgorithm& algorithm, const std::string& where) {
   Require(seg.getSeries().setSeriesInstanceUID(NewUid().c_str()), where, "cannot set SeriesInstanceUID");
   Require(seg.getSOPCommon().setSOPInstanceUID(NewUid().c_str()), where, "cannot set SOPInstanceUID");
-  // Derived series are numbered above the source's so viewers list them after it.
-  Require(seg.getSegmentationSeriesModule().setSeriesNumber(std::to_string(source.series_number + 1000).c_str()), where,
-          "cannot set SeriesNumber");
-  Require(seg.getSeries().setSeriesDescription(("Segmentation " + algorithm.name).c_str()), where,
+  Require(seg.getSegmentationSeriesModule().setSeriesNumber(std::to_string(source.series_number + kSegSeries).c_str()),
+          where, "cannot set SeriesNumber");
+  Require(seg.getSeries().setSeriesDescription(DerivedSeriesDescription("SEG " + algorithm.name, source).c_str()), where,
           "cannot set SeriesDescription");
   OFString date, time;
   DcmDate::getCurrentDate(date);
@@ -122,6 +121,12 @@ Uint16 AddSegment(DcmSegmentation& seg, const model::Label& label, const SegAlgo
                              Macro(TypeOf(label)), DcmSegTypes::SAT_AUTOMATIC, algorithm.name.c_str()),
           where, doing);
   std::unique_ptr<DcmSegment> segment(created);
+  // The part (e.g. anterior) and the side tell apart segments of one type; dcmqi codes both here.
+  OFVector<CodeSequenceMacro*>& modifiers = segment->getSegmentedPropertyTypeModifierCode();
+  if (label.modifier) modifiers.push_back(new CodeSequenceMacro(Macro(*label.modifier)));
+  if (const auto side = model::LateralityCode(label.laterality)) modifiers.push_back(new CodeSequenceMacro(Macro(*side)));
+  const std::string description = model::StructureText(label);
+  if (!description.empty()) Require(segment->setSegmentDescription(description.c_str()), where, doing);
   double l = 0, a = 0, b = 0;
   IODCIELabUtil::rgb2DicomLab(l, a, b, label.colour[0] / 255.0, label.colour[1] / 255.0, label.colour[2] / 255.0);
   Require(segment->setRecommendedDisplayCIELabValue(static_cast<Uint16>(std::lround(l)), static_cast<Uint16>(std::lround(a)),
@@ -227,9 +232,10 @@ void RequireNamedValues(const LabelImage& mask, const std::vector<uint8_t>& valu
   }
 }
 
-void Save(DcmSegmentation& seg, const std::string& where) {
+void Save(DcmSegmentation& seg, const dicom::SourceSeries& source, const std::string& where) {
   DcmFileFormat file;
   Require(seg.writeDataset(*file.getDataset()), where, "cannot encode the segmentation");
+  CopyDeidentification(*LoadSourceHeader(source, where)->getDataset(), *file.getDataset(), where);
   // Segments come from one label image, so no voxel is in two of them; dcmseg does not write this.
   Require(file.getDataset()->putAndInsertString(DCM_SegmentsOverlap, "NO"), where, "cannot set SegmentsOverlap");
   Require(file.saveFile(where.c_str(), EXS_LittleEndianExplicit), where, "cannot write the file");
@@ -256,7 +262,7 @@ WrittenObject WriteDicomSeg(const LabelImage& mask, const std::vector<model::Lab
     AddFrames(*seg, mask, AddSegment(*seg, labels[i], algorithm, where), values[i], slices, where);
   }
   AddReferencedSeries(*seg, source, where);
-  Save(*seg, where);
+  Save(*seg, source_series, where);
 
   OFString instance, series;
   Require(seg->getSOPCommon().getSOPInstanceUID(instance), where, "cannot read back SOPInstanceUID");

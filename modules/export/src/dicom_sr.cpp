@@ -7,6 +7,8 @@
 #include <dcmtk/dcmsr/codes/ucum.h>
 #include <dcmtk/dcmsr/dsrdoc.h>
 
+#include <set>
+
 #include "export_support.h"
 
 namespace medpipe::exporter {
@@ -18,6 +20,10 @@ using Report = TID1500_MeasurementReport;
 
 // Probabilities and thresholds are fractions: UCUM's unity.
 const DSRBasicCodedEntry kNoUnits("1", "UCUM", "no units");
+const DSRCodedEntryValue kHounsfield("[hnsf'U]", "UCUM", "Hounsfield unit");
+const DSRCodedEntryValue kMean("373098007", "SCT", "Mean");
+const DSRCodedEntryValue kPresent("52101004", "SCT", "Present");
+const DSRCodedEntryValue kAbsent("2667000", "SCT", "Absent");
 
 DSRCodedEntryValue Coded(const model::Code& code) {
   return DSRCodedEntryValue(code.value.c_str(), code.scheme.c_str(), code.meaning.c_str());
@@ -50,6 +56,27 @@ std::vector<const dicom::SourceSeries*> Sources(const std::vector<SegmentationFi
   return sources;
 }
 
+// What the header pass knows of FILE, as the attributes TID 1602 descriptors are read from.
+void ImageDescriptors(const FileHeader& file, DcmItem& item) {
+  item.putAndInsertString(DCM_SOPClassUID, file.sop_class_uid.c_str());
+  item.putAndInsertString(DCM_SOPInstanceUID, file.sop_instance_uid.c_str());
+  item.putAndInsertString(DCM_Modality, file.modality.c_str());
+  if (!file.study_date.empty()) item.putAndInsertString(DCM_StudyDate, file.study_date.c_str());
+  if (!file.frame_of_reference_uid.empty()) item.putAndInsertString(DCM_FrameOfReferenceUID, file.frame_of_reference_uid.c_str());
+  item.putAndInsertUint16(DCM_Rows, static_cast<Uint16>(file.pixels.rows));
+  item.putAndInsertUint16(DCM_Columns, static_cast<Uint16>(file.pixels.columns));
+  if (file.frames.size() != 1) return;  // multi-frame geometry is per frame, not one descriptor
+  const dicom::FrameInfo& frame = file.frames.front();
+  const auto decimals = [](const auto& values) {
+    std::string text;
+    for (double value : values) text += (text.empty() ? "" : "\\") + Ds(value);
+    return text;
+  };
+  if (frame.position) item.putAndInsertString(DCM_ImagePositionPatient, decimals(*frame.position).c_str());
+  if (frame.orientation) item.putAndInsertString(DCM_ImageOrientationPatient, decimals(*frame.orientation).c_str());
+  if (frame.pixel_spacing) item.putAndInsertString(DCM_PixelSpacing, decimals(*frame.pixel_spacing).c_str());
+}
+
 void StartReport(Report& report, const std::string& where) {
   Require(report.setLanguage(CID5000_Languages::English), where, "cannot set the language");
   // TID 1500 needs an observer: the device medpipe, under a new UID as medpipe has no UID root of its
@@ -62,7 +89,15 @@ void StartReport(Report& report, const std::string& where) {
           where, "cannot set the procedure reported");
 }
 
-// A TID 1411 group: the segment, where it came from, its volume and the model that measured it.
+// TID 4019: the model's name, version and model.pt's sha256 as its parameter.
+void Identify(TID4019_AlgorithmIdentification& identification, const ModelIdentity& model, const std::string& where,
+              const std::string& doing) {
+  Require(identification.setIdentification(model.name.c_str(), model.version.c_str()), where, doing);
+  Require(identification.addParameter(("model.pt sha256 " + model.sha256).c_str()), where, doing);
+}
+
+// A TID 1411 group: the segment, where it came from, its volume and mean intensity, and the model that
+// measured them.
 void AddSegmentVolume(Report& report, const SegmentationFindings& findings, const SegmentVolume& segment,
                       const std::string& where) {
   const model::Label& label = segment.label;
@@ -73,44 +108,86 @@ void AddSegmentVolume(Report& report, const SegmentationFindings& findings, cons
   Require(group.setTrackingIdentifier(label.name.c_str()), where, doing);
   Require(group.setTrackingUniqueIdentifier(NewUid().c_str()), where, doing);
   Require(group.setFinding(Coded(TypeOf(label))), where, doing);
-  if (NamesAnatomy(label)) Require(group.addFindingSite(Coded(TypeOf(label))), where, doing);
+  if (NamesAnatomy(label)) {
+    const auto side = model::LateralityCode(label.laterality);
+    Require(group.addFindingSite(Coded(TypeOf(label)),
+                                 side ? CID244e_Laterality(Coded(*side)) : CID244e_Laterality(),
+                                 label.modifier ? Coded(*label.modifier) : DSRCodedEntryValue()),
+            where, doing);
+  }
   DSRImageReferenceValue seg(UID_SegmentationStorage, findings.seg_sop_instance_uid.c_str());
   seg.getSegmentList().addItem(static_cast<Uint16>(segment.segment_number));
   Require(group.setReferencedSegment(seg), where, doing);
   Require(group.setSourceSeriesForSegmentation(findings.source->series->series_instance_uid.c_str()), where, doing);
-  const CMR_TID1411_in_TID1500::MeasurementValue volume(Ds(segment.volume_ml).c_str(),
-                                                               DSRCodedEntryValue(CODE_UCUM_ml));
-  Require(group.addMeasurement(CMR_CID7469::Volume, volume), where, doing);
-  Require(group.getMeasurement().setAlgorithmIdentification(findings.model_name.c_str(), findings.model_version.c_str()),
-          where, doing);
+  const auto add = [&](const CMR_CID7469& concept, double value, const DSRCodedEntryValue& unit) {
+    const CMR_TID1411_in_TID1500::MeasurementValue number(Ds(value).c_str(), unit);
+    Require(group.addMeasurement(concept, number), where, doing);
+    Identify(group.getMeasurement().getAlgorithmIdentification(), findings.model, where, doing);
+  };
+  add(CMR_CID7469::Volume, segment.volume_ml, DSRCodedEntryValue(CODE_UCUM_ml));
+  if (segment.mean) {
+    add(CMR_CID7469(kMean), segment.mean->value, segment.mean->hounsfield ? kHounsfield : DSRCodedEntryValue(kNoUnits));
+  }
 }
 
-// CONCEPT = VALUE (a fraction) in GROUP.
-void AddFraction(CMR_TID1501_in_TID1500& group, const DSRBasicCodedEntry& concept, double value,
-                 const std::string& where, const std::string& doing) {
+// CONCEPT = VALUE (a fraction) in GROUP, identified as made by MODEL from every image of SOURCE.
+void AddFraction(CMR_TID1501_in_TID1500& group, const DSRBasicCodedEntry& concept, double value, const ModelIdentity& model,
+                 const dicom::Series& source, const std::string& where, const std::string& doing) {
   const CMR_TID1501_in_TID1500::MeasurementValue fraction(Ds(value).c_str(), DSRCodedEntryValue(kNoUnits));
   Require(group.addMeasurement(CID7469_GenericIntensityAndSizeMeasurements(DSRCodedEntryValue(concept)), fraction), where,
           doing);
-}
-
-// A TID 1501 group: the probability of the decided class, inferred from every source image, the
-// threshold, the class, and the model (TID 300 has no algorithm identification, so as text).
-void AddClassification(Report& report, const ClassificationFinding& finding, const std::string& where) {
-  const std::string doing = "cannot add the classification by " + finding.model_name;
-  Require(report.addIndividualMeasurements(), where, doing);
-  auto& group = report.getIndividualMeasurements();
-  Require(group.setTrackingIdentifier((finding.model_name + " classification").c_str()), where, doing);
-  Require(group.setTrackingUniqueIdentifier(NewUid().c_str()), where, doing);
-  AddFraction(group, CODE_DCM_Probability, finding.probability, where, doing);
-  for (const FileHeader& file : finding.source->series->files) {
-    Require(group.getMeasurement().addImage(CODE_DCM_SourceOfMeasurement,
-                                            DSRImageReferenceValue(file.sop_class_uid.c_str(), file.sop_instance_uid.c_str())),
+  auto& measurement = group.getMeasurement();
+  for (const FileHeader& file : source.files) {
+    Require(measurement.addImage(CODE_DCM_SourceOfMeasurement,
+                                 DSRImageReferenceValue(file.sop_class_uid.c_str(), file.sop_instance_uid.c_str())),
             where, doing);
   }
-  if (finding.threshold) AddFraction(group, CODE_DCM_ThresholdValue, *finding.threshold, where, doing);
-  Require(group.addQualitativeEvaluation(CODE_DCM_Finding, finding.class_name.c_str()), where, doing);
-  Require(group.addQualitativeEvaluation(CODE_DCM_AlgorithmName, finding.model_name.c_str()), where, doing);
-  Require(group.addQualitativeEvaluation(CODE_DCM_AlgorithmVersion, finding.model_version.c_str()), where, doing);
+  // TID 300 has no setter for TID 4019: its items go below the measurement as concept modifiers.
+  TID4019_AlgorithmIdentification identification;
+  Identify(identification, model, where, doing);
+  measurement.gotoRoot();
+  Require(measurement.insertExtraTemplate(identification, DSRTypes::AM_belowCurrent, DSRTypes::RT_hasConceptMod), where,
+          doing);
+}
+
+// A TID 1501 group about the decided class (dicom_sr.h): its probability, the threshold that applies
+// to it, and present or absent as the decision says.
+void AddClassification(Report& report, const ClassificationFinding& finding, const std::string& where) {
+  const model::Decision& decision = finding.decision;
+  const std::string doing = "cannot add the classification by " + finding.model.name;
+  Require(report.addIndividualMeasurements(), where, doing);
+  auto& group = report.getIndividualMeasurements();
+  Require(group.setTrackingIdentifier((finding.model.name + ": " + decision.class_name).c_str()), where, doing);
+  Require(group.setTrackingUniqueIdentifier(NewUid().c_str()), where, doing);
+  const bool coded = !finding.finding.value.empty();
+  if (coded) Require(group.setFinding(Coded(finding.finding)), where, doing);
+  const dicom::Series& source = *finding.source->series;
+  AddFraction(group, CODE_DCM_Probability, decision.probability, finding.model, source, where, doing);
+  if (decision.threshold) AddFraction(group, CODE_DCM_ThresholdValue, *decision.threshold, finding.model, source, where, doing);
+  if (coded) {
+    const bool absent = decision.verdict == model::Verdict::Negative;
+    Require(group.addQualitativeEvaluation(Coded(finding.finding), absent ? kAbsent : kPresent), where, doing);
+  } else {
+    const std::string text = decision.class_name + ": " + model::VerdictName(decision.verdict);
+    Require(group.addQualitativeEvaluation(CODE_DCM_Finding, text.c_str()), where, doing);
+  }
+}
+
+// TID 1600: one image group listing every source image with what the header pass knows of it.
+void AddImageLibrary(Report& report, const std::vector<const dicom::SourceSeries*>& sources, const std::string& where) {
+  TID1600_ImageLibrary& library = report.getImageLibrary();
+  Require(library.createNewImageLibrary(), where, "cannot create the image library");
+  Require(library.addImageGroup(), where, "cannot add the image library group");
+  std::set<std::string> listed;
+  for (const dicom::SourceSeries* source : sources) {
+    for (const FileHeader& file : source->series->files) {
+      if (!listed.insert(file.sop_instance_uid).second) continue;
+      DcmItem descriptors;
+      ImageDescriptors(file, descriptors);
+      Require(library.addImageEntry(descriptors, TID1600_ImageLibrary::withAllDescriptors), file.path,
+              "cannot list in the image library of " + where);
+    }
+  }
 }
 
 // Patient and study are those of the first source; series and instance are new.
@@ -124,9 +201,10 @@ void SetHeader(DSRDocument& document, const dicom::SourceSeries& source_series, 
     Require(document.setSpecificCharacterSet(charset), where, "cannot set SpecificCharacterSet");
   }
   document.createNewSeries();
-  // Derived series are numbered above the source's (SEG +1000, RTSTRUCT +2000) so viewers list them after it.
-  Require(document.setSeriesNumber(std::to_string(source.series_number + 3000).c_str()), where, "cannot set SeriesNumber");
-  Require(document.setSeriesDescription("Measurement report"), where, "cannot set SeriesDescription");
+  Require(document.setSeriesNumber(std::to_string(source.series_number + kReportSeries).c_str()), where,
+          "cannot set SeriesNumber");
+  Require(document.setSeriesDescription(DerivedSeriesDescription("Measurements", source).c_str()), where,
+          "cannot set SeriesDescription");
   Require(document.setInstanceNumber("1"), where, "cannot set InstanceNumber");
   Require(document.setManufacturer("medpipe"), where, "cannot set Manufacturer");
   Require(document.setSoftwareVersions(MEDPIPE_VERSION), where, "cannot set SoftwareVersions");
@@ -151,10 +229,18 @@ void AddEvidence(DSRDocument& document, const std::vector<SegmentationFindings>&
   }
 }
 
-void Save(DSRDocument& document, const std::string& where) {
+// Encodes DOCUMENT at WHERE under new 2.25 series and instance UIDs (DSRDocument issues them under
+// DCMTK's root and has no setter), with the de-identification marks of SOURCES. Returns the instance UID.
+std::string Save(DSRDocument& document, const std::vector<const dicom::SourceSeries*>& sources, const std::string& where) {
   DcmFileFormat file;
-  Require(document.write(*file.getDataset()), where, "cannot encode the report");
+  DcmDataset& dataset = *file.getDataset();
+  Require(document.write(dataset), where, "cannot encode the report");
+  const std::string uid = NewUid();
+  Require(dataset.putAndInsertString(DCM_SOPInstanceUID, uid.c_str()), where, "cannot set SOPInstanceUID");
+  Require(dataset.putAndInsertString(DCM_SeriesInstanceUID, NewUid().c_str()), where, "cannot set SeriesInstanceUID");
+  for (const dicom::SourceSeries* source : sources) CopyDeidentification(*LoadSourceHeader(*source, where)->getDataset(), dataset, where);
   Require(file.saveFile(where.c_str(), EXS_LittleEndianExplicit), where, "cannot write the file");
+  return uid;
 }
 
 }  // namespace
@@ -166,6 +252,7 @@ std::string WriteMeasurementReport(const std::vector<SegmentationFindings>& segm
   const std::vector<const dicom::SourceSeries*> sources = Sources(segmentations, classifications, where);
   Report report(CMR_CID7021::ImagingMeasurementReport);
   StartReport(report, where);
+  AddImageLibrary(report, sources, where);
   for (const SegmentationFindings& findings : segmentations) {
     for (const SegmentVolume& segment : findings.segments) AddSegmentVolume(report, findings, segment, where);
   }
@@ -177,10 +264,7 @@ std::string WriteMeasurementReport(const std::vector<SegmentationFindings>& segm
   SetHeader(document, *sources.front(), where);
   Require(document.completeDocument(), where, "cannot mark the report complete");
   AddEvidence(document, segmentations, sources, where);
-  Save(document, where);
-  OFString uid;
-  Require(document.getSOPInstanceUID(uid), where, "cannot read back SOPInstanceUID");
-  return uid.c_str();
+  return Save(document, sources, where);
 }
 
 }  // namespace medpipe::exporter

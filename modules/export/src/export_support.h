@@ -1,10 +1,13 @@
 #pragma once
 // Private helpers every export writer and reader shares (SEG, SR, RTSTRUCT, the geometry check):
-// DCMTK status checks, segment label values, new UIDs, decimal strings, label codes with defaults,
-// the source's header, the source slice at a mask slice, and empty label images.
+// DCMTK status checks, segment label values, new UIDs, derived series numbers and descriptions,
+// de-identification marks, decimal strings, label codes with defaults, the source's header, the
+// source slice at a mask slice, and empty label images.
 #include <dcmtk/dcmdata/dcfilefo.h>
 #include <dcmtk/dcmdata/dcistrmb.h>
+#include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmdata/dcuid.h>
+#include <dcmtk/ofstd/ofuuid.h>
 #include <dcmtk/ofstd/ofcond.h>
 
 #include <algorithm>
@@ -44,9 +47,42 @@ inline std::vector<uint8_t> SegmentValues(const std::vector<model::Label>& label
   return values;
 }
 
+// A new UID under 2.25 (PS3.5 B.2: a UUID as a decimal number), never under DCMTK's own root: medpipe
+// has no root of its own, and objects from every medpipe site must not look like DCMTK's examples.
 inline std::string NewUid() {
-  char uid[100];
-  return dcmGenerateUniqueIdentifier(uid, SITE_INSTANCE_UID_ROOT);
+  OFString uid;
+  OFUUID().toString(uid, OFUUID::ER_RepresentationOID);
+  return uid.c_str();
+}
+
+// Derived series are numbered above their source's so viewers list them after it.
+enum SeriesNumberOffset { kSegSeries = 1000, kRtStructSeries = 2000, kReportSeries = 3000 };
+
+// A derived series' description names what it is and its source series (description and number), so
+// two segmented series of one study can be told apart. The source's text is untrusted and its bytes
+// may not be valid in any character set: a backslash would split the value in two, so only printable
+// ASCII other than the backslash is kept (anything else becomes '?'); cut to the 64 characters of a LO.
+inline std::string DerivedSeriesDescription(const std::string& what, const dicom::Series& source) {
+  std::string description = source.description;
+  for (char& c : description) c = (c == '\\' || c < 0x20 || c > 0x7e) ? '?' : c;
+  std::string text = what + " of " + (description.empty() ? "series" : "'" + description + "'");
+  if (source.series_number > 0) text += " #" + std::to_string(source.series_number);
+  return text.substr(0, 64);
+}
+
+// A source marked PatientIdentityRemoved (de-identified upstream) keeps that mark and the methods
+// used in what medpipe derives from it, so a receiving archive treats both alike.
+inline void CopyDeidentification(DcmItem& source_header, DcmItem& output, const std::string& where) {
+  OFString removed;
+  if (source_header.findAndGetOFString(DCM_PatientIdentityRemoved, removed).bad() || removed != "YES") return;
+  for (const DcmTagKey& tag : {DCM_PatientIdentityRemoved, DCM_DeidentificationMethod,
+                               DCM_DeidentificationMethodCodeSequence, DCM_LongitudinalTemporalInformationModified}) {
+    DcmElement* element = nullptr;
+    if (source_header.findAndGetElement(tag, element).good() && element) {
+      Require(output.insert(static_cast<DcmElement*>(element->clone()), true), where,
+              std::string("cannot copy ") + DcmTag(tag).getTagName());
+    }
+  }
 }
 
 // A decimal string (DS) holds at most 16 characters; 10 significant digits always fit and keep

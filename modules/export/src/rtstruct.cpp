@@ -86,9 +86,10 @@ void SetSeries(DRTStructureSetIOD& rt, const Series& source, const std::string& 
   Require(rt.setSOPInstanceUID(NewUid().c_str()), where, "cannot set SOPInstanceUID");
   Require(rt.setSeriesInstanceUID(NewUid().c_str()), where, "cannot set SeriesInstanceUID");
   Require(rt.setModality("RTSTRUCT"), where, "cannot set Modality");
-  // Derived series are numbered above the source's (SEG +1000) so viewers list them after it.
-  Require(rt.setSeriesNumber(std::to_string(source.series_number + 2000).c_str()), where, "cannot set SeriesNumber");
-  Require(rt.setSeriesDescription(("RTSTRUCT " + algorithm_name).c_str()), where, "cannot set SeriesDescription");
+  Require(rt.setSeriesNumber(std::to_string(source.series_number + kRtStructSeries).c_str()), where,
+          "cannot set SeriesNumber");
+  Require(rt.setSeriesDescription(DerivedSeriesDescription("RTSTRUCT " + algorithm_name, source).c_str()), where,
+          "cannot set SeriesDescription");
   Require(rt.setInstanceNumber("1"), where, "cannot set InstanceNumber");
   Require(rt.setManufacturer("medpipe"), where, "cannot set Manufacturer");
   Require(rt.setSoftwareVersions(MEDPIPE_VERSION), where, "cannot set SoftwareVersions");
@@ -134,7 +135,10 @@ void AddRoi(DRTStructureSetIOD& rt, const model::Label& label, const Series& sou
   Require(rt.getStructureSetROISequence().addItem(roi), where, doing);
   Require(roi->setROINumber(std::to_string(label.value).c_str()), where, doing);
   Require(roi->setReferencedFrameOfReferenceUID(source.files.front().frame_of_reference_uid.c_str()), where, doing);
-  Require(roi->setROIName(label.name.c_str()), where, doing);
+  // RT systems list ROIs by name: the structure with its part and side where the codes say them (the
+  // label's own name stays in the observation label).
+  const std::string structure = model::StructureText(label);
+  Require(roi->setROIName((structure.empty() ? label.name : structure).substr(0, 64).c_str()), where, doing);
   Require(roi->setROIGenerationAlgorithm("AUTOMATIC"), where, doing);
   Require(roi->setROIGenerationDescription(algorithm_name.c_str()), where, doing);
 }
@@ -313,9 +317,10 @@ void AddContours(DRTStructureSetIOD& rt, const LabelImage& mask, const model::La
   }
 }
 
-void Save(DRTStructureSetIOD& rt, const std::string& where) {
+void Save(DRTStructureSetIOD& rt, const dicom::SourceSeries& source, const std::string& where) {
   DcmFileFormat file;
   Require(rt.write(*file.getDataset()), where, "cannot encode the structure set");
+  CopyDeidentification(*LoadSourceHeader(source, where)->getDataset(), *file.getDataset(), where);
   Require(file.saveFile(where.c_str(), EXS_LittleEndianExplicit), where, "cannot write the file");
 }
 
@@ -438,7 +443,7 @@ std::string WriteRtStruct(const LabelImage& mask, const std::vector<model::Label
     AddContours(rt, mask, label, source, where);
     AddObservation(rt, label, where);
   }
-  Save(rt, where);
+  Save(rt, source_series, where);
   OFString uid;
   Require(rt.getSOPInstanceUID(uid), where, "cannot read back SOPInstanceUID");
   return uid.c_str();

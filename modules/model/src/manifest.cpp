@@ -115,6 +115,22 @@ Code ReadCode(const Reader& reader, const json& node, const std::string& path) {
           reader.String(node, path + ".", "meaning")};
 }
 
+// Anatomical structures must say their side, or that they have none or that it is unknown: a default
+// would be a guess. Other labels (lesions, tissue) default to unpaired.
+Laterality ReadLaterality(const Reader& reader, const json& item, const std::string& at) {
+  const bool anatomical = !item.contains("category") || item.at("category").value("code", "") == "91723000";
+  if (!item.contains("laterality")) {
+    if (anatomical && item.contains("type"))
+      reader.Fail(at + "laterality", "is missing: an anatomical structure says unpaired, left, right or unknown");
+    return Laterality::Unpaired;
+  }
+  return reader.Choice<Laterality>(item, at, "laterality",
+                                   {{"unpaired", Laterality::Unpaired},
+                                    {"left", Laterality::Left},
+                                    {"right", Laterality::Right},
+                                    {"unknown", Laterality::Unknown}});
+}
+
 std::vector<Label> ReadLabels(const Reader& reader, const json& output, Task task) {
   const bool segmentation = task == Task::Segmentation;
   const char* key = segmentation ? "labels" : "classes";
@@ -141,6 +157,10 @@ std::vector<Label> ReadLabels(const Reader& reader, const json& output, Task tas
       }
       if (item.contains("category")) label.category = ReadCode(reader, item.at("category"), at + "category");
       if (item.contains("type")) label.type = ReadCode(reader, item.at("type"), at + "type");
+      if (item.contains("modifier")) label.modifier = ReadCode(reader, item.at("modifier"), at + "modifier");
+      label.laterality = ReadLaterality(reader, item, at);
+    } else if (item.contains("code")) {
+      label.type = ReadCode(reader, item.at("code"), at + "code");
     }
     if (!values.insert(label.value).second) reader.Fail(at + "value", "repeats another label's value");
     if (!names.insert(label.name).second) reader.Fail(at + "name", "repeats another label's name");
@@ -177,6 +197,30 @@ int64_t Manifest::OutputChannels() const {
     return highest + 1;
   }
   return static_cast<int64_t>(labels.size());
+}
+
+const char* LateralityName(Laterality laterality) {
+  switch (laterality) {
+    case Laterality::Unpaired: return "unpaired";
+    case Laterality::Left: return "left";
+    case Laterality::Right: return "right";
+    case Laterality::Unknown: return "unknown";
+  }
+  return "unknown";
+}
+
+std::optional<Code> LateralityCode(Laterality laterality) {
+  if (laterality == Laterality::Left) return Code{"7771000", "SCT", "Left"};
+  if (laterality == Laterality::Right) return Code{"24028007", "SCT", "Right"};
+  return std::nullopt;
+}
+
+std::string StructureText(const Label& label) {
+  if (label.type.value.empty()) return "";
+  std::string text = label.modifier ? label.modifier->meaning + " " + label.type.meaning : label.type.meaning;
+  if (const auto side = LateralityCode(label.laterality)) text = side->meaning + " " + text;
+  if (label.laterality == Laterality::Unknown) text += ", side unknown";
+  return text;
 }
 
 const char* TaskName(Task task) { return task == Task::Segmentation ? "segmentation" : "classification"; }

@@ -125,9 +125,8 @@ std::string UrlPath(std::string_view path) {
 }
 
 std::string FindingText(const Finding& finding) {
-  if (finding.is_volume) return finding.name + " " + Fixed(finding.value) + " mL";
-  const std::string probability = finding.name + " " + Fixed(finding.value);
-  return finding.decision == finding.name ? probability : finding.decision + " (" + probability + ")";
+  if (finding.decision) return model::DecisionText(*finding.decision);
+  return finding.name + " " + Fixed(finding.value) + " mL";
 }
 
 std::string JsonHtml(const nlohmann::json& value) {

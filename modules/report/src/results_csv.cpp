@@ -10,7 +10,7 @@ namespace medpipe::report {
 namespace {
 
 constexpr const char* kHeader =
-    "study_id,study_instance_uid,series_id,modality,model,task,status,label_or_class,value,decision,reason,"
+    "study_id,study_instance_uid,series_id,modality,model,task,status,label_or_class,value,decision,threshold,reason,"
     "surface_mm2,sphericity,centroid_x_mm,centroid_y_mm,centroid_z_mm,intensity_unit,intensity_mean,intensity_std,"
     "intensity_min,intensity_max,intensity_p5,intensity_p25,intensity_median,intensity_p75,intensity_p95";
 constexpr const char* kIntensityStatistics[] = {"mean", "std", "min", "max", "p5", "p25", "median", "p75", "p95"};
@@ -103,14 +103,18 @@ size_t WriteResultsCsv(const std::filesystem::path& outdir) {
         fields.insert(fields.end(), features.begin(), features.end());
         return fields;
       };
-      if (!series.loaded) add(with({"", "", "failed", "", "", "", series.error}));
+      if (!series.loaded) add(with({"", "", "failed", "", "", "", "", series.error}));
       for (const auto& analysis : series.analyses) {
         const std::string status = OutcomeName(analysis.outcome);
-        if (analysis.findings.empty()) add(with({analysis.model, analysis.task, status, "", "", "", analysis.reason}));
-        for (const auto& finding : analysis.findings)
+        if (analysis.findings.empty()) add(with({analysis.model, analysis.task, status, "", "", "", "", analysis.reason}));
+        for (const auto& finding : analysis.findings) {
+          const auto& decision = finding.decision;
+          const bool threshold = decision && decision->threshold;
           add(with({analysis.model, analysis.task, status, finding.name, nlohmann::json(finding.value).dump(),
-                    finding.decision, ""},
+                    decision ? model::VerdictName(decision->verdict) : "",
+                    threshold ? nlohmann::json(*decision->threshold).dump() : "", ""},
                    finding.label.is_object() ? finding.label : nlohmann::json::object()));
+        }
       }
     }
   }

@@ -14,13 +14,10 @@ namespace {
 std::vector<Finding> FindingsOf(const json& analysis) {
   std::vector<Finding> findings;
   for (const auto& label : analysis.value("labels", json::array()))
-    findings.push_back({label.at("name"), label.at("volume_ml"), true, "", label});
+    findings.push_back({label.at("name"), label.at("volume_ml"), std::nullopt, label});
   if (analysis.contains("decision")) {
-    const auto& decision = analysis["decision"];
-    findings.push_back({decision.at("positive_class"), decision.at("probability"), false, decision.at("class"), {}});
-  } else if (analysis.contains("predicted")) {
-    const std::string predicted = analysis["predicted"];
-    findings.push_back({predicted, analysis.at("probabilities").at(predicted), false, predicted, {}});
+    const auto decision = analysis["decision"].get<model::Decision>();
+    findings.push_back({decision.class_name, decision.probability, decision, {}});
   }
   return findings;
 }

@@ -3,20 +3,22 @@
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
+
+#include "medpipe/model/decision.h"
 
 namespace medpipe::report {
 
 enum class Outcome { Ok, Skipped, Failed };
 const char* OutcomeName(Outcome outcome);  // "ok", "skipped", "failed"
 
-// A key number of an analysis: a label's volume, or the probability behind a classification.
+// A key number of an analysis: a label's volume, or a classifier's decision.
 struct Finding {
-  std::string name;      // label, or the class the probability is of
-  double value;          // mL, or 0..1
-  bool is_volume;
-  std::string decision;  // classification: the decided class (the predicted one without a rule)
+  std::string name;  // label, or the decided class
+  double value;      // mL, or the decided class's probability
+  std::optional<model::Decision> decision;  // classification: what result.json's "decision" says
   nlohmann::json label;  // segmentation: the label's entry in result.json (shape, intensity)
 };
 

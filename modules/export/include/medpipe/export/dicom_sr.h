@@ -8,44 +8,65 @@
 #include <vector>
 
 #include "medpipe/dicom/source_series.h"
+#include "medpipe/model/decision.h"
 #include "medpipe/model/manifest.h"
 
 namespace medpipe::exporter {
 
-// The volume of one segment of a SEG. LABEL gives the name and the category and type codes (SNOMED CT
-// "Anatomical Structure" / "Tissue" when its codes are empty, as in the SEG).
+// The model that made a finding, as TID 4019 "Algorithm Identification" names it: name, version
+// and, as its parameter, the sha256 of model.pt, so a reader can tell two builds of one version apart.
+struct ModelIdentity {
+  std::string name, version, sha256;
+};
+
+// The mean of the source's values over one segment: HU for CT, the stored scale otherwise.
+struct MeanIntensity {
+  double value = 0;
+  bool hounsfield = false;
+};
+
+// One segment of a SEG. LABEL gives the name and codes (SNOMED CT "Anatomical Structure" / "Tissue"
+// when its codes are empty, as in the SEG), modifier and laterality.
 struct SegmentVolume {
   int segment_number = 0;
   model::Label label;
   double volume_ml = 0;
+  std::optional<MeanIntensity> mean;  // absent for colour series
 };
 
 // One SEG object medpipe wrote (SOP class Segmentation Storage) and the volumes of its segments.
 struct SegmentationFindings {
   std::string seg_sop_instance_uid, seg_series_instance_uid;
-  std::string model_name, model_version;
+  ModelIdentity model;
   const dicom::SourceSeries* source = nullptr;  // the images the segmentation was computed on
   std::vector<SegmentVolume> segments;
 };
 
-// What a classification model decided for one series.
+// What a classification model decided for one series (model::Decide: the one decision every output
+// prints) and the coded concept of the decided class.
 struct ClassificationFinding {
-  std::string model_name, model_version;
+  ModelIdentity model;
   const dicom::SourceSeries* source = nullptr;
-  std::string class_name;          // the decided class
-  double probability = 0;          // of that class
-  std::optional<double> threshold; // the decision threshold, when the model has one
+  model::Decision decision;
+  model::Code finding;  // e.g. SCT 233604007 "Pneumonia"; empty when the manifest codes no class
 };
 
-// Writes a TID 1500 measurement report at PATH for the study of the sources. Under "Imaging
-// Measurements", each segment becomes a TID 1411 volumetric ROI measurement group: tracking identifier
-// and UID, finding (the label's type code), finding site (the type, when the category is "Anatomical
-// Structure"), referenced SEG segment, source series, and its volume (SCT "Volume", UCUM ml) with the
-// model as algorithm identification. Each classification becomes a TID 1501 measurement group: its
-// probability (DCM "Probability", UCUM "1") and threshold (DCM "Threshold Value") as measurements and
-// the decided class as a TEXT qualitative evaluation ("Finding"). Patient and study come from the first
-// source's re-encoded header; series and instance UIDs are new; every referenced instance is listed
-// as evidence. Returns the SR's SOPInstanceUID.
+// Writes a TID 1500 measurement report at PATH for the study of the sources.
+// - The TID 1600 Image Library lists every source image (with the descriptors the header pass knows),
+//   so viewers can link measurements to images.
+// - Each segment becomes a TID 1411 volumetric ROI measurement group: tracking identifier and UID,
+//   finding (the label's type code), finding site (the type with its modifier and laterality, when the
+//   category is "Anatomical Structure"), referenced SEG segment, source series, its volume (SCT
+//   "Volume", ml) and mean intensity (SCT "Mean"), each with the model's TID 4019 identification.
+// - Each classification becomes a TID 1501 measurement group about the decided class: tracking
+//   identifier "<model>: <class>", finding (the class's code), the probability OF THAT CLASS (DCM
+//   "Probability") and the threshold that applies to it (DCM "Threshold Value"), each with the model's
+//   TID 4019 identification and source images, and a qualitative evaluation: the class's concept with
+//   SCT "Present" (52101004) or "Absent" (2667000) as the decision says; a class without a code is
+//   given as TEXT "Finding" = "<class>: positive|negative|most probable".
+// Patient and study come from the first source's re-encoded header; series and instance UIDs are new
+// (2.25 UUIDs); SeriesDescription names the first source series; de-identification attributes of a
+// source marked PatientIdentityRemoved carry over. Returns the SR's SOPInstanceUID.
 // Throws DicomError naming PATH (or the source file) and why: no findings, sources from different
 // studies, a source without files, or DCMTK refusing the content (its template check or write status).
 std::string WriteMeasurementReport(const std::vector<SegmentationFindings>& segmentations,

@@ -36,13 +36,34 @@ struct Code {
   std::string value, scheme, meaning;
 };
 
+// Which side of the body a label's structure is on. Paired organs say it, or say that the model
+// cannot tell (a crop around one hippocampus), so that no reader takes two sides for one structure.
+enum class Laterality {
+  Unpaired,  // a structure without sides (or a finding that is not an organ)
+  Left,      // SCT 7771000
+  Right,     // SCT 24028007
+  Unknown,   // a paired organ whose side the model does not determine
+};
+
 // A segmentation label (output value) or a classification class (output index).
 struct Label {
   int value = 0;
   std::string name;
   std::array<int, 3> colour{255, 0, 0};
+  // Segmentation: the segment's property category and type. Classification: TYPE is the coded finding
+  // the class stands for (e.g. SCT 233604007 "Pneumonia"), empty when the manifest gives none.
   Code category, type;
+  std::optional<Code> modifier;  // the part of TYPE, e.g. SCT 255549009 "Anterior"
+  Laterality laterality = Laterality::Unpaired;
 };
+
+// "unpaired", "left", "right" or "unknown", as the manifest spells it.
+const char* LateralityName(Laterality laterality);
+// The SNOMED CT code of a known side; none for unpaired and unknown.
+std::optional<Code> LateralityCode(Laterality laterality);
+// What distinguishes LABEL's structure from others of the same type, for names and descriptions:
+// e.g. "Anterior Hippocampus, side unknown"; empty when it has no type code.
+std::string StructureText(const Label& label);
 
 struct Postprocessing {
   bool largest_component = false;  // keep only the largest connected component of each label
