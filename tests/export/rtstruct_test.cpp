@@ -95,8 +95,9 @@ void ExpectPlastimatchReadsBack(const MaskedSeries& ct, const std::vector<model:
                                                 dir / "plastimatch", more_options);
   for (const model::Label& label : labels) {
     if (CountValue(*ct.mask, static_cast<uint8_t>(label.value)) == 0) continue;
-    ASSERT_EQ(structures.count(label.name), 1u) << "plastimatch has no structure '" << label.name << "'";
-    const Agreement agreement = Compare(*ct.mask, static_cast<uint8_t>(label.value), *structures.at(label.name));
+    const std::string name = RoiName(label);
+    ASSERT_EQ(structures.count(name), 1u) << "plastimatch has no structure '" << name << "'";
+    const Agreement agreement = Compare(*ct.mask, static_cast<uint8_t>(label.value), *structures.at(name));
     std::printf("plastimatch: %-8s %5zu voxels in the mask, %5zu read (%6.2f %%), Dice %.4f\n", label.name.c_str(),
                 agreement.mask, agreement.read, 100.0 * agreement.VolumeRatio(), agreement.Dice());
     EXPECT_NEAR(agreement.VolumeRatio(), 1.0, 0.03) << label.name;

@@ -258,6 +258,15 @@ TEST_F(InferenceTest, InvalidManifestsNameTheField) {
   manifest = original;
   manifest["input"]["selector"] = {{"series_description", "hippo(crop"}};
   expect_error(manifest, "'input.selector.series_description' is not a valid regular expression");
+  // An anatomical structure says its side (or that it has none, or that it is unknown): never a guess.
+  manifest = original;
+  manifest["output"]["labels"][0]["type"] = {{"code", "5366008"}, {"scheme", "SCT"}, {"meaning", "Hippocampus"}};
+  expect_error(manifest, "'output.labels[0].laterality' is missing");
+  manifest["output"]["labels"][0]["laterality"] = "both";
+  expect_error(manifest, "'output.labels[0].laterality' is 'both'; expected one of unpaired, left, right, unknown");
+  manifest["output"]["labels"][0]["laterality"] = "unknown";
+  manifest["output"]["labels"][0]["modifier"] = {{"code", "255549009"}, {"scheme", "SCT"}};
+  expect_error(manifest, "'output.labels[0].modifier.meaning' is missing");
   WriteFileAtomically(directory / "manifest.json", "{not json");
   EXPECT_NE(LoadError(directory).find("is not valid JSON"), std::string::npos);
   std::filesystem::remove(directory / "manifest.json");

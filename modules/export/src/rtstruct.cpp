@@ -135,10 +135,7 @@ void AddRoi(DRTStructureSetIOD& rt, const model::Label& label, const Series& sou
   Require(rt.getStructureSetROISequence().addItem(roi), where, doing);
   Require(roi->setROINumber(std::to_string(label.value).c_str()), where, doing);
   Require(roi->setReferencedFrameOfReferenceUID(source.files.front().frame_of_reference_uid.c_str()), where, doing);
-  // RT systems list ROIs by name: the structure with its part and side where the codes say them (the
-  // label's own name stays in the observation label).
-  const std::string structure = model::StructureText(label);
-  Require(roi->setROIName((structure.empty() ? label.name : structure).substr(0, 64).c_str()), where, doing);
+  Require(roi->setROIName(RoiName(label).c_str()), where, doing);
   Require(roi->setROIGenerationAlgorithm("AUTOMATIC"), where, doing);
   Require(roi->setROIGenerationDescription(algorithm_name.c_str()), where, doing);
 }
@@ -425,6 +422,11 @@ void PaintSlice(LabelImage& out, itk::IndexValueType slice, const std::vector<Po
 }
 
 }  // namespace
+
+std::string RoiName(const model::Label& label) {
+  const std::string structure = model::StructureText(label);
+  return (structure.empty() ? label.name : structure).substr(0, 64);
+}
 
 std::string WriteRtStruct(const LabelImage& mask, const std::vector<model::Label>& labels,
                           const dicom::SourceSeries& source_series, const std::string& algorithm_name,

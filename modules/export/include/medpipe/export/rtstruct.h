@@ -25,6 +25,11 @@
 
 namespace medpipe::exporter {
 
+// The ROI name of LABEL: RT systems list ROIs by name, so it is the structure with its part and side
+// where the codes say them ("Left Anterior Hippocampus"), else the label's name, which always stays in
+// the ROI's observation label.
+std::string RoiName(const model::Label& label);
+
 // Writes MASK (on the grid of the loaded SOURCE series) as an RTSTRUCT at PATH: one ROI per label of
 // LABELS present in the mask (ROI number = label value, name, colour, codes, generation algorithm
 // AUTOMATIC by ALGORITHM_NAME), CLOSED_PLANAR contours per mask slice in patient LPS, each referencing
