@@ -304,10 +304,10 @@ SeriesAnalysis ModelRunner::Finish(const SeriesContext& series, std::vector<Mode
         entry["outputs"]["overlay"] = overlay;
         timings["write"] = stopwatch.Lap();
       } else {
-        const model::Decision decision = model::Decide(manifest, ProbabilitiesOf(job.output));
+        const Decision decision = model::Decide(manifest, ProbabilitiesOf(job.output));
         for (const auto& label : manifest.labels) entry["probabilities"][label.name] = job.output[label.value].item<double>();
         entry["decision"] = decision;
-        analysis.findings.push_back(manifest.name + ": " + model::DecisionText(decision));
+        analysis.findings.push_back(manifest.name + ": " + DecisionText(decision));
         if (job.heatmap.defined()) {
           const auto heatmap = HeatmapOnSourceGrid(job.heatmap, job.prepared->Grid(), series.volume.Grid());
           const std::string name = series.stem + "_" + manifest.name + "_heatmap.png";

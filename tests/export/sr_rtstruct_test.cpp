@@ -60,7 +60,7 @@ ReportCase SyntheticReport(const fs::path& dir) {
     report.segmentation.segments.push_back(
         {i + 1, labels[i], CountValue(*report.ct.mask, labels[i].value) * voxel_ml, MeanIntensity{40.5 + i, true}});
   }
-  const model::Decision malignant{"malignant", 0.87, 0.5, model::Verdict::Positive, "malignant"};
+  const Decision malignant{"malignant", 0.87, 0.5, Verdict::Positive, "malignant"};
   report.classification = {{"test-classifier", "0.3", kSha256}, &report.source, malignant,
                            {"86049000", "SCT", "Malignant neoplasm"}};
   return report;

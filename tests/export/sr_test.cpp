@@ -57,7 +57,7 @@ class SrAsReadByPydicom : public testing::TempDirTest {
     source_ = SourceOf(ct_.series);
   }
 
-  ClassificationFinding Classification(double probability, model::Verdict verdict, const model::Code& code) const {
+  ClassificationFinding Classification(double probability, Verdict verdict, const model::Code& code) const {
     return {kClassifier, &source_, {"pneumonia", probability, 0.0878, verdict, "normal"}, code};
   }
 
@@ -70,7 +70,7 @@ TEST_F(SrAsReadByPydicom, ClassificationGroupStatesTheDecidedClassItsProbability
     SCOPED_TRACE(positive ? "positive" : "negative");
     const double probability = positive ? 0.35 : 0.05;
     const fs::path path = dir_ / (positive ? "positive.dcm" : "negative.dcm");
-    WriteMeasurementReport({}, {Classification(probability, positive ? model::Verdict::Positive : model::Verdict::Negative,
+    WriteMeasurementReport({}, {Classification(probability, positive ? Verdict::Positive : Verdict::Negative,
                                                kPneumonia)},
                            path);
     const std::string content = SrContent(path);
@@ -90,7 +90,7 @@ TEST_F(SrAsReadByPydicom, ClassificationGroupStatesTheDecidedClassItsProbability
 
 TEST_F(SrAsReadByPydicom, ClassWithoutCodeIsStatedAsTextWithItsVerdict) {
   const fs::path path = dir_ / "sr.dcm";
-  WriteMeasurementReport({}, {Classification(0.05, model::Verdict::Negative, {})}, path);
+  WriteMeasurementReport({}, {Classification(0.05, Verdict::Negative, {})}, path);
   const std::string content = SrContent(path);
   EXPECT_TRUE(HasLine(content, {"TEXT 121071,DCM,\"Finding\" = pneumonia: negative"})) << content;
   EXPECT_FALSE(HasLine(content, {"CODE 121071,DCM,\"Finding\""}));
@@ -122,7 +122,7 @@ TEST_F(SrAsReadByPydicom, SegmentGroupsTellStructuresApartBySiteModifierLaterali
 
 TEST_F(SrAsReadByPydicom, ImageLibraryListsEverySourceImage) {
   const fs::path path = dir_ / "sr.dcm";
-  WriteMeasurementReport({}, {Classification(0.35, model::Verdict::Positive, kPneumonia)}, path);
+  WriteMeasurementReport({}, {Classification(0.35, Verdict::Positive, kPneumonia)}, path);
   const std::string content = SrContent(path);
   EXPECT_TRUE(HasLine(content, {"CONTAINER 111028,DCM,\"Image Library\""}));
   ASSERT_FALSE(ct_.series.files.empty());
@@ -210,7 +210,7 @@ TEST_F(SrAsReadByPydicom, DeidentifiedSourcesMarkTheOutputs) {
     EXPECT_EQ(Attribute(path, "d.PatientIdentityRemoved"), "YES") << path;
     EXPECT_EQ(Attribute(path, "d.DeidentificationMethod"), "Basic Application Confidentiality Profile") << path;
   }
-  WriteMeasurementReport({}, {Classification(0.35, model::Verdict::Positive, kPneumonia)}, plain);
+  WriteMeasurementReport({}, {Classification(0.35, Verdict::Positive, kPneumonia)}, plain);
   EXPECT_EQ(Attribute(plain, "d.get('PatientIdentityRemoved', 'absent')"), "absent") << "an identified source stays as it is";
 }
 

@@ -153,7 +153,7 @@ void AddFraction(CMR_TID1501_in_TID1500& group, const DSRBasicCodedEntry& concep
 // A TID 1501 group about the decided class (dicom_sr.h): its probability, the threshold that applies
 // to it, and present or absent as the decision says.
 void AddClassification(Report& report, const ClassificationFinding& finding, const std::string& where) {
-  const model::Decision& decision = finding.decision;
+  const Decision& decision = finding.decision;
   const std::string doing = "cannot add the classification by " + finding.model.name;
   Require(report.addIndividualMeasurements(), where, doing);
   auto& group = report.getIndividualMeasurements();
@@ -165,10 +165,10 @@ void AddClassification(Report& report, const ClassificationFinding& finding, con
   AddFraction(group, CODE_DCM_Probability, decision.probability, finding.model, source, where, doing);
   if (decision.threshold) AddFraction(group, CODE_DCM_ThresholdValue, *decision.threshold, finding.model, source, where, doing);
   if (coded) {
-    const bool absent = decision.verdict == model::Verdict::Negative;
+    const bool absent = decision.verdict == Verdict::Negative;
     Require(group.addQualitativeEvaluation(Coded(finding.finding), absent ? kAbsent : kPresent), where, doing);
   } else {
-    const std::string text = decision.class_name + ": " + model::VerdictName(decision.verdict);
+    const std::string text = decision.class_name + ": " + VerdictName(decision.verdict);
     Require(group.addQualitativeEvaluation(CODE_DCM_Finding, text.c_str()), where, doing);
   }
 }

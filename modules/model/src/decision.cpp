@@ -1,24 +1,10 @@
 #include "medpipe/model/decision.h"
 
 #include <algorithm>
-#include <cstdio>
-
-#include <nlohmann/json.hpp>
 
 #include "medpipe/core/error.h"
 
 namespace medpipe::model {
-namespace {
-
-// Two decimals for a probability; three significant digits keep a small threshold such as 0.0878 apart
-// from the probabilities it separates.
-std::string Formatted(const char* format, double value) {
-  char text[32];
-  std::snprintf(text, sizeof text, format, value);
-  return text;
-}
-
-}  // namespace
 
 Decision Decide(const Manifest& manifest, const std::vector<double>& probabilities) {
   if (probabilities.size() != manifest.labels.size()) {
@@ -43,45 +29,6 @@ int DecidedClass(const Manifest& manifest, const Decision& decision) {
                                   [&](const Label& label) { return label.name == decision.class_name; });
   if (found == manifest.labels.end()) throw ModelError(manifest.name, "has no class '" + decision.class_name + "'");
   return found->value;
-}
-
-const char* VerdictName(Verdict verdict) {
-  switch (verdict) {
-    case Verdict::Positive: return "positive";
-    case Verdict::Negative: return "negative";
-    case Verdict::MostProbable: return "most probable";
-  }
-  return "most probable";
-}
-
-std::string DecisionText(const Decision& decision) {
-  const std::string probability = decision.class_name + " " + Formatted("%.2f", decision.probability);
-  if (!decision.threshold) return probability + " (most probable)";
-  return probability + " (threshold " + Formatted("%.3g", *decision.threshold) + "): " + VerdictName(decision.verdict);
-}
-
-void to_json(nlohmann::json& json, const Decision& decision) {
-  json = {{"class", decision.class_name},
-          {"probability", decision.probability},
-          {"result", VerdictName(decision.verdict)},
-          {"most_probable_class", decision.most_probable_class}};
-  if (decision.threshold) json["threshold"] = *decision.threshold;
-}
-
-void from_json(const nlohmann::json& json, Decision& decision) {
-  decision.class_name = json.at("class");
-  decision.probability = json.at("probability");
-  decision.most_probable_class = json.at("most_probable_class");
-  decision.threshold.reset();
-  if (json.contains("threshold")) decision.threshold = json["threshold"].get<double>();
-  const std::string result = json.at("result");
-  for (const Verdict verdict : {Verdict::Positive, Verdict::Negative, Verdict::MostProbable}) {
-    if (result == VerdictName(verdict)) {
-      decision.verdict = verdict;
-      return;
-    }
-  }
-  throw nlohmann::json::out_of_range::create(403, "decision result '" + result + "' is not a verdict", &json);
 }
 
 }  // namespace medpipe::model

@@ -125,7 +125,7 @@ std::string UrlPath(std::string_view path) {
 }
 
 std::string FindingText(const Finding& finding) {
-  if (finding.decision) return model::DecisionText(*finding.decision);
+  if (finding.decision) return DecisionText(*finding.decision);
   return finding.name + " " + Fixed(finding.value) + " mL";
 }
 

@@ -111,7 +111,7 @@ size_t WriteResultsCsv(const std::filesystem::path& outdir) {
           const auto& decision = finding.decision;
           const bool threshold = decision && decision->threshold;
           add(with({analysis.model, analysis.task, status, finding.name, nlohmann::json(finding.value).dump(),
-                    decision ? model::VerdictName(decision->verdict) : "",
+                    decision ? VerdictName(decision->verdict) : "",
                     threshold ? nlohmann::json(*decision->threshold).dump() : "", ""},
                    finding.label.is_object() ? finding.label : nlohmann::json::object()));
         }

@@ -16,7 +16,7 @@ std::vector<Finding> FindingsOf(const json& analysis) {
   for (const auto& label : analysis.value("labels", json::array()))
     findings.push_back({label.at("name"), label.at("volume_ml"), std::nullopt, label});
   if (analysis.contains("decision")) {
-    const auto decision = analysis["decision"].get<model::Decision>();
+    const auto decision = analysis["decision"].get<Decision>();
     findings.push_back({decision.class_name, decision.probability, decision, {}});
   }
   return findings;
@@ -81,15 +81,6 @@ Study StudyOf(const fs::path& folder) {
 }
 
 }  // namespace
-
-const char* OutcomeName(Outcome outcome) {
-  switch (outcome) {
-    case Outcome::Ok: return "ok";
-    case Outcome::Skipped: return "skipped";
-    case Outcome::Failed: return "failed";
-  }
-  return "failed";
-}
 
 std::vector<Study> ReadStudies(const fs::path& outdir) {
   const fs::path studies_dir = outdir / "studies";

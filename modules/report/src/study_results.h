@@ -7,18 +7,15 @@
 #include <string>
 #include <vector>
 
-#include "medpipe/model/decision.h"
+#include "medpipe/core/study_result.h"
 
 namespace medpipe::report {
-
-enum class Outcome { Ok, Skipped, Failed };
-const char* OutcomeName(Outcome outcome);  // "ok", "skipped", "failed"
 
 // A key number of an analysis: a label's volume, or a classifier's decision.
 struct Finding {
   std::string name;  // label, or the decided class
   double value;      // mL, or the decided class's probability
-  std::optional<model::Decision> decision;  // classification: what result.json's "decision" says
+  std::optional<Decision> decision;  // classification: what result.json's "decision" says
   nlohmann::json label;  // segmentation: the label's entry in result.json (shape, intensity)
 };
 

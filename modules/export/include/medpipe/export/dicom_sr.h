@@ -47,7 +47,7 @@ struct SegmentationFindings {
 struct ClassificationFinding {
   ModelIdentity model;
   const dicom::SourceSeries* source = nullptr;
-  model::Decision decision;
+  Decision decision;
   model::Code finding;  // e.g. SCT 233604007 "Pneumonia"; empty when the manifest codes no class
 };
 

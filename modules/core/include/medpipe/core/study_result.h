@@ -1,0 +1,99 @@
+#pragma once
+// One study's result as result.json records it (docs/result-schema.json), as types: the report,
+// results.csv and resume read these, not JSON keys. Each type keeps the entry it was read from
+// (`json`), so fields not typed here (timings, volume geometry, features) travel unchanged and
+// to_json gives back exactly what was read.
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace medpipe {
+
+enum class Outcome { Ok, Skipped, Failed };
+const char* OutcomeName(Outcome outcome);  // "ok", "skipped", "failed"
+
+// How the pipeline took a series: loaded and analysed; left out by design (localizers, secondary
+// captures, non-image objects: what no model reads); or refused because something is wrong with it.
+enum class Disposition { Accepted, SkippedByDesign, Refused };
+const char* DispositionName(Disposition disposition);  // "accepted", "skipped_by_design", "refused"
+
+// A problem code (README "Outcomes") and what it says of this series, parsed once from the index's
+// "code: detail" text.
+struct Problem {
+  std::string code, detail;
+};
+Problem ParseProblem(const std::string& text);
+
+// What a classifier decided (model::Decide computes it): the one value every output prints.
+enum class Verdict {
+  Positive,      // the rule's class reached its threshold
+  Negative,      // it did not
+  MostProbable,  // no rule: the class is the most probable one
+};
+const char* VerdictName(Verdict verdict);  // "positive", "negative", "most probable"
+
+struct Decision {
+  std::string class_name;           // the class decided on: the rule's class, else the most probable one
+  double probability = 0;           // of class_name
+  std::optional<double> threshold;  // the rule's threshold on that probability
+  Verdict verdict = Verdict::MostProbable;
+  std::string most_probable_class;  // the argmax, secondary to the decision where there is a rule
+};
+// One line: "pneumonia 0.35 (threshold 0.0878): positive", or "normal 0.91 (most probable)".
+std::string DecisionText(const Decision& decision);
+
+// A segmentation label's measures: its volume typed, the rest (shape, intensities) as recorded.
+struct LabelResult {
+  int value = 0;
+  std::string name;
+  double volume_ml = 0;
+  nlohmann::json json;
+};
+
+// One model applied to one series.
+struct Analysis {
+  std::string model, version, task;
+  Outcome outcome = Outcome::Ok;
+  std::string reason;  // why it was skipped or failed
+  std::vector<std::string> fallbacks;
+  std::vector<LabelResult> labels;           // segmentation
+  std::optional<Decision> decision;          // classification
+  std::map<std::string, std::string> outputs;  // kind (nifti, seg, overlay, ...) -> file in the study folder
+  nlohmann::json json;
+};
+
+struct SeriesResult {
+  std::string id, modality, description;
+  std::optional<int> series_number;
+  Disposition disposition = Disposition::Accepted;
+  std::string error;  // why it was not loaded
+  std::vector<Problem> problems;
+  std::optional<std::string> overlay;  // the series' review picture
+  std::vector<Analysis> analyses;
+  nlohmann::json json;
+};
+
+struct StudyResult {
+  std::string study_id, study_instance_uid;
+  bool ok = true;      // "status": failed when any series failed to load or any analysis failed
+  std::string error;   // why the study has no results at all (its worker died, it timed out)
+  std::vector<SeriesResult> series;
+  nlohmann::json json;
+};
+
+void to_json(nlohmann::json& json, const Decision& decision);
+void from_json(const nlohmann::json& json, Decision& decision);
+void from_json(const nlohmann::json& json, LabelResult& label);
+void from_json(const nlohmann::json& json, Analysis& analysis);
+void from_json(const nlohmann::json& json, SeriesResult& series);
+void from_json(const nlohmann::json& json, StudyResult& study);
+// The recorded entries with the typed fields written over them.
+void to_json(nlohmann::json& json, const LabelResult& label);
+void to_json(nlohmann::json& json, const Analysis& analysis);
+void to_json(nlohmann::json& json, const SeriesResult& series);
+void to_json(nlohmann::json& json, const StudyResult& study);
+
+}  // namespace medpipe

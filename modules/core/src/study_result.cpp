@@ -1,0 +1,183 @@
+#include "medpipe/core/study_result.h"
+
+#include <cstdio>
+
+namespace medpipe {
+namespace {
+
+using nlohmann::json;
+
+// Series kinds no model reads: a series of these kinds that was not loaded was left out by design.
+bool LeftOutByDesign(const std::string& kind) {
+  return kind == "localizer" || kind == "secondary_capture" || kind == "non_image";
+}
+
+std::string Formatted(const char* format, double value) {
+  char text[32];
+  std::snprintf(text, sizeof text, format, value);
+  return text;
+}
+
+// Every enum value and its name, in one place for both directions.
+template <typename Enum>
+Enum Named(const std::string& name, std::initializer_list<Enum> values, const char* (*name_of)(Enum), const json& where) {
+  for (const Enum value : values) {
+    if (name == name_of(value)) return value;
+  }
+  throw json::out_of_range::create(403, "'" + name + "' is not a known value", &where);
+}
+
+}  // namespace
+
+const char* OutcomeName(Outcome outcome) {
+  switch (outcome) {
+    case Outcome::Ok: return "ok";
+    case Outcome::Skipped: return "skipped";
+    case Outcome::Failed: return "failed";
+  }
+  return "failed";
+}
+
+const char* DispositionName(Disposition disposition) {
+  switch (disposition) {
+    case Disposition::Accepted: return "accepted";
+    case Disposition::SkippedByDesign: return "skipped_by_design";
+    case Disposition::Refused: return "refused";
+  }
+  return "refused";
+}
+
+const char* VerdictName(Verdict verdict) {
+  switch (verdict) {
+    case Verdict::Positive: return "positive";
+    case Verdict::Negative: return "negative";
+    case Verdict::MostProbable: return "most probable";
+  }
+  return "most probable";
+}
+
+Problem ParseProblem(const std::string& text) {
+  const auto colon = text.find(": ");
+  if (colon == std::string::npos) return {text, ""};
+  return {text.substr(0, colon), text.substr(colon + 2)};
+}
+
+// Two decimals for a probability; three significant digits keep a small threshold such as 0.0878 apart
+// from the probabilities it separates.
+std::string DecisionText(const Decision& decision) {
+  const std::string probability = decision.class_name + " " + Formatted("%.2f", decision.probability);
+  if (!decision.threshold) return probability + " (most probable)";
+  return probability + " (threshold " + Formatted("%.3g", *decision.threshold) + "): " + VerdictName(decision.verdict);
+}
+
+void to_json(json& out, const Decision& decision) {
+  out = {{"class", decision.class_name},
+         {"probability", decision.probability},
+         {"result", VerdictName(decision.verdict)},
+         {"most_probable_class", decision.most_probable_class}};
+  if (decision.threshold) out["threshold"] = *decision.threshold;
+}
+
+void from_json(const json& in, Decision& decision) {
+  decision.class_name = in.at("class");
+  decision.probability = in.at("probability");
+  decision.most_probable_class = in.at("most_probable_class");
+  decision.threshold.reset();
+  if (in.contains("threshold")) decision.threshold = in["threshold"].get<double>();
+  decision.verdict = Named(in.at("result").get<std::string>(), {Verdict::Positive, Verdict::Negative, Verdict::MostProbable},
+                           VerdictName, in);
+}
+
+void from_json(const json& in, LabelResult& label) {
+  label = {in.at("value").get<int>(), in.at("name").get<std::string>(), in.at("volume_ml").get<double>(), in};
+}
+
+void to_json(json& out, const LabelResult& label) {
+  out = label.json;
+  out.update({{"value", label.value}, {"name", label.name}, {"volume_ml", label.volume_ml}});
+}
+
+void from_json(const json& in, Analysis& analysis) {
+  analysis = {};
+  analysis.model = in.at("model");
+  analysis.version = in.value("version", "");
+  analysis.task = in.at("task");
+  if (in.contains("error")) {
+    analysis.outcome = Outcome::Failed;
+    analysis.reason = in["error"];
+  } else if (in.contains("skipped")) {
+    analysis.outcome = Outcome::Skipped;
+    analysis.reason = in["skipped"];
+  }
+  analysis.fallbacks = in.value("fallbacks", std::vector<std::string>{});
+  analysis.labels = in.value("labels", std::vector<LabelResult>{});
+  if (in.contains("decision")) analysis.decision = in["decision"].get<Decision>();
+  const json outputs = in.value("outputs", json::object());
+  for (const auto& [kind, name] : outputs.items()) {
+    if (name.is_string()) analysis.outputs[kind] = name;
+  }
+  analysis.json = in;
+}
+
+void to_json(json& out, const Analysis& analysis) {
+  out = analysis.json;
+  out.update({{"model", analysis.model}, {"version", analysis.version}, {"task", analysis.task}});
+  out.erase("error");
+  out.erase("skipped");
+  if (analysis.outcome == Outcome::Failed) out["error"] = analysis.reason;
+  if (analysis.outcome == Outcome::Skipped) out["skipped"] = analysis.reason;
+  if (out.contains("fallbacks") || !analysis.fallbacks.empty()) out["fallbacks"] = analysis.fallbacks;
+  if (!analysis.labels.empty()) out["labels"] = analysis.labels;
+  if (analysis.decision) out["decision"] = *analysis.decision;
+  for (const auto& [kind, name] : analysis.outputs) out["outputs"][kind] = name;
+}
+
+void from_json(const json& in, SeriesResult& series) {
+  series = {};
+  series.id = in.at("id");
+  series.modality = in.at("modality");
+  series.description = in.value("description", "");
+  if (in.contains("series_number")) series.series_number = in["series_number"].get<int>();
+  const bool loaded = in.at("loaded");
+  series.disposition = loaded ? Disposition::Accepted
+                       : LeftOutByDesign(in.value("kind", "")) ? Disposition::SkippedByDesign
+                                                               : Disposition::Refused;
+  series.error = in.value("error", "");
+  for (const std::string& problem : in.at("problems")) series.problems.push_back(ParseProblem(problem));
+  if (in.contains("overlay")) series.overlay = in["overlay"].get<std::string>();
+  series.analyses = in.at("analyses").get<std::vector<Analysis>>();
+  series.json = in;
+}
+
+void to_json(json& out, const SeriesResult& series) {
+  out = series.json;
+  out.update({{"id", series.id}, {"modality", series.modality}, {"loaded", series.disposition == Disposition::Accepted}});
+  json problems = json::array();
+  for (const Problem& problem : series.problems)
+    problems.push_back(problem.detail.empty() ? problem.code : problem.code + ": " + problem.detail);
+  out["problems"] = problems;
+  if (!series.error.empty()) out["error"] = series.error;
+  if (series.overlay) out["overlay"] = *series.overlay;
+  out["analyses"] = series.analyses;
+}
+
+void from_json(const json& in, StudyResult& study) {
+  study = {};
+  study.study_id = in.at("study_id");
+  study.study_instance_uid = in.value("study_instance_uid", "");
+  const std::string status = in.at("status");
+  if (status != "ok" && status != "failed") throw json::out_of_range::create(403, "status '" + status + "'", &in);
+  study.ok = status == "ok";
+  study.error = in.value("error", "");
+  study.series = in.at("series").get<std::vector<SeriesResult>>();
+  study.json = in;
+}
+
+void to_json(json& out, const StudyResult& study) {
+  out = study.json;
+  out.update({{"study_id", study.study_id}, {"status", study.ok ? "ok" : "failed"}, {"series", study.series}});
+  if (!study.study_instance_uid.empty()) out["study_instance_uid"] = study.study_instance_uid;
+  if (!study.error.empty()) out["error"] = study.error;
+}
+
+}  // namespace medpipe
