@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli_support.h"
+#include "image_support.h"
 #include "medpipe/synth/synthetic_study.h"
 #include "medpipe/volume_io/nifti_io.h"
 #include "test_support.h"
@@ -84,6 +85,31 @@ TEST_F(Cli, ExitCodesFollowTheReadme) {
   const auto problems = nlohmann::json::parse(in);
   ASSERT_EQ(problems.size(), 1u);
   EXPECT_NE(problems[0]["path"].get<std::string>().find("broken.dcm"), std::string::npos);
+}
+
+// A .nii.gz cut short fails its study with the reason, instead of being segmented with zeros for voxels.
+TEST_F(Cli, ACutNiftiFailsItsStudyNamingTheFile) {
+  auto image = medpipe::MakeImage({{16, 16, 16}}, medpipe::testing::Spacing(1, 1, 1), medpipe::testing::Point(0, 0, 0),
+                                  medpipe::testing::Identity());
+  for (size_t i = 0; i < image->GetPixelContainer()->Size(); ++i) image->GetBufferPointer()[i] = float((i * 7919) % 3001);
+  medpipe::WriteNifti(medpipe::Volume{{image}}, dir_ / "whole.nii.gz");
+  const std::string bytes = medpipe::ReadFile(dir_ / "whole.nii.gz");
+  fs::create_directories(dir_ / "nifti");
+  const fs::path cut = dir_ / "nifti" / "cut.nii.gz";
+  std::ofstream(cut, std::ios::binary) << bytes.substr(0, bytes.size() / 2);
+
+  EXPECT_EQ(Medpipe("run " + (dir_ / "nifti").string() + " " + (dir_ / "out").string()), 1);
+  const fs::directory_iterator studies(dir_ / "out" / "studies");
+  ASSERT_NE(studies, fs::directory_iterator());
+  const fs::path result = studies->path() / "result.json";
+  medpipe::testing::ExpectValidResult(result);
+  const auto json = medpipe::testing::ReadJson(result);
+  EXPECT_EQ(json["status"], "failed");
+  ASSERT_EQ(json["series"].size(), 1u);
+  EXPECT_FALSE(json["series"][0]["loaded"].get<bool>());
+  const std::string error = json["series"][0].value("error", "");
+  EXPECT_NE(error.find(cut.string()), std::string::npos) << error;
+  EXPECT_NE(error.find("truncated"), std::string::npos) << error;
 }
 
 }  // namespace

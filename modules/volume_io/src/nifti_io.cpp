@@ -5,10 +5,16 @@
 #include <itkImageFileWriter.h>
 #include <itkNiftiImageIO.h>
 #include <itkRGBPixel.h>
+#include <nifti1_io.h>
+#include <zlib.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <limits>
+#include <memory>
+#include <vector>
 
 #include "medpipe/core/error.h"
 
@@ -82,6 +88,36 @@ void WriteNifti(const Volume& volume, const std::filesystem::path& path) {
 
 namespace {
 
+// Decompressed bytes of PATH (gzip or plain), counted up to LIMIT.
+uint64_t BytesUpTo(const std::string& path, uint64_t limit) {
+  const std::unique_ptr<gzFile_s, decltype(&gzclose)> file(gzopen(path.c_str(), "rb"), gzclose);
+  if (!file) throw IoError(path, std::string("cannot open: ") + std::strerror(errno));
+  std::vector<char> block(1 << 20);
+  uint64_t count = 0;
+  while (count < limit) {
+    const int got = gzread(file.get(), block.data(), static_cast<unsigned>(std::min<uint64_t>(block.size(), limit - count)));
+    if (got <= 0) break;  // the end, or a corrupt stream
+    count += static_cast<uint64_t>(got);
+  }
+  return count;
+}
+
+// niftilib fills the voxels a short file lacks with zeros and reports success, so the voxel bytes
+// its header promises are counted here.
+void RequireAllVoxels(const std::filesystem::path& path) {
+  const std::unique_ptr<nifti_image, decltype(&nifti_image_free)> header(nifti_image_read(path.c_str(), 0),
+                                                                        nifti_image_free);
+  if (!header) throw IoError(path.string(), "cannot read the NIfTI header");
+  const auto offset = static_cast<uint64_t>(header->iname_offset);
+  const uint64_t expected = nifti_get_volsize(header.get());
+  const uint64_t present = std::max(BytesUpTo(header->iname, offset + expected), offset) - offset;
+  if (present < expected) {
+    throw IoError(path.string(), "truncated NIfTI: its header gives " + std::to_string(expected) +
+                                     " bytes of voxels, the file holds " + std::to_string(present) +
+                                     " (cut short while copying?)");
+  }
+}
+
 template <typename Image>
 typename Image::Pointer Read(const std::filesystem::path& path) {
   auto reader = itk::ImageFileReader<Image>::New();
@@ -92,6 +128,7 @@ typename Image::Pointer Read(const std::filesystem::path& path) {
   } catch (const itk::ExceptionObject& error) {
     throw IoError(path.string(), std::string("cannot read NIfTI: ") + error.GetDescription());
   }
+  RequireAllVoxels(path);
   return reader->GetOutput();
 }
 
