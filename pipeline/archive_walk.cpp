@@ -48,11 +48,11 @@ size_t ForEachSeries(const dicom::Study& study, SeriesDecoder& decoder, const Se
                      const SeriesFailed& on_failed) {
   size_t failures = 0;
   for (const auto& series : study.series) {
-    if (series.refused) {
+    if (series.Refused()) {
       // Localizers, secondary captures and non-image objects are left out by design, not failures.
       const bool by_design = series.kind != dicom::SeriesKind::Volume && series.kind != dicom::SeriesKind::Projection;
       if (!by_design) ++failures;
-      on_failed(series, series.problems.front());
+      on_failed(series, series.refusal);
       continue;
     }
     try {

@@ -6,6 +6,7 @@
 #include <dcmtk/dcmdata/dcfilefo.h>
 #include <dcmtk/dcmdata/dcuid.h>
 
+#include <cmath>
 #include <fstream>
 #include <map>
 #include <random>
@@ -213,6 +214,40 @@ TEST_F(BadInput, UnreadableFoldersAndSymlinkLoopsAreReportedNotFatal) {
     EXPECT_NE(reasons.at("locked").find("unreadable folder"), std::string::npos);
   }
   EXPECT_EQ(index.studies.size(), 1u);
+}
+
+// Slice N of an axial CT at POSITION (mm), as the header pass describes it.
+FileHeader AxialSliceAt(int n, const Vec3& position) {
+  FileHeader header;
+  header.path = "/archive/slice" + std::to_string(n) + ".dcm";
+  header.sop_class_uid = UID_CTImageStorage;
+  header.sop_instance_uid = "1.2.3.4.5." + std::to_string(n);
+  header.study_instance_uid = "1.2.3";
+  header.series_instance_uid = "1.2.3.4";
+  header.modality = "CT";
+  header.has_pixel_data = true;
+  header.pixels.rows = header.pixels.columns = 8;
+  header.frames = {{position, std::array<double, 6>{1, 0, 0, 0, 1, 0}, std::array<double, 2>{1, 1}}};
+  return header;
+}
+
+// Both problems are recorded; the reason the series is not loaded is the one that refused it.
+TEST_F(BadInput, ARefusedTiltIsTheReasonEvenWhenTheSpacingIsAlsoUneven) {
+  ScanResult scan;
+  int n = 0;
+  for (const double z : {0.0, 2.0, 4.0, 7.0, 9.0, 11.0}) scan.headers.push_back(AxialSliceAt(++n, {0, z * std::tan(15 * M_PI / 180), z}));
+  IndexOptions options;
+  options.refuse_gantry_tilt = true;
+  const Series series = BuildIndex(scan, options).studies.at(0).series.at(0);
+  ASSERT_EQ(series.problems.size(), 2u);
+  EXPECT_EQ(series.problems[0].rfind("uneven_slice_spacing", 0), 0u);
+  try {
+    LoadSeries(series);
+    ADD_FAILURE() << "a refused series loaded";
+  } catch (const DicomError& error) {
+    EXPECT_NE(std::string(error.what()).find("is refused: gantry_tilt: slices are tilted 15.00 degrees; refused"), std::string::npos)
+        << error.what();
+  }
 }
 
 }  // namespace

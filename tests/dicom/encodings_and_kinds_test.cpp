@@ -178,8 +178,8 @@ TEST_F(Encodings, DuplicatesLocalizersAndScreenshotsStayOutOfVolumes) {
   for (const auto& series : index.studies.at(0).series) by_kind[series.kind] = &series;
   ASSERT_EQ(by_kind.size(), 3u);
   EXPECT_EQ(by_kind[SeriesKind::Volume]->slices.size(), 4u);
-  EXPECT_TRUE(by_kind[SeriesKind::Localizer]->refused);
-  EXPECT_TRUE(by_kind[SeriesKind::SecondaryCapture]->refused);
+  EXPECT_TRUE(by_kind[SeriesKind::Localizer]->Refused());
+  EXPECT_TRUE(by_kind[SeriesKind::SecondaryCapture]->Refused());
   EXPECT_NO_THROW(LoadSeries(*by_kind[SeriesKind::Volume]));
 }
 

@@ -87,17 +87,17 @@ TEST(Dicom2Nifti, FailingCasesEndWithTheirDocumentedOutcome) {
   const auto first_problem = [](const Series& series) { return series.problems.empty() ? "" : series.problems[0]; };
 
   const Series& not_volume = OnlySeries(Index(base / "notavolume/001"));
-  EXPECT_TRUE(not_volume.refused);
+  EXPECT_TRUE(not_volume.Refused());
   EXPECT_EQ(first_problem(not_volume).rfind("not_a_volume", 0), 0u);
   EXPECT_THROW(LoadSeries(not_volume), DicomError);
 
   const Series& gap = OnlySeries(Index(base / "sliceincrement/001"));
-  EXPECT_TRUE(gap.refused);
+  EXPECT_TRUE(gap.Refused());
   EXPECT_EQ(first_problem(gap).rfind("missing_slices", 0), 0u);
   EXPECT_EQ(gap.stack.missing_slices, 1);
 
   const Series& tilted_gap = OnlySeries(Index(base / "sliceincrement/002"));
-  EXPECT_TRUE(tilted_gap.refused);
+  EXPECT_TRUE(tilted_gap.Refused());
   EXPECT_EQ(tilted_gap.stack.missing_slices, 1);
 
   const auto orientations = Index(base / "sliceorientation/001");
@@ -109,7 +109,7 @@ TEST(Dicom2Nifti, FailingCasesEndWithTheirDocumentedOutcome) {
   }
 
   const Series& tilted = OnlySeries(Index(base / "gantrytilting/001"));
-  EXPECT_FALSE(tilted.refused);
+  EXPECT_FALSE(tilted.Refused());
   EXPECT_NEAR(tilted.stack.tilt_deg, 14.0, 0.05);
   const Volume corrected = LoadSeries(tilted);
   const auto& direction = corrected.Grid().GetDirection();
@@ -120,7 +120,7 @@ TEST(Dicom2Nifti, FailingCasesEndWithTheirDocumentedOutcome) {
   IndexOptions refuse;
   refuse.refuse_gantry_tilt = true;
   const auto refused_index = BuildIndex(ScanArchive(base / "gantrytilting/001"), refuse);
-  EXPECT_TRUE(OnlySeries(refused_index).refused);
+  EXPECT_TRUE(OnlySeries(refused_index).Refused());
 }
 
 TEST(DcmQaCt, GantryTiltAndUnevenSpacingMatchDcm2niixTiltEq) {
@@ -160,6 +160,16 @@ TEST(DcmQaCt, GantryTiltAndUnevenSpacingMatchDcm2niixTiltEq) {
   fs::remove_all(out);
 }
 
+// The GE head CT is tilted 18.5 degrees and unevenly spaced: refused for its tilt, it says so.
+TEST(DcmQaCt, ARefusedTiltIsTheReasonAlthoughTheSpacingIsUneven) {
+  MEDPIPE_REQUIRE_SHARED_DATA("dicom/dcm_qa_ct/In/GE");
+  IndexOptions refuse;
+  refuse.refuse_gantry_tilt = true;
+  const Series series = OnlySeries(BuildIndex(ScanArchive(SharedData() / "dicom/dcm_qa_ct/In/GE"), refuse));
+  ASSERT_TRUE(series.stack.uneven);
+  EXPECT_EQ(series.refusal.rfind("gantry_tilt: slices are tilted 18.5", 0), 0u) << series.refusal;
+}
+
 TEST(TotalSegmentator, Jpeg2000CtLandsOnTheSegmentationGrid) {
   MEDPIPE_REQUIRE_SHARED_DATA("dicom/totalseg/tests/reference_files");
   const fs::path base = SharedData() / "dicom/totalseg/tests/reference_files";
@@ -192,7 +202,7 @@ TEST(Hippocampus, Study1HasFiveSeriesWithTheirSliceCounts) {
   std::map<size_t, int> slices;
   for (const auto& s : series) {
     ++slices[s.slices.size()];
-    EXPECT_FALSE(s.refused) << s.id;
+    EXPECT_FALSE(s.Refused()) << s.id;
     EXPECT_NO_THROW(LoadSeries(s));
   }
   EXPECT_EQ(slices[22], 4) << "four full-brain series";

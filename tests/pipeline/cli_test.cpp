@@ -112,4 +112,18 @@ TEST_F(Cli, ACutNiftiFailsItsStudyNamingTheFile) {
   EXPECT_NE(error.find("truncated"), std::string::npos) << error;
 }
 
+// The reason in result.json is the problem that refused the series, though the GE head CT's uneven
+// spacing is recorded first.
+TEST_F(Cli, ARefusedTiltIsTheSeriesError) {
+  const fs::path ge = fs::path(MEDPIPE_SHARED_DATA) / "dicom/dcm_qa_ct/In/GE";
+  if (!fs::exists(ge)) GTEST_SKIP() << ge << " is absent (see ../shared/data/README.md)";
+  EXPECT_EQ(Medpipe("run " + ge.string() + " " + (dir_ / "out").string() + " --refuse-gantry-tilt"), 1);
+  const fs::directory_iterator studies(dir_ / "out" / "studies");
+  ASSERT_NE(studies, fs::directory_iterator());
+  const auto json = medpipe::testing::ReadJson(studies->path() / "result.json");
+  ASSERT_EQ(json["series"].size(), 1u);
+  const std::string error = json["series"][0].value("error", "");
+  EXPECT_EQ(error.rfind("gantry_tilt: slices are tilted 18.5", 0), 0u) << error;
+}
+
 }  // namespace

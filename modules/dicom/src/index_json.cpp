@@ -17,7 +17,7 @@ nlohmann::json SeriesToJson(const Series& series) {
       {"columns", first.pixels.columns},
       {"transfer_syntax_uid", first.transfer_syntax_uid},
       {"problems", series.problems},
-      {"refused", series.refused},
+      {"refused", series.Refused()},
   };
   nlohmann::json paths = nlohmann::json::array();
   for (const FileHeader& file : series.files) paths.push_back(file.path);

@@ -57,7 +57,7 @@ std::string SplitKey(const FileHeader& header, const FrameInfo& frame) {
 
 void AddProblem(Series& series, const std::string& code, const std::string& text, bool refuses) {
   series.problems.push_back(code + ": " + text);
-  series.refused = series.refused || refuses;
+  if (refuses && series.refusal.empty()) series.refusal = series.problems.back();
 }
 
 std::vector<Vec3> SlicePositions(const Series& series) {

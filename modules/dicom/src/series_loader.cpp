@@ -183,8 +183,8 @@ std::array<double, 2> InPlaneSpacing(const FileHeader& file, const FrameInfo& fr
 
 Volume LoadSeries(const Series& series, LoadTimings* timings, const VoxelAllocator& allocate) {
   Stopwatch clock;
-  if (series.refused) {
-    throw DicomError(series.files.front().path, "series " + series.id + " is refused: " + series.problems.front());
+  if (series.Refused()) {
+    throw DicomError(series.files.front().path, "series " + series.id + " is refused: " + series.refusal);
   }
   if (series.slices.empty()) throw DicomError(series.files.front().path, "series has no image frames");
   const FileHeader& first_file = series.files[series.slices.front().file];

@@ -36,8 +36,10 @@ struct Series {
   SliceStack stack;              // geometry of the ordered slices (volumes only)
   std::string split_key;         // non-empty when one SeriesInstanceUID was split
   std::vector<std::string> problems;  // "code: explanation"; codes listed in README
-  bool refused = false;          // true when a problem stops this series from loading
+  std::string refusal;           // the first of PROBLEMS that stops this series from loading; empty when it loads
   std::string unreferenceable;   // "path: reason" when SEG/RTSTRUCT/SR cannot reference its images
+
+  bool Refused() const { return !refusal.empty(); }
 };
 
 struct Study {
