@@ -48,6 +48,13 @@ void BoundAddressSpace(uint64_t max_added_bytes) {
 #endif
 }
 
+int WaitForExit(pid_t pid) {
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return status;
+}
+
 std::string DescribeExit(int wait_status) {
   if (WIFSIGNALED(wait_status))
     return "killed by signal " + std::to_string(WTERMSIG(wait_status)) + " (" + ::strsignal(WTERMSIG(wait_status)) + ")";

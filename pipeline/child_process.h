@@ -25,6 +25,9 @@ ProcessMemory MemoryOf(const std::string& pid);
 // 0: no bound. Not under AddressSanitizer, which reserves terabytes for its shadow memory.
 void BoundAddressSpace(uint64_t max_added_bytes);
 
+// Waits for the child PID to end, through signals that interrupt waiting; returns its waitpid() status.
+int WaitForExit(pid_t pid);
+
 // From a waitpid() status: "" for exit code 0, "exit code N", or "killed by signal N (Name)".
 std::string DescribeExit(int wait_status);
 

@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -113,8 +112,7 @@ ChunkReader StartReader(const std::vector<fs::path>& files, std::vector<size_t> 
 std::vector<size_t> FinishReader(ChunkReader& reader, bool timed_out, std::vector<dicom::HeaderOutcome>& outcomes) {
   if (timed_out) ::kill(reader.pid, SIGKILL);
   ::close(reader.fd);
-  int status = 0;
-  ::waitpid(reader.pid, &status, 0);
+  const int status = WaitForExit(reader.pid);
   if (!reader.current) return {};
   auto& culprit = outcomes[*reader.current];
   culprit = {};  // what it had sent of a DICOMDIR's files is not trusted

@@ -82,7 +82,7 @@ void ReceiverProcess::Start() {
     bool ended = ::waitpid(pid_, &status, WNOHANG) == pid_;
     if (!ready_ && !ended && Clock::now() > deadline) {
       ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, &status, 0);
+      status = WaitForExit(pid_);
       ended = true;
       error_ = "the receiving process did not start listening within 30 s";
     }
@@ -122,7 +122,7 @@ std::vector<std::string> ReceiverProcess::Poll() {
     Restart("the receiving process ended (" + DescribeExit(status) + (error_.empty() ? "" : ": " + error_) + ")");
   } else if (const uint64_t resident = MemoryOf(std::to_string(pid_)).resident; resident > max_resident_bytes_) {
     ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, &status, 0);
+    WaitForExit(pid_);
     pid_ = -1;
     const auto last = ReadEvents();
     filed.insert(filed.end(), last.begin(), last.end());
@@ -148,7 +148,7 @@ void ReceiverProcess::Stop() {
     while (::waitpid(pid_, &status, WNOHANG) == 0) {
       if (Clock::now() > deadline) {
         ::kill(pid_, SIGKILL);
-        ::waitpid(pid_, &status, 0);
+        WaitForExit(pid_);
         break;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(100));

@@ -1,7 +1,6 @@
 #include "result_sender.h"
 
 #include <fcntl.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -132,9 +131,7 @@ size_t ResultSender::Finish() {
   while ((got = ::read(result_fd_, &failed, sizeof failed)) < 0 && errno == EINTR) {
   }
   ::close(result_fd_);
-  int status = 0;
-  while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
-  }
+  const int status = WaitForExit(pid_);
   pid_ = -1;
   if (got == sizeof failed) {
     failed_ = failed;

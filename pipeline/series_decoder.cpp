@@ -3,7 +3,6 @@
 #include <poll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -255,9 +254,7 @@ DecodedSeries ReadDecoded(const nlohmann::json& reply, int memfd) {
 // Why a child that did not answer has no answer: it ran out of time (and was killed), or it ended.
 std::string NoAnswerReply(const dicom::Series& series, pid_t child, bool timed_out, double timeout_s) {
   if (timed_out) ::kill(child, SIGKILL);
-  int status = 0;
-  while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
-  }
+  const int status = WaitForExit(child);
   const std::string where = FirstFileOf(series);
   const std::string files = "decoding the series' " + std::to_string(series.files.size()) + " files";
   if (timed_out)
@@ -307,8 +304,7 @@ std::string NoAnswerReply(const dicom::Series& series, pid_t child, bool timed_o
     // The answer goes on first: the child's exit, which frees its copy of the volume, is off the path.
     SendMessage(socket, answer, memfd);
     if (memfd >= 0) ::close(memfd);
-    while (::waitpid(child, nullptr, 0) < 0 && errno == EINTR) {
-    }
+    WaitForExit(child);
   }
   ::_exit(0);
 }
@@ -332,8 +328,7 @@ DecoderProcess::DecoderProcess(const DecodeLimits& limits) {
 
 DecoderProcess::~DecoderProcess() {
   ::close(socket_);  // the decoder's next receive fails and it exits
-  while (::waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {
-  }
+  WaitForExit(pid_);
 }
 
 DecodedSeries DecoderProcess::Decode(const dicom::Series& series) {
