@@ -15,6 +15,7 @@
 #include <cmath>
 
 #include "medpipe/core/error.h"
+#include "medpipe/core/percentile.h"
 
 namespace medpipe::postprocess {
 namespace {
@@ -136,32 +137,26 @@ std::array<std::vector<float>, 256> ValuesUnder(const LabelImage& labels, const 
   return values;
 }
 
-// The Q-quantile of SORTED, linear between the two nearest ranks.
-double Percentile(const std::vector<float>& sorted, double q) {
-  const double rank = q * static_cast<double>(sorted.size() - 1);
-  const auto below = static_cast<size_t>(rank);
-  const size_t above = std::min(below + 1, sorted.size() - 1);
-  return sorted[below] + (rank - static_cast<double>(below)) * (sorted[above] - sorted[below]);
-}
-
 // Mean, sample standard deviation, extremes and percentiles of VALUES (at least one).
 LabelIntensity IntensityOf(std::vector<float> values) {
-  std::sort(values.begin(), values.end());
+  LabelIntensity intensity;
+  const auto [min, max] = std::minmax_element(values.begin(), values.end());
+  intensity.min = *min;
+  intensity.max = *max;
+  const auto count = static_cast<double>(values.size());
   double sum = 0;
   for (const float value : values) sum += value;
-  const double mean = sum / static_cast<double>(values.size());
+  intensity.mean = sum / count;
   double squares = 0;
-  for (const float value : values) squares += (value - mean) * (value - mean);
-  const double std = values.size() > 1 ? std::sqrt(squares / static_cast<double>(values.size() - 1)) : 0;
-  return {mean,
-          std,
-          values.front(),
-          values.back(),
-          Percentile(values, 0.05),
-          Percentile(values, 0.25),
-          Percentile(values, 0.5),
-          Percentile(values, 0.75),
-          Percentile(values, 0.95)};
+  for (const float value : values) squares += (value - intensity.mean) * (value - intensity.mean);
+  intensity.std = values.size() > 1 ? std::sqrt(squares / (count - 1)) : 0;
+  // Last: Percentile reorders VALUES.
+  intensity.p5 = Percentile(values, 5);
+  intensity.p25 = Percentile(values, 25);
+  intensity.median = Percentile(values, 50);
+  intensity.p75 = Percentile(values, 75);
+  intensity.p95 = Percentile(values, 95);
+  return intensity;
 }
 
 }  // namespace

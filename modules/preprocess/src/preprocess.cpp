@@ -15,6 +15,7 @@
 #include <limits>
 
 #include "medpipe/core/error.h"
+#include "medpipe/core/percentile.h"
 
 namespace medpipe::preprocess {
 namespace {
@@ -131,17 +132,6 @@ Summary Summarise(const std::vector<Image3D::Pointer>& channels) {
   summary.mean = sum / count;
   summary.std = std::sqrt(std::max(0.0, sum_of_squares / count - summary.mean * summary.mean));
   return summary;
-}
-
-// numpy.percentile's default: linear between the two nearest ranks; PERCENT in [0, 100].
-double Percentile(std::vector<float>& values, double percent) {
-  const double rank = percent / 100 * static_cast<double>(values.size() - 1);
-  const auto below = static_cast<size_t>(std::floor(rank));
-  std::nth_element(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(below), values.end());
-  const double low = values[below];
-  if (below + 1 == values.size()) return low;
-  const double high = *std::min_element(values.begin() + static_cast<std::ptrdiff_t>(below + 1), values.end());
-  return low + (rank - static_cast<double>(below)) * (high - low);
 }
 
 // Equal LOW and HIGH (a constant image) map everything to 0.
