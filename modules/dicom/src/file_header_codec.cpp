@@ -8,30 +8,36 @@
 namespace medpipe::dicom {
 namespace {
 
-// Every field, listed once for both directions. A field added to these structs must be added here:
-// the size checks below fail until it is.
-static_assert(sizeof(FrameInfo) == 128 && sizeof(PixelLayout) == 72 && sizeof(FileHeader) == 712,
-              "FileHeader, PixelLayout or FrameInfo changed: list the new field in file_header_codec.cpp");
-
+// Every field, listed once for both directions. The structured bindings must name every member, so
+// a field added to one of these structs stops the build here until it is listed (whatever the
+// standard library's layout).
 template <typename Visit>
 void Fields(FrameInfo& f, Visit& v) {
-  v(f.position), v(f.orientation), v(f.pixel_spacing), v(f.rescale_slope), v(f.rescale_intercept);
+  auto& [position, orientation, pixel_spacing, rescale_slope, rescale_intercept] = f;
+  v(position), v(orientation), v(pixel_spacing), v(rescale_slope), v(rescale_intercept);
 }
 
 template <typename Visit>
 void Fields(PixelLayout& p, Visit& v) {
-  v(p.rows), v(p.columns), v(p.samples_per_pixel), v(p.bits_allocated), v(p.bits_stored), v(p.high_bit);
-  v(p.pixel_representation), v(p.planar_configuration), v(p.number_of_frames), v(p.photometric);
+  auto& [rows, columns, samples_per_pixel, bits_allocated, bits_stored, high_bit, pixel_representation,
+         planar_configuration, number_of_frames, photometric] = p;
+  v(rows), v(columns), v(samples_per_pixel), v(bits_allocated), v(bits_stored), v(high_bit);
+  v(pixel_representation), v(planar_configuration), v(number_of_frames), v(photometric);
 }
 
 template <typename Visit>
 void Fields(FileHeader& h, Visit& v) {
-  v(h.path), v(h.transfer_syntax_uid), v(h.sop_class_uid), v(h.sop_instance_uid), v(h.study_instance_uid);
-  v(h.series_instance_uid), v(h.frame_of_reference_uid), v(h.uid_problem), v(h.modality), v(h.series_description);
-  v(h.image_type), v(h.manufacturer), v(h.body_part), v(h.patient_position), v(h.study_date), v(h.series_number);
-  v(h.instance_number), v(h.acquisition_number), v(h.echo_number), v(h.echo_time), v(h.slice_thickness);
-  v(h.gantry_tilt_deg), v(h.imager_pixel_spacing), v(h.window_center), v(h.window_width), v(h.has_pixel_data);
-  v(h.encapsulated), v(h.pixel_data_length), v(h.pixels), v(h.enhanced), v(h.mosaic_tiles), v(h.frames);
+  auto& [path, transfer_syntax_uid, sop_class_uid, sop_instance_uid, study_instance_uid, series_instance_uid,
+         frame_of_reference_uid, uid_problem, modality, series_description, image_type, manufacturer, body_part,
+         patient_position, study_date, series_number, instance_number, acquisition_number, echo_number, echo_time,
+         slice_thickness, gantry_tilt_deg, imager_pixel_spacing, window_center, window_width, has_pixel_data,
+         encapsulated, pixel_data_length, pixels, enhanced, mosaic_tiles, frames] = h;
+  v(path), v(transfer_syntax_uid), v(sop_class_uid), v(sop_instance_uid), v(study_instance_uid);
+  v(series_instance_uid), v(frame_of_reference_uid), v(uid_problem), v(modality), v(series_description);
+  v(image_type), v(manufacturer), v(body_part), v(patient_position), v(study_date), v(series_number);
+  v(instance_number), v(acquisition_number), v(echo_number), v(echo_time), v(slice_thickness);
+  v(gantry_tilt_deg), v(imager_pixel_spacing), v(window_center), v(window_width), v(has_pixel_data);
+  v(encapsulated), v(pixel_data_length), v(pixels), v(enhanced), v(mosaic_tiles), v(frames);
 }
 
 struct Writer {
