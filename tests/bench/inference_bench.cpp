@@ -1,6 +1,6 @@
 // Times medpipe's sliding-window inference of a model package on a CT-sized volume, per precision,
 // from a CPU volume to CPU logits (as `medpipe run` does). One JSON line per precision, in the
-// format of scripts/bench/bench_torch.py so the two sit side by side in scripts/bench_gpu.sh.
+// format of scripts/bench/bench_torch.py so the two sit side by side in scripts/bench_inference.sh.
 #include <algorithm>
 #include <chrono>
 #include <iostream>
