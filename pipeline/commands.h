@@ -26,5 +26,6 @@ int ModelCommand(const std::vector<std::string>& args);
 int ReportCommand(const std::vector<std::string>& args);
 int ListenCommand(const std::vector<std::string>& args);
 int FetchCommand(const std::vector<std::string>& args);
+int CodesCommand(const std::vector<std::string>& args);
 
 }  // namespace medpipe::cli

@@ -21,6 +21,7 @@ const char* kUsage =
     "  report OUT         rebuild results.csv and report.html over every study in OUT (e.g. after shards)\n"
     "  listen --out OUT   receive studies over DICOM (C-STORE SCP) and run the pipeline on each when it is complete\n"
     "  fetch --pacs HOST:PORT --aec AET (--study UID | --date RANGE) --out DIR  query and retrieve studies from a PACS\n"
+    "  codes              the problem codes a series can get, their effect and what to do, as Markdown\n"
     "Run 'medpipe COMMAND --help' for the options of a command.";
 
 }  // namespace
@@ -50,7 +51,8 @@ int main(int argc, char** argv) {
                                                    {"model", medpipe::cli::ModelCommand},
                                                    {"report", medpipe::cli::ReportCommand},
                                                    {"listen", medpipe::cli::ListenCommand},
-                                                   {"fetch", medpipe::cli::FetchCommand}};
+                                                   {"fetch", medpipe::cli::FetchCommand},
+                                                   {"codes", medpipe::cli::CodesCommand}};
   if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
     std::cout << kUsage << "\n";
     return argc < 2 ? medpipe::cli::kExitUsage : medpipe::cli::kExitOk;

@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "medpipe/core/files.h"
+#include "medpipe/core/problem_code.h"
 #include "medpipe/core/study_result.h"
 #include "test_support.h"
 
@@ -84,19 +85,32 @@ TEST_F(StudyResultTest, ATypedChangeWritesAValidResult) {
 }
 
 TEST(StudyResultTypes, SeriesLeftOutByDesignAreNotRefused) {
-  const auto series_of = [](const char* kind, bool loaded) {
-    return json{{"id", "s"}, {"modality", "CT"}, {"kind", kind}, {"loaded", loaded},
-                {"problems", {"localizer: scout image, left out of volumes"}}, {"analyses", json::array()}}
+  const auto series_of = [](const std::string& problem, bool loaded) {
+    return json{{"id", "s"}, {"modality", "CT"}, {"kind", "volume"}, {"loaded", loaded},
+                {"problems", problem.empty() ? json::array() : json::array({problem})}, {"analyses", json::array()}}
         .get<SeriesResult>();
   };
-  EXPECT_EQ(series_of("localizer", false).disposition, Disposition::SkippedByDesign);
-  EXPECT_EQ(series_of("secondary_capture", false).disposition, Disposition::SkippedByDesign);
-  EXPECT_EQ(series_of("non_image", false).disposition, Disposition::SkippedByDesign);
-  EXPECT_EQ(series_of("volume", false).disposition, Disposition::Refused);
-  EXPECT_EQ(series_of("volume", true).disposition, Disposition::Accepted);
-  const Problem problem = series_of("localizer", false).problems.at(0);
+  EXPECT_EQ(series_of("localizer: scout image, left out of volumes", false).disposition, Disposition::SkippedByDesign);
+  EXPECT_EQ(series_of("secondary_capture: secondary capture, left out of volumes", false).disposition,
+            Disposition::SkippedByDesign);
+  EXPECT_EQ(series_of("non_image: no pixel data", false).disposition, Disposition::SkippedByDesign);
+  EXPECT_EQ(series_of("missing_slices: gap of 2 slices at 40 mm", false).disposition, Disposition::Refused);
+  EXPECT_EQ(series_of("", false).disposition, Disposition::Refused) << "failed to decode";
+  EXPECT_EQ(series_of("uneven_slice_spacing: slice gaps vary; resampled", true).disposition, Disposition::Accepted);
+  const Problem problem = series_of("localizer: scout image, left out of volumes", false).problems.at(0);
   EXPECT_EQ(problem.code, "localizer");
   EXPECT_EQ(problem.detail, "scout image, left out of volumes");
+}
+
+// docs/problem-codes.md is what `medpipe codes` prints from the one table.
+TEST(ProblemCodes, TheDocumentIsTheTable) {
+  EXPECT_EQ(ReadFile(MEDPIPE_SOURCE_DIR "/docs/problem-codes.md"), ProblemCodesMarkdown())
+      << "regenerate it: build/pipeline/medpipe codes > docs/problem-codes.md";
+  for (const ProblemCodeInfo& info : ProblemCodes()) {
+    EXPECT_EQ(ProblemCodeNamed(info.name), info.code) << info.name;
+    EXPECT_EQ(ParseProblem(ProblemText(info.code, "detail")).code, info.name);
+  }
+  EXPECT_FALSE(ProblemCodeNamed("no_such_code"));
 }
 
 TEST(StudyResultTypes, DecisionsPrintOneWayAndRefuseUnknownVerdicts) {

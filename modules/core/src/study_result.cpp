@@ -2,15 +2,12 @@
 
 #include <cstdio>
 
+#include "medpipe/core/problem_code.h"
+
 namespace medpipe {
 namespace {
 
 using nlohmann::json;
-
-// Series kinds no model reads: a series of these kinds that was not loaded was left out by design.
-bool LeftOutByDesign(const std::string& kind) {
-  return kind == "localizer" || kind == "secondary_capture" || kind == "non_image";
-}
 
 std::string Formatted(const char* format, double value) {
   char text[32];
@@ -138,12 +135,9 @@ void from_json(const json& in, SeriesResult& series) {
   series.modality = in.at("modality");
   series.description = in.value("description", "");
   if (in.contains("series_number")) series.series_number = in["series_number"].get<int>();
-  const bool loaded = in.at("loaded");
-  series.disposition = loaded ? Disposition::Accepted
-                       : LeftOutByDesign(in.value("kind", "")) ? Disposition::SkippedByDesign
-                                                               : Disposition::Refused;
   series.error = in.value("error", "");
   for (const std::string& problem : in.at("problems")) series.problems.push_back(ParseProblem(problem));
+  series.disposition = DispositionOf(in.at("loaded"), series.problems);
   if (in.contains("overlay")) series.overlay = in["overlay"].get<std::string>();
   series.analyses = in.at("analyses").get<std::vector<Analysis>>();
   series.json = in;

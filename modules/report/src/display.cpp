@@ -8,18 +8,12 @@
 #include <vector>
 
 #include "medpipe/core/error.h"
+#include "medpipe/core/percentile.h"
 
 namespace medpipe::report {
 namespace {
 
 constexpr size_t kMaxSamples = 1'000'000;
-
-// Nearest rank; PERCENT in [0, 100]. Reorders VALUES.
-float Percentile(std::vector<float>& values, double percent) {
-  const auto rank = static_cast<std::ptrdiff_t>(percent / 100 * static_cast<double>(values.size() - 1) + 0.5);
-  std::nth_element(values.begin(), values.begin() + rank, values.end());
-  return values[static_cast<size_t>(rank)];
-}
 
 }  // namespace
 
@@ -30,7 +24,7 @@ Window PercentileWindow(const Image3D& image) {
   std::vector<float> sample;
   sample.reserve(count / stride + 1);
   for (size_t i = 0; i < count; i += stride) sample.push_back(voxels[i]);
-  return {Percentile(sample, 1), Percentile(sample, 99)};
+  return {static_cast<float>(Percentile(sample, 1)), static_cast<float>(Percentile(sample, 99))};
 }
 
 cv::Mat ToDisplay(const cv::Mat& plane, Window window, cv::Size size) {

@@ -1,0 +1,70 @@
+#include "medpipe/core/problem_code.h"
+
+#include <algorithm>
+
+namespace medpipe {
+
+const std::vector<ProblemCodeInfo>& ProblemCodes() {
+  static const std::vector<ProblemCodeInfo> table = {
+      {ProblemCode::UnevenSliceSpacing, "uneven_slice_spacing", ProblemEffect::Handled, ErrorKind::Dicom,
+       "slice gaps vary; the volume is resampled to equal spacing (the smallest gap, at most 2x the slices), as "
+       "dcm2niix's _Eq",
+       "nothing, unless the gaps are not meant: check the series for missing or repeated slices"},
+      {ProblemCode::GantryTilt, "gantry_tilt", ProblemEffect::Handled, ErrorKind::Dicom,
+       "slices are sheared by a gantry tilt; the volume is resampled onto an orthogonal grid, as dcm2niix's _Tilt "
+       "(refused instead with --refuse-gantry-tilt)",
+       "nothing; run without --refuse-gantry-tilt if it was refused"},
+      {ProblemCode::MissingSlices, "missing_slices", ProblemEffect::Refused, ErrorKind::Dicom,
+       "a gap between slices is a whole multiple of the spacing: slices are missing",
+       "retrieve the whole series again from the PACS"},
+      {ProblemCode::NotAVolume, "not_a_volume", ProblemEffect::Refused, ErrorKind::Dicom,
+       "slices share a position along the normal, or frames lack position or orientation",
+       "check whether the series holds several volumes (4-D, echoes) or lacks geometry"},
+      {ProblemCode::Localizer, "localizer", ProblemEffect::LeftOut, ErrorKind::Dicom,
+       "a scout or topogram image, left out of volumes by design", "nothing"},
+      {ProblemCode::SecondaryCapture, "secondary_capture", ProblemEffect::LeftOut, ErrorKind::Dicom,
+       "a screenshot or derived picture without patient geometry, left out of volumes by design", "nothing"},
+      {ProblemCode::NonImage, "non_image", ProblemEffect::LeftOut, ErrorKind::Dicom,
+       "an object without pixel data (SR, KO, PR, ...), left out by design", "nothing"},
+  };
+  return table;
+}
+
+const ProblemCodeInfo& InfoOf(ProblemCode code) {
+  const auto& table = ProblemCodes();
+  return *std::find_if(table.begin(), table.end(), [&](const ProblemCodeInfo& info) { return info.code == code; });
+}
+
+std::optional<ProblemCode> ProblemCodeNamed(const std::string& name) {
+  for (const ProblemCodeInfo& info : ProblemCodes())
+    if (name == info.name) return info.code;
+  return std::nullopt;
+}
+
+std::string ProblemText(ProblemCode code, const std::string& detail) { return std::string(InfoOf(code).name) + ": " + detail; }
+
+Disposition DispositionOf(bool loaded, const std::vector<Problem>& problems) {
+  if (loaded) return Disposition::Accepted;
+  const bool left_out = std::any_of(problems.begin(), problems.end(), [](const Problem& problem) {
+    const auto code = ProblemCodeNamed(problem.code);
+    return code && InfoOf(*code).effect == ProblemEffect::LeftOut;
+  });
+  return left_out ? Disposition::SkippedByDesign : Disposition::Refused;
+}
+
+std::string ProblemCodesMarkdown() {
+  static const char* kEffects[] = {"handled", "left out by design", "refused"};
+  std::string text =
+      "# Problem codes\n\n"
+      "What medpipe records about a series (`problems` in `result.json`, the index of `medpipe scan` and the\n"
+      "sidecars of `medpipe convert`), as `code: detail`. Made by `medpipe codes` from the table in\n"
+      "`modules/core/src/problem_code.cpp`; a test keeps this file equal to it.\n\n"
+      "| code | effect | kind | meaning | what to do |\n|---|---|---|---|---|\n";
+  for (const ProblemCodeInfo& info : ProblemCodes()) {
+    text += std::string("| `") + info.name + "` | " + kEffects[static_cast<int>(info.effect)] + " | " +
+            ErrorKindName(info.kind) + " | " + info.meaning + " | " + info.fix + " |\n";
+  }
+  return text;
+}
+
+}  // namespace medpipe
