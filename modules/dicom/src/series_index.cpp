@@ -10,6 +10,7 @@
 
 #include "dicom_text.h"
 #include "medpipe/core/digest.h"
+#include "medpipe/core/problem_code.h"
 
 namespace medpipe::dicom {
 namespace {
@@ -55,8 +56,12 @@ std::string SplitKey(const FileHeader& header, const FrameInfo& frame) {
   return key.str();
 }
 
-void AddProblem(Series& series, const std::string& code, const std::string& text, bool refuses) {
-  series.problems.push_back(code + ": " + text);
+// Records CODE (from the one table, core/problem_code.h) with TEXT; a problem whose effect is not
+// "handled", or that the configuration makes refusing (a tilt with --refuse-gantry-tilt), refuses the
+// series, the first such one being the reason.
+void AddProblem(Series& series, ProblemCode code, const std::string& text, bool refused_by_configuration = false) {
+  series.problems.push_back(ProblemText(code, text));
+  const bool refuses = InfoOf(code).effect != ProblemEffect::Handled || refused_by_configuration;
   if (refuses && series.refusal.empty()) series.refusal = series.problems.back();
 }
 
@@ -70,10 +75,9 @@ void OrderVolume(Series& series, const IndexOptions& options) {
   for (const auto& slice : series.slices) {
     const FrameInfo& frame = series.files[slice.file].frames[slice.frame];
     if (!frame.position || !frame.orientation) {
-      AddProblem(series, "not_a_volume", "frame " + std::to_string(slice.frame) + " of " +
-                                             series.files[slice.file].path +
-                                             " lacks (0020,0032) ImagePositionPatient or (0020,0037) ImageOrientationPatient",
-                 true);
+      AddProblem(series, ProblemCode::NotAVolume,
+                 "frame " + std::to_string(slice.frame) + " of " + series.files[slice.file].path +
+                     " lacks (0020,0032) ImagePositionPatient or (0020,0037) ImageOrientationPatient");
       return;
     }
   }
@@ -85,20 +89,19 @@ void OrderVolume(Series& series, const IndexOptions& options) {
 
   const SliceStack& stack = series.stack;
   if (stack.coincident) {
-    AddProblem(series, "not_a_volume", "several slices share one position along the normal", true);
+    AddProblem(series, ProblemCode::NotAVolume, "several slices share one position along the normal");
     return;
   }
   if (stack.missing_slices > 0) {
-    AddProblem(series, "missing_slices",
+    AddProblem(series, ProblemCode::MissingSlices,
                std::to_string(stack.missing_slices) + " slice(s) missing from a stack spaced " +
-                   Rounded(stack.spacing, 3) + " mm",
-               true);
+                   Rounded(stack.spacing, 3) + " mm");
   }
   if (stack.uneven) {
-    AddProblem(series, "uneven_slice_spacing", "slice gaps vary; resampled to equal spacing", false);
+    AddProblem(series, ProblemCode::UnevenSliceSpacing, "slice gaps vary; resampled to equal spacing");
   }
   if (stack.tilt_deg > 0) {
-    AddProblem(series, "gantry_tilt",
+    AddProblem(series, ProblemCode::GantryTilt,
                "slices are tilted " + Rounded(stack.tilt_deg, 2) + " degrees" +
                    (options.refuse_gantry_tilt ? "; refused by configuration" : "; resampled onto an orthogonal grid"),
                options.refuse_gantry_tilt);
@@ -213,11 +216,13 @@ ArchiveIndex BuildIndex(ScanResult scan, const IndexOptions& options) {
         series.id = ShortId(series.series_instance_uid + "#" + series.split_key);
         switch (series.kind) {
           case SeriesKind::Volume: OrderVolume(series, options); break;
-          case SeriesKind::Localizer: AddProblem(series, "localizer", "scout image, left out of volumes", true); break;
-          case SeriesKind::SecondaryCapture:
-            AddProblem(series, "secondary_capture", "secondary capture, left out of volumes", true);
+          case SeriesKind::Localizer:
+            AddProblem(series, ProblemCode::Localizer, "scout image, left out of volumes");
             break;
-          case SeriesKind::NonImage: AddProblem(series, "non_image", "no pixel data", true); break;
+          case SeriesKind::SecondaryCapture:
+            AddProblem(series, ProblemCode::SecondaryCapture, "secondary capture, left out of volumes");
+            break;
+          case SeriesKind::NonImage: AddProblem(series, ProblemCode::NonImage, "no pixel data"); break;
           case SeriesKind::Projection: break;
         }
         study.series.push_back(std::move(series));
