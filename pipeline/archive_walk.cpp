@@ -44,14 +44,16 @@ DecodeLimits DecodeLimitsOf(const po::variables_map& vm) {
   return {timeout_s, static_cast<uint64_t>(gib * (uint64_t{1} << 30))};
 }
 
+bool LeftOutByDesign(const dicom::Series& series) {
+  return series.kind != dicom::SeriesKind::Volume && series.kind != dicom::SeriesKind::Projection;
+}
+
 size_t ForEachSeries(const dicom::Study& study, SeriesDecoder& decoder, const SeriesLoaded& on_loaded,
                      const SeriesFailed& on_failed) {
   size_t failures = 0;
   for (const auto& series : study.series) {
     if (series.Refused()) {
-      // Localizers, secondary captures and non-image objects are left out by design, not failures.
-      const bool by_design = series.kind != dicom::SeriesKind::Volume && series.kind != dicom::SeriesKind::Projection;
-      if (!by_design) ++failures;
+      if (!LeftOutByDesign(series)) ++failures;
       on_failed(series, series.refusal);
       continue;
     }

@@ -23,6 +23,10 @@ DecodeLimits DecodeLimitsOf(const boost::program_options::variables_map& vm);
 using SeriesLoaded = std::function<void(const dicom::Series&, DecodedSeries&)>;
 using SeriesFailed = std::function<void(const dicom::Series&, const std::string& reason)>;
 
+// Localizers, secondary captures and non-image objects: the index refuses them by design, which is
+// no failure (they are not what a model reads).
+bool LeftOutByDesign(const dicom::Series& series);
+
 // Decodes every series of STUDY that is not refused, with DECODER; a failure in one series is reported
 // and the walk goes on. Series that are refused at index time or fail to load go to ON_FAILED.
 // Returns the failure count.

@@ -1,8 +1,10 @@
 #include "model_runner.h"
 
+#include <algorithm>
 #include <sstream>
 
 #include "medpipe/core/error.h"
+#include "medpipe/core/log.h"
 #include "medpipe/core/stopwatch.h"
 #include "medpipe/export/dicom_seg.h"
 #include "medpipe/export/label_descriptions.h"
@@ -193,12 +195,29 @@ void ModelRunner::CheckOptions(const po::variables_map& vm) {
 ModelRunner::ModelRunner(const po::variables_map& vm)
     : options_(PredictOptionsOf(vm)),
       outputs_(ParseOutputTypes(vm["output-types"].as<std::string>())),
-      deidentify_(vm["deidentify"].as<bool>()) {
-  if (!vm.count("model")) return;
-  const torch::Device device = inference::ParseDevice(vm["device"].as<std::string>());
-  const auto precision = inference::ParsePrecision(vm["precision"].as<std::string>());
-  for (const auto& directory : vm["model"].as<std::vector<std::string>>())
-    models_.push_back(inference::LoadedModel::Load(directory, device, precision));
+      deidentify_(vm["deidentify"].as<bool>()),
+      refuse_gantry_tilt_(vm["refuse-gantry-tilt"].as<bool>()) {
+  if (vm.count("model")) {
+    const torch::Device device = inference::ParseDevice(vm["device"].as<std::string>());
+    const auto precision = inference::ParsePrecision(vm["precision"].as<std::string>());
+    for (const auto& directory : vm["model"].as<std::vector<std::string>>())
+      models_.push_back(inference::LoadedModel::Load(directory, device, precision));
+  }
+  if (outputs_.features) CheckFeatures();
+}
+
+void ModelRunner::CheckFeatures() const {
+  constexpr const char* kOption = "--output-types features";
+  if (models_.empty()) throw ConfigError(kOption, "needs a --model whose model.pt has forward_features(x)");
+  std::string without;
+  for (const auto& model : models_)
+    if (!model.HasFeatures())
+      without += (without.empty() ? "'" : ", '") + model.Manifest().name + "' (" + model.Manifest().directory.string() + ")";
+  if (without.empty()) return;
+  const std::string reason = "no embedding from " + without + ": model.pt has no forward_features(x) method";
+  if (std::none_of(models_.begin(), models_.end(), [](const auto& model) { return model.HasFeatures(); }))
+    throw ConfigError(kOption, reason + "; give a model that has one, or leave features out");
+  Log(LogLevel::Warning, std::string(kOption) + ": " + reason);
 }
 
 nlohmann::json ModelRunner::ModelsJson() const {
@@ -221,11 +240,16 @@ nlohmann::json ModelRunner::SettingsJson() const {
     models.push_back({{"name", model.Manifest().name},
                       {"sha256", model.Manifest().sha256},
                       {"precision", inference::PrecisionName(model.ActivePrecision())}});
-  return {{"models", models},
-          {"overlap", options_.overlap},
-          {"tta", options_.mirror},
-          {"outputs", {{"nifti", outputs_.nifti}, {"seg", outputs_.seg}, {"sr", outputs_.sr}, {"rtstruct", outputs_.rtstruct}}},
-          {"deidentify", deidentify_}};
+  nlohmann::json settings = {
+      {"models", models},
+      {"overlap", options_.overlap},
+      {"tta", options_.mirror},
+      {"outputs", {{"nifti", outputs_.nifti}, {"seg", outputs_.seg}, {"sr", outputs_.sr}, {"rtstruct", outputs_.rtstruct}}},
+      {"deidentify", deidentify_}};
+  // Later settings only when on, so that results written before they existed keep their digest.
+  if (outputs_.features) settings["outputs"]["features"] = true;
+  if (refuse_gantry_tilt_) settings["refuse_gantry_tilt"] = true;
+  return settings;
 }
 
 std::vector<ModelJob> ModelRunner::Prepare(const SeriesContext& series) {

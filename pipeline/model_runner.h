@@ -63,7 +63,8 @@ struct ModelJob {
 
 class ModelRunner {
  public:
-  // Loads and checks every --model before any study is touched; a bad model throws ModelError.
+  // Loads and checks every --model before any study is touched; a bad model throws ModelError, features
+  // asked of models without forward_features ConfigError.
   explicit ModelRunner(const boost::program_options::variables_map& vm);
   // The same checks of the options and of each model's manifest without loading a model or touching
   // the device, so that a run refuses bad settings before reading the archive.
@@ -77,11 +78,15 @@ class ModelRunner {
   SeriesAnalysis Finish(const SeriesContext& series, std::vector<ModelJob>& jobs) const;
   nlohmann::json ModelsJson() const;
   // What decides a study's outputs besides its input files: each model's sha256 and precision and
-  // the options that change outputs. Its digest is result.json's settings_sha256 (see resume.h).
+  // every option that changes outputs (output types, overlap, tta, --deidentify, --refuse-gantry-tilt;
+  // not batch size or device). Its digest is result.json's settings_sha256 (see resume.h).
   nlohmann::json SettingsJson() const;
   const OutputTypes& Outputs() const { return outputs_; }
 
  private:
+  // Embeddings come from forward_features: features asked of models that have none is refused
+  // (ConfigError), and a model without it beside one with it is named in a warning.
+  void CheckFeatures() const;
   // Writes the requested files of one segmentation, each read back and checked; returns their names
   // for result.json and adds the SEG to ANALYSIS for the study's SR. A series whose images cannot be
   // referenced (dicom::Series::unreferenceable) gets no SEG or RTSTRUCT, and the reason instead.
@@ -93,6 +98,7 @@ class ModelRunner {
   inference::PredictOptions options_;
   OutputTypes outputs_;
   bool deidentify_;  // part of the settings: toggling it redoes every study
+  bool refuse_gantry_tilt_;  // part of the settings too: it decides whether tilted series load
 };
 
 }  // namespace medpipe::cli

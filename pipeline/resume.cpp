@@ -75,11 +75,21 @@ nlohmann::json Deidentified(nlohmann::json result) {
   return result;
 }
 
+// A file gone or unreadable since the index still gets a line, one that no readable file gives: the
+// study is then decoded, and fails that series with the reason, instead of failing before it starts.
+std::string DigestLine(const std::string& path) {
+  try {
+    return Sha256File(path) + " " + path;
+  } catch (const IoError&) {
+    return "unreadable " + path;
+  }
+}
+
 }  // namespace
 
 nlohmann::json SourceJson(const std::string& kind, const std::vector<std::string>& paths) {
   std::vector<std::string> lines;
-  for (const auto& path : paths) lines.push_back(Sha256File(path) + " " + path);
+  for (const auto& path : paths) lines.push_back(DigestLine(path));
   std::sort(lines.begin(), lines.end());
   std::string text;
   for (const auto& line : lines) text += line + "\n";

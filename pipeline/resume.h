@@ -16,7 +16,8 @@
 
 namespace medpipe::cli {
 
-// result.json's "source": KIND, the file count, and SHA-256 over the sorted "<sha256> <path>" lines.
+// result.json's "source": KIND, the file count, and SHA-256 over the sorted "<sha256> <path>" lines
+// ("unreadable <path>" for a file that cannot be read now).
 nlohmann::json SourceJson(const std::string& kind, const std::vector<std::string>& paths);
 
 class ResultStore {

@@ -65,6 +65,14 @@ WorkerThreads WorkerThreadsOf(const po::variables_map& vm) {
   return threads;
 }
 
+// The series of ITEMS that are left out by design: counted apart from files skipped and from failures.
+size_t SeriesLeftOutByDesign(const std::vector<WorkItem>& items) {
+  size_t count = 0;
+  for (const auto& item : items)
+    if (item.study) count += std::count_if(item.study->series.begin(), item.study->series.end(), LeftOutByDesign);
+  return count;
+}
+
 // Shards may share OUT: each keeps its own status file and manifest, e.g. status-2-of-8.json.
 std::string ShardFileName(const std::string& stem, const Shard& shard, const std::string& extension) {
   if (shard.count == 1) return stem + extension;
@@ -148,6 +156,8 @@ int RunCommand(const std::vector<std::string>& args) {
   report::WriteHtmlReport(outdir);
   progress.Finish(run.stopped ? "stopped" : "finished");
   Log(LogLevel::Info, std::to_string(index.problems.size()) + " files skipped (problems.json), " +
+                          std::to_string(SeriesLeftOutByDesign(items)) +
+                          " series left out by design (localizers, secondary captures, non-image objects), " +
                           std::to_string(index_seconds + clock.Lap() / 1000) + " s in all");
   if (run.workers_lost) return kExitCannotStart;
   if (run.stopped && StopRequested()) return kExitStopped;

@@ -2,6 +2,7 @@
 
 #include "archive_walk.h"
 #include "medpipe/core/digest.h"
+#include "medpipe/core/fail_point.h"
 #include "medpipe/core/json_text.h"
 #include "medpipe/core/log.h"
 #include "medpipe/dicom/index_json.h"
@@ -87,6 +88,7 @@ std::unique_ptr<StudyInFlight> StudyStages::Load(const WorkItem& item) {
   } else {
     LoadNifti(*study);
   }
+  FailPoint("study_loaded");
   return study;
 }
 
@@ -102,6 +104,7 @@ void StudyStages::LoadDicom(StudyInFlight& study) {
         series = {{&source, std::move(decoded.header)}, source.modality, SeriesStem(source), std::move(decoded.volume),
                   dicom::SeriesToJson(source), {}};
         series.entry.update({{"loaded", true},
+                             {"analyses", nlohmann::json::array()},
                              {"volume", LoadedVolumeJson(*series.volume)},
                              {"timings_ms",
                               {{"decode", decoded.timings.decode_ms},
@@ -142,37 +145,47 @@ void StudyStages::Infer(StudyInFlight& study) const {
 size_t StudyStages::Export(StudyInFlight& study) const {
   std::vector<exporter::SegmentationFindings> segmentations;
   std::vector<exporter::ClassificationFinding> classifications;
-  nlohmann::json series_results = nlohmann::json::array();
   for (auto& series : study.series) {
-    if (series.volume) {
-      const SeriesContext context = ContextOf(series, study);
-      const SeriesAnalysis analysis = models_.Finish(context, series.jobs);
-      study.failures += analysis.failures;
-      segmentations.insert(segmentations.end(), analysis.segmentations.begin(), analysis.segmentations.end());
-      classifications.insert(classifications.end(), analysis.classifications.begin(), analysis.classifications.end());
-      series.entry["analyses"] = analysis.entries;
-      AddOverlay(context, analysis, series.entry, study.failures);
-      series.volume.reset();  // the study's memory goes as soon as its outputs are written
-      series.jobs.clear();
-    }
-    series_results.push_back(series.entry);
+    if (!series.volume) continue;
+    const SeriesContext context = ContextOf(series, study);
+    const SeriesAnalysis analysis = models_.Finish(context, series.jobs);
+    study.failures += analysis.failures;
+    segmentations.insert(segmentations.end(), analysis.segmentations.begin(), analysis.segmentations.end());
+    classifications.insert(classifications.end(), analysis.classifications.begin(), analysis.classifications.end());
+    series.entry["analyses"] = analysis.entries;
+    AddOverlay(context, analysis, series.entry, study.failures);
+    series.volume.reset();  // the study's memory goes as soon as its outputs are written
+    series.jobs.clear();
   }
   // One measurement report for the study's volumes and classifications, referencing SEGs and images.
-  nlohmann::json outputs = nlohmann::json::object();
   if (models_.Outputs().sr && study.item->study && (!segmentations.empty() || !classifications.empty())) {
     try {
       exporter::WriteMeasurementReport(segmentations, classifications, study.folder->Path() / "sr.dcm");
-      outputs["sr"] = "sr.dcm";
+      study.members["outputs"]["sr"] = "sr.dcm";
     } catch (const std::exception& error) {
       ++study.failures;
-      Log(LogLevel::Error, "study " + study.item->uid + ": no SR: " + error.what());
+      study.members["sr_error"] = error.what();
     }
   }
-  nlohmann::json result = ResultJson(*study.item, study.source, settings_sha256_, models_.ModelsJson(), series_results,
-                                     study.failures, study.clock.Lap());
-  if (!outputs.empty()) result["outputs"] = outputs;
-  store_.Publish(*study.folder, result);
+  FailPoint("study_exported");
+  store_.Publish(*study.folder, ResultOf(study));
   return study.failures;
+}
+
+nlohmann::json StudyStages::ResultOf(StudyInFlight& study) const {
+  nlohmann::json series = nlohmann::json::array();
+  for (const auto& one : study.series) series.push_back(one.entry);
+  nlohmann::json result = ResultJson(*study.item, study.source, settings_sha256_, models_.ModelsJson(), std::move(series),
+                                     study.failures, study.clock.Lap());
+  result.update(study.members);
+  return result;
+}
+
+void StudyStages::PublishFailed(const WorkItem& item, StudyInFlight* study, const std::string& error) const {
+  if (!study) return PublishFailedResult(store_, item, FailedResultJson(item, settings_sha256_, ModelsJson(), error));
+  ++study->failures;
+  study->members["error"] = error;
+  PublishFailedResult(store_, item, ResultOf(*study), study->folder.get());
 }
 
 nlohmann::json FailedResultJson(const WorkItem& item, const std::string& settings_sha256, const nlohmann::json& models,
@@ -180,6 +193,16 @@ nlohmann::json FailedResultJson(const WorkItem& item, const std::string& setting
   nlohmann::json result = ResultJson(item, SourceOf(item), settings_sha256, models, nlohmann::json::array(), 1, 0);
   result["error"] = error;
   return result;
+}
+
+void PublishFailedResult(const ResultStore& store, const WorkItem& item, const nlohmann::json& result, StagedFolder* folder) {
+  try {
+    std::unique_ptr<StagedFolder> staged;
+    if (!folder) folder = (staged = store.Stage(item.id)).get();
+    store.Publish(*folder, result);
+  } catch (const std::exception& error) {
+    Log(LogLevel::Error, "study " + item.uid + " (" + item.id + ") not written: " + error.what());
+  }
 }
 
 }  // namespace medpipe::cli

@@ -35,6 +35,8 @@ struct StudyInFlight {
   nlohmann::json source;
   std::unique_ptr<StagedFolder> folder;
   std::vector<SeriesInFlight> series;
+  // result.json's members about the study as a whole: "outputs" (the SR), "sr_error", "error".
+  nlohmann::json members = nlohmann::json::object();
   size_t failures = 0;
   Stopwatch clock;
 };
@@ -49,6 +51,9 @@ class StudyStages {
   void Infer(StudyInFlight& study) const;
   // Writes the study's folder as a whole; returns its failure count.
   size_t Export(StudyInFlight& study) const;
+  // Publishes ITEM as failed with ERROR (a stage threw), keeping what STUDY (null when it did not
+  // load) has written and recorded so far.
+  void PublishFailed(const WorkItem& item, StudyInFlight* study, const std::string& error) const;
 
   // Whether ITEM would be skipped (for --dry-run).
   bool AlreadyComplete(const WorkItem& item) const;
@@ -61,6 +66,7 @@ class StudyStages {
   void LoadDicom(StudyInFlight& study);
   void LoadNifti(StudyInFlight& study);
   void Prepare(StudyInFlight& study, SeriesInFlight& series);
+  nlohmann::json ResultOf(StudyInFlight& study) const;
 
   ModelRunner& models_;
   SeriesDecoder& decoder_;
@@ -69,9 +75,14 @@ class StudyStages {
   bool force_;
 };
 
-// result.json of a study that never reached Export (its worker died or timed out), so the report
-// shows why; a rerun redoes it, as its status is "failed".
+// result.json of a study that never reached Export (its worker died or timed out, or loading threw),
+// so the report shows why; a rerun redoes it, as its status is "failed".
 nlohmann::json FailedResultJson(const WorkItem& item, const std::string& settings_sha256, const nlohmann::json& models,
                                 const std::string& error);
+
+// Publishes RESULT, a failed study's, in FOLDER (a new one when null); a failure to write even that is
+// logged, as the study counts as failed either way.
+void PublishFailedResult(const ResultStore& store, const WorkItem& item, const nlohmann::json& result,
+                         StagedFolder* folder = nullptr);
 
 }  // namespace medpipe::cli

@@ -314,11 +314,7 @@ class Supervisor {
   void Fail(size_t number, const std::string& reason, double ms) {
     const WorkItem& item = items_[number];
     Log(LogLevel::Error, "study " + item.uid + " (" + item.id + ") failed: " + reason);
-    try {
-      store_.Publish(*store_.Stage(item.id), FailedResultJson(item, settings_sha256_, models_, reason));
-    } catch (const std::exception& error) {
-      Log(LogLevel::Error, "study " + item.uid + " (" + item.id + ") not written: " + error.what());
-    }
+    PublishFailedResult(store_, item, FailedResultJson(item, settings_sha256_, models_, reason));
     Record(number, Outcome::Failed, ms, nlohmann::json::object());
   }
 

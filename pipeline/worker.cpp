@@ -76,10 +76,14 @@ class StagePipeline {
                    {"stages_ms", job.stages_ms}});
   }
 
-  // A study that cannot be loaded or written at all (disk full, permissions) is reported; the rest go on.
+  // A study that a stage threw on (disk full, permissions) is published as failed with what it has
+  // written so far; the rest go on.
   void Fail(Job& job, const std::string& stage, const std::exception& error) {
     const WorkItem& item = items_[job.number];
-    Log(LogLevel::Error, "study " + item.uid + " (" + item.id + ") not written: " + stage + ": " + error.what());
+    const std::string reason = stage + ": " + error.what();
+    Log(LogLevel::Error, "study " + item.uid + " (" + item.id + ") failed: " + reason);
+    stages_.PublishFailed(item, job.study.get(), reason);
+    job.study.reset();
     job.stages_ms["total"] = job.clock.Lap();
     Done(job, "failed");
   }
@@ -124,7 +128,6 @@ class StagePipeline {
         job->study.reset();
         Done(*job, failures ? "failed" : "ok");
       } catch (const std::exception& error) {
-        job->study.reset();
         Fail(*job, "export", error);
       }
     }

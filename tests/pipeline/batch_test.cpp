@@ -428,6 +428,34 @@ TEST_F(Batch, ACrashedWorkerCostsOnlyTheStudyThatCrashedIt) {
   EXPECT_EQ(ok, static_cast<size_t>(kStudies));
 }
 
+// A study that throws while loading or exporting (MEDPIPE_FAILPOINT=<step>:throw, as a full disk or a
+// vanished file would) still gets a result.json saying why; one that failed exporting keeps the files
+// it had written. The rerun redoes them.
+TEST_F(Batch, AStudyThatThrowsInLoadOrExportGetsAFailedResultSayingWhy) {
+  for (const std::string step : {"study_loaded", "study_exported"}) {
+    const auto run = testing::Shell("MEDPIPE_FAILPOINT=" + step + ":throw " MEDPIPE_BINARY " " + Args(), dir_ / "log");
+    EXPECT_EQ(run.exit_code, 1) << step << "\n" << run.output;
+    EXPECT_EQ(Status()["failed"], kStudies) << step;
+    size_t results = 0;
+    for (const auto& entry : fs::directory_iterator(dir_ / "out" / "studies")) {
+      EXPECT_NE(entry.path().filename().string().front(), '.') << step << ": staging left behind " << entry.path();
+      if (!fs::exists(entry.path() / "result.json")) continue;
+      ++results;
+      const auto result = ReadJson(entry.path() / "result.json");
+      EXPECT_EQ(result["status"], "failed") << step;
+      EXPECT_NE(result.value("error", "").find(step), std::string::npos) << result.dump(2);
+      if (step == "study_exported") {
+        const auto mask = result.value("/series/0/analyses/0/outputs/nifti"_json_pointer, std::string());
+        EXPECT_TRUE(!mask.empty() && fs::exists(entry.path() / mask)) << result.dump(2);
+      }
+    }
+    ASSERT_EQ(results, static_cast<size_t>(kStudies)) << step;
+    testing::ExpectValidResult(fs::directory_iterator(dir_ / "out" / "studies")->path() / "result.json");
+  }
+  ASSERT_EQ(Medpipe(Args(), dir_ / "log").exit_code, 0);
+  EXPECT_EQ(CompleteResults().size(), static_cast<size_t>(kStudies));
+}
+
 TEST_F(Batch, ConfigFileGivesDefaultsAndTheCommandLineWins) {
   std::ofstream(dir_ / "task.ini") << "# a task preset\nmodel = " << (dir_ / "models" / "band").string()
                                    << "\ntta = true\noverlap = 0.6\n";

@@ -112,6 +112,35 @@ TEST_F(Cli, ACutNiftiFailsItsStudyNamingTheFile) {
   EXPECT_NE(error.find("truncated"), std::string::npos) << error;
 }
 
+// A localizer and a screenshot beside a CT series are left out by design: result.json, results.csv and
+// the exit code do not count them as failures, and the run counts them apart.
+TEST_F(Cli, LocalizersAndScreenshotsAreSkippedByDesignNotFailed) {
+  const fs::path ct = dir_ / "archive" / "ct";
+  const auto derive = [&](const std::string& name, const std::string& modifications) {
+    fs::copy_file(ct / "slice_0001.dcm", ct / name);
+    const std::string command = "dcmodify -nb -gse -gin " + modifications + " '" + (ct / name).string() + "' > /dev/null 2>&1";
+    ASSERT_EQ(std::system(command.c_str()), 0) << command;
+  };
+  derive("scout.dcm", "-m '(0008,0008)=ORIGINAL\\PRIMARY\\LOCALIZER'");
+  derive("screenshot.dcm", "-m '(0008,0016)=1.2.840.10008.5.1.4.1.1.7' -e '(0020,0032)' -e '(0020,0037)'");
+  const auto run = medpipe::testing::Medpipe("run " + ct.string() + " " + (dir_ / "out").string(), dir_ / "log");
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  EXPECT_NE(run.output.find("2 series left out by design"), std::string::npos) << run.output;
+
+  size_t left_out = 0;
+  for (const auto& entry : fs::directory_iterator(dir_ / "out" / "studies")) {
+    medpipe::testing::ExpectValidResult(entry.path() / "result.json");
+    const auto result = medpipe::testing::ReadJson(entry.path() / "result.json");
+    EXPECT_EQ(result["status"], "ok");
+    for (const auto& series : result["series"]) left_out += series["kind"] != "volume";
+  }
+  EXPECT_EQ(left_out, 2u);
+  const std::string csv = medpipe::ReadFile(dir_ / "out" / "results.csv");
+  EXPECT_EQ(csv.find(",failed,"), std::string::npos) << csv;
+  EXPECT_NE(csv.find(",skipped_by_design,,,,,\"localizer: scout image"), std::string::npos) << csv;
+  EXPECT_NE(csv.find(",skipped_by_design,,,,,\"secondary_capture: secondary capture"), std::string::npos) << csv;
+}
+
 // The reason in result.json is the problem that refused the series, though the GE head CT's uneven
 // spacing is recorded first.
 TEST_F(Cli, ARefusedTiltIsTheSeriesError) {

@@ -527,5 +527,82 @@ TEST_F(ModelRun, FeaturesGiveNearlyTheSameVectorForTwoScansAndSeparateModalities
   }
 }
 
+// What a dry run with ARGS says of its one study: "run" or "skip" (or all it printed, when neither).
+std::string DryRunPlan(const std::string& args, const fs::path& log) {
+  const auto dry = Medpipe(args + " --dry-run", log);
+  std::istringstream lines(dry.output);
+  for (std::string line; std::getline(lines, line);)
+    if (line.rfind("run ", 0) == 0 || line.rfind("skip ", 0) == 0) return line.substr(0, line.find(' '));
+  return dry.output;
+}
+
+// The settings digest covers every option that changes an output: a rerun that adds features redoes
+// the complete study and writes its embedding, and any other such change would redo it too, while
+// options that change no output leave it complete.
+TEST_F(ModelRun, ARerunThatChangesAnyOutputOptionRedoesCompleteStudies) {
+  testing::WritePackage(dir_ / "models" / "left-half", testing::LeftHalfClassifier(), testing::ClassifierManifest("left-half", 32));
+  const std::string args = (dir_ / "archive" / "dx").string() + " " + (dir_ / "out").string() + " --model " +
+                           (dir_ / "models" / "left-half").string() + " --device " + testing::TestDevice();
+  ASSERT_EQ(Medpipe("run " + args, dir_ / "log").exit_code, 0);
+  EXPECT_FALSE(Analysis(dir_ / "out", "DX", "left-half").contains("embedding"));
+  const std::string with_features = "run " + args + " --output-types nifti,seg,sr,features ";
+  const auto rerun = Medpipe(with_features, dir_ / "log");
+  ASSERT_EQ(rerun.exit_code, 0) << rerun.output;
+  EXPECT_EQ(Analysis(dir_ / "out", "DX", "left-half")["embedding"].size(), 2u) << "one value per feature map";
+  EXPECT_TRUE(fs::exists(dir_ / "out" / "features.csv"));
+
+  EXPECT_EQ(DryRunPlan(with_features, dir_ / "log"), "skip");
+  EXPECT_EQ(DryRunPlan(with_features + "--batch-size 1", dir_ / "log"), "skip");
+  for (const std::string changed : {"--tta", "--overlap 0.25", "--deidentify", "--refuse-gantry-tilt"})
+    EXPECT_EQ(DryRunPlan(with_features + changed, dir_ / "log"), "run") << changed;
+  for (const std::string outputs : {"nifti,seg,sr", "nifti,seg,sr,rtstruct,features", "seg,sr,features"})
+    EXPECT_EQ(DryRunPlan("run " + args + " --output-types " + outputs, dir_ / "log"), "run") << outputs;
+}
+
+// Embeddings asked of a model without forward_features (as models/hippocampus) are refused before any
+// study is read, naming the model and what it lacks; beside a model that has it, the run goes on and
+// says which model gives none.
+TEST_F(ModelRun, FeaturesFromAModelWithoutForwardFeaturesAreRefusedAtStart) {
+  const std::string io = (dir_ / "archive" / "dx").string() + " " + (dir_ / "out").string() + " --device " + testing::TestDevice();
+  const std::string lesion = " --model " + (dir_ / "models" / "lesion").string();
+  const auto refused = Medpipe("features " + io + lesion, dir_ / "log");
+  EXPECT_EQ(refused.exit_code, 2) << refused.output;
+  EXPECT_NE(refused.output.find("no embedding from 'lesion' (" + (dir_ / "models" / "lesion").string() +
+                                "): model.pt has no forward_features(x)"),
+            std::string::npos)
+      << refused.output;
+  EXPECT_TRUE(fs::is_empty(dir_ / "out" / "studies"));
+
+  testing::WritePackage(dir_ / "models" / "left-half", testing::LeftHalfClassifier(), testing::ClassifierManifest("left-half", 32));
+  const auto mixed = Medpipe("features " + io + lesion + " --model " + (dir_ / "models" / "left-half").string(), dir_ / "log");
+  EXPECT_EQ(mixed.exit_code, 0) << mixed.output;
+  EXPECT_NE(mixed.output.find("WARNING --output-types features: no embedding from 'lesion'"), std::string::npos) << mixed.output;
+  EXPECT_EQ(Analysis(dir_ / "out", "DX", "left-half")["embedding"].size(), 2u);
+}
+
+// An SR that cannot be written (here DCMTK refuses to copy the source's SpecificCharacterSet, which is
+// not a valid code string) fails the study with its reason in result.json and results.csv; the
+// classification it would have reported stays.
+TEST_F(ModelRun, AnSrThatCannotBeWrittenFailsTheStudyWithItsReason) {
+  fs::create_directories(dir_ / "latin1");
+  fs::copy(dir_ / "archive" / "dx", dir_ / "latin1" / "dx");
+  ASSERT_EQ(std::system(("dcmodify -nb -i '(0008,0005)=latin1' " + (dir_ / "latin1" / "dx").string() + "/*.dcm > /dev/null 2>&1")
+                            .c_str()),
+            0);
+  const auto run = Medpipe("run " + (dir_ / "latin1").string() + " " + (dir_ / "out").string() + " --model " +
+                               (dir_ / "models" / "classifier").string() + " --device " + testing::TestDevice(),
+                           dir_ / "log");
+  EXPECT_EQ(run.exit_code, 1) << run.output;
+  fs::path folder;
+  EXPECT_TRUE(Analysis(dir_ / "out", "DX", "classifier", &folder).contains("decision"));
+  const auto result = ReadJson(folder / "result.json");
+  EXPECT_EQ(result["status"], "failed");
+  EXPECT_FALSE(result.contains("outputs"));
+  EXPECT_NE(result.value("sr_error", "").find("SpecificCharacterSet"), std::string::npos) << result.dump(2);
+  testing::ExpectValidResult(folder / "result.json");
+  const std::string csv = ReadFile(dir_ / "out" / "results.csv");
+  EXPECT_NE(csv.find(",,,,,failed,,,,,sr: "), std::string::npos) << csv;
+}
+
 }  // namespace
 }  // namespace medpipe

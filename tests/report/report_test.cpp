@@ -331,6 +331,33 @@ TEST_F(BatchOutputTest, ResultsCsvHasARowPerLabelClassificationSkipAndFailedSeri
   EXPECT_TRUE(has("00aa11bb22cc33dd,1.2.3.00aa11bb22cc33dd,nifti,,lesion-seg,segmentation,ok,lesion,9.5,,," + no_features));
 }
 
+// A localizer is left out by design, not failed; a study's own failures (no SR, no results at all)
+// get a row each, with the reason.
+TEST_F(BatchOutputTest, ResultsCsvTellsSeriesLeftOutByDesignFromFailuresAndListsStudyFailures) {
+  const std::string scout_problem = "localizer: scout image, left out of volumes";
+  const json scout = {{"id", "scout"}, {"series_number", 1}, {"modality", "CT"}, {"kind", "localizer"}, {"loaded", false},
+                      {"refused", true}, {"problems", {scout_problem}}, {"error", scout_problem}, {"analyses", json::array()}};
+  json no_sr = Result("1111222233334444", "failed", "dicom", json::array({scout}));
+  no_sr["sr_error"] = "sr.dcm: cannot set SpecificCharacterSet";
+  Write("1111222233334444", no_sr);
+  json crashed = Result("5555666677778888", "failed", "dicom", json::array());
+  crashed["error"] = "the worker process died while processing this study: killed by signal 9";
+  Write("5555666677778888", crashed);
+
+  EXPECT_EQ(WriteResultsCsv(dir_), 10U);  // the 7 of the studies above, and these 3
+  const auto records = Records(Read("results.csv"));
+  const auto has = [&](const std::string& record) {
+    return std::find(records.begin(), records.end(), record) != records.end();
+  };
+  const std::string no_features(15, ',');
+  EXPECT_TRUE(has("1111222233334444,1.2.3.1111222233334444,scout,CT,,,skipped_by_design,,,,,\"" + scout_problem + "\"" +
+                  no_features));
+  EXPECT_TRUE(has("1111222233334444,1.2.3.1111222233334444,,,,,failed,,,,,sr: sr.dcm: cannot set SpecificCharacterSet" +
+                  no_features));
+  EXPECT_TRUE(has("5555666677778888,1.2.3.5555666677778888,,,,,failed,,,,,"
+                  "the worker process died while processing this study: killed by signal 9" + no_features));
+}
+
 // Every src="..." in PAGE, resolved from the page's folder.
 std::vector<fs::path> ImageSources(const std::string& page, const fs::path& folder) {
   std::vector<fs::path> sources;

@@ -28,6 +28,31 @@ std::vector<std::string> FeatureFields(const nlohmann::json& label) {
   return fields;
 }
 
+// WHERE (study and series), then REST, then LABEL's shape and intensities (empty for other rows).
+std::vector<std::string> Fields(const std::vector<std::string>& where, const std::vector<std::string>& rest,
+                                const nlohmann::json& label = nlohmann::json::object()) {
+  std::vector<std::string> fields = where;
+  fields.insert(fields.end(), rest.begin(), rest.end());
+  const auto features = FeatureFields(label);
+  fields.insert(fields.end(), features.begin(), features.end());
+  return fields;
+}
+
+// What failed the study as a whole: it has no results ("error": its worker died, a stage threw) or no
+// SR ("sr_error"). Series and analyses that failed have rows of their own.
+std::vector<std::string> StudyFailures(const nlohmann::json& result) {
+  std::vector<std::string> reasons;
+  if (result.contains("error")) reasons.push_back(result["error"]);
+  if (result.contains("sr_error")) reasons.push_back("sr: " + result["sr_error"].get<std::string>());
+  return reasons;
+}
+
+// A series that did not load: left out by design (a localizer, a screenshot; not a failure) or failed.
+std::string NotLoadedStatus(const Series& series) {
+  const Disposition disposition = series.json.get<SeriesResult>().disposition;
+  return disposition == Disposition::SkippedByDesign ? DispositionName(disposition) : OutcomeName(Outcome::Failed);
+}
+
 // A decimal number such as -1.5e-3 (not strtod's "-inf" or hex, which a spreadsheet would evaluate).
 bool IsNumber(const std::string& text) {
   char* end = nullptr;
@@ -94,16 +119,14 @@ size_t WriteResultsCsv(const std::filesystem::path& outdir) {
   };
   const auto studies = ReadStudies(outdir);
   for (const auto& study : studies) {
+    for (const auto& reason : StudyFailures(study.json))
+      add(Fields({study.id, study.study_instance_uid, "", ""}, {"", "", "failed", "", "", "", "", reason}));
     for (const auto& series : study.series) {
       const std::vector<std::string> where = {study.id, study.study_instance_uid, series.id, series.modality};
-      const auto with = [&](std::vector<std::string> rest, const nlohmann::json& label = nlohmann::json::object()) {
-        std::vector<std::string> fields = where;
-        fields.insert(fields.end(), rest.begin(), rest.end());
-        const auto features = FeatureFields(label);
-        fields.insert(fields.end(), features.begin(), features.end());
-        return fields;
+      const auto with = [&](const std::vector<std::string>& rest, const nlohmann::json& label = nlohmann::json::object()) {
+        return Fields(where, rest, label);
       };
-      if (!series.loaded) add(with({"", "", "failed", "", "", "", "", series.error}));
+      if (!series.loaded) add(with({"", "", NotLoadedStatus(series), "", "", "", "", series.error}));
       for (const auto& analysis : series.analyses) {
         const std::string status = OutcomeName(analysis.outcome);
         if (analysis.findings.empty()) add(with({analysis.model, analysis.task, status, "", "", "", "", analysis.reason}));
