@@ -332,8 +332,8 @@ TEST_F(BatchOutputTest, ResultsCsvHasARowPerLabelClassificationSkipAndFailedSeri
 }
 
 // A localizer is left out by design, not failed; a study's own failures (no SR, no results at all)
-// get a row each, with the reason.
-TEST_F(BatchOutputTest, ResultsCsvTellsSeriesLeftOutByDesignFromFailuresAndListsStudyFailures) {
+// get a row each, with the reason, and the pages flag them alike.
+TEST_F(BatchOutputTest, ResultsCsvAndPagesTellSeriesLeftOutByDesignFromFailuresAndListStudyFailures) {
   const std::string scout_problem = "localizer: scout image, left out of volumes";
   const json scout = {{"id", "scout"}, {"series_number", 1}, {"modality", "CT"}, {"kind", "localizer"}, {"loaded", false},
                       {"refused", true}, {"problems", {scout_problem}}, {"error", scout_problem}, {"analyses", json::array()}};
@@ -356,6 +356,15 @@ TEST_F(BatchOutputTest, ResultsCsvTellsSeriesLeftOutByDesignFromFailuresAndLists
                   no_features));
   EXPECT_TRUE(has("5555666677778888,1.2.3.5555666677778888,,,,,failed,,,,,"
                   "the worker process died while processing this study: killed by signal 9" + no_features));
+
+  // The pages say the same: the scout is a skipped flag, not an error; the study's own failures are errors.
+  WriteHtmlReport(dir_);
+  const std::string page = Read("report/1111222233334444.html");
+  EXPECT_NE(page.find("<li class=\"flag-skipped\">skipped: " + scout_problem + "</li>"), std::string::npos) << page;
+  EXPECT_EQ(page.find("flag-error\">error: " + scout_problem), std::string::npos);
+  EXPECT_NE(page.find("left out by design"), std::string::npos);
+  EXPECT_NE(page.find("flag-error\">error: sr: sr.dcm: cannot set SpecificCharacterSet"), std::string::npos);
+  EXPECT_NE(Read("report/5555666677778888.html").find("killed by signal 9"), std::string::npos);
 }
 
 // Every src="..." in PAGE, resolved from the page's folder.

@@ -163,6 +163,7 @@ void from_json(const json& in, StudyResult& study) {
   if (status != "ok" && status != "failed") throw json::out_of_range::create(403, "status '" + status + "'", &in);
   study.ok = status == "ok";
   study.error = in.value("error", "");
+  study.sr_error = in.value("sr_error", "");
   study.series = in.at("series").get<std::vector<SeriesResult>>();
   study.json = in;
 }
@@ -172,6 +173,7 @@ void to_json(json& out, const StudyResult& study) {
   out.update({{"study_id", study.study_id}, {"status", study.ok ? "ok" : "failed"}, {"series", study.series}});
   if (!study.study_instance_uid.empty()) out["study_instance_uid"] = study.study_instance_uid;
   if (!study.error.empty()) out["error"] = study.error;
+  if (!study.sr_error.empty()) out["sr_error"] = study.sr_error;
 }
 
 }  // namespace medpipe

@@ -17,11 +17,20 @@ struct Flag {
   std::string kind, text;
 };
 
-std::vector<Flag> SeriesFlags(const Series& series) {
+std::string ProblemLine(const Problem& problem) {
+  return problem.detail.empty() ? problem.code : problem.code + ": " + problem.detail;
+}
+
+// A series left out by design (a localizer, a screenshot) is no failure: one "skipped" flag says why.
+std::vector<Flag> SeriesFlags(const SeriesResult& series, const Pictures& pictures) {
   std::vector<Flag> flags;
-  for (const auto& problem : series.problems) flags.push_back({"problem", problem});
+  if (series.disposition == Disposition::SkippedByDesign) {
+    for (const Problem& problem : series.problems) flags.push_back({"skipped", ProblemLine(problem)});
+    return flags;
+  }
+  for (const Problem& problem : series.problems) flags.push_back({"problem", ProblemLine(problem)});
   if (!series.error.empty()) flags.push_back({"error", series.error});
-  for (const auto& name : series.missing) flags.push_back({"missing", "overlay " + name});
+  for (const auto& name : pictures.missing) flags.push_back({"missing", "overlay " + name});
   for (const auto& analysis : series.analyses) {
     if (analysis.outcome == Outcome::Failed) flags.push_back({"error", analysis.model + ": " + analysis.reason});
     if (analysis.outcome == Outcome::Skipped) flags.push_back({"skipped", analysis.model + ": " + analysis.reason});
@@ -30,17 +39,26 @@ std::vector<Flag> SeriesFlags(const Series& series) {
   return flags;
 }
 
-// Each series' flags, named by series when the study has several.
-std::vector<Flag> StudyFlags(const Study& study) {
+std::vector<Flag> FailureFlags(const StudyResult& study) {
   std::vector<Flag> flags;
-  for (const auto& series : study.series) {
-    for (auto flag : SeriesFlags(series)) {
-      if (study.series.size() > 1) flag.text = series.label + " " + flag.text;
+  for (const auto& reason : StudyFailures(study)) flags.push_back({"error", reason});
+  return flags;
+}
+
+// What failed the study as a whole, then each series' flags, named by series when the study has several.
+std::vector<Flag> StudyFlags(const Study& study) {
+  std::vector<Flag> flags = FailureFlags(study.result);
+  const auto& series = study.result.series;
+  for (size_t i = 0; i < series.size(); ++i) {
+    for (auto flag : SeriesFlags(series[i], study.pictures[i])) {
+      if (series.size() > 1) flag.text = SeriesLabel(series[i]) + " " + flag.text;
       flags.push_back(flag);
     }
   }
   return flags;
 }
+
+std::string StatusName(const StudyResult& study) { return study.ok ? "ok" : "failed"; }
 
 std::string FlagList(const std::vector<Flag>& flags) {
   std::string html = "<ul>";
@@ -57,7 +75,7 @@ std::string StatusHtml(const std::string& status) {
 std::vector<std::string> ModelNames(const std::vector<Study>& studies) {
   std::vector<std::string> names;
   for (const auto& study : studies)
-    for (const auto& series : study.series)
+    for (const auto& series : study.result.series)
       for (const auto& analysis : series.analyses)
         if (std::find(names.begin(), names.end(), analysis.model) == names.end()) names.push_back(analysis.model);
   return names;
@@ -66,15 +84,16 @@ std::vector<std::string> ModelNames(const std::vector<Study>& studies) {
 // MODEL's key numbers in STUDY, a line per finding (or outcome when there is none); sorts by the first.
 std::string ModelCell(const Study& study, const std::string& model) {
   std::string lines, sort_key;
-  for (const auto& series : study.series) {
-    const std::string prefix = study.series.size() > 1 ? Escape(series.label) + " " : "";
+  for (const auto& series : study.result.series) {
+    const std::string prefix = study.result.series.size() > 1 ? Escape(SeriesLabel(series)) + " " : "";
     for (const auto& analysis : series.analyses) {
       if (analysis.model != model) continue;
-      for (const auto& finding : analysis.findings) {
+      const auto findings = FindingsOf(analysis);
+      for (const auto& finding : findings) {
         if (sort_key.empty()) sort_key = std::to_string(finding.value);
         lines += "<li>" + prefix + Escape(FindingText(finding)) + "</li>";
       }
-      if (analysis.findings.empty()) lines += "<li>" + prefix + StatusHtml(OutcomeName(analysis.outcome)) + "</li>";
+      if (findings.empty()) lines += "<li>" + prefix + StatusHtml(OutcomeName(analysis.outcome)) + "</li>";
     }
   }
   if (lines.empty()) return "<td data-sort=\"\"><span class=\"none\">not run</span></td>";
@@ -82,10 +101,10 @@ std::string ModelCell(const Study& study, const std::string& model) {
 }
 
 std::string Thumbnail(const Study& study) {
-  for (const auto& series : study.series) {
-    if (series.images.empty()) continue;
+  for (const Pictures& pictures : study.pictures) {
+    if (pictures.images.empty()) continue;
     return "<img loading=\"lazy\" width=\"160\" alt=\"overlay\" src=\"" +
-           UrlPath("studies/" + study.folder + "/" + series.images.front()) + "\">";
+           UrlPath("studies/" + study.folder + "/" + pictures.images.front()) + "\">";
   }
   return "<span class=\"none\">no overlay</span>";
 }
@@ -96,15 +115,15 @@ std::string StudyRow(const Study& study, const std::vector<std::string>& models)
   const std::string page = UrlPath(StudyPageName(study));
   const auto flags = StudyFlags(study);
   std::string row = "<tr><td data-sort=\"\">" + Thumbnail(study) + "</td><td><a href=\"" + page + "\">" +
-                    Escape(study.id) + "</a></td><td>" + StatusHtml(study.status) + "</td><td>" +
-                    std::to_string(study.series.size()) + "</td>";
+                    Escape(study.result.study_id) + "</a></td><td>" + StatusHtml(StatusName(study.result)) +
+                    "</td><td>" + std::to_string(study.result.series.size()) + "</td>";
   for (const auto& model : models) row += ModelCell(study, model);
   return row + "<td data-sort=\"" + std::to_string(flags.size()) + "\">" + FlagList(flags) + "</td><td><a href=\"" +
          page + "\">details</a></td></tr>\n";
 }
 
 std::string IndexPage(const std::vector<Study>& studies) {
-  const auto failed = std::count_if(studies.begin(), studies.end(), [](const Study& s) { return s.status != "ok"; });
+  const auto failed = std::count_if(studies.begin(), studies.end(), [](const Study& s) { return !s.result.ok; });
   const auto models = ModelNames(studies);
   std::string body = "<h1>medpipe report</h1>\n<p class=\"summary\">" + std::to_string(studies.size()) +
                      " studies, " + std::to_string(failed) + " failed. Click a column header to sort.</p>\n" +
@@ -119,22 +138,24 @@ std::string IndexPage(const std::vector<Study>& studies) {
 std::string AnalysisSection(const Analysis& analysis) {
   std::string html = "<h3>" + Escape(analysis.model) + " (" + Escape(analysis.task) + ") " +
                      StatusHtml(OutcomeName(analysis.outcome)) + "</h3>";
-  if (!analysis.findings.empty()) {
+  const auto findings = FindingsOf(analysis);
+  if (!findings.empty()) {
     html += "<ul>";
-    for (const auto& finding : analysis.findings) html += "<li>" + Escape(FindingText(finding)) + "</li>";
+    for (const auto& finding : findings) html += "<li>" + Escape(FindingText(finding)) + "</li>";
     html += "</ul>";
   }
   return html + JsonHtml(analysis.json);
 }
 
-std::string SeriesSection(const Study& study, const Series& series) {
-  std::string html = "<section class=\"series\"><h2>Series " + Escape(series.label) + " &middot; " +
+std::string SeriesSection(const Study& study, const SeriesResult& series, const Pictures& pictures) {
+  static const char* kTaken[] = {"loaded", "left out by design", "not loaded"};
+  std::string html = "<section class=\"series\"><h2>Series " + Escape(SeriesLabel(series)) + " &middot; " +
                      Escape(series.modality.empty() ? "no modality" : series.modality) + " &middot; " +
-                     (series.loaded ? "loaded" : "not loaded") + "</h2>";
-  const auto flags = SeriesFlags(series);
+                     kTaken[static_cast<int>(series.disposition)] + "</h2>";
+  const auto flags = SeriesFlags(series, pictures);
   if (!flags.empty()) html += FlagList(flags);
   html += "<div class=\"overlays\">";
-  for (const auto& image : series.images)
+  for (const auto& image : pictures.images)
     html += "<img loading=\"lazy\" alt=\"" + Escape(image) + "\" src=\"" +
             UrlPath("../studies/" + study.folder + "/" + image) + "\">";
   html += "</div>";
@@ -145,13 +166,16 @@ std::string SeriesSection(const Study& study, const Series& series) {
 }
 
 std::string StudyPage(const Study& study) {
-  nlohmann::json details = study.json;
+  const StudyResult& result = study.result;
+  nlohmann::json details = result.json;
   details.erase("series");
-  std::string body = "<p><a href=\"../report.html\">&larr; all studies</a></p>\n<h1>Study " + Escape(study.id) +
-                     " " + StatusHtml(study.status) + "</h1>\n<p class=\"summary\">" +
-                     Escape(study.study_instance_uid) + "</p>\n";
-  for (const auto& series : study.series) body += SeriesSection(study, series);
-  return Page("Study " + study.id, body + "<h2>Study details</h2>" + JsonHtml(details));
+  std::string body = "<p><a href=\"../report.html\">&larr; all studies</a></p>\n<h1>Study " +
+                     Escape(result.study_id) + " " + StatusHtml(StatusName(result)) + "</h1>\n<p class=\"summary\">" +
+                     Escape(result.study_instance_uid) + "</p>\n";
+  const auto failures = FailureFlags(result);
+  if (!failures.empty()) body += FlagList(failures);
+  for (size_t i = 0; i < result.series.size(); ++i) body += SeriesSection(study, result.series[i], study.pictures[i]);
+  return Page("Study " + result.study_id, body + "<h2>Study details</h2>" + JsonHtml(details));
 }
 
 }  // namespace

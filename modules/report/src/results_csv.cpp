@@ -38,18 +38,9 @@ std::vector<std::string> Fields(const std::vector<std::string>& where, const std
   return fields;
 }
 
-// What failed the study as a whole: it has no results ("error": its worker died, a stage threw) or no
-// SR ("sr_error"). Series and analyses that failed have rows of their own.
-std::vector<std::string> StudyFailures(const nlohmann::json& result) {
-  std::vector<std::string> reasons;
-  if (result.contains("error")) reasons.push_back(result["error"]);
-  if (result.contains("sr_error")) reasons.push_back("sr: " + result["sr_error"].get<std::string>());
-  return reasons;
-}
-
 // A series that did not load: left out by design (a localizer, a screenshot; not a failure) or failed.
-std::string NotLoadedStatus(const Series& series) {
-  const Disposition disposition = series.json.get<SeriesResult>().disposition;
+std::string NotLoadedStatus(const SeriesResult& series) {
+  const Disposition disposition = series.disposition;
   return disposition == Disposition::SkippedByDesign ? DispositionName(disposition) : OutcomeName(Outcome::Failed);
 }
 
@@ -88,11 +79,11 @@ void WriteFeaturesCsv(const std::filesystem::path& outdir, const std::vector<Stu
   std::string rows;
   size_t count = 0, longest = 0;
   for (const auto& study : studies) {
-    for (const auto& series : study.series) {
+    for (const auto& series : study.result.series) {
       for (const auto& analysis : series.analyses) {
         if (!analysis.json.contains("embedding")) continue;
         const auto& embedding = analysis.json["embedding"];
-        std::vector<std::string> fields = {study.id, study.study_instance_uid, series.id,
+        std::vector<std::string> fields = {study.result.study_id, study.result.study_instance_uid, series.id,
                                            series.json.value("series_instance_uid", ""), series.modality, analysis.model,
                                            std::to_string(embedding.size())};
         for (const auto& value : embedding) fields.push_back(value.dump());
@@ -119,18 +110,20 @@ size_t WriteResultsCsv(const std::filesystem::path& outdir) {
   };
   const auto studies = ReadStudies(outdir);
   for (const auto& study : studies) {
-    for (const auto& reason : StudyFailures(study.json))
-      add(Fields({study.id, study.study_instance_uid, "", ""}, {"", "", "failed", "", "", "", "", reason}));
-    for (const auto& series : study.series) {
-      const std::vector<std::string> where = {study.id, study.study_instance_uid, series.id, series.modality};
+    const StudyResult& result = study.result;
+    for (const auto& reason : StudyFailures(result))
+      add(Fields({result.study_id, result.study_instance_uid, "", ""}, {"", "", "failed", "", "", "", "", reason}));
+    for (const auto& series : result.series) {
+      const std::vector<std::string> where = {result.study_id, result.study_instance_uid, series.id, series.modality};
       const auto with = [&](const std::vector<std::string>& rest, const nlohmann::json& label = nlohmann::json::object()) {
         return Fields(where, rest, label);
       };
-      if (!series.loaded) add(with({"", "", NotLoadedStatus(series), "", "", "", "", series.error}));
+      if (series.disposition != Disposition::Accepted) add(with({"", "", NotLoadedStatus(series), "", "", "", "", series.error}));
       for (const auto& analysis : series.analyses) {
         const std::string status = OutcomeName(analysis.outcome);
-        if (analysis.findings.empty()) add(with({analysis.model, analysis.task, status, "", "", "", "", analysis.reason}));
-        for (const auto& finding : analysis.findings) {
+        const auto findings = FindingsOf(analysis);
+        if (findings.empty()) add(with({analysis.model, analysis.task, status, "", "", "", "", analysis.reason}));
+        for (const auto& finding : findings) {
           const auto& decision = finding.decision;
           const bool threshold = decision && decision->threshold;
           add(with({analysis.model, analysis.task, status, finding.name, nlohmann::json(finding.value).dump(),

@@ -11,32 +11,6 @@ using nlohmann::json;
 namespace medpipe::report {
 namespace {
 
-std::vector<Finding> FindingsOf(const json& analysis) {
-  std::vector<Finding> findings;
-  for (const auto& label : analysis.value("labels", json::array()))
-    findings.push_back({label.at("name"), label.at("volume_ml"), std::nullopt, label});
-  if (analysis.contains("decision")) {
-    const auto decision = analysis["decision"].get<Decision>();
-    findings.push_back({decision.class_name, decision.probability, decision, {}});
-  }
-  return findings;
-}
-
-Analysis AnalysisOf(const json& entry) {
-  Analysis analysis{entry.at("model"), entry.at("task"), Outcome::Ok, "",
-                    entry.value("fallbacks", std::vector<std::string>{}), {}, entry};
-  if (entry.contains("error")) {
-    analysis.outcome = Outcome::Failed;
-    analysis.reason = entry["error"];
-  } else if (entry.contains("skipped")) {
-    analysis.outcome = Outcome::Skipped;
-    analysis.reason = entry["skipped"];
-  } else {
-    analysis.findings = FindingsOf(entry);
-  }
-  return analysis;
-}
-
 // NAME names a file inside FOLDER (relative, no "..") that exists.
 bool IsFileInFolder(const fs::path& folder, const std::string& name) {
   const fs::path relative(name);
@@ -46,34 +20,26 @@ bool IsFileInFolder(const fs::path& folder, const std::string& name) {
 }
 
 // The series overlay first, then each analysis' own, each once.
-std::vector<std::string> OverlayNames(const json& series) {
+std::vector<std::string> OverlayNames(const SeriesResult& series) {
   std::vector<std::string> names;
-  if (series.contains("overlay")) names.push_back(series["overlay"]);
-  for (const auto& analysis : series.at("analyses")) {
-    const auto outputs = analysis.value("outputs", json::object());
-    if (!outputs.contains("overlay")) continue;
-    const std::string name = outputs["overlay"];
-    if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
+  if (series.overlay) names.push_back(*series.overlay);
+  for (const Analysis& analysis : series.analyses) {
+    const auto overlay = analysis.outputs.find("overlay");
+    if (overlay != analysis.outputs.end() && std::find(names.begin(), names.end(), overlay->second) == names.end())
+      names.push_back(overlay->second);
   }
   return names;
-}
-
-Series SeriesOf(const json& entry, const fs::path& folder) {
-  Series series{entry.at("id"), "", entry.at("modality"), entry.at("loaded"), entry.value("error", ""),
-                entry.at("problems"), {}, {}, {}, entry};
-  series.label = entry.contains("series_number") ? "#" + std::to_string(entry["series_number"].get<int>()) : series.id;
-  for (const auto& name : OverlayNames(entry)) (IsFileInFolder(folder, name) ? series.images : series.missing).push_back(name);
-  for (const auto& analysis : entry.at("analyses")) series.analyses.push_back(AnalysisOf(analysis));
-  return series;
 }
 
 Study StudyOf(const fs::path& folder) {
   const fs::path path = folder / "result.json";
   try {
-    const json result = json::parse(ReadFile(path));
-    Study study{folder.filename().string(), result.at("study_id"), result.value("study_instance_uid", ""),
-                result.at("status"), {}, result};
-    for (const auto& series : result.at("series")) study.series.push_back(SeriesOf(series, folder));
+    Study study{folder.filename().string(), json::parse(ReadFile(path)).get<StudyResult>(), {}};
+    for (const SeriesResult& series : study.result.series) {
+      Pictures& pictures = study.pictures.emplace_back();
+      for (const auto& name : OverlayNames(series))
+        (IsFileInFolder(folder, name) ? pictures.images : pictures.missing).push_back(name);
+    }
     return study;
   } catch (const json::exception& error) {
     throw IoError(path.string(), std::string("is not a medpipe result: ") + error.what());
@@ -81,6 +47,25 @@ Study StudyOf(const fs::path& folder) {
 }
 
 }  // namespace
+
+std::vector<Finding> FindingsOf(const Analysis& analysis) {
+  std::vector<Finding> findings;
+  if (analysis.outcome != Outcome::Ok) return findings;
+  for (const LabelResult& label : analysis.labels) findings.push_back({label.name, label.volume_ml, std::nullopt, label.json});
+  if (analysis.decision) findings.push_back({analysis.decision->class_name, analysis.decision->probability, analysis.decision, {}});
+  return findings;
+}
+
+std::string SeriesLabel(const SeriesResult& series) {
+  return series.series_number ? "#" + std::to_string(*series.series_number) : series.id;
+}
+
+std::vector<std::string> StudyFailures(const StudyResult& study) {
+  std::vector<std::string> reasons;
+  if (!study.error.empty()) reasons.push_back(study.error);
+  if (!study.sr_error.empty()) reasons.push_back("sr: " + study.sr_error);
+  return reasons;
+}
 
 std::vector<Study> ReadStudies(const fs::path& outdir) {
   const fs::path studies_dir = outdir / "studies";

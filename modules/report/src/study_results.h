@@ -1,7 +1,6 @@
 #pragma once
-// The result.json files of a run, read into what the HTML report and results.csv show.
-#include <nlohmann/json.hpp>
-
+// The result.json files of a run, read once into the typed results (medpipe/core/study_result.h) that
+// the HTML report and results.csv show, with which review pictures exist.
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -15,36 +14,29 @@ namespace medpipe::report {
 struct Finding {
   std::string name;  // label, or the decided class
   double value;      // mL, or the decided class's probability
-  std::optional<Decision> decision;  // classification: what result.json's "decision" says
-  nlohmann::json label;  // segmentation: the label's entry in result.json (shape, intensity)
+  std::optional<Decision> decision;  // classification
+  nlohmann::json label;              // segmentation: the label's entry in result.json (shape, intensity)
 };
+std::vector<Finding> FindingsOf(const Analysis& analysis);
 
-struct Analysis {
-  std::string model, task;
-  Outcome outcome;
-  std::string reason;  // why it was skipped or failed
-  std::vector<std::string> fallbacks;
-  std::vector<Finding> findings;
-  nlohmann::json json;
-};
-
-struct Series {
-  std::string id, label, modality;  // label: "#<series number>", or the id without one
-  bool loaded;
-  std::string error;
-  std::vector<std::string> problems;
-  std::vector<std::string> images;    // overlay PNGs that exist, relative to the study folder
-  std::vector<std::string> missing;   // overlay names that do not, or that point outside it
-  std::vector<Analysis> analyses;
-  nlohmann::json json;
+// A series' review pictures: the series overlay first, then each analysis' own.
+struct Pictures {
+  std::vector<std::string> images;   // that exist, relative to the study folder
+  std::vector<std::string> missing;  // named but absent, or pointing outside the folder
 };
 
 struct Study {
   std::string folder;  // name under OUTDIR/studies/: the study id
-  std::string id, study_instance_uid, status;
-  std::vector<Series> series;
-  nlohmann::json json;
+  StudyResult result;
+  std::vector<Pictures> pictures;  // one per result.series
 };
+
+// "#<series number>", or the series id without one.
+std::string SeriesLabel(const SeriesResult& series);
+
+// What failed the study as a whole: it has no results (its worker died, a stage threw) or no SR.
+// Series and analyses that failed say so themselves.
+std::vector<std::string> StudyFailures(const StudyResult& study);
 
 // Every OUTDIR/studies/*/result.json but hidden (staging) folders', by folder name. Throws IoError
 // naming the file when one cannot be read or is not a medpipe result.

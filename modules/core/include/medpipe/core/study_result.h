@@ -79,7 +79,8 @@ struct SeriesResult {
 struct StudyResult {
   std::string study_id, study_instance_uid;
   bool ok = true;      // "status": failed when any series failed to load or any analysis failed
-  std::string error;   // why the study has no results at all (its worker died, it timed out)
+  std::string error;     // why the study has no results (its worker died, it timed out, a stage threw)
+  std::string sr_error;  // why its measurement report could not be written
   std::vector<SeriesResult> series;
   nlohmann::json json;
 };
