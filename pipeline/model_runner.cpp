@@ -18,7 +18,6 @@
 #include "medpipe/report/overlay.h"
 #include "medpipe/volume_io/nifti_io.h"
 
-namespace po = boost::program_options;
 namespace fs = std::filesystem;
 
 namespace medpipe::cli {
@@ -143,67 +142,13 @@ exporter::SegmentVolume SegmentVolumeOf(int segment_number, const model::Label& 
 
 }  // namespace
 
-OutputTypes ParseOutputTypes(const std::string& list) {
-  OutputTypes types{false, false, false, false, false};
-  std::istringstream items(list);
-  for (std::string item; std::getline(items, item, ',');) {
-    if (item == "nifti") types.nifti = true;
-    else if (item == "seg") types.seg = true;
-    else if (item == "sr") types.sr = true;
-    else if (item == "rtstruct") types.rtstruct = true;
-    else if (item == "features") types.features = true;
-    else throw ConfigError("--output-types", "'" + item + "' is not one of nifti, seg, sr, rtstruct, features");
+ModelRunner::ModelRunner(RunSettings settings) : settings_(std::move(settings)) {
+  if (!settings_.models.empty()) {
+    const torch::Device device = inference::ParseDevice(settings_.device);
+    for (const auto& directory : settings_.models)
+      models_.push_back(inference::LoadedModel::Load(directory, device, settings_.precision));
   }
-  return types;
-}
-
-void AddModelOptions(po::options_description& options) {
-  options.add_options()
-      ("model", po::value<std::vector<std::string>>()->composing(), "model package folder (models/<name>); repeatable")
-      ("device", po::value<std::string>()->default_value("auto"), "auto, cpu, cuda or cuda:N")
-      ("precision", po::value<std::string>()->default_value("fp32"), "fp32, or fp16/bf16 on CUDA (checked against fp32 at load)")
-      ("batch-size", po::value<int64_t>()->default_value(2), "patches per forward pass")
-      ("overlap", po::value<double>()->default_value(0.5), "sliding-window overlap between patches, 0 to <1")
-      ("tta", po::bool_switch(), "mirroring test-time augmentation along the manifest's mirror_axes")
-      ("output-types", po::value<std::string>()->default_value("nifti,seg,sr"),
-       "segmentation outputs, comma-separated: nifti, seg, sr, rtstruct (DICOM ones for DICOM input)")
-      ("deidentify", po::bool_switch(),
-       "write SEG, SR, RTSTRUCT and result.json after DICOM PS3.15's basic profile: no patient identifiers, new UIDs");
-}
-
-namespace {
-
-inference::PredictOptions PredictOptionsOf(const po::variables_map& vm) {
-  inference::PredictOptions options;
-  options.batch_size = vm["batch-size"].as<int64_t>();
-  options.overlap = vm["overlap"].as<double>();
-  options.mirror = vm["tta"].as<bool>();
-  inference::CheckPredictOptions(options);  // before any study, not at the first patch
-  return options;
-}
-
-}  // namespace
-
-void ModelRunner::CheckOptions(const po::variables_map& vm) {
-  ParseOutputTypes(vm["output-types"].as<std::string>());
-  PredictOptionsOf(vm);
-  inference::ParsePrecision(vm["precision"].as<std::string>());
-  if (vm.count("model"))
-    for (const auto& directory : vm["model"].as<std::vector<std::string>>()) model::LoadManifest(directory);
-}
-
-ModelRunner::ModelRunner(const po::variables_map& vm)
-    : options_(PredictOptionsOf(vm)),
-      outputs_(ParseOutputTypes(vm["output-types"].as<std::string>())),
-      deidentify_(vm["deidentify"].as<bool>()),
-      refuse_gantry_tilt_(vm["refuse-gantry-tilt"].as<bool>()) {
-  if (vm.count("model")) {
-    const torch::Device device = inference::ParseDevice(vm["device"].as<std::string>());
-    const auto precision = inference::ParsePrecision(vm["precision"].as<std::string>());
-    for (const auto& directory : vm["model"].as<std::vector<std::string>>())
-      models_.push_back(inference::LoadedModel::Load(directory, device, precision));
-  }
-  if (outputs_.features) CheckFeatures();
+  if (settings_.outputs.features) CheckFeatures();
 }
 
 void ModelRunner::CheckFeatures() const {
@@ -235,21 +180,10 @@ nlohmann::json ModelRunner::ModelsJson() const {
 }
 
 nlohmann::json ModelRunner::SettingsJson() const {
-  nlohmann::json models = nlohmann::json::array();
+  std::vector<ModelDigest> digests;
   for (const auto& model : models_)
-    models.push_back({{"name", model.Manifest().name},
-                      {"sha256", model.Manifest().sha256},
-                      {"precision", inference::PrecisionName(model.ActivePrecision())}});
-  nlohmann::json settings = {
-      {"models", models},
-      {"overlap", options_.overlap},
-      {"tta", options_.mirror},
-      {"outputs", {{"nifti", outputs_.nifti}, {"seg", outputs_.seg}, {"sr", outputs_.sr}, {"rtstruct", outputs_.rtstruct}}},
-      {"deidentify", deidentify_}};
-  // Later settings only when on, so that results written before they existed keep their digest.
-  if (outputs_.features) settings["outputs"]["features"] = true;
-  if (refuse_gantry_tilt_) settings["refuse_gantry_tilt"] = true;
-  return settings;
+    digests.push_back({model.Manifest().name, model.Manifest().sha256, inference::PrecisionName(model.ActivePrecision())});
+  return cli::SettingsJson(settings_, digests);
 }
 
 std::vector<ModelJob> ModelRunner::Prepare(const SeriesContext& series) {
@@ -281,10 +215,10 @@ void ModelRunner::Infer(ModelJob& job) const {
   try {
     inference::PredictReport report;
     const auto input = inference::VolumeToTensor(*job.prepared);
-    job.output = inference::Predict(*job.model, input, options_, report);
+    job.output = inference::Predict(*job.model, input, settings_.predict, report);
     job.entry.merge_patch(ReportJson(report, *job.model));
     const auto& manifest = job.model->Manifest();
-    if (outputs_.features && job.model->HasFeatures()) {
+    if (settings_.outputs.features && job.model->HasFeatures()) {
       Stopwatch clock;
       const auto embedding = inference::Embed(*job.model, input).contiguous();
       job.entry["embedding"] = std::vector<float>(embedding.data_ptr<float>(), embedding.data_ptr<float>() + embedding.numel());
@@ -373,7 +307,7 @@ nlohmann::json ModelRunner::WriteSegmentationOutputs(const LabelImage& labels, c
   // Each file is read back and must put every label where the mask in memory has it.
   const std::string stem = series.stem + "_" + manifest.name;
   nlohmann::json outputs = nlohmann::json::object();
-  if (outputs_.nifti) {
+  if (settings_.outputs.nifti) {
     const std::string name = stem + ".nii.gz";
     WriteLabelNifti(labels, series.folder / name);
     exporter::CheckSameGeometry(labels, *ReadLabelNifti(series.folder / name), manifest.labels, name);
@@ -382,9 +316,9 @@ nlohmann::json ModelRunner::WriteSegmentationOutputs(const LabelImage& labels, c
     outputs["nifti_labels"] = descriptions.json.filename().string();
     outputs["itksnap_labels"] = descriptions.itksnap.filename().string();
   }
-  if ((outputs_.seg || outputs_.rtstruct) && series.source && !Referenceable(series))
+  if ((settings_.outputs.seg || settings_.outputs.rtstruct) && series.source && !Referenceable(series))
     outputs["dicom_skipped"] = series.source->series->unreferenceable;
-  if (outputs_.seg && Referenceable(series)) {
+  if (settings_.outputs.seg && Referenceable(series)) {
     const std::string name = stem + "_seg.dcm";
     const auto seg =
         exporter::WriteDicomSeg(labels, manifest.labels, *series.source, {manifest.name, manifest.version}, series.folder / name);
@@ -397,7 +331,7 @@ nlohmann::json ModelRunner::WriteSegmentationOutputs(const LabelImage& labels, c
       findings.segments.push_back(SegmentVolumeOf(static_cast<int>(i + 1), manifest.labels[i], measures[i], series.modality));
     analysis.segmentations.push_back(findings);
   }
-  if (outputs_.rtstruct && Referenceable(series)) {
+  if (settings_.outputs.rtstruct && Referenceable(series)) {
     const std::string name = stem + "_rtstruct.dcm";
     exporter::WriteRtStruct(labels, manifest.labels, *series.source, manifest.name, series.folder / name);
     exporter::CheckSameGeometry(labels, *exporter::ReadRtStruct(series.folder / name, labels), manifest.labels, name);

@@ -7,7 +7,6 @@
 #include <string>
 #include <vector>
 
-#include <boost/program_options.hpp>
 #include <nlohmann/json.hpp>
 
 #include "medpipe/core/volume.h"
@@ -15,18 +14,9 @@
 #include "medpipe/export/dicom_sr.h"
 #include "medpipe/inference/model.h"
 #include "medpipe/inference/predictor.h"
+#include "run_settings.h"
 
 namespace medpipe::cli {
-
-// --model, --device, --precision, --batch-size, --overlap, --tta, --output-types.
-void AddModelOptions(boost::program_options::options_description& options);
-
-// Which files a segmentation produces besides its numbers (--output-types).
-struct OutputTypes {
-  bool nifti = true, seg = true, sr = true, rtstruct = false;
-  bool features = false;  // embeddings of models with forward_features (README: Embeddings)
-};
-OutputTypes ParseOutputTypes(const std::string& list);
 
 // One loaded series and where its outputs go.
 struct SeriesContext {
@@ -63,12 +53,9 @@ struct ModelJob {
 
 class ModelRunner {
  public:
-  // Loads and checks every --model before any study is touched; a bad model throws ModelError, features
-  // asked of models without forward_features ConfigError.
-  explicit ModelRunner(const boost::program_options::variables_map& vm);
-  // The same checks of the options and of each model's manifest without loading a model or touching
-  // the device, so that a run refuses bad settings before reading the archive.
-  static void CheckOptions(const boost::program_options::variables_map& vm);
+  // Loads and checks every model of SETTINGS before any study is touched; a bad model throws
+  // ModelError, features asked of models without forward_features ConfigError.
+  explicit ModelRunner(RunSettings settings);
 
   // One job per model: preprocessed, or with the reason the model skips SERIES or the error.
   std::vector<ModelJob> Prepare(const SeriesContext& series);
@@ -77,11 +64,9 @@ class ModelRunner {
   // Turns the jobs' outputs into labels on the source grid, measures, files and findings.
   SeriesAnalysis Finish(const SeriesContext& series, std::vector<ModelJob>& jobs) const;
   nlohmann::json ModelsJson() const;
-  // What decides a study's outputs besides its input files: each model's sha256 and precision and
-  // every option that changes outputs (output types, overlap, tta, --deidentify, --refuse-gantry-tilt;
-  // not batch size or device). Its digest is result.json's settings_sha256 (see resume.h).
+  // What decides a study's outputs (run_settings.h: SettingsJson) with the models as loaded.
   nlohmann::json SettingsJson() const;
-  const OutputTypes& Outputs() const { return outputs_; }
+  const OutputTypes& Outputs() const { return settings_.outputs; }
 
  private:
   // Embeddings come from forward_features: features asked of models that have none is refused
@@ -94,11 +79,8 @@ class ModelRunner {
                                           const SeriesContext& series, const nlohmann::json& measures,
                                           SeriesAnalysis& analysis) const;
 
+  RunSettings settings_;
   std::vector<inference::LoadedModel> models_;
-  inference::PredictOptions options_;
-  OutputTypes outputs_;
-  bool deidentify_;  // part of the settings: toggling it redoes every study
-  bool refuse_gantry_tilt_;  // part of the settings too: it decides whether tilted series load
 };
 
 }  // namespace medpipe::cli

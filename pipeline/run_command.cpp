@@ -107,16 +107,16 @@ int RunCommand(const std::vector<std::string>& args) {
   std::optional<net::Peer> send_to;
   if (vm.count("send")) send_to = net::ParsePeer("--send", vm["send"].as<std::string>());
   const net::NetSettings net_settings = NetSettingsOf(vm);
-  ModelRunner::CheckOptions(vm);  // refuses bad settings and manifests before any study is read
+  const RunSettings settings = RunSettingsOf(vm);  // refuses bad settings and manifests before any study is read
 
   Stopwatch clock;
   const auto index = IndexArchive(vm);
   const double index_seconds = clock.Lap() / 1000;
   const auto items = SelectWork(ListWork(index), shard, wanted);
   const bool force = vm["force"].as<bool>();
-  const ResultStore store(outdir, ShardFileName("manifest", shard, ".jsonl"), vm["deidentify"].as<bool>());
+  const ResultStore store(outdir, ShardFileName("manifest", shard, ".jsonl"), settings.deidentify);
   if (vm["dry-run"].as<bool>()) {
-    ModelRunner models(vm);
+    ModelRunner models(settings);
     SeriesDecoder no_decoder(0, decode_limits);  // a dry run decodes nothing
     const StudyStages stages(models, no_decoder, store, force);
     for (const auto& item : items) std::cout << (stages.AlreadyComplete(item) ? "skip " : "run ") << item.id << " " << item.uid << "\n";
@@ -134,7 +134,7 @@ int RunCommand(const std::vector<std::string>& args) {
   // Its decoder processes are forked first, before a model or a thread exists in it.
   const WorkerMain worker_main = [&](int in_fd, int out_fd) {
     SeriesDecoder decoder(threads.load, decode_limits);
-    ModelRunner models(vm);
+    ModelRunner models(settings);
     StudyStages stages(models, decoder, store, force);
     RunWorker(items, stages, threads, in_fd, out_fd);
     return kExitOk;

@@ -6,15 +6,10 @@
 
 #include <torch/script.h>
 
+#include "medpipe/inference/settings.h"
 #include "medpipe/model/manifest.h"
 
 namespace medpipe::inference {
-
-enum class Precision { Fp32, Fp16, Bf16 };
-
-// "fp32", "fp16" or "bf16"; throws ConfigError otherwise.
-Precision ParsePrecision(const std::string& text);
-const char* PrecisionName(Precision precision);
 
 // The golden input for SHAPE: x[i] = sin(0.37 i), computed in double, stored as float.
 torch::Tensor GoldenInput(const std::vector<int64_t>& shape);

@@ -11,15 +11,6 @@
 
 namespace medpipe::inference {
 
-struct PredictOptions {
-  double overlap = 0.5;    // fraction of a patch shared with its neighbour
-  int64_t batch_size = 2;  // patches per forward pass
-  bool mirror = false;     // average over flips of the manifest's mirror_axes
-};
-
-// Throws ConfigError naming the option (--overlap, --batch-size) that is out of range.
-void CheckPredictOptions(const PredictOptions& options);
-
 // What happened, for result.json.
 struct PredictReport {
   std::string device;

@@ -1,0 +1,24 @@
+#pragma once
+// How models run, as plain values without LibTorch, so that the command line and the supervisor can
+// hold and check them without pulling LibTorch in.
+#include <cstdint>
+#include <string>
+
+namespace medpipe::inference {
+
+enum class Precision { Fp32, Fp16, Bf16 };
+
+// "fp32", "fp16" or "bf16"; throws ConfigError otherwise.
+Precision ParsePrecision(const std::string& text);
+const char* PrecisionName(Precision precision);
+
+struct PredictOptions {
+  double overlap = 0.5;    // fraction of a patch shared with its neighbour
+  int64_t batch_size = 2;  // patches per forward pass
+  bool mirror = false;     // average over flips of the manifest's mirror_axes
+};
+
+// Throws ConfigError naming the option (--overlap, --batch-size) that is out of range.
+void CheckPredictOptions(const PredictOptions& options);
+
+}  // namespace medpipe::inference
