@@ -14,6 +14,7 @@
 #include "medpipe/core/files.h"
 #include "medpipe/core/stopwatch.h"
 #include "model_runner.h"
+#include "stages/overlays.h"
 #include "resume.h"
 #include "series_decoder.h"
 #include "work_list.h"

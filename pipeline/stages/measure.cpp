@@ -1,0 +1,34 @@
+#include "measure.h"
+
+#include "medpipe/postprocess/postprocess.h"
+
+namespace medpipe::cli {
+
+std::vector<LabelResult> MeasureLabels(const LabelImage& labels, const model::Manifest& manifest,
+                                       const SeriesContext& series) {
+  const Image3D* intensities = series.volume.IsColor() ? nullptr : &series.volume.Grid();
+  std::vector<LabelResult> results;
+  for (const auto& measure : postprocess::Measure(labels, manifest.labels, intensities)) {
+    nlohmann::json json = {{"value", measure.value},
+                           {"name", measure.name},
+                           {"voxels", measure.voxels},
+                           {"volume_ml", measure.volume_ml},
+                           {"components", measure.components}};
+    if (const auto& shape = measure.shape) {
+      json.update({{"surface_mm2", shape->surface_mm2},
+                   {"sphericity", shape->sphericity},
+                   {"centroid_mm", shape->centroid_mm},
+                   {"bounding_box", {{"first_voxel", shape->first_voxel}, {"last_voxel", shape->last_voxel}}}});
+    }
+    if (const auto& values = measure.intensity) {
+      json["intensity"] = {{"unit", series.modality == "CT" ? "HU" : ""},
+                           {"mean", values->mean}, {"std", values->std},  {"min", values->min},
+                           {"max", values->max},   {"p5", values->p5},    {"p25", values->p25},
+                           {"median", values->median}, {"p75", values->p75}, {"p95", values->p95}};
+    }
+    results.push_back({measure.value, measure.name, measure.volume_ml, std::move(json)});
+  }
+  return results;
+}
+
+}  // namespace medpipe::cli
