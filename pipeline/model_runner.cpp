@@ -104,7 +104,7 @@ std::vector<ModelJob> ModelRunner::Prepare(const SeriesContext& series) {
     ModelJob job;
     job.model = &model;
     job.entry = {{"model", manifest.name}, {"version", manifest.version}, {"task", model::TaskName(manifest.task)}};
-    const std::string mismatch = WhyModelSkips(manifest, series);
+    const std::string mismatch = WhyModelSkips(manifest, ShapeOf(series));
     if (!mismatch.empty()) {
       job.entry["skipped"] = mismatch;
     } else {

@@ -17,6 +17,7 @@
 #include "progress.h"
 #include "result_sender.h"
 #include "stop_signal.h"
+#include "stages/select_models.h"
 #include "study_stages.h"
 #include "supervisor.h"
 #include "worker.h"
@@ -119,7 +120,13 @@ int RunCommand(const std::vector<std::string>& args) {
     ModelRunner models(settings);
     SeriesDecoder no_decoder(0, decode_limits);  // a dry run decodes nothing
     const StudyStages stages(models, no_decoder, store, force);
-    for (const auto& item : items) std::cout << (stages.AlreadyComplete(item) ? "skip " : "run ") << item.id << " " << item.uid << "\n";
+    std::vector<model::Manifest> manifests;
+    for (const auto& directory : settings.models) manifests.push_back(model::LoadManifest(directory));
+    for (const auto& item : items) {
+      std::cout << (stages.AlreadyComplete(item) ? "skip " : "run ") << item.id << " " << item.uid << "\n";
+      if (item.study)
+        for (const auto& line : SelectionLines(*item.study, manifests)) std::cout << line << "\n";
+    }
     return kExitOk;
   }
   std::set<std::string> ids;

@@ -2,22 +2,49 @@
 
 namespace medpipe::cli {
 
-std::string WhyModelSkips(const model::Manifest& manifest, const SeriesContext& series) {
+SeriesShape ShapeOf(const dicom::Series& series) {
+  return {series.modality, series.description, series.files.front().pixels.samples_per_pixel, series.slices.size() == 1};
+}
+
+SeriesShape ShapeOf(const SeriesContext& series) {
+  std::optional<std::string> description;
+  if (series.source) description = series.source->series->description;
+  const bool single_image = series.volume.Grid().GetLargestPossibleRegion().GetSize()[2] == 1;
+  return {series.modality, description, series.volume.channels.size(), single_image};
+}
+
+std::string WhyModelSkips(const model::Manifest& manifest, const SeriesShape& shape) {
   const std::string& wanted = manifest.channels.front().modality;
-  const std::string& modality = series.modality;
-  const Volume& volume = series.volume;
-  if (!modality.empty() && modality != wanted) return "model reads " + wanted + ", series is " + modality;
-  if (series.source && !model::SelectsSeries(manifest, series.source->series->description))
-    return "series description '" + series.source->series->description + "' does not match the model's selector '" +
+  if (!shape.modality.empty() && shape.modality != wanted) return "model reads " + wanted + ", series is " + shape.modality;
+  if (shape.description && !model::SelectsSeries(manifest, *shape.description))
+    return "series description '" + *shape.description + "' does not match the model's selector '" +
            manifest.series_description + "'";
-  if (volume.channels.size() != manifest.channels.size())
+  if (shape.channels != manifest.channels.size())
     return "model reads " + std::to_string(manifest.channels.size()) + " channel(s), series has " +
-           std::to_string(volume.channels.size());
-  const bool single_image = volume.Grid().GetLargestPossibleRegion().GetSize()[2] == 1;
-  if (manifest.spatial_dims == 3 && single_image) return "3-D model, series is a single image";
-  if (manifest.spatial_dims == 2 && manifest.task == model::Task::Classification && !single_image)
+           std::to_string(shape.channels);
+  if (manifest.spatial_dims == 3 && shape.single_image) return "3-D model, series is a single image";
+  if (manifest.spatial_dims == 2 && manifest.task == model::Task::Classification && !shape.single_image)
     return "2-D classifier, series is a volume";
   return "";
+}
+
+std::vector<std::string> SelectionLines(const dicom::Study& study, const std::vector<model::Manifest>& manifests) {
+  std::vector<std::string> lines;
+  for (const dicom::Series& series : study.series) {
+    std::string line = "  series #" + std::to_string(series.series_number) + " '" + series.description + "': ";
+    if (series.Refused()) {
+      lines.push_back(line + "not loaded (" + series.refusal + ")");
+      continue;
+    }
+    std::string reads, skips;
+    for (const model::Manifest& manifest : manifests) {
+      const std::string why = WhyModelSkips(manifest, ShapeOf(series));
+      if (why.empty()) reads += (reads.empty() ? "" : ", ") + manifest.name;
+      else skips += "; " + manifest.name + " skips it (" + why + ")";
+    }
+    lines.push_back(line + "read by " + (reads.empty() ? "no model" : reads) + skips);
+  }
+  return lines;
 }
 
 }  // namespace medpipe::cli

@@ -527,6 +527,38 @@ TEST_F(ModelRun, FeaturesGiveNearlyTheSameVectorForTwoScansAndSeparateModalities
   }
 }
 
+// Which model reads which series is decided from the headers: the dry run says it before any pixel
+// is decoded, and the run then does exactly that, skipping the other models for the same reasons.
+TEST_F(ModelRun, ADryRunShowsWhichModelReadsWhichSeriesAsTheRunThenDoes) {
+  const std::string args = "run " + (dir_ / "archive").string() + " " + (dir_ / "out").string() + ModelArgs();
+  const auto dry = Medpipe(args + " --dry-run", dir_ / "log");
+  ASSERT_EQ(dry.exit_code, 0) << dry.output;
+  ASSERT_EQ(Medpipe(args, dir_ / "log").exit_code, 0);
+  size_t checked = 0;
+  for (const auto& entry : fs::directory_iterator(dir_ / "out" / "studies")) {
+    const auto result = ReadJson(entry.path() / "result.json");
+    for (const auto& series : result["series"]) {
+      const std::string prefix = "  series #" + std::to_string(series["series_number"].get<int>()) + " '" +
+                                 series["description"].get<std::string>() + "': read by ";
+      const auto at = dry.output.find(prefix);
+      ASSERT_NE(at, std::string::npos) << prefix << "\n" << dry.output;
+      const std::string line = dry.output.substr(at, dry.output.find('\n', at) - at);
+      const std::string readers = line.substr(prefix.size(), line.find(';') - prefix.size());  // "a, b" or "no model"
+      for (const auto& analysis : series["analyses"]) {
+        const std::string model = analysis["model"];
+        if (analysis.contains("skipped")) {
+          EXPECT_NE(line.find(model + " skips it (" + analysis["skipped"].get<std::string>() + ")"), std::string::npos)
+              << line;
+        } else {
+          EXPECT_NE((", " + readers + ",").find(", " + model + ","), std::string::npos) << model << " reads it: " << line;
+        }
+        ++checked;
+      }
+    }
+  }
+  EXPECT_GE(checked, 6u);
+}
+
 // What a dry run with ARGS says of its one study: "run" or "skip" (or all it printed, when neither).
 std::string DryRunPlan(const std::string& args, const fs::path& log) {
   const auto dry = Medpipe(args + " --dry-run", log);
