@@ -76,10 +76,17 @@ std::string ReceiveMessage(int socket, int& attached_fd) {
 // The file an error about decoding SERIES names: its first.
 std::string FirstFileOf(const dicom::Series& series) { return series.files.empty() ? series.id : series.files.front().path; }
 
-// An error for the caller; WHERE (a file) is empty when ERROR names it already.
-std::string ErrorReply(const std::string& error, const std::string& where = "") {
+// An error for the caller, thrown there again as its KIND (ThrowError).
+std::string ErrorReply(ErrorKind kind, const std::string& where, const std::string& reason) {
   constexpr size_t kMaxLength = 4096;  // a reply is one message; hostile tags can make a reason long
-  return JsonText({{"error", error.substr(0, kMaxLength)}, {"where", where.substr(0, kMaxLength)}}, -1);
+  return JsonText(
+      {{"error", reason.substr(0, kMaxLength)}, {"kind", ErrorKindName(kind)}, {"where", where.substr(0, kMaxLength)}}, -1);
+}
+// ERROR as a reply, CONTEXT before its reason; an exception that is no medpipe Error is a bug, about WHERE.
+std::string ErrorReply(const std::exception& error, const std::string& where, const std::string& context = "") {
+  if (const auto* known = dynamic_cast<const Error*>(&error))
+    return ErrorReply(known->Kind(), known->Where(), context + known->Reason());
+  return ErrorReply(ErrorKind::Internal, where, context + "unexpected failure: " + error.what());
 }
 
 void WriteAll(int fd, const char* bytes, size_t size, uint64_t offset) {
@@ -242,10 +249,12 @@ DecodedSeries ReadDecoded(const nlohmann::json& reply, int memfd) {
     decoded.header = dicom::ReencodeSourceHeader(series);
     reply = DescribeDecoded(decoded, regions);
     memfd = regions.Fd();
-  } catch (const std::bad_alloc&) {
-    reply = ErrorReply("decoding needs more memory than the decoding limit allows (--max-decode-gib)");
+  } catch (const std::bad_alloc&) {  // a DicomError, as the loader's own shortage of memory for the volume is
+    reply = ErrorReply(ErrorKind::Dicom, FirstFileOf(series),
+                       "decoding the series' " + std::to_string(series.files.size()) +
+                           " files needs more memory than --max-decode-gib allows; raise it if the series is genuine");
   } catch (const std::exception& error) {
-    reply = ErrorReply(error.what());
+    reply = ErrorReply(error, FirstFileOf(series));
   }
   SendMessage(socket, reply, memfd);
   ::_exit(0);  // no destructors of the parent's objects
@@ -258,12 +267,12 @@ std::string NoAnswerReply(const dicom::Series& series, pid_t child, bool timed_o
   const std::string where = FirstFileOf(series);
   const std::string files = "decoding the series' " + std::to_string(series.files.size()) + " files";
   if (timed_out)
-    return ErrorReply(files + " took longer than " + nlohmann::json(timeout_s).dump() +
-                          " s (--decode-timeout); the decoding process was stopped",
-                      where);
+    return ErrorReply(ErrorKind::Dicom, where,
+                      files + " took longer than " + nlohmann::json(timeout_s).dump() +
+                          " s (--decode-timeout); the decoding process was stopped");
   const std::string ended = DescribeExit(status);
-  return ErrorReply(files + ", the decoding process ended before it answered: " + (ended.empty() ? "exit code 0" : ended),
-                    where);
+  return ErrorReply(ErrorKind::Dicom, where,
+                    files + ", the decoding process ended before it answered: " + (ended.empty() ? "exit code 0" : ended));
 }
 
 // In the decoder process: one disposable child per request; its reply, or why there is none, goes back.
@@ -278,7 +287,7 @@ std::string NoAnswerReply(const dicom::Series& series, pid_t child, bool timed_o
     } catch (const std::exception& error) {
       for (const int fd : pair)
         if (fd >= 0) ::close(fd);
-      SendMessage(socket, ErrorReply(std::string("cannot start decoding: ") + error.what()), -1);
+      SendMessage(socket, ErrorReply(error, FirstFileOf(*request.series), "cannot start decoding: "), -1);
       continue;
     }
     if (child == 0) {
@@ -351,8 +360,10 @@ DecodedSeries DecoderProcess::Decode(const dicom::Series& series) {
     }
   } closer{memfd};
   const auto reply = nlohmann::json::parse(text);
-  if (reply.contains("error")) throw DicomError(reply.value("where", ""), reply["error"].get<std::string>());
-  if (memfd < 0) throw DicomError(FirstFileOf(series), "the decoder answered without the decoded voxels");
+  if (reply.contains("error"))
+    ThrowError(ErrorKindNamed(reply.value("kind", "")).value_or(ErrorKind::Internal), reply.value("where", ""),
+               reply["error"].get<std::string>());
+  if (memfd < 0) throw InternalError(FirstFileOf(series), "the decoder answered without the decoded voxels");
   DecodedSeries decoded = ReadDecoded(reply, memfd);
   decoded.handover_ms = clock.Lap() - decoded.timings.decode_ms - decoded.timings.assemble_ms;
   return decoded;
@@ -366,7 +377,7 @@ SeriesDecoder::SeriesDecoder(unsigned processes, const DecodeLimits& limits) {
 }
 
 DecodedSeries SeriesDecoder::Decode(const dicom::Series& series) {
-  if (processes_.empty()) throw Error(ErrorKind::Internal, FirstFileOf(series), "no decoder process was started");
+  if (processes_.empty()) throw InternalError(FirstFileOf(series), "no decoder process was started");
   DecoderProcess* process;
   {
     std::unique_lock<std::mutex> lock(mutex_);

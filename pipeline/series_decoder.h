@@ -44,7 +44,9 @@ class DecoderProcess {
   DecoderProcess& operator=(const DecoderProcess&) = delete;
 
   // SERIES must have existed, unchanged, when this object was made: the request names it by its
-  // address, which the forked decoder shares. Throws DicomError with the child's error or how it ended.
+  // address, which the forked decoder shares. Throws the child's error as the class it had there
+  // (IoError for a file gone since the index, DicomError for one that cannot be decoded, ...), and
+  // DicomError for a child that ended or ran out of time before it answered.
   // Should the decoder process itself be gone, this process exits (kExitCannotStart): forking a new
   // one from a process that holds models and threads is not safe, and the supervisor starts a new worker.
   DecodedSeries Decode(const dicom::Series& series);

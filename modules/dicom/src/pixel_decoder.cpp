@@ -19,6 +19,7 @@
 #include <new>
 
 #include "dicom_text.h"
+#include "indexed_file.h"
 #include "j2k_decoder.h"
 #include "medpipe/core/error.h"
 
@@ -240,7 +241,7 @@ void SplitMosaic(const std::vector<float>& mosaic, const FileHeader& header, flo
 void DecodeStoredFrames(const FileHeader& header, float* out) {
   DcmFileFormat file;
   PixelLayout layout = header.pixels;
-  if (file.loadFile(header.path.c_str()).bad()) throw DicomError(header.path, "cannot read file for decoding");
+  LoadIndexedFile(file, header.path, "pixel data");
   DcmDataset& dataset = *file.getDataset();
   const E_TransferSyntax xfer = dataset.getOriginalXfer();
   if (IsJpeg2000(xfer)) {

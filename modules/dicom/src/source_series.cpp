@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "indexed_file.h"
 #include "medpipe/core/error.h"
 
 namespace medpipe::dicom {
@@ -36,8 +37,7 @@ std::string ReencodeSourceHeader(const Series& series) {
   if (series.files.empty()) throw DicomError(series.id, "series has no files");
   const std::string& path = series.files.front().path;
   DcmFileFormat file;
-  if (file.loadFile(path.c_str(), EXS_Unknown, EGL_noChange, kMaxValueLength).bad())
-    throw DicomError(path, "cannot read the header");
+  LoadIndexedFile(file, path, "header", kMaxValueLength);
   DcmDataset& dataset = *file.getDataset();
   for (const DcmTagKey& tag : {DCM_PixelData, DCM_FloatPixelData, DCM_DoubleFloatPixelData, DCM_DataSetTrailingPadding})
     dataset.findAndDeleteElement(tag);

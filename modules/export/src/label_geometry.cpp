@@ -70,7 +70,7 @@ void RequireClose(const LabelImage& grid, const std::string& what, const std::st
   reason.precision(3);
   reason << label << ": " << measure << " is " << Describe(read_back) << " but " << Describe(expected)
          << " was expected, off by (" << offset[0] << ", " << offset[1] << ", " << offset[2] << ") voxels";
-  throw Error(ErrorKind::Internal, what, reason.str());
+  throw InternalError(what, reason.str());
 }
 
 }  // namespace
@@ -83,9 +83,8 @@ void CheckSameGeometry(const LabelImage& expected, const LabelImage& read_back, 
     const Placement want = Place(expected, values[i]);
     const Placement got = Place(read_back, values[i]);
     if ((want.voxels == 0) != (got.voxels == 0)) {
-      throw Error(ErrorKind::Internal, what,
-                  label + ": " + std::to_string(got.voxels) + " voxels read back where " + std::to_string(want.voxels) +
-                      " were expected");
+      throw InternalError(what, label + ": " + std::to_string(got.voxels) + " voxels read back where " +
+                                    std::to_string(want.voxels) + " were expected");
     }
     if (want.voxels == 0) continue;
     RequireClose(expected, what, label, "centroid", want.centroid, got.centroid);

@@ -150,7 +150,7 @@ torch::Tensor SlidingWindowLogits(LoadedModel& model, const torch::Tensor& image
   CheckChannels(manifest, image);
   for (int axis = 0; axis < 3; ++axis)
     if (image.size(3 - axis) < manifest.patch_size[axis])
-      throw Error(ErrorKind::Internal, manifest.name, "image is smaller than the patch; preprocess must pad it");
+      throw InternalError(manifest.name, "image is smaller than the patch; preprocess must pad it");
   CheckPredictOptions(options);
   return WithMemoryFallback(model, options.batch_size, report, [&](int64_t batch_size) {
     return SlidingWindowPass(model, image, options, batch_size, report);

@@ -24,7 +24,7 @@ LabelImage::Pointer TensorToLabelImage(const torch::Tensor& labels, const Image3
   const auto size = grid.GetLargestPossibleRegion().GetSize();
   if (labels.dim() != 3 || labels.size(0) != static_cast<int64_t>(size[2]) ||
       labels.size(1) != static_cast<int64_t>(size[1]) || labels.size(2) != static_cast<int64_t>(size[0]))
-    throw Error(ErrorKind::Internal, "TensorToLabelImage", "label map shape does not match the image grid");
+    throw InternalError("TensorToLabelImage", "label map shape does not match the image grid");
   const auto cpu = labels.to(torch::kCPU, torch::kUInt8).contiguous();
   auto image = LabelImage::New();
   image->CopyInformation(&grid);

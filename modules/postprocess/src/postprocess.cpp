@@ -177,7 +177,7 @@ void Clean(LabelImage& labels, const model::Postprocessing& rules, const std::ve
 std::vector<LabelMeasure> Measure(const LabelImage& labels, const std::vector<model::Label>& label_list,
                                   const Image3D* intensities) {
   if (intensities && intensities->GetLargestPossibleRegion() != labels.GetLargestPossibleRegion())
-    throw Error(ErrorKind::Internal, kWhere, "intensities and labels are on different grids");
+    throw InternalError(kWhere, "intensities and labels are on different grids");
   std::array<uint64_t, 256> counts{};
   for (itk::ImageRegionConstIterator<LabelImage> it(&labels, labels.GetLargestPossibleRegion()); !it.IsAtEnd(); ++it) {
     ++counts[it.Get()];

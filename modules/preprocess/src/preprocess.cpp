@@ -162,7 +162,7 @@ IntensityMap MapFor(const model::Normalisation& normalisation, const std::vector
       return RangeToUnit(std::nullopt, summary.min, summary.max);
     }
   }
-  throw Error(ErrorKind::Internal, "normalisation", "unknown scheme");
+  throw InternalError("normalisation", "unknown scheme");
 }
 
 Image3D::Pointer Normalise(Image3D::Pointer image, const IntensityMap& map) {
@@ -226,7 +226,7 @@ Spec SpecFor(const model::Manifest& manifest) {
 }
 
 Volume Prepare(const Volume& source, const Spec& spec) {
-  if (source.channels.empty()) throw Error(ErrorKind::Internal, "preprocess", "the source volume has no channels");
+  if (source.channels.empty()) throw InternalError("preprocess", "the source volume has no channels");
   Validate(spec);
   Volume prepared;
   for (const auto& channel : source.channels) {

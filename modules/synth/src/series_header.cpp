@@ -17,7 +17,7 @@ constexpr const char* kTime = "120000";
 void PutString(DcmItem& item, const DcmTagKey& tag, const std::string& value) {
   const OFCondition status = item.putAndInsertString(tag, value.c_str());
   if (status.bad()) {
-    throw Error(ErrorKind::Internal, DcmTag(tag).getTagName(), "cannot set value '" + value + "': " + status.text());
+    throw InternalError(DcmTag(tag).getTagName(), "cannot set value '" + value + "': " + status.text());
   }
 }
 

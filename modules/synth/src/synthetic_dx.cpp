@@ -63,7 +63,7 @@ int Intensity(double u, double v) {
 void PutSnomedCode(DcmItem& item, const DcmTagKey& sequence, const char* value, const char* meaning) {
   DcmItem* code = nullptr;
   const OFCondition status = item.findOrCreateSequenceItem(sequence, code);
-  if (status.bad()) throw Error(ErrorKind::Internal, DcmTag(sequence).getTagName(), status.text());
+  if (status.bad()) throw InternalError(DcmTag(sequence).getTagName(), status.text());
   PutString(*code, DCM_CodeValue, value);
   PutString(*code, DCM_CodingSchemeDesignator, "SCT");
   PutString(*code, DCM_CodeMeaning, meaning);
@@ -77,7 +77,7 @@ void PutDxAttributes(DcmItem& item) {
   PutSnomedCode(item, DCM_AnatomicRegionSequence, "51185008", "Chest");
   PutString(item, DCM_PositionerType, "");
   if (item.insertEmptyElement(DCM_AcquisitionContextSequence).bad()) {
-    throw Error(ErrorKind::Internal, "AcquisitionContextSequence", "cannot insert the empty sequence");
+    throw InternalError("AcquisitionContextSequence", "cannot insert the empty sequence");
   }
   PutString(item, DCM_PatientOrientation, "L\\F");
   PutString(item, DCM_ImageLaterality, "U");

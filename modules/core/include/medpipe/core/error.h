@@ -1,5 +1,6 @@
 #pragma once
 // One exception type per failure kind; each carries where it happened and a sentence a user can act on.
+#include <optional>
 #include <stdexcept>
 #include <string>
 
@@ -8,6 +9,8 @@ namespace medpipe {
 enum class ErrorKind { Dicom, Io, Config, Model, Network, Internal };
 
 const char* ErrorKindName(ErrorKind kind);
+// The kind ErrorKindName calls NAME ("io" -> ErrorKind::Io); nullopt for other text.
+std::optional<ErrorKind> ErrorKindNamed(const std::string& name);
 
 class Error : public std::runtime_error {
  public:
@@ -17,6 +20,10 @@ class Error : public std::runtime_error {
   const std::string& Where() const { return where_; }
   // The reason alone, without the location prefix that what() carries.
   const std::string& Reason() const { return reason_; }
+
+ protected:
+  // what() is "WHERE: REASON ADVICE"; Reason() stays REASON, so the error can be made again from it.
+  Error(ErrorKind kind, std::string where, const std::string& reason, const std::string& advice);
 
  private:
   ErrorKind kind_;
@@ -55,5 +62,17 @@ class NetworkError : public Error {
  private:
   bool transient_;
 };
+
+// A broken invariant: a bug in medpipe, not a fault of the input, the settings or the machine.
+// what() asks for a report; Reason() is the reason alone.
+class InternalError : public Error {
+ public:
+  InternalError(std::string where, const std::string& reason);
+};
+
+// Throws the class of KIND (DicomError for ErrorKind::Dicom, ...) with WHERE and REASON: how an error
+// that crossed a process boundary as its kind, where and reason is thrown again as itself. A
+// NetworkError made so is not transient.
+[[noreturn]] void ThrowError(ErrorKind kind, std::string where, const std::string& reason);
 
 }  // namespace medpipe

@@ -40,7 +40,7 @@ LabelImage::Pointer ReadDicomSeg(const std::filesystem::path& path, const LabelI
                                  const std::vector<model::Label>& labels);
 
 // Each label's centroid and bounding box in patient (LPS) space agree between READ_BACK and EXPECTED
-// within half a voxel of EXPECTED's grid. Throws Error(ErrorKind::Internal, WHAT) naming the label and
+// within half a voxel of EXPECTED's grid. Throws InternalError (WHAT) naming the label and
 // the mismatch otherwise.
 void CheckSameGeometry(const LabelImage& expected, const LabelImage& read_back, const std::vector<model::Label>& labels,
                        const std::string& what);
