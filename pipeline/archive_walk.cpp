@@ -7,6 +7,7 @@
 #include "header_pass_process.h"
 #include "medpipe/core/cores.h"
 #include "medpipe/core/error.h"
+#include "option_errors.h"
 
 namespace po = boost::program_options;
 
@@ -25,10 +26,20 @@ void AddArchiveOptions(po::options_description& options) {
        "memory a process decoding one series or reading headers may add (GiB); 0: 4 x --max-image-gib + 2");
 }
 
+namespace {
+
+double MaxImageGib(const po::variables_map& vm) {
+  const double gib = vm["max-image-gib"].as<double>();
+  if (!(gib > 0)) throw OptionError("--max-image-gib", gib, "more than 0 GiB (the largest pixel data a file may declare)");
+  return gib;
+}
+
+}  // namespace
+
 dicom::ArchiveIndex IndexArchive(const po::variables_map& vm) {
   dicom::ScanOptions scan;
   scan.threads = vm["threads"].as<unsigned>();
-  scan.limits.max_pixel_bytes = static_cast<uint64_t>(vm["max-image-gib"].as<double>() * (uint64_t{1} << 30));
+  scan.limits.max_pixel_bytes = static_cast<uint64_t>(MaxImageGib(vm) * (uint64_t{1} << 30));
   scan.header_pass = IsolatedHeaderPass(scan.threads ? scan.threads : UsableCores(), DecodeLimitsOf(vm));
   dicom::IndexOptions index;
   index.refuse_gantry_tilt = vm["refuse-gantry-tilt"].as<bool>();
@@ -36,11 +47,11 @@ dicom::ArchiveIndex IndexArchive(const po::variables_map& vm) {
 }
 
 DecodeLimits DecodeLimitsOf(const po::variables_map& vm) {
-  const double timeout_s = vm["decode-timeout"].as<double>(), max_gib = vm["max-decode-gib"].as<double>();
-  if (!(timeout_s >= 0)) throw ConfigError("--decode-timeout", "must be 0 (no limit) or more seconds");
-  if (!(max_gib >= 0)) throw ConfigError("--max-decode-gib", "must be 0 (the default bound) or more GiB");
+  const double timeout_s = AtLeast("--decode-timeout", vm["decode-timeout"].as<double>(), 0.0, " seconds (0: no limit)");
+  const double max_gib =
+      AtLeast("--max-decode-gib", vm["max-decode-gib"].as<double>(), 0.0, " GiB (0: 4 x --max-image-gib + 2)");
   // Decoded floats take up to twice the declared pixels, and the files' own bytes come on top.
-  const double gib = max_gib > 0 ? max_gib : 4 * vm["max-image-gib"].as<double>() + 2;
+  const double gib = max_gib > 0 ? max_gib : 4 * MaxImageGib(vm) + 2;
   return {timeout_s, static_cast<uint64_t>(gib * (uint64_t{1} << 30))};
 }
 
@@ -112,7 +123,8 @@ bool ParseCommandLine(const std::vector<std::string>& args, const std::string& u
     if (vm.count("config")) {
       const std::string file = vm["config"].as<std::string>();
       std::ifstream in(file);
-      if (!in) throw ConfigError(file, "cannot be read as a configuration file");
+      if (!in)
+        throw ConfigError("--config", "is '" + file + "', which cannot be read; expected an INI file such as configs/*.ini");
       po::store(po::parse_config_file(in, options), vm);
     }
     po::notify(vm);

@@ -14,6 +14,7 @@ constexpr int kExitCannotStart = 3;
 constexpr int kExitStopped = 4;  // SIGTERM/SIGINT: finished studies kept, a rerun resumes
 
 // Prints ERROR for the user and returns its exit code: kExitUsage for a ConfigError, else kExitCannotStart.
+// A ConfigError about a library's setting ("overlap") is printed naming the flag that sets it ("--overlap").
 int ReportFatal(const std::exception& error);
 
 int ScanCommand(const std::vector<std::string>& args);

@@ -60,8 +60,13 @@ int FetchCommand(const std::vector<std::string>& args) {
   if (vm.count("study"))
     for (const auto& uid : vm["study"].as<std::vector<std::string>>()) queries.push_back({uid, ""});
   if (vm.count("date")) queries.push_back({"", net::CheckDateRange("--date", vm["date"].as<std::string>())});
-  if (vm.count("study") && vm.count("date")) throw ConfigError("--study/--date", "give studies or a date range, not both");
-  if (queries.empty()) throw ConfigError("--study/--date", "say which studies: --study UID or --date YYYYMMDD[-YYYYMMDD]");
+  if (vm.count("study") && vm.count("date"))
+    throw ConfigError("--study/--date", "both given (--study " + queries.front().study_uid + ", --date " +
+                                            queries.back().dates + "); expected one of them: studies or a date range");
+  if (queries.empty())
+    throw ConfigError("--study/--date",
+                      "neither given; say which studies: --study UID (repeatable) or --date YYYYMMDD[-YYYYMMDD]");
+  const std::optional<uint16_t> move_port = vm.count("port") ? std::optional<uint16_t>(PortOf(vm)) : std::nullopt;
 
   std::vector<net::FoundStudy> studies;
   try {
@@ -76,9 +81,9 @@ int FetchCommand(const std::vector<std::string>& args) {
   }
   net::Inbox inbox(vm["out"].as<std::string>());
   std::optional<net::StorageServer> destination;  // of C-MOVE, serving while the fetch runs
-  if (vm.count("port")) {
+  if (move_port) {
     net::ServerSettings server;
-    server.port = static_cast<uint16_t>(vm["port"].as<unsigned>());
+    server.port = *move_port;
     server.aet = settings.own_aet;
     server.allowed_callers = {pacs.aet};
     server.timeout_s = settings.timeout_s;

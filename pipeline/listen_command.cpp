@@ -18,6 +18,7 @@
 #include "medpipe/core/error.h"
 #include "medpipe/core/log.h"
 #include "network_options.h"
+#include "option_errors.h"
 #include "receiver_process.h"
 #include "stop_signal.h"
 
@@ -132,28 +133,24 @@ int ListenCommand(const std::vector<std::string>& args) {
   server_settings.aet = net_settings.own_aet;
   server_settings.timeout_s = net_settings.timeout_s;
   server_settings.max_associations = vm["max-associations"].as<unsigned>();
-  const double min_free_gib = vm["min-free-gib"].as<double>();
-  if (!(min_free_gib >= 0)) throw ConfigError("--min-free-gib", "must be 0 or more");
+  const double min_free_gib = AtLeast("--min-free-gib", vm["min-free-gib"].as<double>(), 0.0, " GiB");
   server_settings.min_free_bytes = static_cast<uint64_t>(min_free_gib * (uint64_t{1} << 30));
-  const unsigned port = vm["port"].as<unsigned>();
-  if (port < 1 || port > 65535) throw ConfigError("--port", "must be 1-65535");
-  server_settings.port = static_cast<uint16_t>(port);
+  server_settings.port = PortOf(vm);
   if (vm.count("allow-aet"))
     for (const auto& aet : vm["allow-aet"].as<std::vector<std::string>>()) server_settings.allowed_callers.insert(net::CheckAeTitle("--allow-aet", aet));
-  const double quiet_s = vm["quiet-seconds"].as<double>();
-  if (!(quiet_s >= 0)) throw ConfigError("--quiet-seconds", "must be 0 or more");
+  const double quiet_s = AtLeast("--quiet-seconds", vm["quiet-seconds"].as<double>(), 0.0, " seconds");
+  const double max_receiver_gib = vm["max-receiver-gib"].as<double>();
+  if (!(max_receiver_gib > 0)) throw OptionError("--max-receiver-gib", max_receiver_gib, "more than 0 GiB");
   const fs::path out = vm["out"].as<std::string>();
   fs::create_directories(out);
   if (const int check = CheckRunOptions(out, run_options)) return check;
 
-  const double max_receiver_gib = vm["max-receiver-gib"].as<double>();
-  if (!(max_receiver_gib > 0)) throw ConfigError("--max-receiver-gib", "must be more than 0");
   const fs::path inbox = out / "incoming";
   ReceiverProcess receiver(server_settings, inbox, static_cast<uint64_t>(max_receiver_gib * (uint64_t{1} << 30)));
   receiver.Start();
   InstallStopHandlers();
-  Log(LogLevel::Info, "listening as " + server_settings.aet + " on port " + std::to_string(port) + "; a study runs after " +
-                          std::to_string(quiet_s) + " s without a new object");
+  Log(LogLevel::Info, "listening as " + server_settings.aet + " on port " + std::to_string(server_settings.port) +
+                          "; a study runs after " + std::to_string(quiet_s) + " s without a new object");
   QuietStudies studies(inbox, quiet_s);
   const auto take_arrivals = [&] {
     for (const auto& study_id : receiver.Poll()) studies.Arrived(study_id);

@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <iostream>
 #include <map>
+#include <string>
 
 #include "commands.h"
 #include "medpipe/core/error.h"
@@ -24,13 +25,20 @@ const char* kUsage =
     "  codes              the problem codes a series can get, their effect and what to do, as Markdown\n"
     "Run 'medpipe COMMAND --help' for the options of a command.";
 
+// The flag that sets each setting libraries name in their ConfigErrors ("overlap" -> "--overlap"):
+// libraries know their settings, not the command line.
+const std::map<std::string, std::string> kFlagOfSetting = {
+    {"overlap", "--overlap"}, {"batch_size", "--batch-size"}, {"precision", "--precision"}, {"device", "--device"}};
+
 }  // namespace
 
 namespace medpipe::cli {
 
 int ReportFatal(const std::exception& error) {
-  std::cerr << "medpipe: " << error.what() << "\n";
-  return dynamic_cast<const ConfigError*>(&error) ? kExitUsage : kExitCannotStart;
+  const auto* config = dynamic_cast<const ConfigError*>(&error);
+  const auto flag = config ? kFlagOfSetting.find(config->Where()) : kFlagOfSetting.end();
+  std::cerr << "medpipe: " << (flag != kFlagOfSetting.end() ? flag->second + ": " + config->Reason() : error.what()) << "\n";
+  return config ? kExitUsage : kExitCannotStart;
 }
 
 }  // namespace medpipe::cli

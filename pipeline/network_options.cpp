@@ -1,6 +1,6 @@
 #include "network_options.h"
 
-#include "medpipe/core/error.h"
+#include "option_errors.h"
 
 namespace po = boost::program_options;
 
@@ -17,11 +17,15 @@ void AddNetworkOptions(po::options_description& options) {
 net::NetSettings NetSettingsOf(const po::variables_map& vm) {
   net::NetSettings settings;
   settings.own_aet = net::CheckAeTitle("--aet", vm["aet"].as<std::string>());
-  settings.timeout_s = vm["net-timeout"].as<double>();
-  settings.attempts = vm["net-attempts"].as<int>();
-  if (!(settings.timeout_s >= 1)) throw ConfigError("--net-timeout", "must be at least 1 second");
-  if (settings.attempts < 1) throw ConfigError("--net-attempts", "must be at least 1");
+  settings.timeout_s = AtLeast("--net-timeout", vm["net-timeout"].as<double>(), 1.0, " second");
+  settings.attempts = AtLeast("--net-attempts", vm["net-attempts"].as<int>(), 1, " (1: no second try)");
   return settings;
+}
+
+uint16_t PortOf(const po::variables_map& vm) {
+  const unsigned port = vm["port"].as<unsigned>();
+  if (port < 1 || port > 65535) throw OptionError("--port", port, "a TCP port, 1 to 65535");
+  return static_cast<uint16_t>(port);
 }
 
 }  // namespace medpipe::cli

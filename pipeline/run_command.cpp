@@ -14,6 +14,7 @@
 #include "medpipe/report/html_report.h"
 #include "model_runner.h"
 #include "network_options.h"
+#include "option_errors.h"
 #include "progress.h"
 #include "result_sender.h"
 #include "stop_signal.h"
@@ -50,9 +51,9 @@ void AddBatchOptions(po::options_description& options) {
 SupervisorOptions SupervisorOptionsOf(const po::variables_map& vm) {
   SupervisorOptions options{vm["max-inflight"].as<size_t>(), vm["study-timeout"].as<double>(), vm["fail-fast"].as<bool>(),
                             vm["max-worker-gib"].as<double>()};
-  if (options.max_inflight < 1) throw ConfigError("--max-inflight", "must be at least 1");
-  if (!(options.study_timeout_s >= 0)) throw ConfigError("--study-timeout", "must be 0 (no limit) or more seconds");
-  if (!(options.max_worker_gib >= 0)) throw ConfigError("--max-worker-gib", "must be 0 (80 % of memory) or more GiB");
+  AtLeast<size_t>("--max-inflight", options.max_inflight, 1, " (studies in memory at once; 1 runs them one at a time)");
+  AtLeast("--study-timeout", options.study_timeout_s, 0.0, " seconds (0: no limit)");
+  AtLeast("--max-worker-gib", options.max_worker_gib, 0.0, " GiB (0: 80 % of the machine's memory)");
   // Below the OOM killer's point, so that the worker, not the run or another process, is the one that goes.
   if (options.max_worker_gib == 0)
     options.max_worker_gib = 0.8 * static_cast<double>(::sysconf(_SC_PHYS_PAGES)) * ::sysconf(_SC_PAGE_SIZE) / (1 << 30);
@@ -61,8 +62,8 @@ SupervisorOptions SupervisorOptionsOf(const po::variables_map& vm) {
 
 WorkerThreads WorkerThreadsOf(const po::variables_map& vm) {
   const WorkerThreads threads{vm["load-threads"].as<unsigned>(), vm["export-threads"].as<unsigned>(), vm["max-inflight"].as<size_t>()};
-  if (threads.load < 1) throw ConfigError("--load-threads", "must be at least 1");
-  if (threads.export_ < 1) throw ConfigError("--export-threads", "must be at least 1");
+  AtLeast("--load-threads", threads.load, 1u);
+  AtLeast("--export-threads", threads.export_, 1u);
   return threads;
 }
 

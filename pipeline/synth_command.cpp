@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 #include <map>
@@ -17,19 +18,22 @@ synth::Encoding ParseEncoding(const std::string& name) {
                                                                    {"jpeg-ls", synth::Encoding::JpegLsLossless},
                                                                    {"jpeg2000", synth::Encoding::Jpeg2000Lossless}};
   const auto found = encodings.find(name);
-  if (found == encodings.end()) throw ConfigError("--encoding", "'" + name + "' is not one of explicit, jpeg-ls, jpeg2000");
+  if (found == encodings.end()) throw ConfigError("--encoding", "is '" + name + "'; expected one of explicit, jpeg-ls, jpeg2000");
   return found->second;
 }
 
-// "512x512x300" and "0.7,0.7,1.0" into the spec; the writer checks the values.
+// "512x512x300" and "0.7,0.7,1.0" into the spec.
 synth::VolumeSpec ParseCtSpec(const std::string& size, const std::string& spacing, const std::string& encoding) {
   synth::VolumeSpec spec;
   char tail = 0;
-  if (std::sscanf(size.c_str(), "%dx%dx%d%c", &spec.columns, &spec.rows, &spec.slices, &tail) != 3)
-    throw ConfigError("--ct", "'" + size + "' is not COLUMNSxROWSxSLICES");
+  if (std::sscanf(size.c_str(), "%dx%dx%d%c", &spec.columns, &spec.rows, &spec.slices, &tail) != 3 ||
+      std::min({spec.columns, spec.rows, spec.slices}) < 1)
+    throw ConfigError("--ct", "is '" + size + "'; expected COLUMNSxROWSxSLICES, each at least 1, such as 512x512x300");
+  const auto& mm = spec.spacing_mm;
   if (std::sscanf(spacing.c_str(), "%lf,%lf,%lf%c", &spec.spacing_mm[0], &spec.spacing_mm[1], &spec.spacing_mm[2],
-                  &tail) != 3)
-    throw ConfigError("--spacing", "'" + spacing + "' is not X,Y,Z in mm");
+                  &tail) != 3 ||
+      !(mm[0] > 0 && mm[1] > 0 && mm[2] > 0))
+    throw ConfigError("--spacing", "is '" + spacing + "'; expected X,Y,Z in mm, each above 0, such as 0.7,0.7,1.0");
   spec.encoding = ParseEncoding(encoding);
   return spec;
 }

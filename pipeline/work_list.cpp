@@ -52,9 +52,15 @@ bool InShard(const std::string& id, const Shard& shard) {
 }
 
 StudyList ReadStudyList(const fs::path& file) {
+  std::error_code ec;
+  if (!fs::is_regular_file(file, ec))
+    throw ConfigError("--studies", "is '" + file.string() + "', which is not a file; expected a file with one " +
+                                       "StudyInstanceUID or folder per line");
   std::istringstream lines(ReadFile(file));
   StudyList list;
+  size_t number = 0;
   for (std::string line; std::getline(lines, line);) {
+    ++number;
     line = line.substr(0, line.find('#'));
     const auto begin = line.find_first_not_of(" \t\r");
     if (begin == std::string::npos) continue;
@@ -64,7 +70,10 @@ StudyList ReadStudyList(const fs::path& file) {
     } else if (line.find_first_not_of("0123456789.") == std::string::npos) {
       list.uids.insert(line);
     } else {
-      throw ConfigError(file.string(), "line '" + line + "' is neither a StudyInstanceUID nor an existing folder");
+      throw ConfigError("--studies " + file.string(),
+                        "line " + std::to_string(number) + " is '" + line + "', which is neither a StudyInstanceUID " +
+                            "nor an existing folder; expected one of them per line (a UID is digits and dots; '#' " +
+                            "starts a comment)");
     }
   }
   return list;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <functional>
 
 #include <torch/cuda.h>
 
@@ -288,6 +289,27 @@ TEST(DeviceTest, ParsesTheDeviceOption) {
   if (torch::cuda::is_available()) {
     EXPECT_EQ(ParseDevice("cuda:0"), torch::Device(torch::kCUDA, 0));
   }
+}
+
+// The library names its own settings and the value given; the command line names its flags (medpipe
+// prints "--overlap: is 1.5; ...", tests/pipeline/cli_test.cpp).
+TEST(DeviceTest, SettingErrorsNameTheSettingAndTheValueNotAFlag) {
+  const auto error = [](const std::function<void()>& call) -> std::string {
+    try {
+      call();
+    } catch (const ConfigError& e) {
+      return e.what();
+    }
+    return "no ConfigError";
+  };
+  EXPECT_EQ(error([] { ParseDevice("tpu"); }), "device: 'tpu' is not one of auto, cpu, cuda, cuda:N");
+  EXPECT_EQ(error([] { ParseDevice("cuda:x"); }), "device: 'cuda:x' is not cuda:N with a GPU number N");
+  EXPECT_EQ(error([] { ParsePrecision("fp8"); }), "precision: 'fp8' is not one of fp32, fp16, bf16");
+  EXPECT_EQ(error([] { CheckPredictOptions({1.5, 2, false}); }).rfind("overlap: is 1.5; expected at least 0 and below 1", 0), 0u)
+      << error([] { CheckPredictOptions({1.5, 2, false}); });
+  EXPECT_EQ(error([] { CheckPredictOptions({0.5, 0, false}); }).rfind("batch_size: is 0; expected at least 1", 0), 0u)
+      << error([] { CheckPredictOptions({0.5, 0, false}); });
+  EXPECT_EQ(error([] { CheckPredictOptions({0, 1, true}); }), "no ConfigError");
 }
 
 // A 32 x 32 input [C=1, Z=1, H, W] with a bright 4 x 4 square at each (ROW, COLUMN).

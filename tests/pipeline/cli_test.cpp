@@ -3,6 +3,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <utility>
+#include <vector>
 #include <nlohmann/json.hpp>
 
 #include "cli_support.h"
@@ -85,6 +87,52 @@ TEST_F(Cli, ExitCodesFollowTheReadme) {
   const auto problems = nlohmann::json::parse(in);
   ASSERT_EQ(problems.size(), 1u);
   EXPECT_NE(problems[0]["path"].get<std::string>().find("broken.dcm"), std::string::npos);
+}
+
+// A bad value on the command line is a usage error (exit 2) whose message names the option, the value
+// given and what is expected, before any file is read. A library's setting ("overlap") is printed as
+// the flag that sets it.
+TEST_F(Cli, ABadOptionValueNamesTheOptionTheValueAndWhatIsExpected) {
+  const std::string archive = (dir_ / "archive").string(), out = (dir_ / "out").string();
+  const std::string run = "run " + archive + " " + out + " ", listen = "listen --out " + out + " ";
+  const std::string fetch = "fetch --pacs 127.0.0.1:104 --aec PACS --out " + out + " ";
+  const std::string synth = "synth " + (dir_ / "synth").string() + " --ct 8x8x4 ";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {run + "--max-inflight 0", "--max-inflight: is 0; expected at least 1"},
+      {run + "--load-threads 0", "--load-threads: is 0; expected at least 1"},
+      {run + "--export-threads 0", "--export-threads: is 0; expected at least 1"},
+      {run + "--study-timeout -5", "--study-timeout: is -5; expected at least 0 seconds (0: no limit)"},
+      {run + "--max-worker-gib -1", "--max-worker-gib: is -1; expected at least 0 GiB"},
+      {run + "--net-timeout 0.5", "--net-timeout: is 0.5; expected at least 1 second"},
+      {run + "--net-attempts 0", "--net-attempts: is 0; expected at least 1"},
+      {run + "--decode-timeout -1", "--decode-timeout: is -1; expected at least 0 seconds"},
+      {run + "--max-decode-gib -2", "--max-decode-gib: is -2; expected at least 0 GiB"},
+      {"scan " + archive + " --max-image-gib 0", "--max-image-gib: is 0; expected more than 0 GiB"},
+      {"convert " + archive + " " + out + " --decode-timeout -3", "--decode-timeout: is -3;"},
+      {run + "--overlap 1.5", "--overlap: is 1.5; expected at least 0 and below 1"},
+      {run + "--batch-size 0", "--batch-size: is 0; expected at least 1"},
+      {run + "--precision fp8", "--precision: 'fp8' is not one of fp32, fp16, bf16"},
+      {run + "--shard 4/4", "--shard: is '4/4'; expected I/N"},
+      {run + "--studies " + (dir_ / "no-list.txt").string(), "--studies: is '" + (dir_ / "no-list.txt").string() + "'"},
+      {run + "--config " + (dir_ / "no.ini").string(), "--config: is '" + (dir_ / "no.ini").string() + "'"},
+      {listen + "--port 70000", "--port: is 70000; expected a TCP port, 1 to 65535"},
+      {listen + "--quiet-seconds -1", "--quiet-seconds: is -1; expected at least 0 seconds"},
+      {listen + "--min-free-gib -1", "--min-free-gib: is -1; expected at least 0 GiB"},
+      {listen + "--max-receiver-gib 0", "--max-receiver-gib: is 0; expected more than 0 GiB"},
+      {fetch + "--study 1.2 --date 20260101", "--study/--date: both given (--study 1.2, --date 20260101)"},
+      {fetch + "--study 1.2 --port 0", "--port: is 0; expected a TCP port"},
+      {synth + "--spacing 1,0,1", "--spacing: is '1,0,1'; expected X,Y,Z in mm, each above 0"},
+      {synth + "--encoding jpeg", "--encoding: is 'jpeg'; expected one of explicit, jpeg-ls, jpeg2000"},
+      {"synth " + (dir_ / "synth").string() + " --ct 0x8x4",
+       "--ct: is '0x8x4'; expected COLUMNSxROWSxSLICES, each at least 1"},
+  };
+  for (const auto& [args, message] : cases) {
+    const auto bad = medpipe::testing::Medpipe(args, dir_ / "log");
+    EXPECT_EQ(bad.exit_code, 2) << args << "\n" << bad.output;
+    EXPECT_NE(bad.output.find("medpipe: " + message), std::string::npos) << args << "\n" << bad.output;
+  }
+  EXPECT_FALSE(fs::exists(dir_ / "out" / "problems.json")) << "a run read the archive despite a bad option";
+  EXPECT_FALSE(fs::exists(dir_ / "synth")) << "synth wrote despite a bad option";
 }
 
 // A .nii.gz cut short fails its study with the reason, instead of being segmented with zeros for voxels.

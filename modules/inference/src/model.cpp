@@ -95,7 +95,7 @@ Precision ParsePrecision(const std::string& text) {
   if (text == "fp32") return Precision::Fp32;
   if (text == "fp16") return Precision::Fp16;
   if (text == "bf16") return Precision::Bf16;
-  throw ConfigError("--precision", "'" + text + "' is not one of fp32, fp16, bf16");
+  throw ConfigError("precision", "'" + text + "' is not one of fp32, fp16, bf16");
 }
 
 const char* PrecisionName(Precision precision) {

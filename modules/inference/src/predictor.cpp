@@ -140,8 +140,12 @@ void CheckChannels(const model::Manifest& manifest, const torch::Tensor& image) 
 }  // namespace
 
 void CheckPredictOptions(const PredictOptions& options) {
-  if (!(options.overlap >= 0 && options.overlap < 1)) throw ConfigError("--overlap", "must be at least 0 and below 1");
-  if (options.batch_size < 1) throw ConfigError("--batch-size", "must be at least 1");
+  if (!(options.overlap >= 0 && options.overlap < 1))
+    throw ConfigError("overlap", "is " + c10::str(options.overlap) +
+                                     "; expected at least 0 and below 1 (the fraction of a patch its neighbour shares)");
+  if (options.batch_size < 1)
+    throw ConfigError("batch_size",
+                      "is " + std::to_string(options.batch_size) + "; expected at least 1 (patches per forward pass)");
 }
 
 torch::Tensor SlidingWindowLogits(LoadedModel& model, const torch::Tensor& image, const PredictOptions& options,

@@ -5,8 +5,8 @@
 
 namespace medpipe::inference {
 
-// --device: "auto" (the first GPU when there is one, else the CPU), "cpu", "cuda" or "cuda:N".
-// Throws ConfigError for other text, and for a GPU that this machine does not have.
+// "auto" (the first GPU when there is one, else the CPU), "cpu", "cuda" or "cuda:N". Throws ConfigError
+// ("device") for other text, and for a GPU that this machine does not have.
 torch::Device ParseDevice(const std::string& text);
 
 }  // namespace medpipe::inference

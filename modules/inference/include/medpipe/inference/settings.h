@@ -8,7 +8,7 @@ namespace medpipe::inference {
 
 enum class Precision { Fp32, Fp16, Bf16 };
 
-// "fp32", "fp16" or "bf16"; throws ConfigError otherwise.
+// "fp32", "fp16" or "bf16"; throws ConfigError ("precision") otherwise.
 Precision ParsePrecision(const std::string& text);
 const char* PrecisionName(Precision precision);
 
@@ -18,7 +18,7 @@ struct PredictOptions {
   bool mirror = false;     // average over flips of the manifest's mirror_axes
 };
 
-// Throws ConfigError naming the option (--overlap, --batch-size) that is out of range.
+// Throws ConfigError naming the setting that is out of range ("overlap", "batch_size") and its value.
 void CheckPredictOptions(const PredictOptions& options);
 
 }  // namespace medpipe::inference
