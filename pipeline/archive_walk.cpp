@@ -7,6 +7,7 @@
 #include "header_pass_process.h"
 #include "medpipe/core/cores.h"
 #include "medpipe/core/error.h"
+#include "medpipe/core/problem_code.h"
 #include "option_errors.h"
 
 namespace po = boost::program_options;
@@ -65,18 +66,15 @@ size_t ForEachSeries(const dicom::Study& study, SeriesDecoder& decoder, const Se
   for (const auto& series : study.series) {
     if (series.Refused()) {
       if (!LeftOutByDesign(series)) ++failures;
-      on_failed(series, series.refusal);
+      on_failed(series, RefusalFailure(series.refusal, series.files.front().path));
       continue;
     }
     try {
       DecodedSeries decoded = decoder.Decode(series);
       on_loaded(series, decoded);
-    } catch (const Error& error) {
-      ++failures;
-      on_failed(series, error.what());
     } catch (const std::exception& error) {
       ++failures;
-      on_failed(series, std::string("unexpected failure: ") + error.what());
+      on_failed(series, FailureOf(error));
     }
   }
   return failures;

@@ -7,6 +7,7 @@
 #include <boost/program_options.hpp>
 
 #include "medpipe/core/files.h"
+#include "medpipe/core/study_result.h"
 #include "medpipe/core/volume.h"
 #include "medpipe/dicom/series_index.h"
 #include "series_decoder.h"
@@ -21,7 +22,8 @@ dicom::ArchiveIndex IndexArchive(const boost::program_options::variables_map& vm
 DecodeLimits DecodeLimitsOf(const boost::program_options::variables_map& vm);
 
 using SeriesLoaded = std::function<void(const dicom::Series&, DecodedSeries&)>;
-using SeriesFailed = std::function<void(const dicom::Series&, const std::string& reason)>;
+// FAILURE.message is the sentence for people ("error" in result.json), the rest is for programs.
+using SeriesFailed = std::function<void(const dicom::Series&, const Failure& failure)>;
 
 // Localizers, secondary captures and non-image objects: the index refuses them by design, which is
 // no failure (they are not what a model reads).

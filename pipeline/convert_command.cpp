@@ -58,8 +58,8 @@ int ConvertCommand(const std::vector<std::string>& args) {
           std::cout << (folder / (stem + ".nii.gz")).string() << "\n";
           ++written;
         },
-        [&](const dicom::Series& series, const std::string& reason) {
-          std::cerr << "series " << series.id << " not converted: " << reason << "\n";
+        [&](const dicom::Series& series, const Failure& failure) {
+          std::cerr << "series " << series.id << " not converted: " << failure.message << "\n";
         });
   }
   std::cerr << "converted " << written << " series, " << failures << " failed\n";

@@ -114,6 +114,7 @@ std::vector<ModelJob> ModelRunner::Prepare(const SeriesContext& series) {
         job.entry["timings_ms"]["resample"] = stopwatch.Lap();
       } catch (const std::exception& error) {
         job.entry["error"] = error.what();
+        job.entry["failure"] = FailureOf(error);
       }
     }
     jobs.push_back(std::move(job));
@@ -150,6 +151,7 @@ void ModelRunner::Infer(ModelJob& job) const {
     }
   } catch (const std::exception& error) {
     job.entry["error"] = error.what();
+    job.entry["failure"] = FailureOf(error);
     job.prepared.reset();
   }
 }
@@ -168,6 +170,7 @@ SeriesAnalysis ModelRunner::Finish(const SeriesContext& series, std::vector<Mode
       } catch (const std::exception& error) {
         ++analysis.failures;
         job.entry["error"] = error.what();
+        job.entry["failure"] = FailureOf(error);
       }
     }
     analysis.entries.push_back(job.entry);

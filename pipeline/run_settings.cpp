@@ -18,7 +18,7 @@ OutputTypes ParseOutputTypes(const std::string& list) {
     else if (item == "sr") types.sr = true;
     else if (item == "rtstruct") types.rtstruct = true;
     else if (item == "features") types.features = true;
-    else throw ConfigError("--output-types", "'" + item + "' is not one of nifti, seg, sr, rtstruct, features");
+    else throw ConfigError("--output-types", "is '" + item + "'; expected one of nifti, seg, sr, rtstruct, features");
   }
   return types;
 }

@@ -112,11 +112,12 @@ void StudyStages::LoadDicom(StudyInFlight& study) {
                                {"handover", decoded.handover_ms}}}});
         Prepare(study, series);
       },
-      [&](const dicom::Series& source, const std::string& reason) {
+      [&](const dicom::Series& source, const Failure& failure) {
         SeriesInFlight& series = study.series.emplace_back();
         series.source.series = &source;
         series.entry = dicom::SeriesToJson(source);
-        series.entry.update({{"loaded", false}, {"error", reason}, {"analyses", nlohmann::json::array()}});
+        series.entry.update({{"loaded", false}, {"error", failure.message}, {"failure", failure},
+                             {"analyses", nlohmann::json::array()}});
       });
 }
 
@@ -133,7 +134,7 @@ void StudyStages::LoadNifti(StudyInFlight& study) {
     Prepare(study, series);
   } catch (const std::exception& error) {
     ++study.failures;
-    series.entry.update({{"loaded", false}, {"error", error.what()}});
+    series.entry.update({{"loaded", false}, {"error", error.what()}, {"failure", FailureOf(error)}});
   }
 }
 

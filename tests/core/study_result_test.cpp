@@ -102,6 +102,28 @@ TEST(StudyResultTypes, SeriesLeftOutByDesignAreNotRefused) {
   EXPECT_EQ(problem.detail, "scout image, left out of volumes");
 }
 
+TEST(StudyResultTypes, FailuresKeepTheErrorsKindWhereAndMessage) {
+  const Failure io = FailureOf(IoError("/data/a.dcm", "cannot be opened"));
+  EXPECT_EQ(io.kind, ErrorKind::Io);
+  EXPECT_EQ(io.where, "/data/a.dcm");
+  EXPECT_EQ(io.message, "/data/a.dcm: cannot be opened");
+  EXPECT_TRUE(io.code.empty());
+  const Failure other = FailureOf(std::runtime_error("boom"));
+  EXPECT_EQ(other.kind, ErrorKind::Internal);
+  EXPECT_EQ(other.message, "unexpected failure: boom");
+  const Failure refused = RefusalFailure("missing_slices: 2 slice(s) missing", "/data/s1.dcm");
+  EXPECT_EQ(refused.code, "missing_slices");
+  EXPECT_EQ(refused.kind, ErrorKind::Dicom);
+  const json written = refused;
+  EXPECT_EQ(written.at("kind"), "dicom");
+  const auto back = written.get<Failure>();
+  EXPECT_EQ(back.code, refused.code);
+  EXPECT_EQ(back.message, refused.message);
+  json odd = written;
+  odd["kind"] = "cosmic";
+  EXPECT_THROW(odd.get<Failure>(), json::exception);
+}
+
 // docs/problem-codes.md is what `medpipe codes` prints from the one table.
 TEST(ProblemCodes, TheDocumentIsTheTable) {
   EXPECT_EQ(ReadFile(MEDPIPE_SOURCE_DIR "/docs/problem-codes.md"), ProblemCodesMarkdown())

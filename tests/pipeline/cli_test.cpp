@@ -158,6 +158,13 @@ TEST_F(Cli, ACutNiftiFailsItsStudyNamingTheFile) {
   const std::string error = json["series"][0].value("error", "");
   EXPECT_NE(error.find(cut.string()), std::string::npos) << error;
   EXPECT_NE(error.find("truncated"), std::string::npos) << error;
+  // For programs: an I/O failure about that file, with the same message.
+  const auto& failure = json["series"][0]["failure"];
+  EXPECT_EQ(failure["kind"], "io") << failure;
+  EXPECT_EQ(failure["where"], cut.string());
+  EXPECT_EQ(failure["message"], error);
+  EXPECT_FALSE(failure.contains("code"));
+  medpipe::testing::ExpectValidResult(studies->path() / "result.json");
 }
 
 // A localizer and a screenshot beside a CT series are left out by design: result.json, results.csv and
@@ -201,6 +208,13 @@ TEST_F(Cli, ARefusedTiltIsTheSeriesError) {
   ASSERT_EQ(json["series"].size(), 1u);
   const std::string error = json["series"][0].value("error", "");
   EXPECT_EQ(error.rfind("gantry_tilt: slices are tilted 18.5", 0), 0u) << error;
+  // For programs: the problem code, its kind and the series' first file.
+  const auto& failure = json["series"][0]["failure"];
+  EXPECT_EQ(failure["code"], "gantry_tilt") << failure;
+  EXPECT_EQ(failure["kind"], "dicom");
+  EXPECT_EQ(failure["message"], error);
+  EXPECT_EQ(failure["where"].get<std::string>().rfind(ge.string(), 0), 0u) << failure;
+  medpipe::testing::ExpectValidResult(studies->path() / "result.json");
 }
 
 }  // namespace

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every scripts/NAME.sh, .py or .sbatch that a tracked file of SOURCE_DIR names exists.
+# Every script under scripts/ (.sh, .py, .sbatch) that a tracked file of SOURCE_DIR names exists.
 #   tests/tools/script_references.sh SOURCE_DIR
 set -euo pipefail
 cd "$1"

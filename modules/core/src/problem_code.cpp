@@ -52,6 +52,12 @@ Disposition DispositionOf(bool loaded, const std::vector<Problem>& problems) {
   return left_out ? Disposition::SkippedByDesign : Disposition::Refused;
 }
 
+Failure RefusalFailure(const std::string& refusal, const std::string& where) {
+  const Problem problem = ParseProblem(refusal);
+  const auto code = ProblemCodeNamed(problem.code);
+  return {problem.code, code ? InfoOf(*code).kind : ErrorKind::Dicom, where, refusal};
+}
+
 std::string ProblemCodesMarkdown() {
   static const char* kEffects[] = {"handled", "left out by design", "refused"};
   std::string text =

@@ -53,6 +53,26 @@ const char* VerdictName(Verdict verdict) {
   return "most probable";
 }
 
+Failure FailureOf(const std::exception& error) {
+  if (const auto* known = dynamic_cast<const Error*>(&error)) return {"", known->Kind(), known->Where(), known->what()};
+  return {"", ErrorKind::Internal, "", std::string("unexpected failure: ") + error.what()};
+}
+
+void to_json(json& out, const Failure& failure) {
+  out = {{"kind", ErrorKindName(failure.kind)}, {"where", failure.where}, {"message", failure.message}};
+  if (!failure.code.empty()) out["code"] = failure.code;
+}
+
+void from_json(const json& in, Failure& failure) {
+  failure.code = in.value("code", "");
+  const std::string kind = in.at("kind");
+  const auto known = ErrorKindNamed(kind);
+  if (!known) throw json::out_of_range::create(403, "error kind '" + kind + "'", &in);
+  failure.kind = *known;
+  failure.where = in.at("where");
+  failure.message = in.at("message");
+}
+
 Problem ParseProblem(const std::string& text) {
   const auto colon = text.find(": ");
   if (colon == std::string::npos) return {text, ""};
@@ -106,6 +126,7 @@ void from_json(const json& in, Analysis& analysis) {
     analysis.outcome = Outcome::Skipped;
     analysis.reason = in["skipped"];
   }
+  if (in.contains("failure")) analysis.failure = in["failure"].get<Failure>();
   analysis.fallbacks = in.value("fallbacks", std::vector<std::string>{});
   analysis.labels = in.value("labels", std::vector<LabelResult>{});
   if (in.contains("decision")) analysis.decision = in["decision"].get<Decision>();
@@ -122,6 +143,7 @@ void to_json(json& out, const Analysis& analysis) {
   out.erase("error");
   out.erase("skipped");
   if (analysis.outcome == Outcome::Failed) out["error"] = analysis.reason;
+  if (analysis.failure) out["failure"] = *analysis.failure;
   if (analysis.outcome == Outcome::Skipped) out["skipped"] = analysis.reason;
   if (out.contains("fallbacks") || !analysis.fallbacks.empty()) out["fallbacks"] = analysis.fallbacks;
   if (!analysis.labels.empty()) out["labels"] = analysis.labels;
@@ -136,6 +158,7 @@ void from_json(const json& in, SeriesResult& series) {
   series.description = in.value("description", "");
   if (in.contains("series_number")) series.series_number = in["series_number"].get<int>();
   series.error = in.value("error", "");
+  if (in.contains("failure")) series.failure = in["failure"].get<Failure>();
   for (const std::string& problem : in.at("problems")) series.problems.push_back(ParseProblem(problem));
   series.disposition = DispositionOf(in.at("loaded"), series.problems);
   if (in.contains("overlay")) series.overlay = in["overlay"].get<std::string>();
@@ -151,6 +174,7 @@ void to_json(json& out, const SeriesResult& series) {
     problems.push_back(problem.detail.empty() ? problem.code : problem.code + ": " + problem.detail);
   out["problems"] = problems;
   if (!series.error.empty()) out["error"] = series.error;
+  if (series.failure) out["failure"] = *series.failure;
   if (series.overlay) out["overlay"] = *series.overlay;
   out["analyses"] = series.analyses;
 }

@@ -50,7 +50,7 @@ void RequireSameSize(const itk::ImageBase<3>& image, const itk::ImageBase<3>& ot
   if (size == other_size) return;
   std::ostringstream message;
   message << what << " grid is " << other_size << ", the image's is " << size;
-  throw Error(ErrorKind::Internal, path.string(), message.str());
+  throw InternalError(path.string(), message.str());
 }
 
 void WritePng(const cv::Mat& canvas, const std::filesystem::path& path) {

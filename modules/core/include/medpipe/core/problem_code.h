@@ -49,6 +49,10 @@ std::string ProblemText(ProblemCode code, const std::string& detail);
 // (a localizer, ...), else refused (a problem refused it, or it failed to decode).
 Disposition DispositionOf(bool loaded, const std::vector<Problem>& problems);
 
+// The failure of a series that REFUSAL (a recorded "code: detail" problem) stops from loading; WHERE
+// is the series' first file.
+Failure RefusalFailure(const std::string& refusal, const std::string& where);
+
 // The table as a Markdown document (docs/problem-codes.md).
 std::string ProblemCodesMarkdown();
 

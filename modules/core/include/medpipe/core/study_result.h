@@ -10,6 +10,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "medpipe/core/error.h"
+
 namespace medpipe {
 
 enum class Outcome { Ok, Skipped, Failed };
@@ -26,6 +28,17 @@ struct Problem {
   std::string code, detail;
 };
 Problem ParseProblem(const std::string& text);
+
+// What went wrong, for programs (result.json's "failure", beside the sentence in "error"): a problem
+// code when a coded problem is the cause (docs/problem-codes.md), the error's kind (dicom, io, config,
+// model, network, internal), the file or setting it is about, and the whole message.
+struct Failure {
+  std::string code;
+  ErrorKind kind = ErrorKind::Internal;
+  std::string where, message;
+};
+// ERROR's kind, where and message; anything that is not a medpipe Error is internal.
+Failure FailureOf(const std::exception& error);
 
 // What a classifier decided (model::Decide computes it): the one value every output prints.
 enum class Verdict {
@@ -58,6 +71,7 @@ struct Analysis {
   std::string model, version, task;
   Outcome outcome = Outcome::Ok;
   std::string reason;  // why it was skipped or failed
+  std::optional<Failure> failure;  // when it failed
   std::vector<std::string> fallbacks;
   std::vector<LabelResult> labels;           // segmentation
   std::optional<Decision> decision;          // classification
@@ -70,6 +84,7 @@ struct SeriesResult {
   std::optional<int> series_number;
   Disposition disposition = Disposition::Accepted;
   std::string error;  // why it was not loaded
+  std::optional<Failure> failure;
   std::vector<Problem> problems;
   std::optional<std::string> overlay;  // the series' review picture
   std::vector<Analysis> analyses;
@@ -85,6 +100,8 @@ struct StudyResult {
   nlohmann::json json;
 };
 
+void to_json(nlohmann::json& json, const Failure& failure);
+void from_json(const nlohmann::json& json, Failure& failure);
 void to_json(nlohmann::json& json, const Decision& decision);
 void from_json(const nlohmann::json& json, Decision& decision);
 void from_json(const nlohmann::json& json, LabelResult& label);
