@@ -8,6 +8,7 @@
 #include "medpipe/core/fail_point.h"
 #include "medpipe/core/json_lines.h"
 #include "medpipe/core/json_text.h"
+#include "medpipe/core/log.h"
 #include "medpipe/export/deidentify.h"
 
 namespace medpipe::cli {
@@ -131,6 +132,45 @@ void ResultStore::Publish(StagedFolder& folder, const nlohmann::json& result) co
                                  {"settings_sha256", result.at("settings_sha256")}};
   AppendJsonLine(manifest_file_, record);
   FailPoint("study_recorded");
+}
+
+nlohmann::json SourceJson(const WorkItem& item) {
+  nlohmann::json source = SourceJson(item.study ? "dicom" : "nifti", item.files);
+  if (!item.study) source["path"] = item.nifti.string();
+  return source;
+}
+
+// The parts of result.json every study has; SERIES entries and FAILURES decide the status.
+nlohmann::json ResultJson(const WorkItem& item, nlohmann::json source, const std::string& settings_sha256,
+                          nlohmann::json models, nlohmann::json series, size_t failures, double total_ms) {
+  nlohmann::json result = {{"schema_version", 2},
+                           {"medpipe_version", MEDPIPE_VERSION},
+                           {"study_id", item.id},
+                           {"status", failures ? "failed" : "ok"},
+                           {"source", std::move(source)},
+                           {"settings_sha256", settings_sha256},
+                           {"models", std::move(models)},
+                           {"series", std::move(series)},
+                           {"timings_ms", {{"total", total_ms}}}};
+  if (item.study) result["study_instance_uid"] = item.uid;
+  return result;
+}
+
+nlohmann::json FailedResultJson(const WorkItem& item, const std::string& settings_sha256, const nlohmann::json& models,
+                                const std::string& error) {
+  nlohmann::json result = ResultJson(item, SourceJson(item), settings_sha256, models, nlohmann::json::array(), 1, 0);
+  result["error"] = error;
+  return result;
+}
+
+void PublishFailedResult(const ResultStore& store, const WorkItem& item, const nlohmann::json& result, StagedFolder* folder) {
+  try {
+    std::unique_ptr<StagedFolder> staged;
+    if (!folder) folder = (staged = store.Stage(item.id)).get();
+    store.Publish(*folder, result);
+  } catch (const std::exception& error) {
+    Log(LogLevel::Error, "study " + item.uid + " (" + item.id + ") not written: " + error.what());
+  }
 }
 
 }  // namespace medpipe::cli

@@ -13,12 +13,15 @@
 #include <nlohmann/json.hpp>
 
 #include "medpipe/core/files.h"
+#include "work_list.h"
 
 namespace medpipe::cli {
 
 // result.json's "source": KIND, the file count, and SHA-256 over the sorted "<sha256> <path>" lines
 // ("unreadable <path>" for a file that cannot be read now).
 nlohmann::json SourceJson(const std::string& kind, const std::vector<std::string>& paths);
+// ITEM's: a DICOM study's files, or a NIfTI file with its path.
+nlohmann::json SourceJson(const WorkItem& item);
 
 class ResultStore {
  public:
@@ -43,5 +46,19 @@ class ResultStore {
   bool deidentify_;
   std::map<std::string, nlohmann::json> committed_;  // study id -> its last record
 };
+
+// The parts of result.json every study has; SERIES entries and FAILURES decide the status.
+nlohmann::json ResultJson(const WorkItem& item, nlohmann::json source, const std::string& settings_sha256,
+                          nlohmann::json models, nlohmann::json series, size_t failures, double total_ms);
+
+// result.json of a study that never reached Export (its worker died or timed out, or loading threw),
+// so the report shows why; a rerun redoes it, as its status is "failed".
+nlohmann::json FailedResultJson(const WorkItem& item, const std::string& settings_sha256, const nlohmann::json& models,
+                                const std::string& error);
+
+// Publishes RESULT, a failed study's, in FOLDER (a new one when null); a failure to write even that is
+// logged, as the study counts as failed either way.
+void PublishFailedResult(const ResultStore& store, const WorkItem& item, const nlohmann::json& result,
+                         StagedFolder* folder = nullptr);
 
 }  // namespace medpipe::cli

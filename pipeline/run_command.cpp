@@ -141,11 +141,15 @@ int RunCommand(const std::vector<std::string>& args) {
   // Runs in the worker process, which loads the models once and keeps them for every study it gets.
   // Its decoder processes are forked first, before a model or a thread exists in it.
   const WorkerMain worker_main = [&](int in_fd, int out_fd) {
-    SeriesDecoder decoder(threads.load, decode_limits);
-    ModelRunner models(settings);
-    StudyStages stages(models, decoder, store, force);
-    RunWorker(items, stages, threads, in_fd, out_fd);
-    return kExitOk;
+    try {
+      SeriesDecoder decoder(threads.load, decode_limits);
+      ModelRunner models(settings);
+      StudyStages stages(models, decoder, store, force);
+      RunWorker(items, stages, threads, in_fd, out_fd);
+      return kExitOk;
+    } catch (const std::exception& error) {
+      return ReportFatal(error);  // a bad model or device: the exit code says which
+    }
   };
   std::optional<ResultSender> sender;
   const StudyRecorded send_results = [&](const WorkItem& item, Outcome outcome) {

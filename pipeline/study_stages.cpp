@@ -23,28 +23,6 @@ nlohmann::json LoadedVolumeJson(const Volume& volume) {
           {"channels", volume.channels.size()}};
 }
 
-nlohmann::json SourceOf(const WorkItem& item) {
-  nlohmann::json source = SourceJson(item.study ? "dicom" : "nifti", item.files);
-  if (!item.study) source["path"] = item.nifti.string();
-  return source;
-}
-
-// The parts of result.json every study has; SERIES entries and FAILURES decide the status.
-nlohmann::json ResultJson(const WorkItem& item, nlohmann::json source, const std::string& settings_sha256,
-                          nlohmann::json models, nlohmann::json series, size_t failures, double total_ms) {
-  nlohmann::json result = {{"schema_version", 2},
-                           {"medpipe_version", MEDPIPE_VERSION},
-                           {"study_id", item.id},
-                           {"status", failures ? "failed" : "ok"},
-                           {"source", std::move(source)},
-                           {"settings_sha256", settings_sha256},
-                           {"models", std::move(models)},
-                           {"series", std::move(series)},
-                           {"timings_ms", {{"total", total_ms}}}};
-  if (item.study) result["study_instance_uid"] = item.uid;
-  return result;
-}
-
 // The series' review picture; a failure to draw it is recorded, not fatal to the study.
 void AddOverlay(const SeriesContext& context, const SeriesAnalysis& analysis, nlohmann::json& entry, size_t& failures) {
   try {
@@ -75,12 +53,12 @@ bool StudyStages::Complete(const WorkItem& item, const nlohmann::json& source) c
   return !force_ && store_.IsComplete(item.id, source, settings_sha256_);
 }
 
-bool StudyStages::AlreadyComplete(const WorkItem& item) const { return Complete(item, SourceOf(item)); }
+bool StudyStages::AlreadyComplete(const WorkItem& item) const { return Complete(item, SourceJson(item)); }
 
-std::unique_ptr<StudyInFlight> StudyStages::Load(const WorkItem& item) {
+std::unique_ptr<StudyInProgress> StudyStages::Load(const WorkItem& item) {
   auto study = std::make_unique<StudyInFlight>();
   study->item = &item;
-  study->source = SourceOf(item);
+  study->source = SourceJson(item);
   if (Complete(item, study->source)) return nullptr;
   study->folder = store_.Stage(item.id);
   if (item.study) {
@@ -138,12 +116,14 @@ void StudyStages::LoadNifti(StudyInFlight& study) {
   }
 }
 
-void StudyStages::Infer(StudyInFlight& study) const {
+void StudyStages::Infer(StudyInProgress& in_progress) const {
+  auto& study = static_cast<StudyInFlight&>(in_progress);  // Load made it
   for (auto& series : study.series)
     for (auto& job : series.jobs) models_.Infer(job);
 }
 
-size_t StudyStages::Export(StudyInFlight& study) const {
+size_t StudyStages::Export(StudyInProgress& in_progress) const {
+  auto& study = static_cast<StudyInFlight&>(in_progress);  // Load made it
   std::vector<exporter::SegmentationFindings> segmentations;
   std::vector<exporter::ClassificationFinding> classifications;
   for (auto& series : study.series) {
@@ -182,28 +162,12 @@ nlohmann::json StudyStages::ResultOf(StudyInFlight& study) const {
   return result;
 }
 
-void StudyStages::PublishFailed(const WorkItem& item, StudyInFlight* study, const std::string& error) const {
+void StudyStages::PublishFailed(const WorkItem& item, StudyInProgress* in_progress, const std::string& error) const {
+  auto* study = static_cast<StudyInFlight*>(in_progress);  // Load made it
   if (!study) return PublishFailedResult(store_, item, FailedResultJson(item, settings_sha256_, ModelsJson(), error));
   ++study->failures;
   study->members["error"] = error;
   PublishFailedResult(store_, item, ResultOf(*study), study->folder.get());
-}
-
-nlohmann::json FailedResultJson(const WorkItem& item, const std::string& settings_sha256, const nlohmann::json& models,
-                                const std::string& error) {
-  nlohmann::json result = ResultJson(item, SourceOf(item), settings_sha256, models, nlohmann::json::array(), 1, 0);
-  result["error"] = error;
-  return result;
-}
-
-void PublishFailedResult(const ResultStore& store, const WorkItem& item, const nlohmann::json& result, StagedFolder* folder) {
-  try {
-    std::unique_ptr<StagedFolder> staged;
-    if (!folder) folder = (staged = store.Stage(item.id)).get();
-    store.Publish(*folder, result);
-  } catch (const std::exception& error) {
-    Log(LogLevel::Error, "study " + item.uid + " (" + item.id + ") not written: " + error.what());
-  }
 }
 
 }  // namespace medpipe::cli

@@ -17,6 +17,7 @@
 #include "stages/overlays.h"
 #include "resume.h"
 #include "series_decoder.h"
+#include "study_work.h"
 #include "work_list.h"
 
 namespace medpipe::cli {
@@ -31,7 +32,7 @@ struct SeriesInFlight {
 };
 
 // A study between stages; it owns its decoded volumes, so the number in flight bounds memory.
-struct StudyInFlight {
+struct StudyInFlight : StudyInProgress {
   const WorkItem* item = nullptr;
   nlohmann::json source;
   std::unique_ptr<StagedFolder> folder;
@@ -43,24 +44,21 @@ struct StudyInFlight {
 };
 
 // What every study of a run shares: the models, where results go, and the settings digest.
-class StudyStages {
+class StudyStages : public StudyWork {
  public:
   StudyStages(ModelRunner& models, SeriesDecoder& decoder, const ResultStore& store, bool force);
 
-  // Empty when ITEM's complete result is already there (the resume rule of resume.h).
-  std::unique_ptr<StudyInFlight> Load(const WorkItem& item);
-  void Infer(StudyInFlight& study) const;
-  // Writes the study's folder as a whole; returns its failure count.
-  size_t Export(StudyInFlight& study) const;
-  // Publishes ITEM as failed with ERROR (a stage threw), keeping what STUDY (null when it did not
-  // load) has written and recorded so far.
-  void PublishFailed(const WorkItem& item, StudyInFlight* study, const std::string& error) const;
+  // StudyWork's steps (study_work.h); the studies in progress are StudyInFlight.
+  std::unique_ptr<StudyInProgress> Load(const WorkItem& item) override;
+  void Infer(StudyInProgress& study) const override;
+  size_t Export(StudyInProgress& study) const override;
+  void PublishFailed(const WorkItem& item, StudyInProgress* study, const std::string& error) const override;
 
   // Whether ITEM would be skipped (for --dry-run).
   bool AlreadyComplete(const WorkItem& item) const;
 
-  const std::string& SettingsSha256() const { return settings_sha256_; }
-  nlohmann::json ModelsJson() const { return models_.ModelsJson(); }
+  std::string SettingsSha256() const override { return settings_sha256_; }
+  nlohmann::json ModelsJson() const override { return models_.ModelsJson(); }
 
  private:
   bool Complete(const WorkItem& item, const nlohmann::json& source) const;
@@ -75,15 +73,5 @@ class StudyStages {
   std::string settings_sha256_;
   bool force_;
 };
-
-// result.json of a study that never reached Export (its worker died or timed out, or loading threw),
-// so the report shows why; a rerun redoes it, as its status is "failed".
-nlohmann::json FailedResultJson(const WorkItem& item, const std::string& settings_sha256, const nlohmann::json& models,
-                                const std::string& error);
-
-// Publishes RESULT, a failed study's, in FOLDER (a new one when null); a failure to write even that is
-// logged, as the study counts as failed either way.
-void PublishFailedResult(const ResultStore& store, const WorkItem& item, const nlohmann::json& result,
-                         StagedFolder* folder = nullptr);
 
 }  // namespace medpipe::cli

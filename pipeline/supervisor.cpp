@@ -24,7 +24,6 @@
 #include "medpipe/core/json_text.h"
 #include "medpipe/core/log.h"
 #include "stop_signal.h"
-#include "study_stages.h"
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
@@ -47,8 +46,8 @@ class WorkerProcess {
       int code = kExitCannotStart;
       try {
         code = main(to_child[0], from_child[1]);
-      } catch (const std::exception& error) {
-        code = ReportFatal(error);
+      } catch (const std::exception& error) {  // WorkerMain reports its own errors; this is a last resort
+        std::cerr << "medpipe: the worker failed: " << error.what() << "\n";
       }
       std::cerr.flush();
       ::_exit(code);  // no static destructors or atexit handlers of the parent's libraries

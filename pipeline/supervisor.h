@@ -22,7 +22,8 @@ struct SupervisorOptions {
 };
 
 // Runs in the forked child: gets the pipe ends to read item numbers from and write events to, and
-// returns the child's exit code. The child shares this process's memory as it was at the fork.
+// returns the child's exit code, reporting its own fatal errors (the command line's ReportFatal). The
+// child shares this process's memory as it was at the fork.
 using WorkerMain = std::function<int(int in_fd, int out_fd)>;
 
 struct SupervisedRun {

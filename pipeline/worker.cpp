@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "bounded_queue.h"
+#include "medpipe/core/stopwatch.h"
 #include "medpipe/core/json_text.h"
 #include "medpipe/core/log.h"
 
@@ -38,7 +39,7 @@ class EventWriter {
 // A study between stages, with the time each stage spent on it.
 struct Job {
   size_t number = 0;
-  std::unique_ptr<StudyInFlight> study;
+  std::unique_ptr<StudyInProgress> study;
   Stopwatch clock;
   nlohmann::json stages_ms = nlohmann::json::object();
 };
@@ -46,7 +47,7 @@ struct Job {
 // The worker's threads and the queues between them.
 class StagePipeline {
  public:
-  StagePipeline(const std::vector<WorkItem>& items, StudyStages& stages, const WorkerThreads& threads, EventWriter& events)
+  StagePipeline(const std::vector<WorkItem>& items, StudyWork& stages, const WorkerThreads& threads, EventWriter& events)
       : items_(items),
         stages_(stages),
         events_(events),
@@ -134,7 +135,7 @@ class StagePipeline {
   }
 
   const std::vector<WorkItem>& items_;
-  StudyStages& stages_;
+  StudyWork& stages_;
   EventWriter& events_;
   BoundedQueue<size_t> to_load_;
   BoundedQueue<Job> to_infer_, to_export_;
@@ -144,7 +145,7 @@ class StagePipeline {
 
 }  // namespace
 
-void RunWorker(const std::vector<WorkItem>& items, StudyStages& stages, const WorkerThreads& threads, int in_fd, int out_fd) {
+void RunWorker(const std::vector<WorkItem>& items, StudyWork& stages, const WorkerThreads& threads, int in_fd, int out_fd) {
   EventWriter events(out_fd);
   events.Write({{"event", "ready"}, {"settings_sha256", stages.SettingsSha256()}, {"models", stages.ModelsJson()}});
   StagePipeline pipeline(items, stages, threads, events);

@@ -9,7 +9,7 @@
 // It exits once IN_FD is closed and every study it took is done.
 #include <vector>
 
-#include "study_stages.h"
+#include "study_work.h"
 #include "work_list.h"
 
 namespace medpipe::cli {
@@ -20,6 +20,6 @@ struct WorkerThreads {
   size_t queue_capacity = 1;  // the supervisor never sends more than --max-inflight studies at once
 };
 
-void RunWorker(const std::vector<WorkItem>& items, StudyStages& stages, const WorkerThreads& threads, int in_fd, int out_fd);
+void RunWorker(const std::vector<WorkItem>& items, StudyWork& stages, const WorkerThreads& threads, int in_fd, int out_fd);
 
 }  // namespace medpipe::cli
