@@ -38,6 +38,13 @@ std::vector<double> ProbabilitiesOf(const torch::Tensor& probabilities) {
   return {values.data_ptr<double>(), values.data_ptr<double>() + values.numel()};
 }
 
+// ANALYSIS failed with ERROR: the sentence for people and the failure for programs.
+void RecordFailure(Analysis& analysis, const std::exception& error) {
+  analysis.outcome = Outcome::Failed;
+  analysis.reason = error.what();
+  analysis.failure = FailureOf(error);
+}
+
 // The class a classifier's heat map explains: the decided class (the evidence a reader weighs).
 int64_t ExplainedClass(const model::Manifest& manifest, const std::vector<double>& probabilities) {
   return model::DecidedClass(manifest, model::Decide(manifest, probabilities));
@@ -103,18 +110,20 @@ std::vector<ModelJob> ModelRunner::Prepare(const SeriesContext& series) {
     const auto& manifest = model.Manifest();
     ModelJob job;
     job.model = &model;
-    job.entry = {{"model", manifest.name}, {"version", manifest.version}, {"task", model::TaskName(manifest.task)}};
+    job.analysis.model = manifest.name;
+    job.analysis.version = manifest.version;
+    job.analysis.task = model::TaskName(manifest.task);
     const std::string mismatch = WhyModelSkips(manifest, ShapeOf(series));
     if (!mismatch.empty()) {
-      job.entry["skipped"] = mismatch;
+      job.analysis.outcome = Outcome::Skipped;
+      job.analysis.reason = mismatch;
     } else {
       try {
         Stopwatch stopwatch;
         job.prepared = preprocess::Prepare(series.volume, preprocess::SpecFor(manifest));
-        job.entry["timings_ms"]["resample"] = stopwatch.Lap();
+        job.analysis.json["timings_ms"]["resample"] = stopwatch.Lap();
       } catch (const std::exception& error) {
-        job.entry["error"] = error.what();
-        job.entry["failure"] = FailureOf(error);
+        RecordFailure(job.analysis, error);
       }
     }
     jobs.push_back(std::move(job));
@@ -128,7 +137,8 @@ void ModelRunner::Infer(ModelJob& job) const {
     inference::PredictReport report;
     const auto input = inference::VolumeToTensor(*job.prepared);
     const torch::Tensor output = inference::Predict(*job.model, input, settings_.predict, report);
-    job.entry.merge_patch(ReportJson(report, *job.model));
+    job.analysis.json.merge_patch(ReportJson(report, *job.model));
+    job.analysis.fallbacks = report.fallbacks;
     const auto& manifest = job.model->Manifest();
     if (manifest.task == model::Task::Segmentation) {
       job.label_map = inference::TensorToLabelImage(output, job.prepared->Grid());
@@ -138,20 +148,20 @@ void ModelRunner::Infer(ModelJob& job) const {
     if (settings_.outputs.features && job.model->HasFeatures()) {
       Stopwatch clock;
       const auto embedding = inference::Embed(*job.model, input).contiguous();
-      job.entry["embedding"] = std::vector<float>(embedding.data_ptr<float>(), embedding.data_ptr<float>() + embedding.numel());
-      job.entry["timings_ms"]["embed"] = clock.Lap();
+      job.analysis.json["embedding"] =
+          std::vector<float>(embedding.data_ptr<float>(), embedding.data_ptr<float>() + embedding.numel());
+      job.analysis.json["timings_ms"]["embed"] = clock.Lap();
     }
     if (manifest.task == model::Task::Classification && manifest.spatial_dims == 2) {
       Stopwatch clock;
       const int64_t explained = ExplainedClass(manifest, job.probabilities);
       const auto explanation = inference::Explain(*job.model, input, explained);
       job.heatmap = HeatmapImage(explanation.heatmap, job.prepared->Grid());
-      job.entry["explanation"] = {{"method", explanation.method}, {"class", manifest.labels[explained].name}};
-      job.entry["timings_ms"]["explain"] = clock.Lap();
+      job.analysis.json["explanation"] = {{"method", explanation.method}, {"class", manifest.labels[explained].name}};
+      job.analysis.json["timings_ms"]["explain"] = clock.Lap();
     }
   } catch (const std::exception& error) {
-    job.entry["error"] = error.what();
-    job.entry["failure"] = FailureOf(error);
+    RecordFailure(job.analysis, error);
     job.prepared.reset();
   }
 }
@@ -159,7 +169,7 @@ void ModelRunner::Infer(ModelJob& job) const {
 SeriesAnalysis ModelRunner::Finish(const SeriesContext& series, std::vector<ModelJob>& jobs) const {
   SeriesAnalysis analysis;
   for (auto& job : jobs) {
-    if (job.entry.contains("error")) ++analysis.failures;
+    if (job.analysis.outcome == Outcome::Failed) ++analysis.failures;
     if (job.prepared) {
       try {
         if (job.model->Manifest().task == model::Task::Segmentation) {
@@ -169,45 +179,43 @@ SeriesAnalysis ModelRunner::Finish(const SeriesContext& series, std::vector<Mode
         }
       } catch (const std::exception& error) {
         ++analysis.failures;
-        job.entry["error"] = error.what();
-        job.entry["failure"] = FailureOf(error);
+        RecordFailure(job.analysis, error);
       }
     }
-    analysis.entries.push_back(job.entry);
+    analysis.analyses.push_back(job.analysis);
   }
   return analysis;
 }
 
 void ModelRunner::FinishSegmentation(const SeriesContext& series, ModelJob& job, SeriesAnalysis& analysis) const {
   const auto& manifest = job.model->Manifest();
-  nlohmann::json& entry = job.entry;
+  Analysis& result = job.analysis;
   Stopwatch stopwatch;
   const auto labels = LabelsOnSourceGrid(manifest, *job.label_map, series.volume.Grid());
-  const auto measures = MeasureLabels(*labels, manifest, series);
-  entry["labels"] = measures;
-  entry["timings_ms"]["post"] = stopwatch.Lap();
-  MaskFiles files = WriteMasks(*labels, manifest, series, measures, settings_.outputs);
+  result.labels = MeasureLabels(*labels, manifest, series);
+  result.json["timings_ms"]["post"] = stopwatch.Lap();
+  MaskFiles files = WriteMasks(*labels, manifest, series, result.labels, settings_.outputs);
   if (files.seg) analysis.segmentations.push_back(std::move(*files.seg));
-  entry["outputs"] = files.outputs;
-  entry["outputs"]["overlay"] = WriteSegmentationOverlay(series, manifest, *labels, measures);
-  entry["timings_ms"]["write"] = stopwatch.Lap();
+  result.outputs = files.outputs;
+  result.outputs["overlay"] = WriteSegmentationOverlay(series, manifest, *labels, result.labels);
+  result.json["timings_ms"]["write"] = stopwatch.Lap();
 }
 
 void ModelRunner::FinishClassification(const SeriesContext& series, ModelJob& job, SeriesAnalysis& analysis) const {
   const auto& manifest = job.model->Manifest();
-  nlohmann::json& entry = job.entry;
+  Analysis& result = job.analysis;
   Stopwatch stopwatch;
   Classification classification = Classify(manifest, job.probabilities, series);
-  entry["probabilities"] = classification.probabilities;
-  entry["decision"] = classification.decision;
+  result.json["probabilities"] = classification.probabilities;
+  result.decision = classification.decision;
   analysis.findings.push_back(classification.finding);
   if (classification.sr) analysis.classifications.push_back(std::move(*classification.sr));
   if (job.heatmap) {
     const auto heatmap = HeatmapOnSourceGrid(*job.heatmap, series.volume.Grid());
-    entry["outputs"]["heatmap"] = WriteHeatmap(series, manifest, *heatmap);
+    result.outputs["heatmap"] = WriteHeatmap(series, manifest, *heatmap);
     if (!analysis.heatmap) analysis.heatmap = heatmap;
   }
-  entry["timings_ms"]["post"] = stopwatch.Lap();
+  result.json["timings_ms"]["post"] = stopwatch.Lap();
 }
 
 }  // namespace medpipe::cli

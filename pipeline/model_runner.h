@@ -21,7 +21,7 @@ namespace medpipe::cli {
 // One model applied to one series as it moves through the steps.
 struct ModelJob {
   inference::LoadedModel* model = nullptr;
-  nlohmann::json entry;            // result.json's analysis entry, filled step by step
+  Analysis analysis;               // result.json's analysis entry, filled step by step
   std::optional<Volume> prepared;  // model-space input; empty when the model skips the series or a step failed
   // Infer's, on the prepared grid: the label map (segmentation), or class probabilities and, for 2-D
   // classifiers, the explanation.
@@ -51,7 +51,7 @@ class ModelRunner {
   // Embeddings come from forward_features: features asked of models that have none is refused
   // (ConfigError), and a model without it beside one with it is named in a warning.
   void CheckFeatures() const;
-  // Finish's two kinds of model, each adding its entry fields, files and findings to ANALYSIS.
+  // Finish's two kinds of model, each filling JOB's analysis and adding its files and findings to ANALYSIS.
   void FinishSegmentation(const SeriesContext& series, ModelJob& job, SeriesAnalysis& analysis) const;
   void FinishClassification(const SeriesContext& series, ModelJob& job, SeriesAnalysis& analysis) const;
 

@@ -133,7 +133,7 @@ size_t StudyStages::Export(StudyInProgress& in_progress) const {
     study.failures += analysis.failures;
     segmentations.insert(segmentations.end(), analysis.segmentations.begin(), analysis.segmentations.end());
     classifications.insert(classifications.end(), analysis.classifications.begin(), analysis.classifications.end());
-    series.entry["analyses"] = analysis.entries;
+    series.entry["analyses"] = analysis.analyses;
     AddOverlay(context, analysis, series.entry, study.failures);
     series.volume.reset();  // the study's memory goes as soon as its outputs are written
     series.jobs.clear();

@@ -41,8 +41,10 @@ std::string WriteHeatmap(const SeriesContext& series, const model::Manifest& man
 }
 
 std::string WriteSeriesOverlay(const SeriesContext& series, const SeriesAnalysis& analysis) {
-  for (const auto& entry : analysis.entries)
-    if (entry.contains("outputs") && entry["outputs"].contains("overlay")) return entry["outputs"]["overlay"];
+  for (const Analysis& one : analysis.analyses) {
+    const auto overlay = one.outputs.find("overlay");
+    if (overlay != one.outputs.end()) return overlay->second;
+  }
   const std::string name = series.stem + ".png";
   const Image3D& image = series.volume.Grid();
   if (image.GetLargestPossibleRegion().GetSize()[2] == 1) {

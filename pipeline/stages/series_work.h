@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "medpipe/core/study_result.h"
 #include "medpipe/core/volume.h"
 #include "medpipe/dicom/source_series.h"
 #include "medpipe/export/dicom_sr.h"
@@ -29,7 +30,7 @@ struct SeriesContext {
 
 // What the models made of one series.
 struct SeriesAnalysis {
-  nlohmann::json entries = nlohmann::json::array();  // one per model, as result.json's "analyses"
+  std::vector<Analysis> analyses;                    // one per model: result.json's "analyses"
   std::vector<std::string> findings;                 // classification lines for overlays
   // For the study's DICOM SR (DICOM input only).
   std::vector<exporter::SegmentationFindings> segmentations;

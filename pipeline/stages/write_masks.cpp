@@ -9,7 +9,7 @@ namespace medpipe::cli {
 namespace {
 
 void WriteNifti(const LabelImage& labels, const model::Manifest& manifest, const SeriesContext& series,
-                const std::string& stem, nlohmann::json& outputs) {
+                const std::string& stem, std::map<std::string, std::string>& outputs) {
   const std::string name = stem + ".nii.gz";
   WriteLabelNifti(labels, series.folder / name);
   exporter::CheckSameGeometry(labels, *ReadLabelNifti(series.folder / name), manifest.labels, name);
@@ -30,7 +30,7 @@ exporter::SegmentVolume SegmentVolumeOf(int segment_number, const model::Label& 
 
 exporter::SegmentationFindings WriteSeg(const LabelImage& labels, const model::Manifest& manifest,
                                         const SeriesContext& series, const std::vector<LabelResult>& measures,
-                                        const std::string& stem, nlohmann::json& outputs) {
+                                        const std::string& stem, std::map<std::string, std::string>& outputs) {
   const std::string name = stem + "_seg.dcm";
   const auto seg =
       exporter::WriteDicomSeg(labels, manifest.labels, *series.source, {manifest.name, manifest.version}, series.folder / name);
@@ -45,7 +45,7 @@ exporter::SegmentationFindings WriteSeg(const LabelImage& labels, const model::M
 }
 
 void WriteRtStruct(const LabelImage& labels, const model::Manifest& manifest, const SeriesContext& series,
-                   const std::string& stem, nlohmann::json& outputs) {
+                   const std::string& stem, std::map<std::string, std::string>& outputs) {
   const std::string name = stem + "_rtstruct.dcm";
   exporter::WriteRtStruct(labels, manifest.labels, *series.source, manifest.name, series.folder / name);
   exporter::CheckSameGeometry(labels, *exporter::ReadRtStruct(series.folder / name, labels), manifest.labels, name);

@@ -2,7 +2,9 @@
 // A segmentation's mask files, each read back and checked to put every label where the mask in memory
 // has it (CheckSameGeometry): the NIfTI mask with its label descriptions, the DICOM SEG and the
 // RTSTRUCT, as the output types ask.
+#include <map>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -15,7 +17,7 @@
 namespace medpipe::cli {
 
 struct MaskFiles {
-  nlohmann::json outputs = nlohmann::json::object();  // result.json's "outputs": kind -> file name
+  std::map<std::string, std::string> outputs;         // result.json's "outputs": kind -> file name
   std::optional<exporter::SegmentationFindings> seg;   // the SEG and its segments, for the study's SR
 };
 
