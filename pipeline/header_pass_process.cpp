@@ -81,7 +81,7 @@ using Clock = std::chrono::steady_clock;
 
 // A child process reading one chunk of files, as its parent sees it.
 struct ChunkReader {
-  pid_t pid = -1;
+  ChildProcess process;  // killed and reaped should the pass end early (an exception)
   int fd = -1;
   std::vector<size_t> chunk;
   std::string buffer;
@@ -93,14 +93,14 @@ ChunkReader StartReader(const std::vector<fs::path>& files, std::vector<size_t> 
                         const DecodeLimits& limits) {
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) throw IoError("pipe", std::strerror(errno));
-  const pid_t child = ForkChild();
-  if (child == 0) {
+  ChildProcess child = ChildProcess::Fork();
+  if (child.InChild()) {
     ::close(fds[0]);
     ReadInChild(files, chunk, header_limits, limits, fds[1]);
   }
   ::close(fds[1]);
   ChunkReader reader;
-  reader.pid = child;
+  reader.process = std::move(child);
   reader.fd = fds[0];
   reader.chunk = std::move(chunk);
   reader.last_record = Clock::now();
@@ -110,14 +110,14 @@ ChunkReader StartReader(const std::vector<fs::path>& files, std::vector<size_t> 
 // Reaps READER's process. Returns the files it did not reach because it ended (or was killed, when
 // TIMED_OUT) on the file before them, which gets the reason as its problem.
 std::vector<size_t> FinishReader(ChunkReader& reader, bool timed_out, std::vector<dicom::HeaderOutcome>& outcomes) {
-  if (timed_out) ::kill(reader.pid, SIGKILL);
+  if (timed_out) reader.process.Kill();
   ::close(reader.fd);
-  const int status = WaitForExit(reader.pid);
+  const ChildExit ended = reader.process.Wait();
   if (!reader.current) return {};
   auto& culprit = outcomes[*reader.current];
   culprit = {};  // what it had sent of a DICOMDIR's files is not trusted
   culprit.problem = timed_out ? "the header pass took longer than --decode-timeout on this file"
-                              : "the header pass ended on this file: " + DescribeExit(status);
+                              : "the header pass ended on this file: " + ended.Describe();
   return {std::find(reader.chunk.begin(), reader.chunk.end(), *reader.current) + 1, reader.chunk.end()};
 }
 

@@ -2,7 +2,6 @@
 // what a PACS or modality sends into OUT/incoming/, and runs the pipeline (a `medpipe run` child
 // process per study, so a crash there never takes the listener down) on each study once no object
 // of it arrived for --quiet-seconds.
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -39,19 +38,19 @@ int RunMedpipe(const std::vector<std::string>& args, const std::function<void()>
   std::vector<char*> argv;
   for (auto& arg : argv_text) argv.push_back(arg.data());
   argv.push_back(nullptr);
-  const pid_t child = ForkChild();
-  if (child == 0) {
+  ChildProcess child = ChildProcess::Fork();
+  if (child.InChild()) {
     ::execv("/proc/self/exe", argv.data());
     ::_exit(kExitCannotStart);
   }
   bool passed_on = false;
-  int status = 0;
-  while (::waitpid(child, &status, WNOHANG) == 0) {
-    if (StopRequested() && !passed_on) passed_on = ::kill(child, SIGTERM) == 0;
+  std::optional<ChildExit> ended;
+  while (!(ended = child.TryWait())) {
+    if (StopRequested() && !passed_on) passed_on = child.Signal(SIGTERM);
     while_running();
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : kExitCannotStart;
+  return ended->Exited() ? ended->ExitCode() : kExitCannotStart;
 }
 
 // The run options must be right before anything is received: a dry run over an empty folder checks

@@ -1,7 +1,6 @@
 #include "receiver_process.h"
 
 #include <fcntl.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -63,14 +62,14 @@ ReceiverProcess::~ReceiverProcess() { Stop(); }
 void ReceiverProcess::Start() {
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) throw IoError("pipe", std::strerror(errno));
-  const pid_t child = ForkChild();
-  if (child == 0) {
+  ChildProcess child = ChildProcess::Fork();
+  if (child.InChild()) {
     ::close(fds[0]);
     Receive(settings_, inbox_root_, fds[1]);
   }
   ::close(fds[1]);
   ::fcntl(fds[0], F_SETFL, O_NONBLOCK);
-  pid_ = child;
+  child_ = std::move(child);
   events_fd_ = fds[0];
   ready_ = false;
   error_.clear();
@@ -78,19 +77,16 @@ void ReceiverProcess::Start() {
   const auto deadline = started_ + std::chrono::seconds(30);
   while (!ready_) {
     ReadEvents();  // nothing is filed before "ready"
-    int status = 0;
-    bool ended = ::waitpid(pid_, &status, WNOHANG) == pid_;
+    std::optional<ChildExit> ended = child_.TryWait();
     if (!ready_ && !ended && Clock::now() > deadline) {
-      ::kill(pid_, SIGKILL);
-      status = WaitForExit(pid_);
-      ended = true;
+      child_.Kill();
+      ended = child_.Wait();
       error_ = "the receiving process did not start listening within 30 s";
     }
     if (ended) {  // even after "ready": a receiver that is gone does not receive
-      pid_ = -1;
       ReadEvents();
       throw NetworkError("port " + std::to_string(settings_.port),
-                         error_.empty() ? "the receiving process ended: " + DescribeExit(status) : error_, false);
+                         error_.empty() ? "the receiving process ended: " + ended->Describe() : error_, false);
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
@@ -113,17 +109,14 @@ std::vector<std::string> ReceiverProcess::ReadEvents() {
 
 std::vector<std::string> ReceiverProcess::Poll() {
   auto filed = ReadEvents();
-  if (pid_ < 0) return filed;
-  int status = 0;
-  if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-    pid_ = -1;
+  if (!child_.Running()) return filed;
+  if (const auto ended = child_.TryWait()) {
     const auto last = ReadEvents();  // what it filed before it ended
     filed.insert(filed.end(), last.begin(), last.end());
-    Restart("the receiving process ended (" + DescribeExit(status) + (error_.empty() ? "" : ": " + error_) + ")");
-  } else if (const uint64_t resident = MemoryOf(std::to_string(pid_)).resident; resident > max_resident_bytes_) {
-    ::kill(pid_, SIGKILL);
-    WaitForExit(pid_);
-    pid_ = -1;
+    Restart("the receiving process ended (" + ended->Describe() + (error_.empty() ? "" : ": " + error_) + ")");
+  } else if (const uint64_t resident = MemoryOf(std::to_string(child_.Pid())).resident; resident > max_resident_bytes_) {
+    child_.Kill();
+    child_.Wait();
     const auto last = ReadEvents();
     filed.insert(filed.end(), last.begin(), last.end());
     Restart("the receiving process used " + std::to_string(resident >> 20) + " MiB, over --max-receiver-gib (a leak in DCMTK's "
@@ -141,19 +134,17 @@ void ReceiverProcess::Restart(const std::string& why) {
 }
 
 void ReceiverProcess::Stop() {
-  if (pid_ > 0) {
-    ::kill(pid_, SIGTERM);
+  if (child_.Running()) {
+    child_.Signal(SIGTERM);
     const auto deadline = Clock::now() + std::chrono::duration<double>(settings_.timeout_s + 5);
-    int status = 0;
-    while (::waitpid(pid_, &status, WNOHANG) == 0) {
+    while (!child_.TryWait()) {
       if (Clock::now() > deadline) {
-        ::kill(pid_, SIGKILL);
-        WaitForExit(pid_);
+        child_.Kill();
+        child_.Wait();
         break;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
-    pid_ = -1;
   }
   ReadEvents();
   if (events_fd_ >= 0) ::close(events_fd_);

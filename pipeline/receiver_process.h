@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "child_process.h"
 #include "medpipe/net/storage_server.h"
 
 namespace medpipe::cli {
@@ -37,7 +38,7 @@ class ReceiverProcess {
   net::ServerSettings settings_;
   std::filesystem::path inbox_root_;
   uint64_t max_resident_bytes_;
-  pid_t pid_ = -1;
+  ChildProcess child_;  // the receiving process
   int events_fd_ = -1;      // lines from the child: "ready", "filed <study-id>", "error <text>"
   std::string partial_line_;
   std::string error_;

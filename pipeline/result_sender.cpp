@@ -88,8 +88,8 @@ ResultSender::ResultSender(const net::Peer& peer, const net::NetSettings& settin
                            const fs::path& ledger) {
   int queue[2], result[2];
   if (::pipe2(queue, O_CLOEXEC) != 0 || ::pipe2(result, O_CLOEXEC) != 0) throw IoError("pipe", std::strerror(errno));
-  pid_ = ForkChild();
-  if (pid_ == 0) {
+  child_ = ChildProcess::Fork();
+  if (child_.InChild()) {
     ::close(queue[1]);
     ::close(result[0]);
     SendInChild(peer, settings, studies_dir, ledger, queue[0], result[1]);
@@ -122,7 +122,7 @@ void ResultSender::Flush() {
 }
 
 size_t ResultSender::Finish() {
-  if (pid_ <= 0) return failed_;
+  if (!child_.Running()) return failed_;
   ::fcntl(queue_fd_, F_SETFL, 0);
   Flush();
   ::close(queue_fd_);
@@ -131,13 +131,12 @@ size_t ResultSender::Finish() {
   while ((got = ::read(result_fd_, &failed, sizeof failed)) < 0 && errno == EINTR) {
   }
   ::close(result_fd_);
-  const int status = WaitForExit(pid_);
-  pid_ = -1;
+  const ChildExit status = child_.Wait();
   if (got == sizeof failed) {
     failed_ = failed;
   } else {
     failed_ = queued_;
-    Log(LogLevel::Error, "the process sending results ended: " + DescribeExit(status) +
+    Log(LogLevel::Error, "the process sending results ended: " + status.Describe() +
                              "; a rerun sends every study sent.jsonl does not list as sent");
   }
   return failed_;

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <string>
 
+#include "child_process.h"
 #include "medpipe/net/peer.h"
 
 namespace medpipe::cli {
@@ -31,7 +32,7 @@ class ResultSender {
  private:
   void Flush();
 
-  pid_t pid_ = -1;
+  ChildProcess child_;  // the sending process
   int queue_fd_ = -1;   // study ids, one per line, to the sending process
   int result_fd_ = -1;  // how many failed, from the sending process
   std::string backlog_;  // ids the pipe had no room for yet

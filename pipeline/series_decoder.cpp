@@ -261,16 +261,16 @@ DecodedSeries ReadDecoded(const nlohmann::json& reply, int memfd) {
 }
 
 // Why a child that did not answer has no answer: it ran out of time (and was killed), or it ended.
-std::string NoAnswerReply(const dicom::Series& series, pid_t child, bool timed_out, double timeout_s) {
-  if (timed_out) ::kill(child, SIGKILL);
-  const int status = WaitForExit(child);
+std::string NoAnswerReply(const dicom::Series& series, ChildProcess& child, bool timed_out, double timeout_s) {
+  if (timed_out) child.Kill();
+  const ChildExit status = child.Wait();
   const std::string where = FirstFileOf(series);
   const std::string files = "decoding the series' " + std::to_string(series.files.size()) + " files";
   if (timed_out)
     return ErrorReply(ErrorKind::Dicom, where,
                       files + " took longer than " + nlohmann::json(timeout_s).dump() +
                           " s (--decode-timeout); the decoding process was stopped");
-  const std::string ended = DescribeExit(status);
+  const std::string ended = status.Describe();
   return ErrorReply(ErrorKind::Dicom, where,
                     files + ", the decoding process ended before it answered: " + (ended.empty() ? "exit code 0" : ended));
 }
@@ -280,17 +280,17 @@ std::string NoAnswerReply(const dicom::Series& series, pid_t child, bool timed_o
   Request request{};
   while (::recv(socket, &request, sizeof request, 0) == static_cast<ssize_t>(sizeof request)) {
     int pair[2] = {-1, -1};
-    pid_t child = -1;
+    ChildProcess child;
     try {
       if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) throw IoError("socketpair", std::strerror(errno));
-      child = ForkChild();
+      child = ChildProcess::Fork();
     } catch (const std::exception& error) {
       for (const int fd : pair)
         if (fd >= 0) ::close(fd);
       SendMessage(socket, ErrorReply(error, FirstFileOf(*request.series), "cannot start decoding: "), -1);
       continue;
     }
-    if (child == 0) {
+    if (child.InChild()) {
       ::close(pair[0]);
       ::close(socket);  // its answer goes through this process
       DecodeInChild(*request.series, limits, pair[1]);
@@ -313,7 +313,7 @@ std::string NoAnswerReply(const dicom::Series& series, pid_t child, bool timed_o
     // The answer goes on first: the child's exit, which frees its copy of the volume, is off the path.
     SendMessage(socket, answer, memfd);
     if (memfd >= 0) ::close(memfd);
-    WaitForExit(child);
+    child.Wait();
   }
   ::_exit(0);
 }
@@ -323,8 +323,8 @@ std::string NoAnswerReply(const dicom::Series& series, pid_t child, bool timed_o
 DecoderProcess::DecoderProcess(const DecodeLimits& limits) {
   int pair[2];
   if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) throw IoError("socketpair", std::strerror(errno));
-  pid_ = ForkChild();
-  if (pid_ == 0) {
+  process_ = ChildProcess::Fork();
+  if (process_.InChild()) {
     // Only its own socket stays open: a copy of another decoder's socket, or of the worker's pipes,
     // would keep their peers from ever seeing the end.
     constexpr int kSocket = 3;
@@ -337,7 +337,7 @@ DecoderProcess::DecoderProcess(const DecodeLimits& limits) {
 
 DecoderProcess::~DecoderProcess() {
   ::close(socket_);  // the decoder's next receive fails and it exits
-  WaitForExit(pid_);
+  process_.Wait();
 }
 
 DecodedSeries DecoderProcess::Decode(const dicom::Series& series) {
@@ -350,7 +350,7 @@ DecodedSeries DecoderProcess::Decode(const dicom::Series& series) {
   if (text.empty()) {
     // Forking a new decoder from a process that holds models and threads is not safe: this process
     // ends instead, and its supervisor starts a new one (README: Isolation).
-    Log(LogLevel::Error, "decoder process " + std::to_string(pid_) + " is gone; the worker stops");
+    Log(LogLevel::Error, "decoder process " + std::to_string(process_.Pid()) + " is gone; the worker stops");
     ::_exit(kExitCannotStart);
   }
   struct Closer {

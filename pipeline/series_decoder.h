@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "child_process.h"
 #include "medpipe/core/volume.h"
 #include "medpipe/dicom/series_loader.h"
 
@@ -52,7 +53,7 @@ class DecoderProcess {
   DecodedSeries Decode(const dicom::Series& series);
 
  private:
-  pid_t pid_ = -1;
+  ChildProcess process_;
   int socket_ = -1;
 };
 

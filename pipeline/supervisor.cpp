@@ -1,7 +1,6 @@
 #include "supervisor.h"
 
 #include <poll.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -37,8 +36,8 @@ class WorkerProcess {
   explicit WorkerProcess(const WorkerMain& main) {
     int to_child[2], from_child[2];
     if (::pipe(to_child) != 0 || ::pipe(from_child) != 0) throw IoError("pipe", std::strerror(errno));
-    pid_ = ForkChild();  // the worker never outlives a kill -9 of the run
-    if (pid_ == 0) {
+    child_ = ChildProcess::Fork();  // the worker never outlives a kill -9 of the run
+    if (child_.InChild()) {
       std::signal(SIGINT, SIG_IGN);  // stopping is the supervisor's decision: it closes the input
       std::signal(SIGTERM, SIG_IGN);
       ::close(to_child[1]);
@@ -61,13 +60,13 @@ class WorkerProcess {
   ~WorkerProcess() {
     CloseInput();
     if (from_worker_ >= 0) ::close(from_worker_);
-    if (!reaped_) {
-      ::kill(pid_, SIGKILL);
+    if (child_.Running()) {
+      child_.Kill();
       Wait();
     }
   }
 
-  pid_t Pid() const { return pid_; }
+  pid_t Pid() const { return child_.Pid(); }
 
   bool Send(size_t number) {
     const std::string line = std::to_string(number) + "\n";
@@ -95,29 +94,25 @@ class WorkerProcess {
     return true;
   }
 
-  void Kill() { ::kill(pid_, SIGKILL); }
+  void Kill() { child_.Kill(); }
 
   // Resident memory now, in GiB; 0 when it cannot be read.
-  double ResidentGib() const { return static_cast<double>(MemoryOf(std::to_string(pid_)).resident) / (1 << 30); }
+  double ResidentGib() const { return static_cast<double>(MemoryOf(std::to_string(child_.Pid())).resident) / (1 << 30); }
 
   // Reaps the worker; returns how it ended: empty for exit code 0.
   std::string Wait() {
-    int status = 0;
-    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
-    }
-    reaped_ = true;
-    exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : kExitCannotStart;
+    const ChildExit ended = child_.Wait();
+    exit_code_ = ended.Exited() ? ended.ExitCode() : kExitCannotStart;
     if (exit_code_ == kFailPointExitCode) ::_exit(kFailPointExitCode);  // the whole run stops at that step
-    return DescribeExit(status);
+    return ended.Describe();
   }
 
   int ExitCode() const { return exit_code_; }
 
  private:
-  pid_t pid_ = -1;
+  ChildProcess child_;
   int to_worker_ = -1, from_worker_ = -1;
   std::string buffer_;
-  bool reaped_ = false;
   int exit_code_ = 0;
 };
 
