@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "child_process.h"
+#include "message_channel.h"
 #include "commands.h"
 #include "medpipe/core/error.h"
 #include "medpipe/core/log.h"
@@ -23,30 +24,25 @@ using Clock = std::chrono::steady_clock;
 volatile std::sig_atomic_t receiver_stop = 0;
 void OnReceiverStop(int) { receiver_stop = 1; }
 
-// One line in one write: the receiving threads share the pipe, and a line under PIPE_BUF never interleaves.
-void WriteLine(int fd, const std::string& line) {
-  const std::string text = line + "\n";
-  if (::write(fd, text.data(), text.size()) < 0) {
-    // The listener is gone; PR_SET_PDEATHSIG ends this process.
-  }
-}
-
 // The receiving process: a StorageServer until SIGTERM (or SIGINT, as a terminal sends it).
 [[noreturn]] void Receive(const net::ServerSettings& settings, const fs::path& inbox_root, int events_fd) {
   std::signal(SIGTERM, OnReceiverStop);
   std::signal(SIGINT, OnReceiverStop);
+  // The receiving threads share the channel: a message under PIPE_BUF never interleaves. Should the
+  // listener be gone, PR_SET_PDEATHSIG ends this process.
+  const MessageChannel events(events_fd);
   int exit_code = kExitOk;
   try {
-    net::Inbox inbox(inbox_root, [events_fd](const std::string& study_id) { WriteLine(events_fd, "filed " + study_id); });
+    net::Inbox inbox(inbox_root, [&events](const std::string& study_id) { events.Send("filed " + study_id); });
     net::StorageServer server(settings, inbox);
     server.Start();
-    WriteLine(events_fd, "ready");
+    events.Send("ready");
     while (!receiver_stop && server.Failure().empty()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
     const std::string failure = server.Failure();
     server.Stop();
     if (!failure.empty()) throw NetworkError("port " + std::to_string(settings.port), failure, false);
   } catch (const std::exception& error) {
-    WriteLine(events_fd, std::string("error ") + error.what());
+    events.Send(std::string("error ") + error.what());
     exit_code = kExitCannotStart;
   }
   ::_exit(exit_code);
@@ -70,7 +66,7 @@ void ReceiverProcess::Start() {
   ::close(fds[1]);
   ::fcntl(fds[0], F_SETFL, O_NONBLOCK);
   child_ = std::move(child);
-  events_fd_ = fds[0];
+  events_ = MessageChannel(fds[0]);
   ready_ = false;
   error_.clear();
   started_ = Clock::now();
@@ -94,11 +90,9 @@ void ReceiverProcess::Start() {
 
 std::vector<std::string> ReceiverProcess::ReadEvents() {
   std::vector<std::string> filed;
-  char buffer[4096];
-  ssize_t got = 0;
-  while (events_fd_ >= 0 && (got = ::read(events_fd_, buffer, sizeof buffer)) > 0) partial_line_.append(buffer, static_cast<size_t>(got));
-  for (size_t end; (end = partial_line_.find('\n')) != std::string::npos; partial_line_.erase(0, end + 1)) {
-    const std::string line = partial_line_.substr(0, end);
+  std::vector<std::string> lines;
+  events_.ReceiveAvailable(lines);
+  for (const auto& line : lines) {
     if (line == "ready") ready_ = true;
     else if (line.rfind("filed ", 0) == 0) filed.push_back(line.substr(6));
     else if (line.rfind("error ", 0) == 0) error_ = line.substr(6);
@@ -126,8 +120,7 @@ std::vector<std::string> ReceiverProcess::Poll() {
 }
 
 void ReceiverProcess::Restart(const std::string& why) {
-  ::close(events_fd_);
-  events_fd_ = -1;
+  events_.Close();
   Log(LogLevel::Warning, why + "; starting a new one (associations in progress are cut; senders retry)");
   if (Clock::now() - started_ < std::chrono::seconds(2)) std::this_thread::sleep_for(std::chrono::seconds(1));  // no hot loop
   Start();
@@ -147,8 +140,7 @@ void ReceiverProcess::Stop() {
     }
   }
   ReadEvents();
-  if (events_fd_ >= 0) ::close(events_fd_);
-  events_fd_ = -1;
+  events_.Close();
 }
 
 }  // namespace medpipe::cli

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "child_process.h"
+#include "message_channel.h"
 #include "medpipe/net/storage_server.h"
 
 namespace medpipe::cli {
@@ -39,8 +40,7 @@ class ReceiverProcess {
   std::filesystem::path inbox_root_;
   uint64_t max_resident_bytes_;
   ChildProcess child_;  // the receiving process
-  int events_fd_ = -1;      // lines from the child: "ready", "filed <study-id>", "error <text>"
-  std::string partial_line_;
+  MessageChannel events_;  // messages from the child: "ready", "filed <study-id>", "error <text>"
   std::string error_;
   bool ready_ = false;
   std::chrono::steady_clock::time_point started_;

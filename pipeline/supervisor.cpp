@@ -17,6 +17,7 @@
 
 #include "commands.h"
 #include "child_process.h"
+#include "message_channel.h"
 #include "medpipe/core/error.h"
 #include "medpipe/core/fail_point.h"
 #include "medpipe/core/files.h"
@@ -53,13 +54,13 @@ class WorkerProcess {
     }
     ::close(to_child[0]);
     ::close(from_child[1]);
-    to_worker_ = to_child[1];
-    from_worker_ = from_child[0];
+    to_worker_ = MessageChannel(to_child[1]);
+    from_worker_ = MessageChannel(from_child[0]);
   }
 
   ~WorkerProcess() {
     CloseInput();
-    if (from_worker_ >= 0) ::close(from_worker_);
+    from_worker_.Close();
     if (child_.Running()) {
       child_.Kill();
       Wait();
@@ -69,29 +70,21 @@ class WorkerProcess {
   pid_t Pid() const { return child_.Pid(); }
 
   bool Send(size_t number) {
-    const std::string line = std::to_string(number) + "\n";
-    return to_worker_ >= 0 && ::write(to_worker_, line.data(), line.size()) == static_cast<ssize_t>(line.size());
+    return to_worker_.Send(std::to_string(number));
   }
 
   // The worker finishes what it has and exits.
   void CloseInput() {
-    if (to_worker_ >= 0) ::close(to_worker_);
-    to_worker_ = -1;
+    to_worker_.Close();
   }
 
   // Waits up to TIMEOUT_MS for events and appends them; false once the worker has closed its end
   // (it exited or died).
   bool Read(int timeout_ms, std::vector<nlohmann::json>& events) {
-    pollfd fd{from_worker_, POLLIN, 0};
-    if (::poll(&fd, 1, timeout_ms) <= 0) return true;  // nothing yet, or a signal to look at
-    char bytes[4096];
-    const ssize_t n = ::read(from_worker_, bytes, sizeof bytes);
-    if (n < 0 && errno == EINTR) return true;
-    if (n <= 0) return false;
-    buffer_.append(bytes, static_cast<size_t>(n));
-    for (size_t end; (end = buffer_.find('\n')) != std::string::npos; buffer_.erase(0, end + 1))
-      events.push_back(nlohmann::json::parse(buffer_.substr(0, end)));
-    return true;
+    std::vector<std::string> messages;
+    const bool open = from_worker_.Receive(timeout_ms, messages);
+    for (const auto& message : messages) events.push_back(nlohmann::json::parse(message));
+    return open;
   }
 
   void Kill() { child_.Kill(); }
@@ -111,8 +104,8 @@ class WorkerProcess {
 
  private:
   ChildProcess child_;
-  int to_worker_ = -1, from_worker_ = -1;
-  std::string buffer_;
+  MessageChannel to_worker_;    // item numbers, one a message
+  MessageChannel from_worker_;  // events, JSON messages (worker.cpp)
   int exit_code_ = 0;
 };
 
