@@ -159,7 +159,7 @@ void from_json(const json& in, SeriesResult& series) {
   if (in.contains("series_number")) series.series_number = in["series_number"].get<int>();
   series.error = in.value("error", "");
   if (in.contains("failure")) series.failure = in["failure"].get<Failure>();
-  for (const std::string& problem : in.at("problems")) series.problems.push_back(ParseProblem(problem));
+  for (const json& problem : in.at("problems")) series.problems.push_back(ParseProblem(problem.get<std::string>()));
   series.disposition = DispositionOf(in.at("loaded"), series.problems);
   if (in.contains("overlay")) series.overlay = in["overlay"].get<std::string>();
   series.analyses = in.at("analyses").get<std::vector<Analysis>>();
