@@ -1,38 +1,33 @@
 #include "worker.h"
 
-#include <unistd.h>
-
-#include <cstdio>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
 
 #include "bounded_queue.h"
-#include "medpipe/core/stopwatch.h"
 #include "medpipe/core/json_text.h"
 #include "medpipe/core/log.h"
+#include "medpipe/core/stopwatch.h"
+#include "message_channel.h"
 
 namespace medpipe::cli {
 namespace {
 
-// One JSON line per event; whole lines even from several threads.
+// One JSON message per event on the channel to the supervisor, whole even from several threads (an
+// event longer than PIPE_BUF takes several writes). When the supervisor is gone the event is lost and
+// the worker dies with it (PR_SET_PDEATHSIG).
 class EventWriter {
  public:
-  explicit EventWriter(int fd) : fd_(fd) {}
+  explicit EventWriter(int fd) : channel_(fd) {}
 
   void Write(const nlohmann::json& event) {
-    const std::string line = JsonText(event, -1) + "\n";
     const std::lock_guard<std::mutex> lock(mutex_);
-    for (size_t written = 0; written < line.size();) {
-      const ssize_t n = ::write(fd_, line.data() + written, line.size() - written);
-      if (n <= 0) return;  // the supervisor is gone; the worker dies with it (PR_SET_PDEATHSIG)
-      written += static_cast<size_t>(n);
-    }
+    channel_.Send(JsonText(event, -1));
   }
 
  private:
-  int fd_;
+  MessageChannel channel_;
   std::mutex mutex_;
 };
 
@@ -149,15 +144,17 @@ void RunWorker(const std::vector<WorkItem>& items, StudyWork& stages, const Work
   EventWriter events(out_fd);
   events.Write({{"event", "ready"}, {"settings_sha256", stages.SettingsSha256()}, {"models", stages.ModelsJson()}});
   StagePipeline pipeline(items, stages, threads, events);
-  FILE* in = ::fdopen(in_fd, "r");
-  char* line = nullptr;
-  size_t capacity = 0;
-  while (in && ::getline(&line, &capacity, in) > 0) {
-    const size_t number = std::stoul(line);
-    if (number < items.size()) pipeline.Take(number);
+  // Item numbers, one per message, until the supervisor closes its end.
+  MessageChannel in(in_fd);
+  std::vector<std::string> numbers;
+  for (bool open = true; open;) {
+    open = in.Receive(-1, numbers);
+    for (const std::string& text : numbers) {
+      const size_t number = std::stoul(text);
+      if (number < items.size()) pipeline.Take(number);
+    }
+    numbers.clear();
   }
-  std::free(line);
-  if (in) std::fclose(in);
   pipeline.Drain();
 }
 
