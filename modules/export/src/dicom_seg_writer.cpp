@@ -58,13 +58,12 @@ std::unique_ptr<DcmSegmentation> CreateSegmentation(const LabelImage& mask, cons
 }
 
 // Patient, study and frame of reference are those of the source.
-void ImportSource(DcmSegmentation& seg, const dicom::SourceSeries& source, const std::string& where) {
-  const FileHeader& first = source.series->files.front();
+void ImportSource(DcmSegmentation& seg, const Series& source, DcmDataset& header) {
+  const FileHeader& first = source.files.front();
   if (first.frame_of_reference_uid.empty()) {
     throw DicomError(first.path, "has no FrameOfReferenceUID, so SEG frame positions would refer to nothing");
   }
-  const auto header = LoadSourceHeader(source, where);
-  Require(seg.importHierarchy(*header->getDataset(), OFTrue, OFTrue, OFTrue, OFFalse), first.path,
+  Require(seg.importHierarchy(header, OFTrue, OFTrue, OFTrue, OFFalse), first.path,
           "cannot import patient, study and frame of reference");
 }
 
@@ -232,10 +231,10 @@ void RequireNamedValues(const LabelImage& mask, const std::vector<uint8_t>& valu
   }
 }
 
-void Save(DcmSegmentation& seg, const dicom::SourceSeries& source, const std::string& where) {
+void Save(DcmSegmentation& seg, DcmItem& source_header, const std::string& where) {
   DcmFileFormat file;
   Require(seg.writeDataset(*file.getDataset()), where, "cannot encode the segmentation");
-  CopyDeidentification(*LoadSourceHeader(source, where)->getDataset(), *file.getDataset(), where);
+  CopyDeidentification(source_header, *file.getDataset(), where);
   // Segments come from one label image, so no voxel is in two of them; dcmseg does not write this.
   Require(file.getDataset()->putAndInsertString(DCM_SegmentsOverlap, "NO"), where, "cannot set SegmentsOverlap");
   Require(file.saveFile(where.c_str(), EXS_LittleEndianExplicit), where, "cannot write the file");
@@ -253,7 +252,8 @@ WrittenObject WriteDicomSeg(const LabelImage& mask, const std::vector<model::Lab
   RequireNamedValues(mask, values, where);
 
   const auto seg = CreateSegmentation(mask, algorithm, where);
-  ImportSource(*seg, source_series, where);
+  const auto header = LoadSourceHeader(source_series, where);
+  ImportSource(*seg, source, *header->getDataset());
   SetSeries(*seg, source, algorithm, where);
   AddSharedGeometry(*seg, mask, where);
   AddDimensions(*seg, where);
@@ -262,7 +262,7 @@ WrittenObject WriteDicomSeg(const LabelImage& mask, const std::vector<model::Lab
     AddFrames(*seg, mask, AddSegment(*seg, labels[i], algorithm, where), values[i], slices, where);
   }
   AddReferencedSeries(*seg, source, where);
-  Save(*seg, source_series, where);
+  Save(*seg, *header->getDataset(), where);
 
   OFString instance, series;
   Require(seg->getSOPCommon().getSOPInstanceUID(instance), where, "cannot read back SOPInstanceUID");

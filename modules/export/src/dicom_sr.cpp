@@ -7,7 +7,7 @@
 #include <dcmtk/dcmsr/codes/ucum.h>
 #include <dcmtk/dcmsr/dsrdoc.h>
 
-#include <set>
+#include <algorithm>
 
 #include "export_support.h"
 
@@ -36,13 +36,17 @@ bool NamesAnatomy(const model::Label& label) {
          (category.scheme == "SRT" && category.value == "T-D000A");
 }
 
-// The series every finding was computed on. The report is filed in one study, so all must share it.
+// The series the findings were computed on, each once, in order of first appearance (several models
+// may read one series). The report is filed in one study, so all must share it.
 std::vector<const dicom::SourceSeries*> Sources(const std::vector<SegmentationFindings>& segmentations,
                                                 const std::vector<ClassificationFinding>& classifications,
                                                 const std::string& where) {
   std::vector<const dicom::SourceSeries*> sources;
-  for (const SegmentationFindings& findings : segmentations) sources.push_back(findings.source);
-  for (const ClassificationFinding& finding : classifications) sources.push_back(finding.source);
+  const auto add = [&](const dicom::SourceSeries* source) {
+    if (std::find(sources.begin(), sources.end(), source) == sources.end()) sources.push_back(source);
+  };
+  for (const SegmentationFindings& findings : segmentations) add(findings.source);
+  for (const ClassificationFinding& finding : classifications) add(finding.source);
   if (sources.empty()) throw DicomError(where, "no segmentation or classification findings to report");
   for (const dicom::SourceSeries* source : sources) {
     if (!source || !source->series || source->series->files.empty())
@@ -178,10 +182,8 @@ void AddImageLibrary(Report& report, const std::vector<const dicom::SourceSeries
   TID1600_ImageLibrary& library = report.getImageLibrary();
   Require(library.createNewImageLibrary(), where, "cannot create the image library");
   Require(library.addImageGroup(), where, "cannot add the image library group");
-  std::set<std::string> listed;
   for (const dicom::SourceSeries* source : sources) {
     for (const FileHeader& file : source->series->files) {
-      if (!listed.insert(file.sop_instance_uid).second) continue;
       DcmItem descriptors;
       ImageDescriptors(file, descriptors);
       Require(library.addImageEntry(descriptors, TID1600_ImageLibrary::withAllDescriptors), file.path,
@@ -191,10 +193,7 @@ void AddImageLibrary(Report& report, const std::vector<const dicom::SourceSeries
 }
 
 // Patient and study are those of the first source; series and instance are new.
-void SetHeader(DSRDocument& document, const dicom::SourceSeries& source_series, const std::string& where) {
-  const auto header = LoadSourceHeader(source_series, where);
-  const Series& source = *source_series.series;
-  DcmDataset& dataset = *header->getDataset();
+void SetHeader(DSRDocument& document, const Series& source, DcmDataset& dataset, const std::string& where) {
   Require(document.readStudyData(dataset), source.files.front().path, "cannot copy patient and study");
   OFString charset;
   if (dataset.findAndGetOFStringArray(DCM_SpecificCharacterSet, charset).good()) {
@@ -230,15 +229,17 @@ void AddEvidence(DSRDocument& document, const std::vector<SegmentationFindings>&
 }
 
 // Encodes DOCUMENT at WHERE under new 2.25 series and instance UIDs (DSRDocument issues them under
-// DCMTK's root and has no setter), with the de-identification marks of SOURCES. Returns the instance UID.
-std::string Save(DSRDocument& document, const std::vector<const dicom::SourceSeries*>& sources, const std::string& where) {
+// DCMTK's root and has no setter), with the de-identification marks of the sources' HEADERS. Returns
+// the instance UID.
+std::string Save(DSRDocument& document, const std::vector<std::unique_ptr<DcmFileFormat>>& headers,
+                 const std::string& where) {
   DcmFileFormat file;
   DcmDataset& dataset = *file.getDataset();
   Require(document.write(dataset), where, "cannot encode the report");
   const std::string uid = NewUid();
   Require(dataset.putAndInsertString(DCM_SOPInstanceUID, uid.c_str()), where, "cannot set SOPInstanceUID");
   Require(dataset.putAndInsertString(DCM_SeriesInstanceUID, NewUid().c_str()), where, "cannot set SeriesInstanceUID");
-  for (const dicom::SourceSeries* source : sources) CopyDeidentification(*LoadSourceHeader(*source, where)->getDataset(), dataset, where);
+  for (const auto& header : headers) CopyDeidentification(*header->getDataset(), dataset, where);
   Require(file.saveFile(where.c_str(), EXS_LittleEndianExplicit), where, "cannot write the file");
   return uid;
 }
@@ -261,10 +262,13 @@ std::string WriteMeasurementReport(const std::vector<SegmentationFindings>& segm
 
   DSRDocument document;
   Require(document.setTreeFromRootTemplate(report), where, "DCMTK rejects the TID 1500 content tree");
-  SetHeader(document, *sources.front(), where);
+  // Each source's re-encoded header, parsed once: the first gives patient and study, all their marks.
+  std::vector<std::unique_ptr<DcmFileFormat>> headers;
+  for (const dicom::SourceSeries* source : sources) headers.push_back(LoadSourceHeader(*source, where));
+  SetHeader(document, *sources.front()->series, *headers.front()->getDataset(), where);
   Require(document.completeDocument(), where, "cannot mark the report complete");
   AddEvidence(document, segmentations, sources, where);
-  return Save(document, sources, where);
+  return Save(document, headers, where);
 }
 
 }  // namespace medpipe::exporter

@@ -58,13 +58,11 @@ std::vector<model::Label> PresentLabels(const LabelImage& mask, const std::vecto
 }
 
 // Patient, study and frame of reference are those of the source.
-void CopyPatientAndStudy(DRTStructureSetIOD& rt, const dicom::SourceSeries& source, const std::string& where) {
-  const auto header = LoadSourceHeader(source, where);
-  const FileHeader& first = source.series->files.front();
+void CopyPatientAndStudy(DRTStructureSetIOD& rt, const Series& source, DcmDataset& dataset, const std::string& where) {
+  const FileHeader& first = source.files.front();
   if (first.frame_of_reference_uid.empty()) {
     throw DicomError(first.path, "has no FrameOfReferenceUID, so contour points would refer to nothing");
   }
-  DcmDataset& dataset = *header->getDataset();
   Require(rt.readStudyData(dataset), first.path, "cannot copy patient and study");
   OFString charset, indicator;
   if (dataset.findAndGetOFStringArray(DCM_SpecificCharacterSet, charset).good()) {
@@ -314,10 +312,10 @@ void AddContours(DRTStructureSetIOD& rt, const LabelImage& mask, const model::La
   }
 }
 
-void Save(DRTStructureSetIOD& rt, const dicom::SourceSeries& source, const std::string& where) {
+void Save(DRTStructureSetIOD& rt, DcmItem& source_header, const std::string& where) {
   DcmFileFormat file;
   Require(rt.write(*file.getDataset()), where, "cannot encode the structure set");
-  CopyDeidentification(*LoadSourceHeader(source, where)->getDataset(), *file.getDataset(), where);
+  CopyDeidentification(source_header, *file.getDataset(), where);
   Require(file.saveFile(where.c_str(), EXS_LittleEndianExplicit), where, "cannot write the file");
 }
 
@@ -437,7 +435,8 @@ std::string WriteRtStruct(const LabelImage& mask, const std::vector<model::Label
   SegmentValues(labels, where);  // label values 1..255
   const std::vector<model::Label> present = PresentLabels(mask, labels, where);
   DRTStructureSetIOD rt;
-  CopyPatientAndStudy(rt, source_series, where);
+  const auto header = LoadSourceHeader(source_series, where);
+  CopyPatientAndStudy(rt, source, *header->getDataset(), where);
   SetSeries(rt, source, algorithm_name, where);
   AddReferencedSeries(rt, source, where);
   for (const model::Label& label : present) {
@@ -445,7 +444,7 @@ std::string WriteRtStruct(const LabelImage& mask, const std::vector<model::Label
     AddContours(rt, mask, label, source, where);
     AddObservation(rt, label, where);
   }
-  Save(rt, source_series, where);
+  Save(rt, *header->getDataset(), where);
   OFString uid;
   Require(rt.getSOPInstanceUID(uid), where, "cannot read back SOPInstanceUID");
   return uid.c_str();
