@@ -57,7 +57,7 @@ DecodeLimits DecodeLimitsOf(const po::variables_map& vm) {
 }
 
 bool LeftOutByDesign(const dicom::Series& series) {
-  return series.kind != dicom::SeriesKind::Volume && series.kind != dicom::SeriesKind::Projection;
+  return series.Refused() && DispositionOf(false, {ParseProblem(series.refusal)}) == Disposition::SkippedByDesign;
 }
 
 size_t ForEachSeries(const dicom::Study& study, SeriesDecoder& decoder, const SeriesLoaded& on_loaded,

@@ -26,7 +26,8 @@ using SeriesLoaded = std::function<void(const dicom::Series&, DecodedSeries&)>;
 using SeriesFailed = std::function<void(const dicom::Series&, const Failure& failure)>;
 
 // Localizers, secondary captures and non-image objects: the index refuses them by design, which is
-// no failure (they are not what a model reads).
+// no failure (they are not what a model reads). Decided by the problem table (core/problem_code.h),
+// as result.json's disposition is.
 bool LeftOutByDesign(const dicom::Series& series);
 
 // Decodes every series of STUDY that is not refused, with DECODER; a failure in one series is reported

@@ -97,6 +97,12 @@ nlohmann::json ModelRunner::ModelsJson() const {
   return json;
 }
 
+std::vector<model::Manifest> ModelRunner::Manifests() const {
+  std::vector<model::Manifest> manifests;
+  for (const auto& model : models_) manifests.push_back(model.Manifest());
+  return manifests;
+}
+
 nlohmann::json ModelRunner::SettingsJson() const {
   std::vector<ModelDigest> digests;
   for (const auto& model : models_)

@@ -43,6 +43,8 @@ class ModelRunner {
   // Turns the jobs' outputs into labels on the source grid, measures, files and findings.
   SeriesAnalysis Finish(const SeriesContext& series, std::vector<ModelJob>& jobs) const;
   nlohmann::json ModelsJson() const;
+  // The loaded models' manifests, in --model order.
+  std::vector<model::Manifest> Manifests() const;
   // What decides a study's outputs (run_settings.h: SettingsJson) with the models as loaded.
   nlohmann::json SettingsJson() const;
   const OutputTypes& Outputs() const { return settings_.outputs; }

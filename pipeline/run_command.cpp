@@ -121,8 +121,7 @@ int RunCommand(const std::vector<std::string>& args) {
     ModelRunner models(settings);
     SeriesDecoder no_decoder(0, decode_limits);  // a dry run decodes nothing
     const StudyStages stages(models, no_decoder, store, force);
-    std::vector<model::Manifest> manifests;
-    for (const auto& directory : settings.models) manifests.push_back(model::LoadManifest(directory));
+    const auto manifests = models.Manifests();
     for (const auto& item : items) {
       std::cout << (stages.AlreadyComplete(item) ? "skip " : "run ") << item.id << " " << item.uid << "\n";
       if (item.study)
