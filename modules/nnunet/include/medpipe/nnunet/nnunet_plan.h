@@ -1,0 +1,51 @@
+#pragma once
+// What medpipe needs of OUT_DIR/nnunet.json (scripts/nnunet_export.py, docs/nnunet-import.md) to
+// preprocess an image as nnU-Net does and to map the network's logits back.
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "medpipe/nnunet/array4.h"
+
+namespace medpipe::nnunet {
+
+enum class NormalizationScheme { Ct, ZScore, None, RescaleTo01, RgbTo01 };
+
+// One input channel's normalisation; the CT fields are read only for NormalizationScheme::Ct.
+struct ChannelNormalization {
+  NormalizationScheme scheme = NormalizationScheme::None;
+  bool use_mask_for_norm = false;
+  double percentile_00_5 = 0.0;
+  double percentile_99_5 = 0.0;
+  double mean = 0.0;
+  double std = 1.0;
+};
+
+// resample_data_or_seg_to_shape's settings: spline ORDER in the plane (0, 1 or 3), ORDER_Z along a
+// separately resampled low-resolution axis, FORCE_SEPARATE_Z (nullopt: decided from the spacings).
+struct ResamplingSettings {
+  int order = 3;
+  int order_z = 0;
+  std::optional<bool> force_separate_z;
+};
+
+struct NnunetPlan {
+  std::string image_reader_writer;  // NibabelIO, SimpleITKIO or NibabelIOWithReorient
+  int64_t input_channels = 0;
+  int64_t output_channels = 0;
+  Axes3 transpose_forward{0, 1, 2};
+  Axes3 transpose_backward{0, 1, 2};
+  Spacing3 spacing{};               // target spacing, network frame
+  Shape3 patch_size{};              // network frame
+  std::vector<ChannelNormalization> normalization;  // one per input channel
+  double separate_z_anisotropy_threshold = 3.0;     // spacing ratio above which one axis is resampled apart
+  ResamplingSettings data;                          // image to the plan's spacing
+  ResamplingSettings probabilities;                 // logits back to the image's spacing
+};
+
+// Reads and checks DIR/nnunet.json; a ModelError names the file, the field, what it holds and what
+// was expected.
+NnunetPlan ReadNnunetPlan(const std::filesystem::path& dir);
+
+}  // namespace medpipe::nnunet
