@@ -9,7 +9,6 @@
 #include "medpipe/core/json_lines.h"
 #include "medpipe/core/json_text.h"
 #include "medpipe/core/log.h"
-#include "medpipe/export/deidentify.h"
 
 namespace medpipe::cli {
 namespace fs = std::filesystem;
@@ -25,55 +24,6 @@ std::map<std::string, nlohmann::json> ReadManifests(const fs::path& outdir) {
       records[id] = std::move(record);
     }
   return records;
-}
-
-// Calls VISIT(key, value) for every member of every object in JSON.
-template <typename Visit>
-void ForEachMember(nlohmann::json& json, const Visit& visit) {
-  if (json.is_object()) {
-    for (auto& [key, value] : json.items()) {
-      visit(key, value);
-      ForEachMember(value, visit);
-    }
-  } else if (json.is_array()) {
-    for (auto& value : json) ForEachMember(value, visit);
-  }
-}
-
-// Removes the members named KEYS from every object in JSON.
-void EraseMembers(nlohmann::json& json, const std::set<std::string>& keys) {
-  if (json.is_object())
-    for (const auto& key : keys) json.erase(key);
-  if (json.is_structured())
-    for (auto& value : json) EraseMembers(value, keys);
-}
-
-// RESULT as --deidentify publishes it: UIDs replaced as in the DICOM outputs, input paths and
-// descriptions gone, and both scrubbed from every message (errors name the file they are about).
-nlohmann::json Deidentified(nlohmann::json result) {
-  std::map<std::string, std::string> replacements;  // original text -> replacement
-  ForEachMember(result, [&](const std::string& key, nlohmann::json& value) {
-    if ((key == "study_instance_uid" || key == "series_instance_uid") && value.is_string())
-      replacements[value] = exporter::DeidentifiedUid(value);
-    if (key == "paths")
-      for (const auto& path : value) replacements[path] = "<input file>";
-    if (key == "path" && value.is_string()) replacements[value] = "<input file>";
-  });
-  EraseMembers(result, {"paths", "description", "split_key"});
-  const auto scrub = [&](std::string text) {
-    for (const auto& [original, replacement] : replacements)
-      for (size_t at; !original.empty() && (at = text.find(original)) != std::string::npos;)
-        text.replace(at, original.size(), replacement);
-    return text;
-  };
-  ForEachMember(result, [&](const std::string&, nlohmann::json& value) {
-    if (value.is_string()) value = scrub(value);
-    if (value.is_array())
-      for (auto& item : value)
-        if (item.is_string()) item = scrub(item);
-  });
-  result["deidentified"] = "DICOM PS3.15 E.1 Basic Profile";
-  return result;
 }
 
 // A file gone or unreadable since the index still gets a line, one that no readable file gives: the
@@ -97,11 +47,8 @@ nlohmann::json SourceJson(const std::string& kind, const std::vector<std::string
   return {{"kind", kind}, {"files", paths.size()}, {"files_sha256", Sha256Hex(text)}};
 }
 
-ResultStore::ResultStore(const fs::path& outdir, const std::string& manifest_name, bool deidentify)
-    : studies_dir_(outdir / "studies"),
-      manifest_file_(outdir / manifest_name),
-      deidentify_(deidentify),
-      committed_(ReadManifests(outdir)) {}
+ResultStore::ResultStore(const fs::path& outdir, const std::string& manifest_name)
+    : studies_dir_(outdir / "studies"), manifest_file_(outdir / manifest_name), committed_(ReadManifests(outdir)) {}
 
 std::unique_ptr<StagedFolder> ResultStore::Stage(const std::string& study_id) const {
   return std::make_unique<StagedFolder>(studies_dir_ / study_id);
@@ -117,19 +64,16 @@ bool ResultStore::IsComplete(const std::string& study_id, const nlohmann::json& 
          fs::is_regular_file(studies_dir_ / study_id / "result.json", ec);
 }
 
-void ResultStore::Publish(StagedFolder& folder, const nlohmann::json& result) const {
-  if (deidentify_) {
-    for (const auto& entry : fs::directory_iterator(folder.Path()))
-      if (entry.path().extension() == ".dcm") exporter::DeidentifyDicomFile(entry.path());
-  }
-  WriteFileAtomically(folder.Path() / "result.json", JsonText(deidentify_ ? Deidentified(result) : result) + "\n");
+void ResultStore::Publish(StagedFolder& folder, const StudyResult& result) const {
+  const nlohmann::json recorded = result;
+  WriteFileAtomically(folder.Path() / "result.json", JsonText(recorded) + "\n");
   FailPoint("study_written");
   folder.Commit();
   FailPoint("study_in_place");
-  const nlohmann::json record = {{"study_id", result.at("study_id")},
-                                 {"status", result.at("status")},
-                                 {"files_sha256", result.at("source").at("files_sha256")},
-                                 {"settings_sha256", result.at("settings_sha256")}};
+  const nlohmann::json record = {{"study_id", result.study_id},
+                                 {"status", OutcomeName(result.ok ? Outcome::Ok : Outcome::Failed)},
+                                 {"files_sha256", recorded.at("source").at("files_sha256")},
+                                 {"settings_sha256", recorded.at("settings_sha256")}};
   AppendJsonLine(manifest_file_, record);
   FailPoint("study_recorded");
 }
@@ -140,30 +84,34 @@ nlohmann::json SourceJson(const WorkItem& item) {
   return source;
 }
 
-// The parts of result.json every study has; SERIES entries and FAILURES decide the status.
-nlohmann::json ResultJson(const WorkItem& item, nlohmann::json source, const std::string& settings_sha256,
-                          nlohmann::json models, nlohmann::json series, size_t failures, double total_ms) {
-  nlohmann::json result = {{"schema_version", 2},
-                           {"medpipe_version", MEDPIPE_VERSION},
-                           {"study_id", item.id},
-                           {"status", failures ? "failed" : "ok"},
-                           {"source", std::move(source)},
-                           {"settings_sha256", settings_sha256},
-                           {"models", std::move(models)},
-                           {"series", std::move(series)},
-                           {"timings_ms", {{"total", total_ms}}}};
-  if (item.study) result["study_instance_uid"] = item.uid;
+StudyResult NewStudyResult(const WorkItem& item, nlohmann::json source, const std::string& settings_sha256,
+                           nlohmann::json models) {
+  StudyResult result;
+  result.study_id = item.id;
+  if (item.study) result.study_instance_uid = item.uid;
+  result.json = {{"schema_version", 2},
+                 {"medpipe_version", MEDPIPE_VERSION},
+                 {"source", std::move(source)},
+                 {"settings_sha256", settings_sha256},
+                 {"models", std::move(models)}};
   return result;
 }
 
-nlohmann::json FailedResultJson(const WorkItem& item, const std::string& settings_sha256, const nlohmann::json& models,
-                                const std::string& error) {
-  nlohmann::json result = ResultJson(item, SourceJson(item), settings_sha256, models, nlohmann::json::array(), 1, 0);
-  result["error"] = error;
+StudyResult FailedStudyResult(const WorkItem& item, const std::string& settings_sha256, const nlohmann::json& models,
+                              const Failure& failure) {
+  StudyResult result = NewStudyResult(item, SourceJson(item), settings_sha256, models);
+  Fail(result, failure);
+  result.json["timings_ms"]["total"] = 0;
   return result;
 }
 
-void PublishFailedResult(const ResultStore& store, const WorkItem& item, const nlohmann::json& result, StagedFolder* folder) {
+void Fail(StudyResult& result, const Failure& failure) {
+  result.ok = false;
+  result.error = failure.message;
+  result.failure = failure;
+}
+
+void PublishFailedResult(const ResultStore& store, const WorkItem& item, const StudyResult& result, StagedFolder* folder) {
   try {
     std::unique_ptr<StagedFolder> staged;
     if (!folder) folder = (staged = store.Stage(item.id)).get();

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "medpipe/core/files.h"
+#include "medpipe/core/study_result.h"
 #include "work_list.h"
 
 namespace medpipe::cli {
@@ -26,9 +27,8 @@ nlohmann::json SourceJson(const WorkItem& item);
 class ResultStore {
  public:
   // Study folders in OUTDIR/studies; this process appends to OUTDIR/MANIFEST_NAME and trusts the
-  // records of every OUTDIR/manifest*.jsonl as they were when constructed. DEIDENTIFY: every study
-  // is published de-identified (see Publish).
-  ResultStore(const std::filesystem::path& outdir, const std::string& manifest_name, bool deidentify);
+  // records of every OUTDIR/manifest*.jsonl as they were when constructed.
+  ResultStore(const std::filesystem::path& outdir, const std::string& manifest_name);
 
   const std::filesystem::path& StudiesDir() const { return studies_dir_; }
   // A staging folder for the study STUDY_ID (see StagedFolder).
@@ -36,29 +36,30 @@ class ResultStore {
   // Whether STUDY_ID has a committed, successful result for SOURCE (as SourceJson gives it) under SETTINGS_SHA256.
   bool IsComplete(const std::string& study_id, const nlohmann::json& source, const std::string& settings_sha256) const;
   // Writes RESULT as FOLDER's result.json, puts the folder in place and appends the study's record.
-  // De-identifying, it first rewrites the folder's DICOM files after PS3.15's basic profile, and
-  // writes RESULT with the same UID replacements, without input paths and descriptions.
-  void Publish(StagedFolder& folder, const nlohmann::json& result) const;
+  void Publish(StagedFolder& folder, const StudyResult& result) const;
 
  private:
   std::filesystem::path studies_dir_;
   std::filesystem::path manifest_file_;
-  bool deidentify_;
   std::map<std::string, nlohmann::json> committed_;  // study id -> its last record
 };
 
-// The parts of result.json every study has; SERIES entries and FAILURES decide the status.
-nlohmann::json ResultJson(const WorkItem& item, nlohmann::json source, const std::string& settings_sha256,
-                          nlohmann::json models, nlohmann::json series, size_t failures, double total_ms);
+// The parts of result.json every study has, before its series and timings: schema and medpipe
+// versions, ITEM's ids and SOURCE (SourceJson), the settings digest and the models.
+StudyResult NewStudyResult(const WorkItem& item, nlohmann::json source, const std::string& settings_sha256,
+                           nlohmann::json models);
 
-// result.json of a study that never reached Export (its worker died or timed out, or loading threw),
+// The result of a study that never reached Export (its worker died or timed out, or loading threw),
 // so the report shows why; a rerun redoes it, as its status is "failed".
-nlohmann::json FailedResultJson(const WorkItem& item, const std::string& settings_sha256, const nlohmann::json& models,
-                                const std::string& error);
+StudyResult FailedStudyResult(const WorkItem& item, const std::string& settings_sha256, const nlohmann::json& models,
+                              const Failure& failure);
+
+// Marks RESULT failed by FAILURE: its "error" sentence and "failure" record.
+void Fail(StudyResult& result, const Failure& failure);
 
 // Publishes RESULT, a failed study's, in FOLDER (a new one when null); a failure to write even that is
 // logged, as the study counts as failed either way.
-void PublishFailedResult(const ResultStore& store, const WorkItem& item, const nlohmann::json& result,
+void PublishFailedResult(const ResultStore& store, const WorkItem& item, const StudyResult& result,
                          StagedFolder* folder = nullptr);
 
 }  // namespace medpipe::cli

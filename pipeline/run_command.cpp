@@ -50,7 +50,7 @@ void AddBatchOptions(po::options_description& options) {
 
 SupervisorOptions SupervisorOptionsOf(const po::variables_map& vm) {
   SupervisorOptions options{vm["max-inflight"].as<size_t>(), vm["study-timeout"].as<double>(), vm["fail-fast"].as<bool>(),
-                            vm["max-worker-gib"].as<double>()};
+                            vm["max-worker-gib"].as<double>(), vm["deidentify"].as<bool>()};
   AtLeast<size_t>("--max-inflight", options.max_inflight, 1, " (studies in memory at once; 1 runs them one at a time)");
   AtLeast("--study-timeout", options.study_timeout_s, 0.0, " seconds (0: no limit)");
   AtLeast("--max-worker-gib", options.max_worker_gib, 0.0, " GiB (0: 80 % of the machine's memory)");
@@ -116,11 +116,11 @@ int RunCommand(const std::vector<std::string>& args) {
   const double index_seconds = clock.Lap() / 1000;
   const auto items = SelectWork(ListWork(index), shard, wanted);
   const bool force = vm["force"].as<bool>();
-  const ResultStore store(outdir, ShardFileName("manifest", shard, ".jsonl"), settings.deidentify);
+  const ResultStore store(outdir, ShardFileName("manifest", shard, ".jsonl"));
   if (vm["dry-run"].as<bool>()) {
     ModelRunner models(settings);
     SeriesDecoder no_decoder(0, decode_limits);  // a dry run decodes nothing
-    const StudyStages stages(models, no_decoder, store, force);
+    const StudyStages stages(models, no_decoder, store, {force, settings.deidentify});
     const auto manifests = models.Manifests();
     for (const auto& item : items) {
       std::cout << (stages.AlreadyComplete(item) ? "skip " : "run ") << item.id << " " << item.uid << "\n";
@@ -143,7 +143,7 @@ int RunCommand(const std::vector<std::string>& args) {
     try {
       SeriesDecoder decoder(threads.load, decode_limits);
       ModelRunner models(settings);
-      StudyStages stages(models, decoder, store, force);
+      StudyStages stages(models, decoder, store, {force, settings.deidentify});
       RunWorker(items, stages, threads, in_fd, out_fd);
       return kExitOk;
     } catch (const std::exception& error) {

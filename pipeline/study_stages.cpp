@@ -1,6 +1,7 @@
 #include "study_stages.h"
 
 #include "archive_walk.h"
+#include "medpipe/core/deidentification.h"
 #include "medpipe/core/digest.h"
 #include "medpipe/core/fail_point.h"
 #include "medpipe/core/json_text.h"
@@ -8,6 +9,7 @@
 #include "medpipe/dicom/index_json.h"
 #include "medpipe/volume_io/nifti_io.h"
 #include "resume.h"
+#include "stages/deidentify.h"
 
 namespace fs = std::filesystem;
 
@@ -24,15 +26,27 @@ nlohmann::json LoadedVolumeJson(const Volume& volume) {
 }
 
 // The series' review picture; a failure to draw it is recorded, not fatal to the study.
-void AddOverlay(const SeriesContext& context, const SeriesAnalysis& analysis, nlohmann::json& entry, size_t& failures) {
+void AddOverlay(const SeriesContext& context, const SeriesAnalysis& analysis, SeriesResult& result, size_t& failures) {
   try {
     Stopwatch clock;
-    entry["overlay"] = WriteSeriesOverlay(context, analysis);
-    entry["timings_ms"]["overlay"] = clock.Lap();
+    result.overlay = WriteSeriesOverlay(context, analysis);
+    result.json["timings_ms"]["overlay"] = clock.Lap();
   } catch (const std::exception& error) {
     ++failures;
-    entry["overlay_error"] = error.what();
+    result.json["overlay_error"] = error.what();
   }
+}
+
+// SOURCE's entry before its volume is loaded: the index's account of it (files, problems, geometry).
+SeriesResult IndexedSeries(const dicom::Series& source, bool loaded) {
+  nlohmann::json entry = dicom::SeriesToJson(source);
+  entry.update({{"loaded", loaded}, {"analyses", nlohmann::json::array()}});
+  return entry.get<SeriesResult>();
+}
+
+void RecordFailure(SeriesResult& result, const Failure& failure) {
+  result.error = failure.message;
+  result.failure = failure;
 }
 
 SeriesContext ContextOf(const SeriesInFlight& series, const StudyInFlight& study) {
@@ -42,15 +56,15 @@ SeriesContext ContextOf(const SeriesInFlight& series, const StudyInFlight& study
 
 }  // namespace
 
-StudyStages::StudyStages(ModelRunner& models, SeriesDecoder& decoder, const ResultStore& store, bool force)
+StudyStages::StudyStages(ModelRunner& models, SeriesDecoder& decoder, const ResultStore& store, StudyOptions options)
     : models_(models),
       decoder_(decoder),
       store_(store),
       settings_sha256_(Sha256Hex(models.SettingsJson().dump())),
-      force_(force) {}
+      options_(options) {}
 
 bool StudyStages::Complete(const WorkItem& item, const nlohmann::json& source) const {
-  return !force_ && store_.IsComplete(item.id, source, settings_sha256_);
+  return !options_.force && store_.IsComplete(item.id, source, settings_sha256_);
 }
 
 bool StudyStages::AlreadyComplete(const WorkItem& item) const { return Complete(item, SourceJson(item)); }
@@ -60,6 +74,7 @@ std::unique_ptr<StudyInProgress> StudyStages::Load(const WorkItem& item) {
   study->item = &item;
   study->source = SourceJson(item);
   if (Complete(item, study->source)) return nullptr;
+  study->result = NewStudyResult(item, study->source, settings_sha256_, models_.ModelsJson());
   study->folder = store_.Stage(item.id);
   if (item.study) {
     LoadDicom(*study);
@@ -79,23 +94,24 @@ void StudyStages::LoadDicom(StudyInFlight& study) {
       *study.item->study, decoder_,
       [&](const dicom::Series& source, DecodedSeries& decoded) {
         SeriesInFlight& series = study.series.emplace_back();
-        series = {{&source, std::move(decoded.header)}, source.modality, SeriesStem(source), std::move(decoded.volume),
-                  dicom::SeriesToJson(source), {}};
-        series.entry.update({{"loaded", true},
-                             {"analyses", nlohmann::json::array()},
-                             {"volume", LoadedVolumeJson(*series.volume)},
-                             {"timings_ms",
-                              {{"decode", decoded.timings.decode_ms},
-                               {"assemble", decoded.timings.assemble_ms},
-                               {"handover", decoded.handover_ms}}}});
+        series.source = {&source, std::move(decoded.header)};
+        series.modality = source.modality;
+        series.stem = SeriesStem(source);
+        series.volume = std::move(decoded.volume);
+        series.result = IndexedSeries(source, true);
+        series.result.json.update({{"volume", LoadedVolumeJson(*series.volume)},
+                                   {"timings_ms",
+                                    {{"decode", decoded.timings.decode_ms},
+                                     {"assemble", decoded.timings.assemble_ms},
+                                     {"handover", decoded.handover_ms}}}});
+        if (options_.deidentify) DeidentifySource(series.source, series.deidentified);
         Prepare(study, series);
       },
       [&](const dicom::Series& source, const Failure& failure) {
         SeriesInFlight& series = study.series.emplace_back();
         series.source.series = &source;
-        series.entry = dicom::SeriesToJson(source);
-        series.entry.update({{"loaded", false}, {"error", failure.message}, {"failure", failure},
-                             {"analyses", nlohmann::json::array()}});
+        series.result = IndexedSeries(source, false);
+        RecordFailure(series.result, failure);
       });
 }
 
@@ -103,16 +119,17 @@ void StudyStages::LoadDicom(StudyInFlight& study) {
 void StudyStages::LoadNifti(StudyInFlight& study) {
   SeriesInFlight& series = study.series.emplace_back();
   series.stem = "nifti";
-  series.entry = {{"id", "nifti"}, {"modality", ""}, {"kind", "nifti"}, {"problems", nlohmann::json::array()},
-                  {"analyses", nlohmann::json::array()}};
+  series.result.id = "nifti";
+  series.result.json = {{"kind", "nifti"}};
   try {
     Stopwatch clock;
     series.volume = Volume{{ReadNifti(study.item->nifti)}};
-    series.entry.update({{"loaded", true}, {"volume", LoadedVolumeJson(*series.volume)}, {"timings_ms", {{"decode", clock.Lap()}}}});
+    series.result.json.update({{"volume", LoadedVolumeJson(*series.volume)}, {"timings_ms", {{"decode", clock.Lap()}}}});
     Prepare(study, series);
   } catch (const std::exception& error) {
     ++study.failures;
-    series.entry.update({{"loaded", false}, {"error", error.what()}, {"failure", FailureOf(error)}});
+    series.result.disposition = Disposition::Refused;
+    RecordFailure(series.result, FailureOf(error));
   }
 }
 
@@ -133,8 +150,8 @@ size_t StudyStages::Export(StudyInProgress& in_progress) const {
     study.failures += analysis.failures;
     segmentations.insert(segmentations.end(), analysis.segmentations.begin(), analysis.segmentations.end());
     classifications.insert(classifications.end(), analysis.classifications.begin(), analysis.classifications.end());
-    series.entry["analyses"] = analysis.analyses;
-    AddOverlay(context, analysis, series.entry, study.failures);
+    series.result.analyses = analysis.analyses;
+    AddOverlay(context, analysis, series.result, study.failures);
     series.volume.reset();  // the study's memory goes as soon as its outputs are written
     series.jobs.clear();
   }
@@ -142,10 +159,10 @@ size_t StudyStages::Export(StudyInProgress& in_progress) const {
   if (models_.Outputs().sr && study.item->study && (!segmentations.empty() || !classifications.empty())) {
     try {
       exporter::WriteMeasurementReport(segmentations, classifications, study.folder->Path() / "sr.dcm");
-      study.members["outputs"]["sr"] = "sr.dcm";
+      study.result.outputs["sr"] = "sr.dcm";
     } catch (const std::exception& error) {
       ++study.failures;
-      study.members["sr_error"] = error.what();
+      study.result.sr_error = error.what();
     }
   }
   FailPoint("study_exported");
@@ -153,20 +170,24 @@ size_t StudyStages::Export(StudyInProgress& in_progress) const {
   return study.failures;
 }
 
-nlohmann::json StudyStages::ResultOf(StudyInFlight& study) const {
-  nlohmann::json series = nlohmann::json::array();
-  for (const auto& one : study.series) series.push_back(one.entry);
-  nlohmann::json result = ResultJson(*study.item, study.source, settings_sha256_, models_.ModelsJson(), std::move(series),
-                                     study.failures, study.clock.Lap());
-  result.update(study.members);
+StudyResult StudyStages::ResultOf(StudyInFlight& study) const {
+  StudyResult result = study.result;
+  for (const auto& one : study.series) result.series.push_back(one.result);
+  if (study.failures) result.ok = false;
+  result.json["timings_ms"]["total"] = study.clock.Lap();
+  if (options_.deidentify) Deidentify(result);
   return result;
 }
 
-void StudyStages::PublishFailed(const WorkItem& item, StudyInProgress* in_progress, const std::string& error) const {
+void StudyStages::PublishFailed(const WorkItem& item, StudyInProgress* in_progress, const Failure& failure) const {
   auto* study = static_cast<StudyInFlight*>(in_progress);  // Load made it
-  if (!study) return PublishFailedResult(store_, item, FailedResultJson(item, settings_sha256_, ModelsJson(), error));
+  if (!study) {
+    StudyResult result = FailedStudyResult(item, settings_sha256_, ModelsJson(), failure);
+    if (options_.deidentify) Deidentify(result);
+    return PublishFailedResult(store_, item, result);
+  }
   ++study->failures;
-  study->members["error"] = error;
+  Fail(study->result, failure);
   PublishFailedResult(store_, item, ResultOf(*study), study->folder.get());
 }
 

@@ -22,12 +22,13 @@
 
 namespace medpipe::cli {
 
-// One series of a study in flight: its volume while loaded, its result.json entry, its model jobs.
+// One series of a study in flight: its volume while loaded, its result, its model jobs.
 struct SeriesInFlight {
-  dicom::SourceSeries source;  // no series for NIfTI input
+  dicom::SourceSeries source;  // what the outputs reference and copy; no series for NIfTI input
+  std::unique_ptr<dicom::Series> deidentified;  // under --deidentify, the copy SOURCE points at
   std::string modality, stem;
   std::optional<Volume> volume;
-  nlohmann::json entry;
+  SeriesResult result;
   std::vector<ModelJob> jobs;
 };
 
@@ -37,22 +38,26 @@ struct StudyInFlight : StudyInProgress {
   nlohmann::json source;
   std::unique_ptr<StagedFolder> folder;
   std::vector<SeriesInFlight> series;
-  // result.json's members about the study as a whole: "outputs" (the SR), "sr_error", "error".
-  nlohmann::json members = nlohmann::json::object();
+  StudyResult result;  // what is about the study as a whole: its SR, or why it or the study failed
   size_t failures = 0;
   Stopwatch clock;
+};
+
+struct StudyOptions {
+  bool force = false;       // redo studies already complete
+  bool deidentify = false;  // the de-identification stage (stages/deidentify.h) before anything is written
 };
 
 // What every study of a run shares: the models, where results go, and the settings digest.
 class StudyStages : public StudyWork {
  public:
-  StudyStages(ModelRunner& models, SeriesDecoder& decoder, const ResultStore& store, bool force);
+  StudyStages(ModelRunner& models, SeriesDecoder& decoder, const ResultStore& store, StudyOptions options);
 
   // StudyWork's steps (study_work.h); the studies in progress are StudyInFlight.
   std::unique_ptr<StudyInProgress> Load(const WorkItem& item) override;
   void Infer(StudyInProgress& study) const override;
   size_t Export(StudyInProgress& study) const override;
-  void PublishFailed(const WorkItem& item, StudyInProgress* study, const std::string& error) const override;
+  void PublishFailed(const WorkItem& item, StudyInProgress* study, const Failure& failure) const override;
 
   // Whether ITEM would be skipped (for --dry-run).
   bool AlreadyComplete(const WorkItem& item) const;
@@ -65,13 +70,13 @@ class StudyStages : public StudyWork {
   void LoadDicom(StudyInFlight& study);
   void LoadNifti(StudyInFlight& study);
   void Prepare(StudyInFlight& study, SeriesInFlight& series);
-  nlohmann::json ResultOf(StudyInFlight& study) const;
+  StudyResult ResultOf(StudyInFlight& study) const;
 
   ModelRunner& models_;
   SeriesDecoder& decoder_;
   const ResultStore& store_;
   std::string settings_sha256_;
-  bool force_;
+  StudyOptions options_;
 };
 
 }  // namespace medpipe::cli

@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "medpipe/core/study_result.h"
 #include "work_list.h"
 
 namespace medpipe::cli {
@@ -28,9 +29,9 @@ class StudyWork {
   virtual void Infer(StudyInProgress& study) const = 0;
   // Writes the study's folder as a whole; returns its failure count.
   virtual size_t Export(StudyInProgress& study) const = 0;
-  // Publishes ITEM as failed with ERROR (a step threw), keeping what STUDY (null when it did not load)
+  // Publishes ITEM as failed by FAILURE (a step threw), keeping what STUDY (null when it did not load)
   // has written and recorded so far.
-  virtual void PublishFailed(const WorkItem& item, StudyInProgress* study, const std::string& error) const = 0;
+  virtual void PublishFailed(const WorkItem& item, StudyInProgress* study, const Failure& failure) const = 0;
 };
 
 }  // namespace medpipe::cli

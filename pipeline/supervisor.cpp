@@ -18,6 +18,7 @@
 #include "commands.h"
 #include "child_process.h"
 #include "message_channel.h"
+#include "medpipe/core/deidentification.h"
 #include "medpipe/core/error.h"
 #include "medpipe/core/fail_point.h"
 #include "medpipe/core/files.h"
@@ -273,12 +274,15 @@ class Supervisor {
     }
     RemoveStaleStaging(store_.StudiesDir(), ids);  // the dead worker's half-written folders
     std::optional<size_t> culprit = overdue;
-    std::ostringstream reason;
+    Failure failure;
     if (overdue) {
+      std::ostringstream reason;
       reason << "ran longer than --study-timeout (" << options_.study_timeout_s << " s); its worker was killed";
+      failure = {"", ErrorKind::Config, "--study-timeout", reason.str()};
     } else if (started.size() == 1) {
       culprit = started.front();
-      reason << "the worker process died while processing this study: " << how;
+      failure = {"", ErrorKind::Internal, items_[*culprit].uid,
+                 "the worker process died while processing this study: " + how};
     } else if (started.size() > 1) {
       Log(LogLevel::Warning, "worker " + std::to_string(worker_->Pid()) + " died (" + how + ") with " +
                                  std::to_string(started.size()) + " studies in flight; each runs again alone");
@@ -288,7 +292,7 @@ class Supervisor {
       if (it->first != culprit) pending_.push_front(it->first);
     if (culprit) {
       const double ms = std::chrono::duration<double, std::milli>(Clock::now() - *in_flight_[*culprit].started).count();
-      Fail(*culprit, reason.str(), ms);
+      Fail(*culprit, failure, ms);
     } else if (++deaths_in_a_row_ > 3) {
       Log(LogLevel::Error, "workers keep dying without taking a study; giving up");
       return false;
@@ -298,10 +302,12 @@ class Supervisor {
   }
 
   // Records a study the worker could not finish, with a result.json saying why.
-  void Fail(size_t number, const std::string& reason, double ms) {
+  void Fail(size_t number, const Failure& failure, double ms) {
     const WorkItem& item = items_[number];
-    Log(LogLevel::Error, "study " + item.uid + " (" + item.id + ") failed: " + reason);
-    PublishFailedResult(store_, item, FailedResultJson(item, settings_sha256_, models_, reason));
+    Log(LogLevel::Error, "study " + item.uid + " (" + item.id + ") failed: " + failure.message);
+    StudyResult result = FailedStudyResult(item, settings_sha256_, models_, failure);
+    if (options_.deidentify) Deidentify(result);
+    PublishFailedResult(store_, item, result);
     Record(number, Outcome::Failed, ms, nlohmann::json::object());
   }
 

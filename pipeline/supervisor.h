@@ -19,6 +19,7 @@ struct SupervisorOptions {
   double study_timeout_s = 0;  // a study running longer is abandoned (its worker killed); 0: no limit
   bool fail_fast = false;      // stop handing out studies after the first failure
   double max_worker_gib = 0;   // the worker is killed when its resident memory exceeds this; 0: no limit
+  bool deidentify = false;     // the results of studies the worker could not finish are recorded de-identified too
 };
 
 // Runs in the forked child: gets the pipe ends to read item numbers from and write events to, and

@@ -76,9 +76,10 @@ class StagePipeline {
   // written so far; the rest go on.
   void Fail(Job& job, const std::string& stage, const std::exception& error) {
     const WorkItem& item = items_[job.number];
-    const std::string reason = stage + ": " + error.what();
-    Log(LogLevel::Error, "study " + item.uid + " (" + item.id + ") failed: " + reason);
-    stages_.PublishFailed(item, job.study.get(), reason);
+    Failure failure = FailureOf(error);
+    failure.message = stage + ": " + failure.message;
+    Log(LogLevel::Error, "study " + item.uid + " (" + item.id + ") failed: " + failure.message);
+    stages_.PublishFailed(item, job.study.get(), failure);
     job.study.reset();
     job.stages_ms["total"] = job.clock.Lap();
     Done(job, "failed");

@@ -434,7 +434,8 @@ TEST_F(ModelRun, DeidentifyLeavesNoIdentifiersAndKeepsReferencesConsistent) {
   const std::vector<std::string> identifiers = {"Doe", "Jane", "19700101", "MRN-12345", "St Example", "ACC-777",
                                                 study_uid.c_str(), series_uid.c_str(), (dir_ / "archive").string()};
   for (const auto& entry : fs::recursive_directory_iterator(dir_ / "out")) {
-    if (!entry.is_regular_file()) continue;
+    // The viewer's library is the same file in every batch (its text has words like "Doe").
+    if (!entry.is_regular_file() || entry.path().parent_path() == dir_ / "out" / "viewer") continue;
     const std::string bytes = ReadFile(entry.path());
     for (const auto& identifier : identifiers) EXPECT_EQ(bytes.find(identifier), std::string::npos) << identifier << " in " << entry.path();
     if (entry.path().filename() == "result.json") testing::ExpectValidResult(entry.path());
@@ -443,7 +444,7 @@ TEST_F(ModelRun, DeidentifyLeavesNoIdentifiersAndKeepsReferencesConsistent) {
   fs::path folder;
   const auto lesion = Analysis(dir_ / "out", "CT", "lesion", &folder);
   const auto result = ReadJson(folder / "result.json");
-  EXPECT_EQ(result["study_instance_uid"], exporter::DeidentifiedUid(study_uid.c_str()));
+  EXPECT_EQ(result["study_instance_uid"], DeidentifiedUid(study_uid.c_str()));
   EXPECT_FALSE(result["series"][0].contains("paths"));
   DcmFileFormat seg, sr;
   ASSERT_TRUE(seg.loadFile((folder / lesion["outputs"]["seg"].get<std::string>()).c_str()).good());
@@ -454,7 +455,14 @@ TEST_F(ModelRun, DeidentifyLeavesNoIdentifiersAndKeepsReferencesConsistent) {
   seg.getDataset()->findAndGetOFString(DCM_SOPInstanceUID, seg_uid);
   EXPECT_EQ(removed, "YES");
   EXPECT_TRUE(seg.getDataset()->findAndGetOFString(DCM_PatientName, name).good() && name.empty()) << "type 2: kept, empty";
-  EXPECT_EQ(seg_study, exporter::DeidentifiedUid(study_uid.c_str()).c_str());
+  for (DcmDataset* object : {seg.getDataset(), sr.getDataset()}) {  // no date of their own either
+    OFString date;
+    object->findAndGetOFString(DCM_ContentDate, date);
+    EXPECT_EQ(date, "19000101");
+    EXPECT_FALSE(object->tagExists(DCM_InstanceCreationDate));
+    EXPECT_FALSE(object->tagExists(DCM_SeriesDate));
+  }
+  EXPECT_EQ(seg_study, DeidentifiedUid(study_uid.c_str()).c_str());
   DcmStack references;
   std::set<std::string> referenced;
   while (sr.getDataset()->search(DCM_ReferencedSOPInstanceUID, references, ESM_afterStackTop, true).good()) {

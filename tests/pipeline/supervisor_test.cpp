@@ -45,11 +45,14 @@ class FakeWork : public StudyWork {
     if (item.uid == "crashes") std::abort();
     const size_t failures = item.uid == "fails" ? 1 : 0;
     const auto folder = store_.Stage(item.id);
-    store_.Publish(*folder, ResultJson(item, SourceJson(item), kSettings, ModelsJson(), nlohmann::json::array(), failures, 1));
+    StudyResult result = NewStudyResult(item, SourceJson(item), kSettings, ModelsJson());
+    result.ok = failures == 0;
+    result.json["timings_ms"]["total"] = 1;
+    store_.Publish(*folder, result);
     return failures;
   }
-  void PublishFailed(const WorkItem& item, StudyInProgress*, const std::string& error) const override {
-    PublishFailedResult(store_, item, FailedResultJson(item, kSettings, ModelsJson(), error));
+  void PublishFailed(const WorkItem& item, StudyInProgress*, const Failure& failure) const override {
+    PublishFailedResult(store_, item, FailedStudyResult(item, kSettings, ModelsJson(), failure));
   }
 
  private:
@@ -69,7 +72,7 @@ TEST_F(SupervisorWithFakeWork, EveryStudyGetsItsOutcomeAndAResultWhateverItsStep
     items.push_back(item);
   }
   fs::create_directories(dir_ / "out" / "studies");
-  const ResultStore store(dir_ / "out", "manifest.jsonl", false);
+  const ResultStore store(dir_ / "out", "manifest.jsonl");
   BatchProgress progress(dir_ / "out" / "status.json", items.size(), 0, std::nullopt);
   const WorkerMain worker = [&](int in_fd, int out_fd) {
     FakeWork work(store);
@@ -95,11 +98,17 @@ TEST_F(SupervisorWithFakeWork, EveryStudyGetsItsOutcomeAndAResultWhateverItsStep
     EXPECT_EQ(result["status"], ok ? "ok" : "failed") << item.uid;
     testing::ExpectValidResult(store.StudiesDir() / item.id / "result.json");
   }
-  const auto reason = [&](size_t i) {
-    return nlohmann::json::parse(ReadFile(store.StudiesDir() / items[i].id / "result.json")).value("error", "");
-  };
-  EXPECT_NE(reason(1).find("load: throws: cannot be read"), std::string::npos) << reason(1);
-  EXPECT_NE(reason(4).find("signal 6"), std::string::npos) << reason(4);
+  const auto result_of = [&](size_t i) { return nlohmann::json::parse(ReadFile(store.StudiesDir() / items[i].id / "result.json")); };
+  // A step that threw and a worker that died: the sentence for people, the failure record for programs.
+  const auto thrown = result_of(1);
+  EXPECT_NE(thrown.value("error", "").find("load: throws: cannot be read"), std::string::npos) << thrown;
+  EXPECT_EQ(thrown["failure"]["kind"], "io") << thrown;
+  EXPECT_EQ(thrown["failure"]["where"], "throws") << thrown;
+  EXPECT_EQ(thrown["failure"]["message"], thrown["error"]) << thrown;
+  const auto crashed = result_of(4);
+  EXPECT_NE(crashed.value("error", "").find("signal 6"), std::string::npos) << crashed;
+  EXPECT_EQ(crashed["failure"]["kind"], "internal") << crashed;
+  EXPECT_EQ(crashed["failure"]["where"], "crashes") << crashed;
 }
 
 }  // namespace

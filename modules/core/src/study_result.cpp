@@ -24,6 +24,15 @@ Enum Named(const std::string& name, std::initializer_list<Enum> values, const ch
   throw json::out_of_range::create(403, "'" + name + "' is not a known value", &where);
 }
 
+// An entry's "outputs": kind -> file name.
+std::map<std::string, std::string> OutputsIn(const json& in) {
+  std::map<std::string, std::string> outputs;
+  const json listed = in.value("outputs", json::object());  // items() would outlive a temporary
+  for (const auto& [kind, name] : listed.items())
+    if (name.is_string()) outputs[kind] = name;
+  return outputs;
+}
+
 }  // namespace
 
 const char* OutcomeName(Outcome outcome) {
@@ -130,10 +139,7 @@ void from_json(const json& in, Analysis& analysis) {
   analysis.fallbacks = in.value("fallbacks", std::vector<std::string>{});
   analysis.labels = in.value("labels", std::vector<LabelResult>{});
   if (in.contains("decision")) analysis.decision = in["decision"].get<Decision>();
-  const json outputs = in.value("outputs", json::object());
-  for (const auto& [kind, name] : outputs.items()) {
-    if (name.is_string()) analysis.outputs[kind] = name;
-  }
+  analysis.outputs = OutputsIn(in);
   analysis.json = in;
 }
 
@@ -187,7 +193,9 @@ void from_json(const json& in, StudyResult& study) {
   if (status != "ok" && status != "failed") throw json::out_of_range::create(403, "status '" + status + "'", &in);
   study.ok = status == "ok";
   study.error = in.value("error", "");
+  if (in.contains("failure")) study.failure = in["failure"].get<Failure>();
   study.sr_error = in.value("sr_error", "");
+  study.outputs = OutputsIn(in);
   study.series = in.at("series").get<std::vector<SeriesResult>>();
   study.json = in;
 }
@@ -197,7 +205,9 @@ void to_json(json& out, const StudyResult& study) {
   out.update({{"study_id", study.study_id}, {"status", study.ok ? "ok" : "failed"}, {"series", study.series}});
   if (!study.study_instance_uid.empty()) out["study_instance_uid"] = study.study_instance_uid;
   if (!study.error.empty()) out["error"] = study.error;
+  if (study.failure) out["failure"] = *study.failure;
   if (!study.sr_error.empty()) out["sr_error"] = study.sr_error;
+  for (const auto& [kind, name] : study.outputs) out["outputs"][kind] = name;
 }
 
 }  // namespace medpipe

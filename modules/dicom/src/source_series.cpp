@@ -33,15 +33,7 @@ std::vector<std::pair<DcmItem*, DcmElement*>> UnloadedElements(DcmDataset& datas
 
 }  // namespace
 
-std::string ReencodeSourceHeader(const Series& series) {
-  if (series.files.empty()) throw DicomError(series.id, "series has no files");
-  const std::string& path = series.files.front().path;
-  DcmFileFormat file;
-  LoadIndexedFile(file, path, "header", kMaxValueLength);
-  DcmDataset& dataset = *file.getDataset();
-  for (const DcmTagKey& tag : {DCM_PixelData, DCM_FloatPixelData, DCM_DoubleFloatPixelData, DCM_DataSetTrailingPadding})
-    dataset.findAndDeleteElement(tag);
-  for (auto [item, element] : UnloadedElements(dataset)) delete item->remove(element);
+std::string EncodeSourceHeader(DcmFileFormat& file, const std::string& where) {
   // Without pixel data any transfer syntax's dataset can be written uncompressed (the meta header follows).
   const E_TransferSyntax xfer = EXS_LittleEndianExplicit;
   std::string bytes;
@@ -57,8 +49,20 @@ std::string ReencodeSourceHeader(const Series& series) {
     bytes.append(static_cast<const char*>(written), static_cast<size_t>(length));
   } while (status == EC_StreamNotifyClient);
   file.transferEnd();
-  if (status.bad()) throw DicomError(path, std::string("cannot re-encode the header: ") + status.text());
+  if (status.bad()) throw DicomError(where, std::string("cannot re-encode the header: ") + status.text());
   return bytes;
+}
+
+std::string ReencodeSourceHeader(const Series& series) {
+  if (series.files.empty()) throw DicomError(series.id, "series has no files");
+  const std::string& path = series.files.front().path;
+  DcmFileFormat file;
+  LoadIndexedFile(file, path, "header", kMaxValueLength);
+  DcmDataset& dataset = *file.getDataset();
+  for (const DcmTagKey& tag : {DCM_PixelData, DCM_FloatPixelData, DCM_DoubleFloatPixelData, DCM_DataSetTrailingPadding})
+    dataset.findAndDeleteElement(tag);
+  for (auto [item, element] : UnloadedElements(dataset)) delete item->remove(element);
+  return EncodeSourceHeader(file, path);
 }
 
 }  // namespace medpipe::dicom

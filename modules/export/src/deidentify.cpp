@@ -9,7 +9,7 @@
 #include <set>
 
 #include "export_support.h"
-#include "medpipe/core/digest.h"
+#include "medpipe/dicom/source_series.h"
 
 namespace medpipe::exporter {
 namespace {
@@ -29,6 +29,8 @@ const std::set<DcmTagKey> kRemoved = {
 // Replaced by a dummy (D): type 1 dates and times of the SR and SEG instances.
 const std::set<DcmTagKey> kDummyDate = {DCM_ContentDate, DCM_StructureSetDate};
 const std::set<DcmTagKey> kDummyTime = {DCM_ContentTime, DCM_StructureSetTime};
+// Dates of an object medpipe makes (removed, X): when it was made says when the patient was seen.
+const std::set<DcmTagKey> kOwnDates = {DCM_InstanceCreationDate, DCM_InstanceCreationTime, DCM_SeriesDate, DCM_SeriesTime};
 // Replaced consistently (U).
 const std::set<DcmTagKey> kUids = {DCM_StudyInstanceUID, DCM_SeriesInstanceUID, DCM_SOPInstanceUID,
                                    DCM_MediaStorageSOPInstanceUID, DCM_FrameOfReferenceUID,
@@ -61,28 +63,7 @@ void Deidentify(DcmItem& item, const std::string& where) {
   }
 }
 
-}  // namespace
-
-std::string DeidentifiedUid(const std::string& uid) {
-  const std::string hex = Sha256Hex(uid).substr(0, 32);
-  unsigned __int128 value = 0;
-  for (const char digit : hex) value = value << 4 | static_cast<unsigned>(digit <= '9' ? digit - '0' : digit - 'a' + 10);
-  std::string decimal;
-  do {
-    decimal.insert(decimal.begin(), static_cast<char>('0' + static_cast<int>(value % 10)));
-    value /= 10;
-  } while (value != 0);
-  return "2.25." + decimal;
-}
-
-void DeidentifyDicomFile(const std::filesystem::path& path) {
-  const std::string where = path.string();
-  DcmFileFormat file;
-  Require(file.loadFile(where.c_str()), where, "cannot read for de-identification");
-  Require(file.loadAllDataIntoMemory(), where, "cannot read for de-identification");  // saved over itself below
-  Deidentify(*file.getMetaInfo(), where);
-  DcmDataset& dataset = *file.getDataset();
-  Deidentify(dataset, where);
+void MarkDeidentified(DcmItem& dataset, const std::string& where) {
   Require(dataset.putAndInsertString(DCM_PatientIdentityRemoved, "YES"), where, "cannot mark as de-identified");
   Require(dataset.putAndInsertString(DCM_DeidentificationMethod, "DICOM PS3.15 E.1 Basic Profile (medpipe)"), where,
           "cannot mark as de-identified");
@@ -93,7 +74,47 @@ void DeidentifyDicomFile(const std::filesystem::path& path) {
   Require(code->putAndInsertString(DCM_CodingSchemeDesignator, "DCM"), where, "cannot mark as de-identified");
   Require(code->putAndInsertString(DCM_CodeMeaning, "Basic Application Confidentiality Profile"), where,
           "cannot mark as de-identified");
-  Require(file.saveFile(where.c_str(), dataset.getOriginalXfer()), where, "cannot write the de-identified file");
+}
+
+}  // namespace
+
+void ReplaceOwnDates(DcmItem& output, const std::string& where) {
+  for (unsigned long i = output.card(); i-- > 0;) {
+    DcmElement* element = output.getElement(i);
+    const DcmTagKey tag = element->getTag();
+    if (kOwnDates.count(tag)) {
+      delete output.remove(element);
+    } else if (kDummyDate.count(tag)) {
+      Set(*element, "19000101", where);
+    } else if (kDummyTime.count(tag)) {
+      Set(*element, "000000", where);
+    }
+  }
+}
+
+std::string DeidentifiedHeader(const dicom::SourceSeries& source) {
+  const std::string where = source.series->files.empty() ? source.series->id : source.series->files.front().path;
+  const auto file = LoadSourceHeader(source, where);
+  Deidentify(*file->getMetaInfo(), where);
+  Deidentify(*file->getDataset(), where);
+  MarkDeidentified(*file->getDataset(), where);
+  return dicom::EncodeSourceHeader(*file, where);
+}
+
+dicom::Series DeidentifiedSeries(dicom::Series series) {
+  const auto replace = [](std::string& uid) {
+    if (!uid.empty()) uid = DeidentifiedUid(uid);
+  };
+  replace(series.series_instance_uid);
+  series.description.clear();
+  for (dicom::FileHeader& file : series.files) {
+    for (std::string* uid : {&file.sop_instance_uid, &file.study_instance_uid, &file.series_instance_uid,
+                             &file.frame_of_reference_uid})
+      replace(*uid);
+    file.series_description.clear();
+    file.study_date.clear();
+  }
+  return series;
 }
 
 }  // namespace medpipe::exporter

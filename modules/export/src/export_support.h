@@ -70,8 +70,13 @@ inline std::string DerivedSeriesDescription(const std::string& what, const dicom
   return text.substr(0, 64);
 }
 
-// A source marked PatientIdentityRemoved (de-identified upstream) keeps that mark and the methods
-// used in what medpipe derives from it, so a receiving archive treats both alike.
+// In an object made from a de-identified source: its own dates and times replaced by dummies (D) or
+// removed (X) as the profile asks (deidentify.cpp).
+void ReplaceOwnDates(DcmItem& output, const std::string& where);
+
+// A source marked PatientIdentityRemoved (by --deidentify or upstream) keeps that mark and the
+// methods used in what medpipe derives from it, so a receiving archive treats both alike, and the
+// derived object carries no dates of its own.
 inline void CopyDeidentification(DcmItem& source_header, DcmItem& output, const std::string& where) {
   OFString removed;
   if (source_header.findAndGetOFString(DCM_PatientIdentityRemoved, removed).bad() || removed != "YES") return;
@@ -83,6 +88,7 @@ inline void CopyDeidentification(DcmItem& source_header, DcmItem& output, const 
               std::string("cannot copy ") + DcmTag(tag).getTagName());
     }
   }
+  ReplaceOwnDates(output, where);
 }
 
 // A decimal string (DS) holds at most 16 characters; 10 significant digits always fit and keep

@@ -95,7 +95,9 @@ struct StudyResult {
   std::string study_id, study_instance_uid;
   bool ok = true;      // "status": failed when any series failed to load or any analysis failed
   std::string error;     // why the study has no results (its worker died, it timed out, a stage threw)
+  std::optional<Failure> failure;  // the same, for programs
   std::string sr_error;  // why its measurement report could not be written
+  std::map<std::string, std::string> outputs;  // study-level objects: kind (sr) -> file in the study folder
   std::vector<SeriesResult> series;
   nlohmann::json json;
 };

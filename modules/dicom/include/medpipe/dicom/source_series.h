@@ -7,6 +7,8 @@
 
 #include "medpipe/dicom/series_index.h"
 
+class DcmFileFormat;
+
 namespace medpipe::dicom {
 
 struct SourceSeries {
@@ -18,5 +20,8 @@ struct SourceSeries {
 // Reads SERIES' first file with values over 4 KiB left on disk, drops those and the pixel data, and
 // encodes the rest as SourceSeries::header. Throws DicomError naming the file.
 std::string ReencodeSourceHeader(const Series& series);
+
+// FILE (a header without pixel data) encoded as SourceSeries::header; throws DicomError naming WHERE.
+std::string EncodeSourceHeader(DcmFileFormat& file, const std::string& where);
 
 }  // namespace medpipe::dicom

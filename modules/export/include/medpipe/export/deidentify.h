@@ -1,21 +1,25 @@
 #pragma once
-// De-identification of what medpipe writes (--deidentify), after DICOM PS3.15 Annex E, the Basic
-// Application Level Confidentiality Profile, for the attributes medpipe's SEG, SR and RTSTRUCT carry.
-#include <filesystem>
+// The de-identification stage of --deidentify for the DICOM objects medpipe writes (DICOM PS3.15
+// Annex E, the Basic Application Level Confidentiality Profile): a series' identity is replaced
+// before any writer sees it, so the SEG, RTSTRUCT and SR are written de-identified and verified as
+// written. What result.json records is de-identified by medpipe/core/deidentification.h.
 #include <string>
+
+#include "medpipe/core/deidentification.h"
+#include "medpipe/dicom/source_series.h"
 
 namespace medpipe::exporter {
 
-// The replacement for UID (the profile's action U): "2.25." and 128 bits of its SHA-256 as a
-// decimal number. The same UID always maps to the same replacement, so references between outputs
-// (SR to SEG, SEG to its series) and between runs still match; unsalted, so whoever holds the
-// original UID can recompute it.
-std::string DeidentifiedUid(const std::string& uid);
+// SOURCE's header (dicom::SourceSeries::header) after the profile: patient and study
+// identifiers emptied (Z), names, descriptions, institution and dates removed or replaced (X, D),
+// every instance, series, study and frame-of-reference UID replaced (U), and Patient Identity
+// Removed = YES with the profile's code (113100) added, which the writers copy into every object
+// derived from it (with dummy dates of their own). Throws DicomError naming the series' first file when the header
+// cannot be read or changed.
+std::string DeidentifiedHeader(const dicom::SourceSeries& source);
 
-// Rewrites the DICOM file at PATH in place: patient and study identifiers emptied (Z), names,
-// descriptions, institution and other dates removed or replaced (X, D), every instance, series,
-// study and frame-of-reference UID replaced (U), and Patient Identity Removed = YES with the
-// profile's code (113100) added. Throws DicomError naming PATH when it cannot be read or written.
-void DeidentifyDicomFile(const std::filesystem::path& path);
+// SERIES with the same UID replacements in it and every file's header, and its description and
+// study dates gone: the references the writers make then point at the de-identified images.
+dicom::Series DeidentifiedSeries(dicom::Series series);
 
 }  // namespace medpipe::exporter
