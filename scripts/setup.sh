@@ -25,3 +25,17 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo_cmd apt-get update -q
   $sudo_cmd apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
+
+# The report's slice viewer (NiiVue) and the browser tests' driver (playwright-core), pinned in
+# package-lock.json; `npm ci` only when node_modules was not installed from this very lock file.
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+if ! command -v npm >/dev/null; then
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -q --no-install-recommends nodejs npm
+fi
+lock_sha="$(sha256sum "$repo/package-lock.json" | cut -d' ' -f1)"
+if [ "$(cat "$repo/node_modules/.medpipe-lock-sha256" 2>/dev/null)" != "$lock_sha" ]; then
+  (cd "$repo" && npm ci --ignore-scripts --no-audit --no-fund)
+  echo "$lock_sha" >"$repo/node_modules/.medpipe-lock-sha256"
+fi
