@@ -37,6 +37,14 @@ ul { margin: 0; padding-left: 1.1em; }
 .overlays img { max-width: 100%; max-height: 90vh; display: block; margin: .5em 0; border: 1px solid #d5dbe3; }
 .series { background: #fff; border: 1px solid #d5dbe3; padding: .2em 1em 1em; margin: 1em 0; }
 table.kv th { background: #f0f3f7; font-weight: 500; }
+.viewer { margin: .5em 0 1em; }
+.viewer-tools { margin: .3em 0; line-height: 2.2; }
+.viewer-group { margin-right: 1em; white-space: nowrap; }
+.viewer-tools button[aria-pressed=true] { font-weight: 600; }
+.viewer-frame { height: 520px; max-width: 1200px; background: #000; }
+.viewer-canvas { width: 100%; height: 100%; display: block; outline: none; }
+.viewer-swatch { display: inline-block; width: 1em; height: 1em; vertical-align: middle; border: 1px solid #1d2733; }
+.viewer-legend { margin-top: .5em; }
 )";
 
 // Numbers sort as numbers, everything else as text with digit runs compared by value.
@@ -139,20 +147,25 @@ std::string JsonHtml(const nlohmann::json& value) {
   return html;
 }
 
-// Only the page's own style and sorter run (pinned by hash), nothing loads from the network, and a
-// script that slipped into DICOM-derived text would be refused even if escaping failed.
-std::string ContentSecurityPolicy() {
-  return "default-src 'none'; script-src 'sha256-" + Sha256Base64(kScript) + "'; style-src 'sha256-" +
-         Sha256Base64(kStyle) + "'; img-src 'self' file: data:; base-uri 'none'; form-action 'none'";
+// Only the page's own style and scripts run (inline ones pinned by hash), nothing loads from the
+// network, and a script that slipped into DICOM-derived text would be refused even if escaping failed.
+std::string ContentSecurityPolicy(const PageScripts& scripts) {
+  std::string script_src = "'sha256-" + Sha256Base64(kScript) + "'";
+  if (!scripts.inline_script.empty()) script_src += " 'sha256-" + Sha256Base64(scripts.inline_script) + "'";
+  if (!scripts.files.empty()) script_src += " 'self'";
+  return "default-src 'none'; script-src " + script_src + "; style-src 'sha256-" + Sha256Base64(kStyle) +
+         "'; img-src 'self' file: data:; base-uri 'none'; form-action 'none'";
 }
 
-std::string Page(const std::string& title, const std::string& body) {
+std::string Page(const std::string& title, const std::string& body, const PageScripts& scripts) {
+  std::string tail = "\n<script>" + std::string(kScript) + "</script>\n";
+  for (const auto& file : scripts.files) tail += "<script src=\"" + UrlPath(file) + "\"></script>\n";
+  if (!scripts.inline_script.empty()) tail += "<script>" + scripts.inline_script + "</script>\n";
   return "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-         "<meta http-equiv=\"Content-Security-Policy\" content=\"" + ContentSecurityPolicy() + "\">\n"
+         "<meta http-equiv=\"Content-Security-Policy\" content=\"" + ContentSecurityPolicy(scripts) + "\">\n"
          "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
          "<link rel=\"icon\" href=\"data:,\">\n<title>" +
-         Escape(title) + "</title>\n<style>" + kStyle + "</style>\n</head>\n<body>\n" + body + "\n<script>" + kScript +
-         "</script>\n</body>\n</html>\n";
+         Escape(title) + "</title>\n<style>" + kStyle + "</style>\n</head>\n<body>\n" + body + tail + "</body>\n</html>\n";
 }
 
 }  // namespace medpipe::report

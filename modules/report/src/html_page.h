@@ -4,6 +4,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "study_results.h"
 
@@ -21,7 +22,15 @@ std::string FindingText(const Finding& finding);
 // VALUE as nested tables: objects as key/value rows, arrays of objects with a column per key.
 std::string JsonHtml(const nlohmann::json& value);
 
-// A complete document: TITLE, BODY (HTML), the shared style sheet and the table-sorting script.
-std::string Page(const std::string& title, const std::string& body);
+// What a page runs besides the table sorter: script files by relative URL, in order, then one inline
+// script. The inline script is allowed by its hash; the files by 'self', the one way a page opened
+// from file:// can allow them (browsers refuse integrity checks, and so hashes, on file:// scripts).
+struct PageScripts {
+  std::vector<std::string> files;
+  std::string inline_script;
+};
+
+// A complete document: TITLE, BODY (HTML), the shared style sheet, the table-sorting script and SCRIPTS.
+std::string Page(const std::string& title, const std::string& body, const PageScripts& scripts = {});
 
 }  // namespace medpipe::report

@@ -5,6 +5,7 @@
 #include "html_page.h"
 #include "medpipe/core/error.h"
 #include "medpipe/core/files.h"
+#include "slice_viewer.h"
 #include "study_results.h"
 
 namespace fs = std::filesystem;
@@ -147,14 +148,15 @@ std::string AnalysisSection(const Analysis& analysis) {
   return html + JsonHtml(analysis.json);
 }
 
-std::string SeriesSection(const Study& study, const SeriesResult& series, const Pictures& pictures) {
+std::string SeriesSection(const Study& study, const SeriesResult& series, const Pictures& pictures,
+                          const std::string& viewer) {
   static const char* kTaken[] = {"loaded", "left out by design", "not loaded"};
   std::string html = "<section class=\"series\"><h2>Series " + Escape(SeriesLabel(series)) + " &middot; " +
                      Escape(series.modality.empty() ? "no modality" : series.modality) + " &middot; " +
                      kTaken[static_cast<int>(series.disposition)] + "</h2>";
   const auto flags = SeriesFlags(series, pictures);
   if (!flags.empty()) html += FlagList(flags);
-  html += "<div class=\"overlays\">";
+  html += viewer + "<div class=\"overlays\">";
   for (const auto& image : pictures.images)
     html += "<img loading=\"lazy\" alt=\"" + Escape(image) + "\" src=\"" +
             UrlPath("../studies/" + study.folder + "/" + image) + "\">";
@@ -165,7 +167,8 @@ std::string SeriesSection(const Study& study, const SeriesResult& series, const 
   return html + "<h3>Series details</h3>" + JsonHtml(details) + "</section>\n";
 }
 
-std::string StudyPage(const Study& study) {
+// The study's page, writing each series' viewer data beside it.
+std::string StudyPage(const fs::path& outdir, const Study& study, bool viewer_installed) {
   const StudyResult& result = study.result;
   nlohmann::json details = result.json;
   details.erase("series");
@@ -174,8 +177,17 @@ std::string StudyPage(const Study& study) {
                      Escape(result.study_instance_uid) + "</p>\n";
   const auto failures = FailureFlags(result);
   if (!failures.empty()) body += FlagList(failures);
-  for (size_t i = 0; i < result.series.size(); ++i) body += SeriesSection(study, result.series[i], study.pictures[i]);
-  return Page("Study " + result.study_id, body + "<h2>Study details</h2>" + JsonHtml(details));
+  PageScripts scripts;
+  for (size_t i = 0; i < result.series.size(); ++i) {
+    const SeriesViewer viewer = WriteSeriesViewer(outdir, study, result.series[i], viewer_installed);
+    if (!viewer.data_script.empty()) scripts.files.push_back(viewer.data_script);
+    body += SeriesSection(study, result.series[i], study.pictures[i], viewer.html);
+  }
+  if (!scripts.files.empty()) {
+    scripts.files.insert(scripts.files.begin(), kViewerBundle);
+    scripts.inline_script = ViewerScript();
+  }
+  return Page("Study " + result.study_id, body + "<h2>Study details</h2>" + JsonHtml(details), scripts);
 }
 
 }  // namespace
@@ -185,7 +197,8 @@ size_t WriteHtmlReport(const fs::path& outdir) {
   std::error_code ec;
   fs::create_directories(outdir / "report", ec);
   if (ec) throw IoError((outdir / "report").string(), "cannot create folder: " + ec.message());
-  for (const auto& study : studies) WriteFileAtomically(outdir / StudyPageName(study), StudyPage(study));
+  const bool viewer_installed = InstallViewer(outdir);
+  for (const auto& study : studies) WriteFileAtomically(outdir / StudyPageName(study), StudyPage(outdir, study, viewer_installed));
   WriteFileAtomically(outdir / "report.html", IndexPage(studies));
   return studies.size();
 }

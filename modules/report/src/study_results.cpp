@@ -11,14 +11,6 @@ using nlohmann::json;
 namespace medpipe::report {
 namespace {
 
-// NAME names a file inside FOLDER (relative, no "..") that exists.
-bool IsFileInFolder(const fs::path& folder, const std::string& name) {
-  const fs::path relative(name);
-  if (name.empty() || !relative.is_relative()) return false;
-  if (std::any_of(relative.begin(), relative.end(), [](const fs::path& part) { return part == ".."; })) return false;
-  return fs::is_regular_file(folder / relative);
-}
-
 // The series overlay first, then each analysis' own, each once.
 std::vector<std::string> OverlayNames(const SeriesResult& series) {
   std::vector<std::string> names;
@@ -47,6 +39,13 @@ Study StudyOf(const fs::path& folder) {
 }
 
 }  // namespace
+
+bool IsFileInFolder(const fs::path& folder, const std::string& name) {
+  const fs::path relative(name);
+  if (name.empty() || !relative.is_relative()) return false;
+  if (std::any_of(relative.begin(), relative.end(), [](const fs::path& part) { return part == ".."; })) return false;
+  return fs::is_regular_file(folder / relative);
+}
 
 std::vector<Finding> FindingsOf(const Analysis& analysis) {
   std::vector<Finding> findings;

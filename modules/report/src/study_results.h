@@ -31,6 +31,9 @@ struct Study {
   std::vector<Pictures> pictures;  // one per result.series
 };
 
+// NAME names a file inside FOLDER (relative, no "..") that exists.
+bool IsFileInFolder(const std::filesystem::path& folder, const std::string& name);
+
 // "#<series number>", or the series id without one.
 std::string SeriesLabel(const SeriesResult& series);
 

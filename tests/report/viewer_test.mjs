@@ -1,0 +1,213 @@
+// The study pages' slice viewer in real Chromium (Debian's, driven by playwright-core), opened from
+// file:// with WebGL2 on SwiftShader: node viewer_test.mjs BATCH_OUT SCREENSHOT_DIR.
+// BATCH_OUT is what the ViewerBatch test wrote. Exits 77 (skipped) without node_modules or chromium.
+import fs from 'node:fs';
+import path from 'node:path';
+import {createRequire} from 'node:module';
+import {fileURLToPath, pathToFileURL} from 'node:url';
+
+const kSkip = 77;
+const kChromium = '/usr/bin/chromium';
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const [batch, shots] = process.argv.slice(2).map(arg => arg && path.resolve(arg));
+if (!batch || !shots) {
+  console.error('usage: node viewer_test.mjs BATCH_OUT SCREENSHOT_DIR');
+  process.exit(2);
+}
+let chromium;
+try {
+  ({chromium} = createRequire(path.join(root, 'package.json'))('playwright-core'));
+} catch {
+  console.log('SKIP: playwright-core is not installed (npm ci, as scripts/setup.sh runs it)');
+  process.exit(kSkip);
+}
+if (!fs.existsSync(kChromium)) {
+  console.log(`SKIP: ${kChromium} is not installed (Debian package chromium)`);
+  process.exit(kSkip);
+}
+fs.mkdirSync(shots, {recursive: true});
+
+let failures = 0;
+const check = (ok, what, detail = '') => {
+  console.log(`${ok ? 'ok  ' : 'FAIL'} ${what}${detail ? ': ' + detail : ''}`);
+  if (!ok) ++failures;
+};
+
+// Each study page by what it shows: the one with a mask (hippocampus), the CT, the oblique MR, an X-ray.
+const pages = fs.readdirSync(path.join(batch, 'report')).filter(name => name.endsWith('.html'))
+  .map(name => ({name, file: path.join(batch, 'report', name), html: fs.readFileSync(path.join(batch, 'report', name), 'utf8')}));
+const find = test => pages.find(page => test(page.html));
+const masked = find(html => html.includes('class="viewer-legend"'));
+const ct = find(html => html.includes('class="viewer"') && html.includes('CT brain'));
+const oblique = find(html => html.includes('class="viewer"') && html.includes('T1 head'));
+const xray = find(html => html.includes('&middot; DX &middot;'));
+check(masked && ct && oblique && xray, 'the batch has a segmented, a CT, an MR and an X-ray page');
+if (!(masked && ct && oblique && xray)) process.exit(1);
+
+const browser = await chromium.launch({
+  executablePath: kChromium,
+  args: ['--use-angle=swiftshader', '--enable-unsafe-swiftshader', '--ignore-gpu-blocklist'],
+});
+
+// Opens PAGE from file://, collecting console errors and CSP violations; waits for its viewers.
+async function open(file) {
+  const page = await browser.newPage({viewport: {width: 1280, height: 1000}});
+  const problems = [];
+  page.on('console', message => { if (message.type() === 'error') problems.push('console: ' + message.text()); });
+  page.on('pageerror', error => problems.push('page error: ' + error.message));
+  await page.addInitScript(() => {
+    window.cspViolations = [];
+    document.addEventListener('securitypolicyviolation', event =>
+      window.cspViolations.push(`${event.violatedDirective} ${event.blockedURI}`));
+  });
+  await page.goto(pathToFileURL(file).href);
+  await page.waitForFunction(() => [...document.querySelectorAll('.viewer')].every(v => v.dataset.ready), null, {timeout: 60000});
+  return {page, problems};
+}
+
+// The viewer's canvas as drawn now: its pixels' sum and, per RGB colour given, how many pixels are
+// within 12 of it in every channel.
+const pixels = (page, colours = []) => page.evaluate(colours => {
+  const viewer = Object.values(window.medpipeViewers)[0];
+  const gl = viewer.nv.gl;
+  viewer.nv.drawScene();
+  const width = gl.drawingBufferWidth, height = gl.drawingBufferHeight;
+  const data = new Uint8Array(width * height * 4);
+  gl.readPixels(0, 0, width, height, gl.RGBA, gl.UNSIGNED_BYTE, data);
+  let sum = 0;
+  const counts = colours.map(() => 0);
+  for (let i = 0; i < data.length; i += 4) {
+    sum += data[i] + data[i + 1] + data[i + 2];
+    colours.forEach((c, k) => {
+      if (Math.abs(data[i] - c[0]) <= 12 && Math.abs(data[i + 1] - c[1]) <= 12 && Math.abs(data[i + 2] - c[2]) <= 12) ++counts[k];
+    });
+  }
+  return {sum, counts};
+}, colours);
+
+const slice = page => page.evaluate(() => Number(document.querySelector('.viewer').dataset.slice));
+const finish = async ({page, problems}, name) => {
+  const violations = await page.evaluate(() => window.cspViolations);
+  check(problems.length === 0, `${name}: no console errors`, problems.join(' | '));
+  check(violations.length === 0, `${name}: no Content-Security-Policy violations`, violations.join(' | '));
+  await page.close();
+};
+
+try {
+  // The segmented MR (hippocampus): scrolling, overlay, labels, jump.
+  {
+    const opened = await open(masked.file);
+    const {page} = opened;
+    check(await page.evaluate(() => document.querySelector('.viewer').dataset.ready) === 'true', 'segmented: the viewer started');
+    const labels = await page.evaluate(() => JSON.parse(document.querySelector('.viewer-config').textContent).labels);
+    const colours = labels.map(label => label.colour);
+    await page.selectOption('.viewer-layout', 'axial');
+    await page.locator('.viewer-opacity').fill('100');
+    await page.locator('.viewer-slice').fill('0');
+    let before = {slice: await slice(page), pixels: await pixels(page, colours)};
+    check(before.slice === 0, 'slider to 0 shows slice 0', String(before.slice));
+
+    await page.locator('.viewer-canvas').focus();
+    await page.keyboard.press('ArrowUp');
+    await page.keyboard.press('ArrowUp');
+    let after = {slice: await slice(page), pixels: await pixels(page, colours)};
+    check(after.slice === before.slice + 2, 'two ArrowUp presses move two slices', `${before.slice} -> ${after.slice}`);
+    check(after.pixels.sum !== before.pixels.sum, 'and change the pixels');
+
+    before = after;
+    const box = await page.locator('.viewer-canvas').boundingBox();
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    for (let i = 0; i < 3; ++i) { await page.mouse.wheel(0, -120); await page.waitForTimeout(100); }
+    after = {slice: await slice(page), pixels: await pixels(page, colours)};
+    check(after.slice !== before.slice, 'the wheel changes the slice', `${before.slice} -> ${after.slice}`);
+    check(after.pixels.sum !== before.pixels.sum, 'and the pixels');
+
+    const middle = Math.floor(Number(await page.locator('.viewer-slice').getAttribute('max')) / 2);
+    await page.locator('.viewer-slice').fill(String(middle));
+    after = {slice: await slice(page), pixels: await pixels(page, colours)};
+    check(after.slice === middle, 'the slider shows the slice it is set to', `${middle}: ${after.slice}`);
+
+    // Jump to each label: the crosshair lands on its centroid, and its colour shows on that axial slice.
+    for (const label of labels) {
+      await page.locator('.viewer-slice').fill('0');
+      await page.click(`.viewer-jump[data-label="${label.value}"]`);
+      const at = await page.evaluate(() => {
+        const {nv} = Object.values(window.medpipeViewers)[0];
+        return Array.from(nv.frac2mm(nv.scene.crosshairPos)).slice(0, 3);
+      });
+      const [x, y, z] = label.centroid_lps_mm;
+      const distance = Math.hypot(at[0] + x, at[1] + y, at[2] - z);
+      const shown = await pixels(page, colours);
+      check(distance < 1.5, `jump to ${label.name} puts the crosshair on its centroid`, `${distance.toFixed(2)} mm away, slice ${await slice(page)}`);
+      check(shown.counts[labels.indexOf(label)] > 20, `${label.name}'s colour shows after the jump`, String(shown.counts));
+    }
+
+    // Overlay toggle and per-label visibility, on the slice of the last jump (both labels' colours there or not).
+    await page.click(`.viewer-jump[data-label="${labels[0].value}"]`);
+    const shown = await pixels(page, colours);
+    await page.locator('.viewer-overlay').uncheck();
+    const off = await pixels(page, colours);
+    check(off.counts.every(count => count === 0), 'the overlay toggle hides the mask', `${shown.counts} -> ${off.counts}`);
+    await page.locator('.viewer-overlay').check();
+    const on = await pixels(page, colours);
+    check(on.counts[0] === shown.counts[0], 'and shows it again', `${on.counts}`);
+    await page.locator(`.viewer-label[data-label="${labels[0].value}"]`).uncheck();
+    const hidden = await pixels(page, colours);
+    check(hidden.counts[0] === 0, `hiding ${labels[0].name} removes its colour`, `${shown.counts} -> ${hidden.counts}`);
+    // Within 1 %: pixels where the two labels touch blend.
+    check(Math.abs(hidden.counts[1] - shown.counts[1]) <= shown.counts[1] / 100, `and leaves ${labels[1].name}'s`, `${shown.counts[1]} -> ${hidden.counts[1]}`);
+    await page.locator(`.viewer-label[data-label="${labels[0].value}"]`).check();
+
+    await page.selectOption('.viewer-layout', 'multiplanar');
+    await page.locator('.viewer-opacity').fill('50');
+    await page.waitForTimeout(300);
+    await page.screenshot({path: path.join(shots, 'mr_hippocampus.png'), fullPage: false});
+    await finish(opened, 'segmented');
+  }
+
+  // The CT: window presets change the pixels.
+  {
+    const opened = await open(ct.file);
+    const {page} = opened;
+    await page.selectOption('.viewer-layout', 'axial');
+    const sums = {};
+    for (const button of await page.locator('.viewer-window').all()) {
+      await button.click();
+      sums[await button.textContent()] = (await pixels(page)).sum;
+    }
+    const distinct = new Set(Object.values(sums)).size;
+    check(distinct === Object.keys(sums).length, 'each CT window preset draws different pixels', JSON.stringify(sums));
+    await page.click('.viewer-window[data-window="0"]');
+    await page.selectOption('.viewer-layout', 'multiplanar');
+    await page.waitForTimeout(300);
+    await page.screenshot({path: path.join(shots, 'ct.png')});
+    await finish(opened, 'CT');
+  }
+
+  // The MR turned 20 degrees: the page says it is oblique.
+  {
+    const opened = await open(oblique.file);
+    const warning = opened.page.locator('.viewer-oblique');
+    check(await warning.isVisible(), 'the oblique MR shows its warning', await warning.textContent());
+    await opened.page.screenshot({path: path.join(shots, 'mr_oblique.png')});
+    await finish(opened, 'oblique MR');
+  }
+  {
+    const opened = await open(ct.file);
+    check(!(await opened.page.locator('.viewer-oblique').isVisible()), 'the axial CT shows no oblique warning');
+    await finish(opened, 'CT again');
+  }
+
+  // The X-ray keeps its static picture.
+  {
+    const opened = await open(xray.file);
+    const loaded = await opened.page.evaluate(() => [...document.images].filter(image => image.naturalWidth > 0).length);
+    check(loaded > 0, 'the X-ray page shows its picture', String(loaded));
+    await opened.page.screenshot({path: path.join(shots, 'xray.png')});
+    await finish(opened, 'X-ray');
+  }
+} finally {
+  await browser.close();
+}
+console.log(failures ? `${failures} checks failed` : 'all checks passed');
+process.exit(failures ? 1 : 0);
