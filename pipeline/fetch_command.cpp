@@ -12,6 +12,7 @@
 #include "medpipe/net/query_retrieve.h"
 #include "medpipe/net/storage_server.h"
 #include "network_options.h"
+#include "option_errors.h"
 
 namespace po = boost::program_options;
 namespace fs = std::filesystem;

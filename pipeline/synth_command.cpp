@@ -7,6 +7,7 @@
 #include "commands.h"
 #include "medpipe/core/error.h"
 #include "medpipe/synth/synthetic_study.h"
+#include "option_errors.h"
 
 namespace po = boost::program_options;
 

@@ -99,6 +99,11 @@ TEST_F(Cli, ABadOptionValueNamesTheOptionTheValueAndWhatIsExpected) {
   const std::string synth = "synth " + (dir_ / "synth").string() + " --ct 8x8x4 ";
   const std::vector<std::pair<std::string, std::string>> cases = {
       {run + "--max-inflight 0", "--max-inflight: is 0; expected at least 1"},
+      {run + "--max-inflight -1", "--max-inflight: is -1; expected a whole number, 0 or more"},
+      {run + "--load-threads -2", "--load-threads: is -2; expected a whole number, 0 or more"},
+      {"scan " + archive + " --threads -1", "--threads: is -1; expected a whole number, 0 or more"},
+      {synth + "--seed -7", "--seed: is -7; expected a whole number, 0 or more"},
+      {listen + "--port -1", "--port: is -1; expected a whole number, 0 or more"},
       {run + "--load-threads 0", "--load-threads: is 0; expected at least 1"},
       {run + "--export-threads 0", "--export-threads: is 0; expected at least 1"},
       {run + "--study-timeout -5", "--study-timeout: is -5; expected at least 0 seconds (0: no limit)"},
