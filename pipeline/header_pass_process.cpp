@@ -17,6 +17,7 @@
 #include "medpipe/core/error.h"
 #include "medpipe/core/fail_point.h"
 #include "medpipe/dicom/file_header_codec.h"
+#include "message_channel.h"
 
 namespace fs = std::filesystem;
 
@@ -25,55 +26,76 @@ namespace {
 
 constexpr size_t kFilesPerChild = 256;  // a fork per chunk, not per file
 
-// Records from a child: kind, file index, length, bytes. 'B' a file begins; 'H' its header; 'R' a file
-// its DICOMDIR names; 'P' its problem; 'N' not DICOM; 'E' the file is done.
-void WriteRecord(int fd, char kind, uint64_t index, const std::string& bytes) {
-  std::string record(1, kind);
-  const uint64_t length = bytes.size();
-  record.append(reinterpret_cast<const char*>(&index), sizeof index).append(reinterpret_cast<const char*>(&length), sizeof length);
-  record += bytes;
-  for (size_t written = 0; written < record.size();) {
-    const ssize_t n = ::write(fd, record.data() + written, record.size() - written);
-    if (n <= 0) ::_exit(kExitCannotStart);  // the indexing process is gone
-    written += static_cast<size_t>(n);
+// A child's records, one message each: kind, file index, bytes. 'B' a file begins; 'H' its header; 'R'
+// a file its DICOMDIR names; 'P' its problem; 'N' not DICOM; 'E' the file is done.
+struct Record {
+  char kind = 0;
+  uint64_t index = 0;
+  std::string bytes;
+};
+constexpr size_t kRecordHead = 1 + sizeof(uint64_t);
+
+void SendRecord(const MessageChannel& channel, char kind, uint64_t index, const std::string& bytes) {
+  std::string message(1, kind);
+  message.append(reinterpret_cast<const char*>(&index), sizeof index).append(bytes);
+  if (!channel.Send(message)) ::_exit(kExitCannotStart);  // the indexing process is gone
+}
+
+// A header too large for a message is the file's problem, as any other header the pass cannot carry.
+void SendHeader(const MessageChannel& channel, uint64_t index, const dicom::FileHeader& header) {
+  const std::string bytes = dicom::EncodeFileHeader(header);
+  if (kRecordHead + bytes.size() <= MessageChannel::kMaxMessageBytes) {
+    SendRecord(channel, 'H', index, bytes);
+  } else {
+    SendRecord(channel, 'P', index, "its header, re-encoded, has " + std::to_string(bytes.size()) + " bytes; the header pass carries at most " +
+                                        std::to_string(MessageChannel::kMaxMessageBytes - kRecordHead));
   }
 }
 
 [[noreturn]] void ReadInChild(const std::vector<fs::path>& files, const std::vector<size_t>& chunk,
                               const dicom::HeaderLimits& header_limits, const DecodeLimits& limits, int fd) {
   BoundAddressSpace(limits.max_added_bytes);
+  const MessageChannel channel(fd);
   for (const size_t i : chunk) {
-    WriteRecord(fd, 'B', i, "");
+    SendRecord(channel, 'B', i, "");
     FailPoint("header_reading:" + files[i].filename().string());
     const dicom::HeaderOutcome outcome = dicom::ReadHeaderOf(files[i], header_limits);
-    for (const auto& reference : outcome.references) WriteRecord(fd, 'R', i, reference.string());
-    if (outcome.header) WriteRecord(fd, 'H', i, dicom::EncodeFileHeader(*outcome.header));
-    if (outcome.problem) WriteRecord(fd, 'P', i, *outcome.problem);
-    if (outcome.non_dicom) WriteRecord(fd, 'N', i, "");
-    WriteRecord(fd, 'E', i, "");
+    for (const auto& reference : outcome.references) SendRecord(channel, 'R', i, reference.string());
+    if (outcome.header) SendHeader(channel, i, *outcome.header);
+    if (outcome.problem) SendRecord(channel, 'P', i, *outcome.problem);
+    if (outcome.non_dicom) SendRecord(channel, 'N', i, "");
+    SendRecord(channel, 'E', i, "");
   }
   ::_exit(0);
 }
 
-// Parses the complete records at the front of BUFFER into OUTCOMES; CURRENT is the file begun and not done.
-void TakeRecords(std::string& buffer, std::vector<dicom::HeaderOutcome>& outcomes, std::optional<size_t>& current) {
-  constexpr size_t kHead = 1 + 2 * sizeof(uint64_t);
-  while (buffer.size() >= kHead) {
-    uint64_t index = 0, length = 0;
-    std::memcpy(&index, buffer.data() + 1, sizeof index);
-    std::memcpy(&length, buffer.data() + 1 + sizeof index, sizeof length);
-    if (buffer.size() < kHead + length) return;
-    const std::string bytes = buffer.substr(kHead, length);
-    auto& outcome = outcomes.at(index);
-    switch (buffer[0]) {
-      case 'B': current = index; break;
-      case 'H': outcome.header = dicom::DecodeFileHeader(bytes); break;
-      case 'R': outcome.references.emplace_back(bytes); break;
-      case 'P': outcome.problem = bytes; break;
+Record ParseRecord(const std::string& message, size_t files) {
+  if (message.size() < kRecordHead)
+    throw InternalError("header pass", "a record of " + std::to_string(message.size()) + " bytes from a reading process; expected at least " +
+                                           std::to_string(kRecordHead));
+  Record record;
+  record.kind = message[0];
+  std::memcpy(&record.index, message.data() + 1, sizeof record.index);
+  if (record.index >= files)
+    throw InternalError("header pass", "a record for file " + std::to_string(record.index) + " from a reading process; expected one of " +
+                                           std::to_string(files) + " files");
+  record.bytes = message.substr(kRecordHead);
+  return record;
+}
+
+// Applies MESSAGES to OUTCOMES; CURRENT is the file begun and not done.
+void TakeRecords(const std::vector<std::string>& messages, std::vector<dicom::HeaderOutcome>& outcomes, std::optional<size_t>& current) {
+  for (const auto& message : messages) {
+    Record record = ParseRecord(message, outcomes.size());
+    auto& outcome = outcomes[record.index];
+    switch (record.kind) {
+      case 'B': current = record.index; break;
+      case 'H': outcome.header = dicom::DecodeFileHeader(record.bytes); break;
+      case 'R': outcome.references.emplace_back(std::move(record.bytes)); break;
+      case 'P': outcome.problem = std::move(record.bytes); break;
       case 'N': outcome.non_dicom = true; break;
       default: current.reset(); break;
     }
-    buffer.erase(0, kHead + length);
   }
 }
 
@@ -82,9 +104,8 @@ using Clock = std::chrono::steady_clock;
 // A child process reading one chunk of files, as its parent sees it.
 struct ChunkReader {
   ChildProcess process;  // killed and reaped should the pass end early (an exception)
-  int fd = -1;
+  MessageChannel channel;
   std::vector<size_t> chunk;
-  std::string buffer;
   std::optional<size_t> current;  // the file it is reading
   Clock::time_point last_record;
 };
@@ -101,7 +122,7 @@ ChunkReader StartReader(const std::vector<fs::path>& files, std::vector<size_t> 
   ::close(fds[1]);
   ChunkReader reader;
   reader.process = std::move(child);
-  reader.fd = fds[0];
+  reader.channel = MessageChannel(fds[0]);
   reader.chunk = std::move(chunk);
   reader.last_record = Clock::now();
   return reader;
@@ -111,7 +132,7 @@ ChunkReader StartReader(const std::vector<fs::path>& files, std::vector<size_t> 
 // TIMED_OUT) on the file before them, which gets the reason as its problem.
 std::vector<size_t> FinishReader(ChunkReader& reader, bool timed_out, std::vector<dicom::HeaderOutcome>& outcomes) {
   if (timed_out) reader.process.Kill();
-  ::close(reader.fd);
+  reader.channel.Close();
   const ChildExit ended = reader.process.Wait();
   if (!reader.current) return {};
   auto& culprit = outcomes[*reader.current];
@@ -142,21 +163,16 @@ dicom::HeaderPass IsolatedHeaderPass(unsigned lanes, const DecodeLimits& limits)
         chunks.pop_front();
       }
       std::vector<pollfd> ready;
-      for (const auto& reader : readers) ready.push_back({reader.fd, POLLIN, 0});
+      for (const auto& reader : readers) ready.push_back({reader.channel.Fd(), POLLIN, 0});
       if (::poll(ready.data(), ready.size(), 200) < 0 && errno != EINTR) throw IoError("poll", std::strerror(errno));
       for (size_t i = readers.size(); i-- > 0;) {
         auto& reader = readers[i];
         bool ended = false, timed_out = false;
         if (ready[i].revents) {
-          char block[65536];
-          const ssize_t got = ::read(reader.fd, block, sizeof block);
-          if (got > 0) {
-            reader.buffer.append(block, static_cast<size_t>(got));
-            TakeRecords(reader.buffer, outcomes, reader.current);
-            reader.last_record = Clock::now();
-          } else {
-            ended = got == 0 || errno != EINTR;
-          }
+          std::vector<std::string> messages;
+          ended = !reader.channel.Receive(0, messages);
+          TakeRecords(messages, outcomes, reader.current);
+          if (!ended) reader.last_record = Clock::now();
         } else if (limits.timeout_s > 0 && Clock::now() - reader.last_record > timeout) {
           ended = timed_out = true;
         }

@@ -1,8 +1,12 @@
 #pragma once
-// The one message format of the pipes between a run's processes (README: Isolation): a message is one
-// line of text, JSON for structured messages (nlohmann's dump() without indent never writes a newline),
-// ended by '\n'. A MessageChannel owns one end of a pipe. Pipes that carry bytes rather than lines (the
-// header pass's binary records, the decoders' memfd handover) keep their own formats.
+// The one message format of the pipes between a run's processes (README: Isolation): the supervisor
+// and the worker, the listener and its receiving process, the header pass's reading processes, the
+// result sender. A message is any bytes ('\n' and NUL included: JSON text, a re-encoded file header)
+// behind a length prefix, a 4-byte unsigned integer in the machine's byte order (both ends are
+// processes of one machine). A MessageChannel owns one end of a pipe. The decoders' SOCK_SEQPACKET
+// sockets keep their own format: a seqpacket socket frames each message already, and passes a memfd.
+#include <cstddef>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -10,6 +14,11 @@ namespace medpipe::cli {
 
 class MessageChannel {
  public:
+  static constexpr size_t kPrefixBytes = sizeof(uint32_t);
+  // The largest message, in bytes without its prefix: a larger one is refused on sending, and a prefix
+  // that declares one breaks the channel on receiving (nothing of that size is allocated).
+  static constexpr size_t kMaxMessageBytes = size_t{64} << 20;
+
   MessageChannel() = default;
   explicit MessageChannel(int fd) : fd_(fd) {}  // owns FD
   ~MessageChannel() { Close(); }
@@ -20,24 +29,39 @@ class MessageChannel {
 
   int Fd() const { return fd_; }
   bool Open() const { return fd_ >= 0; }
-  void Close();
+  void Close();  // what Post queued and was not flushed is dropped
 
-  // Writes MESSAGE (no '\n' in it) and its '\n' whole, through signals and partial writes. A message
-  // of up to PIPE_BUF bytes goes in one write(), so writers sharing a pipe (several threads or
-  // processes) never interleave. False when the reader is gone or the channel is closed. Safe from
-  // several threads at once on a blocking descriptor.
+  // Writes MESSAGE whole, through signals and partial writes, waiting for room on a non-blocking
+  // descriptor. A message of up to PIPE_BUF bytes with its prefix goes in one write(), so writers
+  // sharing a pipe (several threads or processes) never interleave; larger ones from several threads
+  // need the caller's lock. False when the reader is gone or the channel is closed. Throws
+  // InternalError for a message over kMaxMessageBytes. Safe from several threads at once.
   bool Send(const std::string& message) const;
 
+  // For a non-blocking descriptor: writes what the pipe takes of MESSAGE now and queues the rest,
+  // behind what is queued already; never waits. Do not mix with Send on one channel (a Send would
+  // overtake the queue). False when the reader is gone (the queue is dropped) or the channel is closed.
+  // Throws InternalError as Send does. One thread at a time, as Flush.
+  bool Post(const std::string& message);
+  // Writes what Post queued: all of it, waiting for room, when WAIT; else what the pipe takes now.
+  // False when the reader is gone (the queue is dropped) or the channel is closed.
+  bool Flush(bool wait);
+
   // Waits up to TIMEOUT_MS (-1: for ever; 0: not at all) for bytes, reads what is there once and
-  // appends each complete message to MESSAGES. False once the writer has closed its end (or reading
-  // failed); true otherwise, also when nothing came or a signal interrupted the wait.
+  // appends each complete message to MESSAGES. False once the writer has closed its end, reading
+  // failed or a prefix declared more than kMaxMessageBytes (the channel is broken: it stays false);
+  // true otherwise, also when nothing came or a signal interrupted the wait.
   bool Receive(int timeout_ms, std::vector<std::string>& messages);
-  // Reads every byte there is now, without waiting; false once the writer has closed its end.
+  // Reads every byte there is now, without waiting; false as Receive.
   bool ReceiveAvailable(std::vector<std::string>& messages);
 
  private:
+  bool TakeMessages(std::vector<std::string>& messages);
+
   int fd_ = -1;
-  std::string partial_;  // a message whose '\n' has not come yet
+  std::string partial_;  // received bytes of a message not complete yet
+  std::string queue_;    // posted messages, framed, the pipe had no room for yet
+  bool broken_ = false;  // a prefix declared more than kMaxMessageBytes
 };
 
 }  // namespace medpipe::cli

@@ -5,8 +5,9 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdio>
+#include <charconv>
 #include <cstring>
+#include <optional>
 #include <set>
 #include <vector>
 
@@ -40,8 +41,39 @@ std::string DigestOf(const std::vector<fs::path>& objects) {
   return Sha256Hex(lines);
 }
 
-// The sending process: sends each study named on IN_FD, in order, recording each in LEDGER; at the
-// end of IN_FD writes how many failed to RESULT_FD.
+// Sends the objects of STUDY_ID unless SENT lists them as they are now, and records that in LEDGER;
+// false when sending failed.
+bool SendStudy(const net::Peer& peer, const net::NetSettings& settings, const fs::path& studies_dir, const fs::path& ledger,
+               const std::string& study_id, std::set<std::string>& sent) {
+  FailPoint("sending");
+  const auto objects = DicomObjectsOf(studies_dir / study_id);
+  if (objects.empty()) return true;
+  const std::string digest = DigestOf(objects);
+  if (sent.count(study_id + " " + digest)) return true;
+  nlohmann::json record = {{"study_id", study_id}, {"destination", peer.Describe()}, {"objects", objects.size()}, {"sha256", digest}};
+  bool done = false;
+  try {
+    net::SendFiles(peer, settings, objects);
+    done = true;
+    record["status"] = "sent";
+    sent.insert(study_id + " " + digest);
+    Log(LogLevel::Info, "study " + study_id + ": " + std::to_string(objects.size()) + " DICOM objects sent to " + peer.Describe());
+  } catch (const std::exception& error) {
+    record["status"] = "failed";
+    record["error"] = error.what();
+    Log(LogLevel::Error, "study " + study_id + ": sending its results failed: " + error.what() + " (a rerun sends them)");
+  }
+  record["time"] = UtcTimestamp();
+  try {
+    AppendJsonLine(ledger, record);
+  } catch (const std::exception& error) {  // then a rerun sends this study again: no harm
+    Log(LogLevel::Error, std::string("cannot record what was sent: ") + error.what());
+  }
+  return done;
+}
+
+// The sending process: sends each study named on IN_FD, in order; at the end of IN_FD tells how many
+// failed on RESULT_FD.
 [[noreturn]] void SendInChild(const net::Peer& peer, const net::NetSettings& settings, const fs::path& studies_dir,
                               const fs::path& ledger, int in_fd, int result_fd) {
   std::set<std::string> sent;  // "<study id> <sha256 of its objects>" sent to this destination
@@ -49,37 +81,26 @@ std::string DigestOf(const std::vector<fs::path>& objects) {
     if (record.value("destination", "") == peer.Describe() && record.value("status", "") == "sent")
       sent.insert(record.value("study_id", "") + " " + record.value("sha256", ""));
   uint64_t failed = 0;
-  FILE* in = ::fdopen(in_fd, "r");
-  char* line = nullptr;
-  size_t capacity = 0;
-  for (ssize_t length; (length = ::getline(&line, &capacity, in)) > 0;) {
-    const std::string study_id(line, static_cast<size_t>(length) - 1);
-    FailPoint("sending");
-    const auto objects = DicomObjectsOf(studies_dir / study_id);
-    if (objects.empty()) continue;
-    const std::string digest = DigestOf(objects);
-    if (sent.count(study_id + " " + digest)) continue;
-    nlohmann::json record = {{"study_id", study_id}, {"destination", peer.Describe()}, {"objects", objects.size()}, {"sha256", digest}};
-    try {
-      net::SendFiles(peer, settings, objects);
-      record["status"] = "sent";
-      sent.insert(study_id + " " + digest);
-      Log(LogLevel::Info, "study " + study_id + ": " + std::to_string(objects.size()) + " DICOM objects sent to " + peer.Describe());
-    } catch (const std::exception& error) {
-      record["status"] = "failed";
-      record["error"] = error.what();
-      ++failed;
-      Log(LogLevel::Error, "study " + study_id + ": sending its results failed: " + error.what() + " (a rerun sends them)");
-    }
-    record["time"] = UtcTimestamp();
-    try {
-      AppendJsonLine(ledger, record);
-    } catch (const std::exception& error) {  // then a rerun sends this study again: no harm
-      Log(LogLevel::Error, std::string("cannot record what was sent: ") + error.what());
-    }
+  MessageChannel in(in_fd);
+  std::vector<std::string> study_ids;
+  for (bool open = true; open; study_ids.clear()) {
+    open = in.Receive(-1, study_ids);
+    for (const auto& study_id : study_ids) failed += SendStudy(peer, settings, studies_dir, ledger, study_id, sent) ? 0 : 1;
   }
-  const bool told = ::write(result_fd, &failed, sizeof failed) == sizeof failed;
-  ::_exit(told ? kExitOk : kExitCannotStart);
+  ::_exit(MessageChannel(result_fd).Send(std::to_string(failed)) ? kExitOk : kExitCannotStart);
+}
+
+// The count of failures the sending process told, when it told one.
+std::optional<size_t> FailedCount(MessageChannel& result) {
+  std::vector<std::string> messages;
+  while (messages.empty() && result.Receive(-1, messages)) {
+  }
+  if (messages.size() != 1) return std::nullopt;
+  const std::string& text = messages[0];
+  size_t failed = 0;
+  const auto parsed = std::from_chars(text.data(), text.data() + text.size(), failed);
+  if (parsed.ec != std::errc() || parsed.ptr != text.data() + text.size()) return std::nullopt;
+  return failed;
 }
 
 }  // namespace
@@ -96,44 +117,27 @@ ResultSender::ResultSender(const net::Peer& peer, const net::NetSettings& settin
   }
   ::close(queue[0]);
   ::close(result[1]);
-  queue_fd_ = queue[1];
-  result_fd_ = result[0];
-  ::fcntl(queue_fd_, F_SETFL, O_NONBLOCK);  // a full pipe leaves the rest in backlog_
+  queue_ = MessageChannel(queue[1]);
+  result_ = MessageChannel(result[0]);
+  ::fcntl(queue_.Fd(), F_SETFL, O_NONBLOCK);  // a full pipe leaves the rest in the channel's queue
 }
 
 ResultSender::~ResultSender() { Finish(); }
 
 void ResultSender::Send(const std::string& study_id) {
-  backlog_ += study_id + "\n";
   ++queued_;
-  Flush();
-}
-
-void ResultSender::Flush() {
-  while (!backlog_.empty()) {
-    const ssize_t written = ::write(queue_fd_, backlog_.data(), backlog_.size());
-    if (written > 0) {
-      backlog_.erase(0, static_cast<size_t>(written));
-    } else if (errno != EINTR) {
-      if (errno != EAGAIN) backlog_.clear();  // the sending process is gone: Finish() says so
-      return;
-    }
-  }
+  queue_.Post(study_id);  // false when the sending process is gone: Finish() says so
 }
 
 size_t ResultSender::Finish() {
   if (!child_.Running()) return failed_;
-  ::fcntl(queue_fd_, F_SETFL, 0);
-  Flush();
-  ::close(queue_fd_);
-  uint64_t failed = 0;
-  ssize_t got;
-  while ((got = ::read(result_fd_, &failed, sizeof failed)) < 0 && errno == EINTR) {
-  }
-  ::close(result_fd_);
+  queue_.Flush(true);
+  queue_.Close();
+  const std::optional<size_t> failed = FailedCount(result_);
+  result_.Close();
   const ChildExit status = child_.Wait();
-  if (got == sizeof failed) {
-    failed_ = failed;
+  if (failed) {
+    failed_ = *failed;
   } else {
     failed_ = queued_;
     Log(LogLevel::Error, "the process sending results ended: " + status.Describe() +

@@ -12,6 +12,7 @@
 
 #include "child_process.h"
 #include "medpipe/net/peer.h"
+#include "message_channel.h"
 
 namespace medpipe::cli {
 
@@ -30,12 +31,9 @@ class ResultSender {
   size_t Finish();
 
  private:
-  void Flush();
-
-  ChildProcess child_;  // the sending process
-  int queue_fd_ = -1;   // study ids, one per line, to the sending process
-  int result_fd_ = -1;  // how many failed, from the sending process
-  std::string backlog_;  // ids the pipe had no room for yet
+  ChildProcess child_;     // the sending process
+  MessageChannel queue_;   // study ids, one a message, to the sending process; non-blocking
+  MessageChannel result_;  // how many failed, one message in decimal, from the sending process
   size_t queued_ = 0;
   size_t failed_ = 0;
 };
