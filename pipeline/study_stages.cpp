@@ -7,6 +7,7 @@
 #include "medpipe/core/json_text.h"
 #include "medpipe/core/log.h"
 #include "medpipe/dicom/index_json.h"
+#include "medpipe/report/review_copy.h"
 #include "medpipe/volume_io/nifti_io.h"
 #include "resume.h"
 #include "stages/deidentify.h"
@@ -34,6 +35,22 @@ void AddOverlay(const SeriesContext& context, const SeriesAnalysis& analysis, Se
   } catch (const std::exception& error) {
     ++failures;
     result.json["overlay_error"] = error.what();
+  }
+}
+
+// The copy of a segmented series' volume that the study page's slice viewer shows (report/review_copy.h);
+// a failure to write it is recorded, not fatal to the study.
+void AddReviewImage(const SeriesContext& context, const SeriesAnalysis& analysis, SeriesResult& result, size_t& failures) {
+  const bool segmented = std::any_of(analysis.analyses.begin(), analysis.analyses.end(),
+                                     [](const Analysis& one) { return one.outputs.count("nifti") > 0; });
+  if (!segmented) return;
+  try {
+    const std::string name = context.stem + "_review.nii.gz";
+    report::WriteReviewImage(context.volume.Grid(), context.folder / name);
+    result.review_image = name;
+  } catch (const std::exception& error) {
+    ++failures;
+    result.json["review_image_error"] = error.what();
   }
 }
 
@@ -152,6 +169,7 @@ size_t StudyStages::Export(StudyInProgress& in_progress) const {
     classifications.insert(classifications.end(), analysis.classifications.begin(), analysis.classifications.end());
     series.result.analyses = analysis.analyses;
     AddOverlay(context, analysis, series.result, study.failures);
+    AddReviewImage(context, analysis, series.result, study.failures);
     series.volume.reset();  // the study's memory goes as soon as its outputs are written
     series.jobs.clear();
   }

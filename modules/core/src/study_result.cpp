@@ -168,6 +168,7 @@ void from_json(const json& in, SeriesResult& series) {
   for (const json& problem : in.at("problems")) series.problems.push_back(ParseProblem(problem.get<std::string>()));
   series.disposition = DispositionOf(in.at("loaded"), series.problems);
   if (in.contains("overlay")) series.overlay = in["overlay"].get<std::string>();
+  if (in.contains("review_image")) series.review_image = in["review_image"].get<std::string>();
   series.analyses = in.at("analyses").get<std::vector<Analysis>>();
   series.json = in;
 }
@@ -182,6 +183,7 @@ void to_json(json& out, const SeriesResult& series) {
   if (!series.error.empty()) out["error"] = series.error;
   if (series.failure) out["failure"] = *series.failure;
   if (series.overlay) out["overlay"] = *series.overlay;
+  if (series.review_image) out["review_image"] = *series.review_image;
   out["analyses"] = series.analyses;
 }
 

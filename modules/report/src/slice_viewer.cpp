@@ -150,7 +150,7 @@ bool InstallViewer(const fs::path& outdir) {
 
 SeriesViewer WriteSeriesViewer(const fs::path& outdir, const Study& study, const SeriesResult& series, bool installed) {
   const fs::path folder = outdir / "studies" / study.folder;
-  const std::string review = series.json.value("review_image", "");
+  const std::string review = series.review_image.value_or("");
   if (!IsFileInFolder(folder, review)) return {};
   if (!installed)
     return {"<p class=\"flag-missing\">No slice viewer: this medpipe was built without NiiVue's bundle (scripts/setup.sh "

@@ -87,6 +87,7 @@ struct SeriesResult {
   std::optional<Failure> failure;
   std::vector<Problem> problems;
   std::optional<std::string> overlay;  // the series' review picture
+  std::optional<std::string> review_image;  // the copy of its volume the study page's slice viewer shows
   std::vector<Analysis> analyses;
   nlohmann::json json;
 };
