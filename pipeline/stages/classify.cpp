@@ -1,4 +1,4 @@
-#include "classify.h"
+#include "stages/classify.h"
 
 #include "medpipe/model/decision.h"
 

@@ -8,7 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "medpipe/model/manifest.h"
-#include "series_work.h"
+#include "stages/series_work.h"
 
 namespace medpipe::cli {
 

@@ -1,4 +1,4 @@
-#include "map_back.h"
+#include "stages/map_back.h"
 
 #include "medpipe/postprocess/postprocess.h"
 #include "medpipe/preprocess/preprocess.h"

@@ -1,4 +1,4 @@
-#include "measure.h"
+#include "stages/measure.h"
 
 #include "medpipe/postprocess/postprocess.h"
 

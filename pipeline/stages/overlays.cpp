@@ -1,4 +1,4 @@
-#include "overlays.h"
+#include "stages/overlays.h"
 
 #include <sstream>
 

@@ -5,7 +5,7 @@
 
 #include "medpipe/core/study_result.h"
 #include "medpipe/model/manifest.h"
-#include "series_work.h"
+#include "stages/series_work.h"
 
 namespace medpipe::cli {
 

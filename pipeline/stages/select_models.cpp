@@ -1,4 +1,4 @@
-#include "select_models.h"
+#include "stages/select_models.h"
 
 namespace medpipe::cli {
 

@@ -7,7 +7,7 @@
 
 #include "medpipe/dicom/series_index.h"
 #include "medpipe/model/manifest.h"
-#include "series_work.h"
+#include "stages/series_work.h"
 
 namespace medpipe::cli {
 

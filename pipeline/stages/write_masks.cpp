@@ -1,4 +1,4 @@
-#include "write_masks.h"
+#include "stages/write_masks.h"
 
 #include "medpipe/export/dicom_seg.h"
 #include "medpipe/export/label_descriptions.h"

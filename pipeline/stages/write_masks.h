@@ -9,10 +9,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "stages/run_settings.h"
 #include "medpipe/core/study_result.h"
 #include "medpipe/model/manifest.h"
-#include "../run_settings.h"
-#include "series_work.h"
+#include "stages/series_work.h"
 
 namespace medpipe::cli {
 

@@ -32,7 +32,7 @@ inline constexpr size_t kMaxArchiveFiles = 16;
 // milliseconds and stays far below libFuzzer's 2 GB, yet above every seed image.
 inline const dicom::HeaderLimits kDecodeLimits{uint64_t{16} << 20, 100000};
 
-// Set up once per process: DCMTK as quiet as `medpipe` keeps it (pipeline/main.cpp), or its warnings
+// Set up once per process: DCMTK as quiet as `medpipe` keeps it (pipeline/cli/main.cpp), or its warnings
 // flood the fuzzer's output, and a scratch folder under TMPDIR, removed at a normal exit.
 // scripts/fuzz.sh points TMPDIR at tmpfs and removes what crashed processes leave there.
 class Session {

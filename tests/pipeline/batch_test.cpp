@@ -17,11 +17,11 @@
 
 #include "cli_support.h"
 #include "image_support.h"
+#include "inference/test_models.h"
 #include "medpipe/core/digest.h"
 #include "medpipe/core/fail_point.h"
-#include "medpipe/volume_io/nifti_io.h"
-#include "inference/test_models.h"
 #include "medpipe/synth/synthetic_study.h"
+#include "medpipe/volume_io/nifti_io.h"
 #include "test_support.h"
 
 namespace medpipe {

@@ -10,7 +10,7 @@
 #include <thread>
 #include <type_traits>
 
-#include "child_process.h"
+#include "isolation/child_process.h"
 
 namespace medpipe::cli {
 namespace {

@@ -15,8 +15,8 @@
 #include <dcmtk/dcmdata/dcuid.h>
 
 #include "cli_support.h"
-#include "inference/test_models.h"
 #include "image_support.h"
+#include "inference/test_models.h"
 #include "medpipe/dicom/archive_scanner.h"
 #include "medpipe/dicom/source_series.h"
 #include "medpipe/synth/synthetic_study.h"

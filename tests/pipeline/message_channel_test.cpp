@@ -14,8 +14,8 @@
 #include <thread>
 #include <vector>
 
+#include "isolation/message_channel.h"
 #include "medpipe/core/error.h"
-#include "message_channel.h"
 
 // The largest single allocation since the last reset: a declared length must not become one.
 static std::atomic<size_t> largest_allocation{0};

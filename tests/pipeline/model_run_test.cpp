@@ -16,12 +16,12 @@
 #include <set>
 
 #include "cli_support.h"
+#include "export/export_test_support.h"
 #include "inference/test_models.h"
 #include "medpipe/core/digest.h"
 #include "medpipe/dicom/archive_scanner.h"
 #include "medpipe/dicom/series_index.h"
 #include "medpipe/dicom/series_loader.h"
-#include "export/export_test_support.h"
 #include "medpipe/export/deidentify.h"
 #include "medpipe/export/dicom_seg.h"
 #include "medpipe/synth/synthetic_study.h"

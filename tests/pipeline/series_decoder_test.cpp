@@ -4,11 +4,11 @@
 
 #include <fstream>
 
+#include "isolation/series_decoder.h"
 #include "medpipe/core/error.h"
 #include "medpipe/dicom/archive_scanner.h"
 #include "medpipe/dicom/series_index.h"
 #include "medpipe/synth/synthetic_study.h"
-#include "series_decoder.h"
 #include "test_support.h"
 
 namespace medpipe::cli {

@@ -7,13 +7,13 @@
 #include <map>
 #include <mutex>
 
+#include "batch/progress.h"
+#include "batch/resume.h"
+#include "batch/supervisor.h"
+#include "batch/worker.h"
 #include "medpipe/core/error.h"
 #include "medpipe/core/files.h"
-#include "progress.h"
-#include "resume.h"
-#include "supervisor.h"
 #include "test_support.h"
-#include "worker.h"
 
 namespace medpipe::cli {
 namespace {

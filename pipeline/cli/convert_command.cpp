@@ -1,0 +1,70 @@
+#include <iostream>
+
+#include "cli/archive_walk.h"
+#include "cli/commands.h"
+#include "medpipe/core/error.h"
+#include "medpipe/core/json_text.h"
+#include "medpipe/dicom/index_json.h"
+#include "medpipe/volume_io/nifti_io.h"
+#include "stages/series_walk.h"
+
+namespace po = boost::program_options;
+namespace fs = std::filesystem;
+
+namespace medpipe::cli {
+namespace {
+
+// A BIDS-style sidecar like dcm2niix's, from header fields that carry no patient identity.
+nlohmann::json Sidecar(const dicom::Series& series) {
+  const dicom::FileHeader& first = series.files.front();
+  nlohmann::json json = dicom::SeriesToJson(series);
+  json["Modality"] = first.modality;
+  json["Manufacturer"] = first.manufacturer;
+  json["BodyPartExamined"] = first.body_part;
+  json["PatientPosition"] = first.patient_position;
+  json["SeriesNumber"] = first.series_number;
+  json["ImageType"] = first.image_type;
+  if (first.slice_thickness) json["SliceThickness"] = *first.slice_thickness;
+  if (first.echo_time) json["EchoTime"] = *first.echo_time / 1000.0;  // BIDS uses seconds
+  if (first.frames.front().orientation) json["ImageOrientationPatientDICOM"] = *first.frames.front().orientation;
+  if (first.window_center) json["WindowCenter"] = *first.window_center;
+  if (first.window_width) json["WindowWidth"] = *first.window_width;
+  json["ConversionSoftware"] = "medpipe";
+  json["ConversionSoftwareVersion"] = MEDPIPE_VERSION;
+  return json;
+}
+
+}  // namespace
+
+int ConvertCommand(const std::vector<std::string>& args) {
+  po::variables_map vm;
+  int exit_code = kExitOk;
+  if (!ParseArchiveToOutdir(args, "convert", "output folder: OUT/<study-id>/<series-number>_<series-id>.nii.gz", "", vm, exit_code)) return exit_code;
+  const fs::path outdir = vm["outdir"].as<std::string>();
+
+  const auto index = IndexArchive(vm);
+  for (const auto& problem : index.problems) std::cerr << "skipped " << problem.path << ": " << problem.reason << "\n";
+  SeriesDecoder decoder(1, DecodeLimitsOf(vm));
+  size_t written = 0, failures = 0;
+  for (const auto& study : index.studies) {
+    failures += ForEachSeries(
+        study, decoder,
+        [&](const dicom::Series& series, DecodedSeries& decoded) {
+          const Volume& volume = decoded.volume;
+          const fs::path folder = outdir / study.id;
+          fs::create_directories(folder);
+          const std::string stem = SeriesStem(series);
+          WriteNifti(volume, folder / (stem + ".nii.gz"));
+          WriteFileAtomically(folder / (stem + ".json"), JsonText(Sidecar(series)) + "\n");
+          std::cout << (folder / (stem + ".nii.gz")).string() << "\n";
+          ++written;
+        },
+        [&](const dicom::Series& series, const Failure& failure) {
+          std::cerr << "series " << series.id << " not converted: " << failure.message << "\n";
+        });
+  }
+  std::cerr << "converted " << written << " series, " << failures << " failed\n";
+  return failures ? kExitSomeFailed : kExitOk;
+}
+
+}  // namespace medpipe::cli
