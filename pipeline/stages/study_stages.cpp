@@ -61,6 +61,16 @@ SeriesResult IndexedSeries(const dicom::Series& source, bool loaded) {
   return entry.get<SeriesResult>();
 }
 
+// How a reviewer knows the study (date, accession number, description), from the first series that
+// loads; read before de-identification, which then removes them.
+void AddStudyLabels(const dicom::SourceSeries& source, StudyResult& result) {
+  if (!result.study_date.empty() || !result.accession_number.empty() || !result.study_description.empty()) return;
+  const dicom::StudyLabels labels = dicom::StudyLabelsOf(source);
+  result.study_date = labels.date;
+  result.accession_number = labels.accession_number;
+  result.study_description = labels.description;
+}
+
 void RecordFailure(SeriesResult& result, const Failure& failure) {
   result.error = failure.message;
   result.failure = failure;
@@ -121,6 +131,7 @@ void StudyStages::LoadDicom(StudyInFlight& study) {
                                     {{"decode", decoded.timings.decode_ms},
                                      {"assemble", decoded.timings.assemble_ms},
                                      {"handover", decoded.handover_ms}}}});
+        AddStudyLabels(series.source, study.result);
         if (options_.deidentify) DeidentifySource(series.source, series.deidentified);
         Prepare(study, series);
       },

@@ -109,6 +109,11 @@ TEST_F(ModelRun, SegmentsAndClassifiesDicomStudies) {
   EXPECT_EQ(lesion["device"], testing::TestDevice() == "cpu" ? "cpu" : "cuda:0");
   EXPECT_EQ(lesion["labels"][0]["name"], "lesion");
   EXPECT_EQ(lesion["labels"][0]["components"], 1);
+  // How a reviewer knows the study, from its header; an empty accession number is left out.
+  const auto result = ReadJson(folder / "result.json");
+  EXPECT_EQ(result.value("study_description", ""), "Synthetic CT");
+  EXPECT_EQ(result.value("study_date", "").size(), 8u) << result.dump();
+  EXPECT_FALSE(result.contains("accession_number"));
   // Native grid: the mask is exactly the voxels the model's band selects, voxel for voxel.
   const auto mask = ReadNifti(folder / lesion["outputs"]["nifti"].get<std::string>());
   ASSERT_EQ(mask->GetLargestPossibleRegion().GetSize(), source.GetLargestPossibleRegion().GetSize());
@@ -450,6 +455,7 @@ TEST_F(ModelRun, DeidentifyLeavesNoIdentifiersAndKeepsReferencesConsistent) {
   const auto result = ReadJson(folder / "result.json");
   EXPECT_EQ(result["study_instance_uid"], DeidentifiedUid(study_uid.c_str()));
   EXPECT_FALSE(result["series"][0].contains("paths"));
+  for (const char* label : {"study_date", "accession_number", "study_description"}) EXPECT_FALSE(result.contains(label)) << label;
   DcmFileFormat seg, sr;
   ASSERT_TRUE(seg.loadFile((folder / lesion["outputs"]["seg"].get<std::string>()).c_str()).good());
   ASSERT_TRUE(sr.loadFile((folder / "sr.dcm").c_str()).good());

@@ -54,7 +54,7 @@ void Deidentify(StudyResult& result) {
       for (const auto& path : value) replacements[path] = "<input file>";
     if (key == "path" && value.is_string()) replacements[value] = "<input file>";
   });
-  EraseMembers(recorded, {"paths", "description", "split_key"});
+  EraseMembers(recorded, {"paths", "description", "split_key", "study_date", "accession_number", "study_description"});
   const auto scrub = [&](std::string text) {
     for (const auto& [original, replacement] : replacements)
       for (size_t at; !original.empty() && (at = text.find(original)) != std::string::npos;)

@@ -191,6 +191,9 @@ void from_json(const json& in, StudyResult& study) {
   study = {};
   study.study_id = in.at("study_id");
   study.study_instance_uid = in.value("study_instance_uid", "");
+  study.study_date = in.value("study_date", "");
+  study.accession_number = in.value("accession_number", "");
+  study.study_description = in.value("study_description", "");
   const std::string status = in.at("status");
   if (status != "ok" && status != "failed") throw json::out_of_range::create(403, "status '" + status + "'", &in);
   study.ok = status == "ok";
@@ -205,7 +208,11 @@ void from_json(const json& in, StudyResult& study) {
 void to_json(json& out, const StudyResult& study) {
   out = study.json;
   out.update({{"study_id", study.study_id}, {"status", study.ok ? "ok" : "failed"}, {"series", study.series}});
-  if (!study.study_instance_uid.empty()) out["study_instance_uid"] = study.study_instance_uid;
+  for (const auto& [key, value] : {std::pair{"study_instance_uid", &study.study_instance_uid},
+                                   {"study_date", &study.study_date},
+                                   {"accession_number", &study.accession_number},
+                                   {"study_description", &study.study_description}})
+    if (!value->empty()) out[key] = *value;
   if (!study.error.empty()) out["error"] = study.error;
   if (study.failure) out["failure"] = *study.failure;
   if (!study.sr_error.empty()) out["sr_error"] = study.sr_error;

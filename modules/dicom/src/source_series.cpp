@@ -2,6 +2,7 @@
 
 #include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmdata/dcfilefo.h>
+#include <dcmtk/dcmdata/dcistrmb.h>
 #include <dcmtk/dcmdata/dcostrmb.h>
 #include <dcmtk/dcmdata/dcstack.h>
 
@@ -63,6 +64,30 @@ std::string ReencodeSourceHeader(const Series& series) {
     dataset.findAndDeleteElement(tag);
   for (auto [item, element] : UnloadedElements(dataset)) delete item->remove(element);
   return EncodeSourceHeader(file, path);
+}
+
+std::unique_ptr<DcmFileFormat> ParseSourceHeader(const SourceSeries& source) {
+  const std::string where = source.series->files.empty() ? source.series->id : source.series->files.front().path;
+  if (source.header.empty()) throw DicomError(where, "series " + source.series->id + " has no re-encoded header");
+  DcmInputBufferStream in;
+  in.setBuffer(source.header.data(), static_cast<offile_off_t>(source.header.size()));
+  in.setEos();
+  auto file = std::make_unique<DcmFileFormat>();
+  file->transferInit();
+  const OFCondition status = file->read(in);
+  file->transferEnd();
+  if (status.bad()) throw DicomError(where, std::string("cannot read the re-encoded source header: ") + status.text());
+  return file;
+}
+
+StudyLabels StudyLabelsOf(const SourceSeries& source) {
+  const auto file = ParseSourceHeader(source);
+  const auto text = [&](const DcmTagKey& tag) {
+    OFString value;
+    file->getDataset()->findAndGetOFStringArray(tag, value);
+    return std::string(value.c_str());
+  };
+  return {text(DCM_StudyDate), text(DCM_AccessionNumber), text(DCM_StudyDescription)};
 }
 
 }  // namespace medpipe::dicom

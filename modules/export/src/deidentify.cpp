@@ -94,7 +94,7 @@ void ReplaceOwnDates(DcmItem& output, const std::string& where) {
 
 std::string DeidentifiedHeader(const dicom::SourceSeries& source) {
   const std::string where = source.series->files.empty() ? source.series->id : source.series->files.front().path;
-  const auto file = LoadSourceHeader(source, where);
+  const auto file = dicom::ParseSourceHeader(source);
   Deidentify(*file->getMetaInfo(), where);
   Deidentify(*file->getDataset(), where);
   MarkDeidentified(*file->getDataset(), where);

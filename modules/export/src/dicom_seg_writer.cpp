@@ -252,7 +252,7 @@ WrittenObject WriteDicomSeg(const LabelImage& mask, const std::vector<model::Lab
   RequireNamedValues(mask, values, where);
 
   const auto seg = CreateSegmentation(mask, algorithm, where);
-  const auto header = LoadSourceHeader(source_series, where);
+  const auto header = dicom::ParseSourceHeader(source_series);
   ImportSource(*seg, source, *header->getDataset());
   SetSeries(*seg, source, algorithm, where);
   AddSharedGeometry(*seg, mask, where);

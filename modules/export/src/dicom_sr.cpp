@@ -264,7 +264,7 @@ std::string WriteMeasurementReport(const std::vector<SegmentationFindings>& segm
   Require(document.setTreeFromRootTemplate(report), where, "DCMTK rejects the TID 1500 content tree");
   // Each source's re-encoded header, parsed once: the first gives patient and study, all their marks.
   std::vector<std::unique_ptr<DcmFileFormat>> headers;
-  for (const dicom::SourceSeries* source : sources) headers.push_back(LoadSourceHeader(*source, where));
+  for (const dicom::SourceSeries* source : sources) headers.push_back(dicom::ParseSourceHeader(*source));
   SetHeader(document, *sources.front()->series, *headers.front()->getDataset(), where);
   Require(document.completeDocument(), where, "cannot mark the report complete");
   AddEvidence(document, segmentations, sources, where);

@@ -4,7 +4,6 @@
 // de-identification marks, decimal strings, label codes with defaults, the source's header, the
 // source slice at a mask slice, and empty label images.
 #include <dcmtk/dcmdata/dcfilefo.h>
-#include <dcmtk/dcmdata/dcistrmb.h>
 #include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmdata/dcuid.h>
 #include <dcmtk/ofstd/ofuuid.h>
@@ -108,22 +107,6 @@ inline const model::Code& CategoryOf(const model::Label& label) {
 inline const model::Code& TypeOf(const model::Label& label) {
   static const model::Code kTissue{"85756007", "SCT", "Tissue"};
   return label.type.value.empty() ? kTissue : label.type;
-}
-
-// The first source file's header (patient, study and frame of reference), parsed from the copy the
-// decoding process re-encoded (dicom::SourceSeries), never from the archive's file.
-inline std::unique_ptr<DcmFileFormat> LoadSourceHeader(const dicom::SourceSeries& source, const std::string& where) {
-  if (source.series->files.empty()) throw DicomError(where, "source series " + source.series->id + " has no files");
-  if (source.header.empty()) throw DicomError(where, "source series " + source.series->id + " has no re-encoded header");
-  DcmInputBufferStream in;
-  in.setBuffer(source.header.data(), static_cast<offile_off_t>(source.header.size()));
-  in.setEos();
-  auto file = std::make_unique<DcmFileFormat>();
-  file->transferInit();
-  const OFCondition status = file->read(in);
-  file->transferEnd();
-  Require(status, source.series->files.front().path, "cannot read the re-encoded source header");
-  return file;
 }
 
 // The centre of the first voxel of MASK slice K: where a frame or contour image of that slice lies.

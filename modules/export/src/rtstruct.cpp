@@ -435,7 +435,7 @@ std::string WriteRtStruct(const LabelImage& mask, const std::vector<model::Label
   SegmentValues(labels, where);  // label values 1..255
   const std::vector<model::Label> present = PresentLabels(mask, labels, where);
   DRTStructureSetIOD rt;
-  const auto header = LoadSourceHeader(source_series, where);
+  const auto header = dicom::ParseSourceHeader(source_series);
   CopyPatientAndStudy(rt, source, *header->getDataset(), where);
   SetSeries(rt, source, algorithm_name, where);
   AddReferencedSeries(rt, source, where);

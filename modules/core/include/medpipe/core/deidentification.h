@@ -15,7 +15,7 @@ namespace medpipe {
 std::string DeidentifiedUid(const std::string& uid);
 
 // RESULT as --deidentify records it: study and series UIDs replaced as in the DICOM outputs, input
-// paths, descriptions and split keys gone, and both scrubbed from every message (errors name the file
+// paths, descriptions, the study's date and accession number and split keys gone, and both scrubbed from every message (errors name the file
 // they are about); marked "deidentified" with the profile's name.
 void Deidentify(StudyResult& result);
 

@@ -94,6 +94,7 @@ struct SeriesResult {
 
 struct StudyResult {
   std::string study_id, study_instance_uid;
+  std::string study_date, accession_number, study_description;  // how a reviewer knows it; empty when absent
   bool ok = true;      // "status": failed when any series failed to load or any analysis failed
   std::string error;     // why the study has no results (its worker died, it timed out, a stage threw)
   std::optional<Failure> failure;  // the same, for programs

@@ -3,6 +3,7 @@
 // and its first file's header as re-encoded by the process that decoded the series. Outputs copy
 // patient, study and frame of reference from that copy, so the process that writes them (and holds
 // the models) never parses the archive's own bytes.
+#include <memory>
 #include <string>
 
 #include "medpipe/dicom/series_index.h"
@@ -23,5 +24,14 @@ std::string ReencodeSourceHeader(const Series& series);
 
 // FILE (a header without pixel data) encoded as SourceSeries::header; throws DicomError naming WHERE.
 std::string EncodeSourceHeader(DcmFileFormat& file, const std::string& where);
+
+// SOURCE's header parsed (never the archive's file); throws DicomError naming its first file.
+std::unique_ptr<DcmFileFormat> ParseSourceHeader(const SourceSeries& source);
+
+// How a reviewer knows a study: from its header, empty where absent.
+struct StudyLabels {
+  std::string date, accession_number, description;
+};
+StudyLabels StudyLabelsOf(const SourceSeries& source);
 
 }  // namespace medpipe::dicom
