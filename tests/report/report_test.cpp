@@ -436,7 +436,7 @@ std::vector<std::string> ConsoleLines(const std::string& log) {
 // Study ids in the order the rows of the DOM's studies table list them.
 std::vector<std::string> RowOrder(const std::string& dom) {
   std::vector<std::string> ids;
-  static const std::regex link(R"(<tr>.*?<a href="report/([0-9a-f]{16})\.html">)");
+  static const std::regex link(R"(<tr[^>]*>.*?<a href="report/([0-9a-f]{16})\.html">)");
   for (std::sregex_iterator it(dom.begin(), dom.end(), link), end; it != end; ++it) ids.push_back((*it)[1].str());
   return ids;
 }

@@ -33,7 +33,34 @@ ul { margin: 0; padding-left: 1.1em; }
 .flag-skipped { color: #5a6573; }
 .none { color: #8a94a0; }
 .summary { color: #4a5562; }
-#studies img { max-height: 160px; object-fit: contain; object-position: left top; }
+#studies img { max-height: 320px; max-width: 320px; object-fit: contain; object-position: left top; }
+#studies tr[hidden] { display: none; }
+.filters { margin: .8em 0; }
+.filters label { margin-right: .8em; }
+.review-accepted { color: #17603a; font-weight: 600; }
+.review-rejected { color: #a11d1d; font-weight: 600; }
+.review-unreviewed { color: #5a6573; }
+.flag-outlier { color: #c0392b; }
+.signoff { background: #eef3f9; border: 1px solid #c8d3e0; padding: .4em .8em; margin: .5em 0; }
+.signoff[hidden] { display: none; }
+.signoff-history { color: #4a5562; }
+.signoff-message { margin-left: .5em; }
+details.cohort summary { cursor: pointer; font-weight: 600; margin: .5em 0; }
+.cohort-plots { display: flex; flex-wrap: wrap; gap: 1em; }
+.cohort-plot { background: #fff; border: 1px solid #d5dbe3; margin: 0; padding: .4em; max-width: 660px; }
+.cohort-plot figcaption { font-size: 13px; margin-bottom: .2em; }
+svg.cohort { font-size: 10px; fill: #1d2733; }
+svg.cohort .axis { stroke: #5a6573; }
+svg.cohort .normal { fill: #d9f2e1; }
+svg.cohort .box { fill: #dbe6f3; stroke: #0b5cad; }
+svg.cohort .whisker { stroke: #0b5cad; }
+svg.cohort .fence { stroke: #9a5b00; stroke-dasharray: 4 3; }
+svg.cohort .median { stroke: #0b5cad; stroke-width: 3; }
+svg.cohort .point { fill: #1d2733; fill-opacity: .6; }
+svg.cohort .point.outlier { fill: #c0392b; fill-opacity: 1; }
+svg.cohort .bar { fill: #8aa9cc; }
+svg.cohort .bar.positive { fill: #c0392b; }
+svg.cohort .threshold { stroke: #a11d1d; stroke-width: 2; stroke-dasharray: 5 3; }
 .overlays img { max-width: 100%; max-height: 90vh; display: block; margin: .5em 0; border: 1px solid #d5dbe3; }
 .series { background: #fff; border: 1px solid #d5dbe3; padding: .2em 1em 1em; margin: 1em 0; }
 table.kv th { background: #f0f3f7; font-weight: 500; }
@@ -148,13 +175,14 @@ std::string JsonHtml(const nlohmann::json& value) {
 }
 
 // Only the page's own style and scripts run (inline ones pinned by hash), nothing loads from the
-// network, and a script that slipped into DICOM-derived text would be refused even if escaping failed.
+// network (connect-src 'self': the sign-off API of `medpipe review` serving the page), and a script
+// that slipped into DICOM-derived text would be refused even if escaping failed.
 std::string ContentSecurityPolicy(const PageScripts& scripts) {
   std::string script_src = "'sha256-" + Sha256Base64(kScript) + "'";
   if (!scripts.inline_script.empty()) script_src += " 'sha256-" + Sha256Base64(scripts.inline_script) + "'";
   if (!scripts.files.empty()) script_src += " 'self'";
   return "default-src 'none'; script-src " + script_src + "; style-src 'sha256-" + Sha256Base64(kStyle) +
-         "'; img-src 'self' file: data:; base-uri 'none'; form-action 'none'";
+         "'; img-src 'self' file: data:; connect-src 'self'; base-uri 'none'; form-action 'none'";
 }
 
 std::string Page(const std::string& title, const std::string& body, const PageScripts& scripts) {

@@ -1,10 +1,14 @@
 #include "medpipe/report/html_report.h"
 
 #include <algorithm>
+#include <map>
 
+#include "cohort_plots.h"
 #include "html_page.h"
 #include "medpipe/core/error.h"
 #include "medpipe/core/files.h"
+#include "medpipe/review/study_review.h"
+#include "review_controls.h"
 #include "slice_viewer.h"
 #include "study_results.h"
 
@@ -13,7 +17,7 @@ namespace fs = std::filesystem;
 namespace medpipe::report {
 namespace {
 
-// Something a reviewer should look at; KIND is problem, error, skipped, fallback or missing.
+// Something a reviewer should look at; KIND is problem, error, skipped, fallback, missing or outlier.
 struct Flag {
   std::string kind, text;
 };
@@ -104,7 +108,7 @@ std::string ModelCell(const Study& study, const std::string& model) {
 std::string Thumbnail(const Study& study) {
   for (const Pictures& pictures : study.pictures) {
     if (pictures.images.empty()) continue;
-    return "<img loading=\"lazy\" width=\"160\" alt=\"overlay\" src=\"" +
+    return "<img loading=\"lazy\" width=\"320\" alt=\"overlay\" src=\"" +
            UrlPath("studies/" + study.folder + "/" + pictures.images.front()) + "\">";
   }
   return "<span class=\"none\">no overlay</span>";
@@ -112,33 +116,107 @@ std::string Thumbnail(const Study& study) {
 
 std::string StudyPageName(const Study& study) { return "report/" + study.folder + ".html"; }
 
-std::string StudyRow(const Study& study, const std::vector<std::string>& models) {
+// What the batch page knows of a study besides its result: outliers among the batch, its review.
+struct RowFacts {
+  std::vector<std::string> outliers;
+  std::string review;  // ReviewStateName, as review.jsonl had it when the page was written
+};
+
+// The batch page lists what a reviewer must look at; series and models skipped by design are counted.
+std::vector<Flag> RowFlags(const Study& study, const RowFacts& facts) {
+  std::vector<Flag> flags;
+  for (auto& flag : StudyFlags(study))
+    if (flag.kind != "skipped") flags.push_back(std::move(flag));
+  for (const auto& outlier : facts.outliers) flags.push_back({"outlier", outlier});
+  return flags;
+}
+
+size_t SkippedSeries(const Study& study) {
+  return std::count_if(study.result.series.begin(), study.result.series.end(),
+                       [](const SeriesResult& series) { return series.disposition == Disposition::SkippedByDesign; });
+}
+
+// The models that ran on the study (not those that skipped it), as a JSON array for the model filter.
+std::string RanModels(const Study& study) {
+  nlohmann::json models = nlohmann::json::array();
+  for (const auto& series : study.result.series)
+    for (const auto& analysis : series.analyses)
+      if (analysis.outcome != Outcome::Skipped && std::find(models.begin(), models.end(), analysis.model) == models.end())
+        models.push_back(analysis.model);
+  return models.dump();
+}
+
+std::string StudyRow(const Study& study, const std::vector<std::string>& models, const RowFacts& facts) {
   const std::string page = UrlPath(StudyPageName(study));
-  const auto flags = StudyFlags(study);
-  std::string row = "<tr><td data-sort=\"\">" + Thumbnail(study) + "</td><td><a href=\"" + page + "\">" +
-                    Escape(study.result.study_id) + "</a></td><td>" + StatusHtml(StatusName(study.result)) +
-                    "</td><td>" + std::to_string(study.result.series.size()) + "</td>";
+  const auto flags = RowFlags(study, facts);
+  const std::string status = StatusName(study.result);
+  std::string row = "<tr data-study=\"" + Escape(study.folder) + "\" data-status=\"" + status + "\" data-flagged=\"" +
+                    (flags.empty() ? "false" : "true") + "\" data-review=\"" + facts.review + "\" data-models=\"" +
+                    Escape(RanModels(study)) + "\"><td data-sort=\"\">" + Thumbnail(study) + "</td><td><a href=\"" + page +
+                    "\">" + Escape(study.result.study_id) + "</a></td><td>" + StatusHtml(status) + "</td><td>" +
+                    std::to_string(study.result.series.size()) + "</td><td>" + std::to_string(SkippedSeries(study)) + "</td>";
   for (const auto& model : models) row += ModelCell(study, model);
-  return row + "<td data-sort=\"" + std::to_string(flags.size()) + "\">" + FlagList(flags) + "</td><td><a href=\"" +
-         page + "\">details</a></td></tr>\n";
+  return row + "<td data-sort=\"" + std::to_string(flags.size()) + "\">" + FlagList(flags) +
+         "</td><td class=\"review-state review-" + facts.review + "\" data-sort=\"" + facts.review + "\">" + facts.review +
+         "</td><td><a href=\"" + page + "\">details</a></td></tr>\n";
 }
 
-std::string IndexPage(const std::vector<Study>& studies) {
+// Each study's review state from OUTDIR/review.jsonl (all unreviewed without one).
+std::map<std::string, std::string> ReviewStates(const fs::path& outdir, const std::vector<Study>& studies) {
+  std::map<std::string, std::string> states;
+  const auto ledger = review::ReadReviews(outdir);
+  for (const auto& study : studies) {
+    const bool any = std::any_of(ledger.begin(), ledger.end(), [&](const auto& entry) { return entry.study_id == study.folder; });
+    states[study.folder] = any ? review::ReviewStateName(review::ReviewOf(outdir / "studies" / study.folder, study.result, ledger).study.state)
+                               : review::ReviewStateName(review::ReviewState::Unreviewed);
+  }
+  return states;
+}
+
+std::string FilterBar(const std::vector<std::string>& models) {
+  std::string html = "<form id=\"filters\" class=\"filters\">show ";
+  for (const char* show : {"all", "failed", "flagged", "unreviewed"})
+    html += std::string("<label><input type=\"radio\" name=\"show\" value=\"") + show + "\"" +
+            (std::string(show) == "all" ? " checked" : "") + "> " + show + " (<span class=\"filter-count\" data-show=\"" +
+            show + "\"></span>)</label> ";
+  html += "<label>model <select id=\"filter-model\"><option value=\"\">any</option>";
+  for (const auto& model : models) html += "<option value=\"" + Escape(model) + "\">" + Escape(model) + "</option>";
+  return html + "</select></label> <output id=\"shown\"></output></form>\n";
+}
+
+std::string IndexPage(const fs::path& outdir, const std::vector<Study>& studies) {
   const auto failed = std::count_if(studies.begin(), studies.end(), [](const Study& s) { return !s.result.ok; });
+  size_t skipped = 0;
+  for (const auto& study : studies) skipped += SkippedSeries(study);
   const auto models = ModelNames(studies);
-  std::string body = "<h1>medpipe report</h1>\n<p class=\"summary\">" + std::to_string(studies.size()) +
-                     " studies, " + std::to_string(failed) + " failed. Click a column header to sort.</p>\n" +
+  const CohortPlots plots = DrawCohortPlots(studies);
+  const auto states = ReviewStates(outdir, studies);
+  std::string rows;
+  size_t flagged = 0, unreviewed = 0;
+  for (const auto& study : studies) {
+    const auto outliers = plots.outliers.find(study.folder);
+    const RowFacts facts{outliers == plots.outliers.end() ? std::vector<std::string>{} : outliers->second, states.at(study.folder)};
+    flagged += !RowFlags(study, facts).empty();
+    unreviewed += facts.review == "unreviewed";
+    rows += StudyRow(study, models, facts);
+  }
+  std::string body = "<h1>medpipe report</h1>\n<p class=\"summary\">" + std::to_string(studies.size()) + " studies: " +
+                     std::to_string(failed) + " failed, " + std::to_string(flagged) + " flagged, " +
+                     std::to_string(unreviewed) + " unreviewed; " + std::to_string(skipped) +
+                     " series left out by design (counted, not flagged). Click a column header to sort. <span id=\"review-note\">"
+                     "Review states as review.jsonl had them when this page was written.</span></p>\n" +
+                     plots.html + FilterBar(models) +
                      "<table class=\"sortable\" id=\"studies\">\n<thead><tr><th>overlay</th><th>study</th>"
-                     "<th>status</th><th>series</th>";
+                     "<th>status</th><th>series</th><th>skipped</th>";
   for (const auto& model : models) body += "<th>" + Escape(model) + "</th>";
-  body += "<th>flags</th><th>page</th></tr></thead>\n<tbody>\n";
-  for (const auto& study : studies) body += StudyRow(study, models);
-  return Page("medpipe report", body + "</tbody>\n</table>");
+  body += "<th>flags</th><th>review</th><th>page</th></tr></thead>\n<tbody>\n" + rows;
+  return Page("medpipe report", body + "</tbody>\n</table>", {{}, BatchScript()});
 }
 
-std::string AnalysisSection(const Analysis& analysis) {
+std::string AnalysisSection(const Study& study, const SeriesResult& series, const Analysis& analysis) {
   std::string html = "<h3>" + Escape(analysis.model) + " (" + Escape(analysis.task) + ") " +
                      StatusHtml(OutcomeName(analysis.outcome)) + "</h3>";
+  if (analysis.outcome != Outcome::Skipped) html += SignoffBlock(study.folder, review::AnalysisKey(series, analysis));
   const auto findings = FindingsOf(analysis);
   if (!findings.empty()) {
     html += "<ul>";
@@ -161,7 +239,7 @@ std::string SeriesSection(const Study& study, const SeriesResult& series, const 
     html += "<img loading=\"lazy\" alt=\"" + Escape(image) + "\" src=\"" +
             UrlPath("../studies/" + study.folder + "/" + image) + "\">";
   html += "</div>";
-  for (const auto& analysis : series.analyses) html += AnalysisSection(analysis);
+  for (const auto& analysis : series.analyses) html += AnalysisSection(study, series, analysis);
   nlohmann::json details = series.json;
   details.erase("analyses");
   return html + "<h3>Series details</h3>" + JsonHtml(details) + "</section>\n";
@@ -174,7 +252,7 @@ std::string StudyPage(const fs::path& outdir, const Study& study, bool viewer_in
   details.erase("series");
   std::string body = "<p><a href=\"../report.html\">&larr; all studies</a></p>\n<h1>Study " +
                      Escape(result.study_id) + " " + StatusHtml(StatusName(result)) + "</h1>\n<p class=\"summary\">" +
-                     Escape(result.study_instance_uid) + "</p>\n";
+                     Escape(result.study_instance_uid) + "</p>\n" + SignoffBlock(study.folder, "");
   const auto failures = FailureFlags(result);
   if (!failures.empty()) body += FlagList(failures);
   PageScripts scripts;
@@ -183,9 +261,10 @@ std::string StudyPage(const fs::path& outdir, const Study& study, bool viewer_in
     if (!viewer.data_script.empty()) scripts.files.push_back(viewer.data_script);
     body += SeriesSection(study, result.series[i], study.pictures[i], viewer.html);
   }
+  scripts.inline_script = SignoffScript();
   if (!scripts.files.empty()) {
     scripts.files.insert(scripts.files.begin(), kViewerBundle);
-    scripts.inline_script = ViewerScript();
+    scripts.inline_script += ViewerScript();
   }
   return Page("Study " + result.study_id, body + "<h2>Study details</h2>" + JsonHtml(details), scripts);
 }
@@ -199,7 +278,7 @@ size_t WriteHtmlReport(const fs::path& outdir) {
   if (ec) throw IoError((outdir / "report").string(), "cannot create folder: " + ec.message());
   const bool viewer_installed = InstallViewer(outdir);
   for (const auto& study : studies) WriteFileAtomically(outdir / StudyPageName(study), StudyPage(outdir, study, viewer_installed));
-  WriteFileAtomically(outdir / "report.html", IndexPage(studies));
+  WriteFileAtomically(outdir / "report.html", IndexPage(outdir, studies));
   return studies.size();
 }
 

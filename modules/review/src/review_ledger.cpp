@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <fstream>
+
 #include "medpipe/core/json_lines.h"
 
 namespace fs = std::filesystem;
@@ -13,6 +15,16 @@ constexpr const char* kSignoffNames[] = {"accept", "reject", "comment"};
 constexpr const char* kStateNames[] = {"unreviewed", "accepted", "rejected"};
 
 bool Decides(const ReviewEntry& entry) { return entry.signoff != Signoff::Comment; }
+
+// A line a crash cut short gets its line break, so the next entry starts a line of its own.
+void EndTornLine(const fs::path& ledger) {
+  std::fstream file(ledger, std::ios::in | std::ios::out | std::ios::binary);
+  if (!file || !file.seekg(-1, std::ios::end)) return;
+  if (file.get() == '\n') return;
+  file.clear();
+  file.seekp(0, std::ios::end);
+  file.put('\n');
+}
 
 }  // namespace
 
@@ -27,6 +39,7 @@ std::optional<Signoff> SignoffNamed(const std::string& name) {
 const char* ReviewStateName(ReviewState state) { return kStateNames[static_cast<int>(state)]; }
 
 void AppendReview(const fs::path& outdir, const ReviewEntry& entry) {
+  EndTornLine(outdir / kLedgerName);
   AppendJsonLine(outdir / kLedgerName, {{"study_id", entry.study_id},
                                         {"analysis", entry.analysis},
                                         {"decision", SignoffName(entry.signoff)},

@@ -1,6 +1,8 @@
 #include "medpipe/review/verified_sr.h"
 
 #include <dcmtk/dcmdata/dcfilefo.h>
+#include <dcmtk/dcmdata/dcvrlo.h>
+#include <dcmtk/dcmdata/dcvrpn.h>
 #include <dcmtk/dcmsr/dsrdoc.h>
 
 #include <cctype>
@@ -42,8 +44,11 @@ void WriteVerifiedSr(const fs::path& source, const fs::path& target, const std::
   DSRDocument document;
   Require(document.read(*file.getDataset()), source, "is not an SR document dcmsr reads");
   if (document.getCompletionFlag() != DSRTypes::CF_Complete) Require(document.completeDocument(), source, "cannot be completed");
-  Require(document.verifyDocument(observer.c_str(), organization.c_str(), date_time.c_str()), source,
-          "cannot be verified by '" + observer + "'");
+  const std::string by = "cannot be verified by '" + observer + "' of '" + organization + "'";
+  Require(DcmPersonName::checkStringValue(observer.c_str(), "1"), source, by);
+  Require(DcmLongString::checkStringValue(organization.c_str(), "1"), source, by);
+  // DCMTK 3.6.7's DT check refuses the UTC offset +0000; DicomDateTime() made it in that one form.
+  Require(document.verifyDocument(observer.c_str(), organization.c_str(), date_time.c_str(), OFFalse), source, by);
   document.createNewSOPInstance();
 
   DcmFileFormat verified;

@@ -6,15 +6,19 @@
 namespace medpipe::report {
 
 // Reads every OUTDIR/studies/*/result.json (not hidden folders: those are staging) and writes
-// OUTDIR/report.html and OUTDIR/report/<study_id>.html, self-contained (inline CSS, a small inline
-// script that sorts the table by a clicked column, numbers as numbers; nothing from the network;
-// images by relative paths into studies/<study_id>/). report.html has a row per study: thumbnail
-// (its first overlay), id, status, series count, a column per model with each label's volume (mL)
-// or the classification's decision and probability, flags (problems, errors, fallbacks, skipped
-// models, missing overlays) and a link to the study page, which shows every series with its
-// overlays, numbers and problems. All text from result.json is HTML-escaped; files are written
-// atomically. Throws IoError naming a result.json that is not a medpipe result. Returns the number
-// of studies listed.
+// OUTDIR/report.html and OUTDIR/report/<study_id>.html, self-contained (inline CSS, small inline
+// scripts allowed by hash; nothing from the network; images by relative paths into
+// studies/<study_id>/). report.html: counts (failed, flagged, unreviewed, series left out by design),
+// cohort plots (inline SVG: each label's volumes across the batch with its 1.5 IQR fences and normal
+// range, outliers flagged; each classifier's probability histogram with its threshold), filters
+// (failed, flagged, unreviewed, per model) and a sortable row per study: thumbnail (its first
+// overlay), id, status, series and skipped-series counts, a column per model with each label's volume
+// (mL) or the classification's decision and probability, flags (problems, errors, fallbacks, missing
+// overlays, outliers; skips are counted, not flagged), its review state (OUTDIR/review.jsonl) and a
+// link to the study page, which shows every series with its overlays, numbers and problems, and the
+// sign-off controls that `medpipe review` enables. All text from result.json is HTML-escaped; files
+// are written atomically. Throws IoError naming a result.json that is not a medpipe result. Returns
+// the number of studies listed.
 size_t WriteHtmlReport(const std::filesystem::path& outdir);
 
 // Writes OUTDIR/results.csv (RFC 4180, CRLF): a header, then per study, series and analysis a row

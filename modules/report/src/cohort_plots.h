@@ -1,0 +1,24 @@
+#pragma once
+// The batch page's cohort plots, inline SVG drawn here (no script, nothing fetched): per segmentation
+// label, each study's volume on one axis with the quartile box, the 1.5 IQR fences and the label's
+// normal range when result.json gives one ("normal_range_ml": [low, high]), outliers in red; per
+// classifier, the histogram of the decided probability with the threshold.
+#include <map>
+#include <string>
+#include <vector>
+
+#include "study_results.h"
+
+namespace medpipe::report {
+
+// Fewer studies than this give no fences: their quartiles say nothing.
+constexpr size_t kMinStudiesForFences = 4;
+
+struct CohortPlots {
+  std::string html;                                       // a figure per label and classifier
+  std::map<std::string, std::vector<std::string>> outliers;  // study folder -> why its volume stands out
+};
+
+CohortPlots DrawCohortPlots(const std::vector<Study>& studies);
+
+}  // namespace medpipe::report
