@@ -23,5 +23,8 @@ int ReportCommand(const std::vector<std::string>& args);
 int ListenCommand(const std::vector<std::string>& args);
 int FetchCommand(const std::vector<std::string>& args);
 int CodesCommand(const std::vector<std::string>& args);
+// Sign-off (README: Review): serve OUT with accept/reject/comment; send the accepted studies.
+int ReviewCommand(const std::vector<std::string>& args);
+int SendCommand(const std::vector<std::string>& args);
 
 }  // namespace medpipe::cli

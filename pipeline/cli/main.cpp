@@ -22,6 +22,8 @@ const char* kUsage =
     "  report OUT         rebuild results.csv and report.html over every study in OUT (e.g. after shards)\n"
     "  listen --out OUT   receive studies over DICOM (C-STORE SCP) and run the pipeline on each when it is complete\n"
     "  fetch --pacs HOST:PORT --aec AET (--study UID | --date RANGE) --out DIR  query and retrieve studies from a PACS\n"
+    "  review OUT         serve OUT's pages on 127.0.0.1 with sign-off (accept, reject, comment) into OUT/review.jsonl\n"
+    "  send OUT --to HOST:PORT:AET  store the accepted studies' SEG, RTSTRUCT and verified SR on a PACS\n"
     "  codes              the problem codes a series can get, their effect and what to do, as Markdown\n"
     "Run 'medpipe COMMAND --help' for the options of a command.";
 
@@ -60,7 +62,9 @@ int main(int argc, char** argv) {
                                                    {"report", medpipe::cli::ReportCommand},
                                                    {"listen", medpipe::cli::ListenCommand},
                                                    {"fetch", medpipe::cli::FetchCommand},
-                                                   {"codes", medpipe::cli::CodesCommand}};
+                                                   {"codes", medpipe::cli::CodesCommand},
+                                                   {"review", medpipe::cli::ReviewCommand},
+                                                   {"send", medpipe::cli::SendCommand}};
   if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
     std::cout << kUsage << "\n";
     return argc < 2 ? medpipe::cli::kExitUsage : medpipe::cli::kExitOk;

@@ -94,7 +94,9 @@ int RunCommand(const std::vector<std::string>& args) {
   AddModelOptions(model_options);
   po::options_description network_options("sending results to a PACS");
   network_options.add_options()("send", po::value<std::string>(),
-                                "HOST:PORT:AET: C-STORE each study's SEG, RTSTRUCT and SR to this PACS once it is done");
+                                "HOST:PORT:AET: C-STORE each study's SEG, RTSTRUCT and SR to this PACS once it is done")(
+      "send-reviewed-only", po::bool_switch(),
+      "with --send: only studies accepted in OUT/review.jsonl (`medpipe review`) as they are now, the SR verified");
   AddNetworkOptions(network_options);
   extra_options.add(batch_options).add(model_options).add(network_options);
   if (!ParseArchiveToOutdir(args, "run", "output folder; results under OUT/studies/<study-id>/", "studies", vm, exit_code,
@@ -109,6 +111,8 @@ int RunCommand(const std::vector<std::string>& args) {
   const DecodeLimits decode_limits = DecodeLimitsOf(vm);
   std::optional<net::Peer> send_to;
   if (vm.count("send")) send_to = net::ParsePeer("--send", vm["send"].as<std::string>());
+  const bool reviewed_only = vm["send-reviewed-only"].as<bool>();
+  if (reviewed_only && !send_to) throw ConfigError("--send-reviewed-only", "is given without --send HOST:PORT:AET");
   const net::NetSettings net_settings = NetSettingsOf(vm);
   const RunSettings settings = RunSettingsOf(vm);  // refuses bad settings and manifests before any study is read
 
@@ -154,7 +158,8 @@ int RunCommand(const std::vector<std::string>& args) {
   std::optional<ResultSender> sender;
   const StudyRecorded send_results = [&](const WorkItem& item, Outcome outcome) {
     if (!send_to || outcome == Outcome::Failed) return;
-    if (!sender) sender.emplace(*send_to, net_settings, store.StudiesDir(), outdir / ShardFileName("sent", shard, ".jsonl"));
+    if (!sender) sender.emplace(*send_to, net_settings, store.StudiesDir(), outdir / ShardFileName("sent", shard, ".jsonl"),
+                                 reviewed_only);
     sender->Send(item.id);
   };
   const SupervisedRun run = Supervise(items, worker_main, supervisor_options, store, progress, send_results);

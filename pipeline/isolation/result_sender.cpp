@@ -19,6 +19,7 @@
 #include "medpipe/core/json_lines.h"
 #include "medpipe/core/log.h"
 #include "medpipe/net/send.h"
+#include "medpipe/review/accepted_objects.h"
 
 namespace fs = std::filesystem;
 
@@ -44,9 +45,15 @@ std::string DigestOf(const std::vector<fs::path>& objects) {
 // Sends the objects of STUDY_ID unless SENT lists them as they are now, and records that in LEDGER;
 // false when sending failed.
 bool SendStudy(const net::Peer& peer, const net::NetSettings& settings, const fs::path& studies_dir, const fs::path& ledger,
-               const std::string& study_id, std::set<std::string>& sent) {
+               const std::string& study_id, bool reviewed_only, std::set<std::string>& sent) {
   FailPoint("sending");
-  const auto objects = DicomObjectsOf(studies_dir / study_id);
+  std::vector<fs::path> objects;
+  try {
+    objects = reviewed_only ? review::AcceptedObjects(studies_dir.parent_path(), study_id) : DicomObjectsOf(studies_dir / study_id);
+  } catch (const std::exception& error) {
+    Log(LogLevel::Error, "study " + study_id + ": its reviewed results cannot be sent: " + error.what());
+    return false;
+  }
   if (objects.empty()) return true;
   const std::string digest = DigestOf(objects);
   if (sent.count(study_id + " " + digest)) return true;
@@ -75,7 +82,7 @@ bool SendStudy(const net::Peer& peer, const net::NetSettings& settings, const fs
 // The sending process: sends each study named on IN_FD, in order; at the end of IN_FD tells how many
 // failed on RESULT_FD.
 [[noreturn]] void SendInChild(const net::Peer& peer, const net::NetSettings& settings, const fs::path& studies_dir,
-                              const fs::path& ledger, int in_fd, int result_fd) {
+                              const fs::path& ledger, bool reviewed_only, int in_fd, int result_fd) {
   std::set<std::string> sent;  // "<study id> <sha256 of its objects>" sent to this destination
   for (const auto& record : ReadJsonLines(ledger.parent_path(), "sent"))
     if (record.value("destination", "") == peer.Describe() && record.value("status", "") == "sent")
@@ -85,7 +92,7 @@ bool SendStudy(const net::Peer& peer, const net::NetSettings& settings, const fs
   std::vector<std::string> study_ids;
   for (bool open = true; open; study_ids.clear()) {
     open = in.Receive(-1, study_ids);
-    for (const auto& study_id : study_ids) failed += SendStudy(peer, settings, studies_dir, ledger, study_id, sent) ? 0 : 1;
+    for (const auto& study_id : study_ids) failed += SendStudy(peer, settings, studies_dir, ledger, study_id, reviewed_only, sent) ? 0 : 1;
   }
   ::_exit(MessageChannel(result_fd).Send(std::to_string(failed)) ? kExitOk : kExitCannotStart);
 }
@@ -106,14 +113,14 @@ std::optional<size_t> FailedCount(MessageChannel& result) {
 }  // namespace
 
 ResultSender::ResultSender(const net::Peer& peer, const net::NetSettings& settings, const fs::path& studies_dir,
-                           const fs::path& ledger) {
+                           const fs::path& ledger, bool reviewed_only) {
   int queue[2], result[2];
   if (::pipe2(queue, O_CLOEXEC) != 0 || ::pipe2(result, O_CLOEXEC) != 0) throw IoError("pipe", std::strerror(errno));
   child_ = ChildProcess::Fork();
   if (child_.InChild()) {
     ::close(queue[1]);
     ::close(result[0]);
-    SendInChild(peer, settings, studies_dir, ledger, queue[0], result[1]);
+    SendInChild(peer, settings, studies_dir, ledger, reviewed_only, queue[0], result[1]);
   }
   ::close(queue[0]);
   ::close(result[1]);

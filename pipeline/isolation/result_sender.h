@@ -19,9 +19,10 @@ namespace medpipe::cli {
 class ResultSender {
  public:
   // Study folders in STUDIES_DIR; the ledger is LEDGER (its folder's sent*.jsonl are all read).
-  // Starts the sending process.
+  // REVIEWED_ONLY: only studies accepted in review.jsonl beside STUDIES_DIR, their SR verified
+  // (review::AcceptedObjects). Starts the sending process.
   ResultSender(const net::Peer& peer, const net::NetSettings& settings, const std::filesystem::path& studies_dir,
-               const std::filesystem::path& ledger);
+               const std::filesystem::path& ledger, bool reviewed_only = false);
   ~ResultSender();  // Finish()
 
   // Queues the study STUDY_ID for sending (nothing happens when it was sent as it is now); never blocks.
