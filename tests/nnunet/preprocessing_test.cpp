@@ -177,7 +177,15 @@ class NnunetPlanTest : public medpipe::testing::TempDirTest {
                {"use_mask_for_norm", false},
                {"intensity_properties", {{"percentile_00_5", -1000}, {"percentile_99_5", 400.5}, {"mean", 50}, {"std", 120}}}}}},
             {"resampling", {{"separate_z_anisotropy_threshold", 3}, {"data", resampling}, {"probabilities", probabilities}}},
-            {"output", {{"channels", 7}}}};
+            {"output", {{"channels", 7}}},
+            {"has_regions", false},
+            {"regions_class_order", nullptr},
+            {"inference",
+             {{"tile_step_size", 0.5},
+              {"use_gaussian", true},
+              {"gaussian_sigma_scale", 0.125},
+              {"gaussian_value_scaling_factor", 10},
+              {"allowed_mirroring_axes", {0, 2}}}}};
   }
   NnunetPlan Read(const json& plan) const {
     std::ofstream(dir_ / "nnunet.json") << plan.dump();
@@ -206,6 +214,16 @@ TEST_F(NnunetPlanTest, ReadsTheExportedFields) {
   EXPECT_EQ(plan.probabilities.order, 1);
   EXPECT_FALSE(plan.data.force_separate_z.has_value());
   EXPECT_EQ(plan.output_channels, 7);
+  EXPECT_EQ(plan.inference.tile_step_size, 0.5);
+  EXPECT_EQ(plan.inference.mirror_axes, (std::vector<int>{0, 2}));
+  EXPECT_FALSE(plan.has_regions);
+  json regions = Valid();
+  regions["has_regions"] = true;
+  regions["regions_class_order"] = {1, 2, 3, 4, 5, 6, 7};
+  regions["inference"]["allowed_mirroring_axes"] = nullptr;
+  const NnunetPlan region_plan = Read(regions);
+  EXPECT_EQ(region_plan.regions_class_order, (std::vector<int>{1, 2, 3, 4, 5, 6, 7}));
+  EXPECT_TRUE(region_plan.inference.mirror_axes.empty());
 }
 
 TEST_F(NnunetPlanTest, ErrorsNameTheFieldAndWhatWasExpected) {
@@ -225,6 +243,13 @@ TEST_F(NnunetPlanTest, ErrorsNameTheFieldAndWhatWasExpected) {
   plan["normalization"][0]["scheme"] = "Custom";
   EXPECT_NE(Error(plan).find("expected one of CTNormalization"), std::string::npos);
   EXPECT_NE(Error(plan).find(dir_.string() + "/nnunet.json"), std::string::npos);
+  plan = Valid();
+  plan["inference"]["allowed_mirroring_axes"] = {0, 3};
+  EXPECT_NE(Error(plan).find("'inference/allowed_mirroring_axes/1' is 3; expected an integer from 0 to 2"), std::string::npos);
+  plan = Valid();
+  plan["has_regions"] = true;
+  plan["regions_class_order"] = {1, 2};
+  EXPECT_NE(Error(plan).find("'regions_class_order' is [1,2]; expected one label per output channel"), std::string::npos);
 }
 
 }  // namespace

@@ -188,6 +188,60 @@ GoldenVector ReadGolden(const Reader& reader, const json& node) {
   return golden;
 }
 
+// The input fields of medpipe's own preprocessing (geometry, normalisation, test-time flips).
+void ReadModelInput(const Reader& reader, const json& input, Manifest& m) {
+  if (input.contains("orientation") && !input.at("orientation").is_null()) {
+    m.orientation = reader.String(input, "input.", "orientation");
+    if (!IsOrientationCode(m.orientation)) reader.Fail("input.orientation", "must be three axis letters such as RAS or LPS");
+  }
+  if (input.contains("spacing_mm") && !input.at("spacing_mm").is_null()) {
+    m.spacing_mm = reader.Numbers<3>(input.at("spacing_mm"), "input.spacing_mm");
+    for (double s : *m.spacing_mm)
+      if (!(s > 0 && s < 100)) reader.Fail("input.spacing_mm", "must be positive millimetres below 100");
+  }
+  const auto patch = reader.Shape(reader.Get(input, "input.", "patch_size"), "input.patch_size");
+  if (static_cast<int>(patch.size()) != m.spatial_dims) reader.Fail("input.patch_size", "must have spatial_dims entries (x, y[, z])");
+  for (int a = 0; a < m.spatial_dims; ++a) m.patch_size[a] = patch[a];
+  if (input.contains("interpolation"))
+    m.interpolation = reader.Choice<Interpolation>(input, "input.", "interpolation",
+                                                   {{"linear", Interpolation::Linear}, {"bspline", Interpolation::BSpline}});
+  m.normalisation = ReadNormalisation(reader, reader.Get(input, "input.", "normalisation"));
+  if (input.contains("mirror_axes")) {
+    for (const auto& axis : input.at("mirror_axes")) {
+      if (!axis.is_number_integer() || axis.get<int>() < 0 || axis.get<int>() >= m.spatial_dims)
+        reader.Fail("input.mirror_axes", "must hold spatial axis numbers (0 = x, 1 = y, 2 = z)");
+      m.mirror_axes.push_back(axis.get<int>());
+    }
+  }
+}
+
+// The input fields whose role nnunet.json takes over: present beside "preprocessing": "nnunet" they
+// would be ignored, so they are refused.
+constexpr const char* kNnunetOwnedInputs[] = {"orientation", "spacing_mm", "patch_size", "interpolation",
+                                              "normalisation", "mirror_axes"};
+
+NnunetSettings ReadNnunet(const Reader& reader, const json& root, const Manifest& m) {
+  const std::string path = "nnunet.";
+  const json& node = reader.Get(root, "", "nnunet");
+  NnunetSettings nnunet;
+  nnunet.plan = reader.String(node, path, "plan");
+  if (nnunet.plan.find('/') != std::string::npos || nnunet.plan.rfind("..", 0) == 0)
+    reader.Fail(path + "plan", "must be a file name inside the package (is '" + nnunet.plan + "')");
+  nnunet.plan_sha256 = reader.String(node, path, "plan_sha256");
+  if (nnunet.plan_sha256.size() != 64 || nnunet.plan_sha256.find_first_not_of("0123456789abcdef") != std::string::npos)
+    reader.Fail(path + "plan_sha256", "must be 64 lower-case hex digits");
+  nnunet.dicom_voxel_order = reader.Choice<DicomVoxelOrder>(
+      node, path, "dicom_voxel_order", {{"dcm2niix", DicomVoxelOrder::Dcm2niix}, {"medpipe", DicomVoxelOrder::Medpipe}});
+  if (m.task != Task::Segmentation) reader.Fail("preprocessing", "is 'nnunet', which runs segmentation models only");
+  if (m.spatial_dims != 3)
+    reader.Fail("input.spatial_dims", "must be 3 with preprocessing 'nnunet' (2-D nnU-Net configurations are not supported yet)");
+  const json& input = root.at("input");
+  for (const char* key : kNnunetOwnedInputs)
+    if (input.contains(key))
+      reader.Fail(std::string("input.") + key, "must be absent with preprocessing 'nnunet': " + nnunet.plan + " gives it");
+  return nnunet;
+}
+
 }  // namespace
 
 int64_t Manifest::OutputChannels() const {
@@ -225,6 +279,10 @@ std::string StructureText(const Label& label) {
 
 const char* TaskName(Task task) { return task == Task::Segmentation ? "segmentation" : "classification"; }
 
+const char* DicomVoxelOrderName(DicomVoxelOrder order) {
+  return order == DicomVoxelOrder::Dcm2niix ? "dcm2niix" : "medpipe";
+}
+
 Manifest ParseManifest(const std::string& json_text, const std::filesystem::path& directory) {
   const std::string file = (directory / "manifest.json").string();
   const Reader reader(file);
@@ -249,6 +307,11 @@ Manifest ParseManifest(const std::string& json_text, const std::filesystem::path
   m.sha256 = reader.String(root, "", "sha256");
   if (m.sha256.size() != 64 || m.sha256.find_first_not_of("0123456789abcdef") != std::string::npos)
     reader.Fail("sha256", "must be 64 lower-case hex digits");
+  if (root.contains("preprocessing"))
+    m.preprocessing = reader.Choice<Preprocessing>(root, "", "preprocessing",
+                                                   {{"medpipe", Preprocessing::Medpipe}, {"nnunet", Preprocessing::Nnunet}});
+  const bool nnunet = m.preprocessing == Preprocessing::Nnunet;
+  if (!nnunet && root.contains("nnunet")) reader.Fail("nnunet", "applies only with \"preprocessing\": \"nnunet\"");
 
   const json& input = reader.Get(root, "", "input");
   const json& channels = reader.Get(input, "input.", "channels");
@@ -260,29 +323,7 @@ Manifest ParseManifest(const std::string& json_text, const std::filesystem::path
   const json& dims = reader.Get(input, "input.", "spatial_dims");
   if (dims != 2 && dims != 3) reader.Fail("input.spatial_dims", "must be 2 or 3");
   m.spatial_dims = dims.get<int>();
-  if (input.contains("orientation") && !input.at("orientation").is_null()) {
-    m.orientation = reader.String(input, "input.", "orientation");
-    if (!IsOrientationCode(m.orientation)) reader.Fail("input.orientation", "must be three axis letters such as RAS or LPS");
-  }
-  if (input.contains("spacing_mm") && !input.at("spacing_mm").is_null()) {
-    m.spacing_mm = reader.Numbers<3>(input.at("spacing_mm"), "input.spacing_mm");
-    for (double s : *m.spacing_mm)
-      if (!(s > 0 && s < 100)) reader.Fail("input.spacing_mm", "must be positive millimetres below 100");
-  }
-  const auto patch = reader.Shape(reader.Get(input, "input.", "patch_size"), "input.patch_size");
-  if (static_cast<int>(patch.size()) != m.spatial_dims) reader.Fail("input.patch_size", "must have spatial_dims entries (x, y[, z])");
-  for (int a = 0; a < m.spatial_dims; ++a) m.patch_size[a] = patch[a];
-  if (input.contains("interpolation"))
-    m.interpolation = reader.Choice<Interpolation>(input, "input.", "interpolation",
-                                                   {{"linear", Interpolation::Linear}, {"bspline", Interpolation::BSpline}});
-  m.normalisation = ReadNormalisation(reader, reader.Get(input, "input.", "normalisation"));
-  if (input.contains("mirror_axes")) {
-    for (const auto& axis : input.at("mirror_axes")) {
-      if (!axis.is_number_integer() || axis.get<int>() < 0 || axis.get<int>() >= m.spatial_dims)
-        reader.Fail("input.mirror_axes", "must hold spatial axis numbers (0 = x, 1 = y, 2 = z)");
-      m.mirror_axes.push_back(axis.get<int>());
-    }
-  }
+  if (!nnunet) ReadModelInput(reader, input, m);
 
   if (input.contains("selector")) {
     m.series_description = reader.String(reader.Get(input, "input.", "selector"), "input.selector.", "series_description");
@@ -316,6 +357,8 @@ Manifest ParseManifest(const std::string& json_text, const std::filesystem::path
     m.decision = DecisionRule{found->value, threshold};
   }
 
+  if (nnunet) m.nnunet = ReadNnunet(reader, root, m);
+
   m.golden = ReadGolden(reader, reader.Get(root, "", "golden"));
   if (m.golden.output_shape.size() < 2 || m.golden.output_shape[1] != m.OutputChannels())
     reader.Fail("golden.output_shape", "must have " + std::to_string(m.OutputChannels()) + " output channels, as the labels imply");
@@ -328,7 +371,11 @@ Manifest LoadManifest(const std::filesystem::path& directory) {
   const auto path = directory / "manifest.json";
   if (!std::filesystem::is_regular_file(path))
     throw ModelError(path.string(), "is missing: " + directory.string() + " is not a model package");
-  return ParseManifest(ReadFile(path), directory);
+  Manifest manifest = ParseManifest(ReadFile(path), directory);
+  if (manifest.nnunet && !std::filesystem::is_regular_file(manifest.NnunetPlanFile()))
+    throw ModelError(manifest.NnunetPlanFile().string(),
+                     "is missing: manifest.json says preprocessing 'nnunet' (re-import with `medpipe model import nnunet`)");
+  return manifest;
 }
 
 bool SelectsSeries(const Manifest& manifest, const std::string& description) {

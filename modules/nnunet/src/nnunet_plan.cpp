@@ -111,6 +111,37 @@ ResamplingSettings ReadResampling(const PlanReader& reader, const std::string& f
   return settings;
 }
 
+InferenceSettings ReadInference(const PlanReader& reader) {
+  InferenceSettings settings;
+  settings.tile_step_size = reader.Number("inference/tile_step_size");
+  if (!(settings.tile_step_size > 0 && settings.tile_step_size <= 1))
+    reader.Fail("inference/tile_step_size", settings.tile_step_size, "a fraction of the patch in (0, 1]");
+  settings.use_gaussian = reader.Bool("inference/use_gaussian");
+  settings.gaussian_sigma_scale = reader.Number("inference/gaussian_sigma_scale");
+  if (!(settings.gaussian_sigma_scale > 0))
+    reader.Fail("inference/gaussian_sigma_scale", settings.gaussian_sigma_scale, "a positive number");
+  settings.gaussian_value_scaling = reader.Number("inference/gaussian_value_scaling_factor");
+  if (!(settings.gaussian_value_scaling > 0))
+    reader.Fail("inference/gaussian_value_scaling_factor", settings.gaussian_value_scaling, "a positive number");
+  const json& axes = reader.At("inference/allowed_mirroring_axes");
+  if (axes.is_null()) return settings;
+  if (!axes.is_array() || axes.size() > 3) reader.Fail("inference/allowed_mirroring_axes", axes, "null or up to 3 axes");
+  for (size_t i = 0; i < axes.size(); ++i)
+    settings.mirror_axes.push_back(
+        static_cast<int>(reader.Integer("inference/allowed_mirroring_axes/" + std::to_string(i), 0, 2)));
+  return settings;
+}
+
+std::vector<int> ReadRegionsClassOrder(const PlanReader& reader, int64_t channels) {
+  const json& order = reader.At("regions_class_order");
+  if (!order.is_array() || static_cast<int64_t>(order.size()) != channels)
+    reader.Fail("regions_class_order", order, "one label per output channel (a region model)");
+  std::vector<int> labels;
+  for (size_t i = 0; i < order.size(); ++i)
+    labels.push_back(static_cast<int>(reader.Integer("regions_class_order/" + std::to_string(i), 1, 255)));
+  return labels;
+}
+
 }  // namespace
 
 NnunetPlan ReadNnunetPlan(const std::filesystem::path& dir) {
@@ -156,6 +187,13 @@ NnunetPlan ReadNnunetPlan(const std::filesystem::path& dir) {
   plan.data = ReadResampling(reader, "resampling/data");
   plan.probabilities = ReadResampling(reader, "resampling/probabilities");
   plan.output_channels = reader.Integer("output/channels", 1, 1 << 16);
+  plan.inference = ReadInference(reader);
+  plan.has_regions = reader.Bool("has_regions");
+  if (plan.has_regions) {
+    plan.regions_class_order = ReadRegionsClassOrder(reader, plan.output_channels);
+  } else if (plan.output_channels < 2 || plan.output_channels > 256) {
+    reader.Fail("output/channels", plan.output_channels, "2 to 256 (background and up to 255 labels)");
+  }
   return plan;
 }
 

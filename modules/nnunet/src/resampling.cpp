@@ -55,7 +55,8 @@ std::vector<std::pair<double, double>> Ranges(const float* values, const Shape3&
 }
 
 void ResampleChannel(const float* in, const Shape3& shape, float* out, const Shape3& new_shape,
-                     std::optional<int> separate_axis, const ResamplingSettings& settings, unsigned threads) {
+                     std::optional<int> separate_axis, const ResamplingSettings& settings, unsigned threads,
+                     Stored stored) {
   Grid3 grid{shape, std::vector<double>(in, in + VoxelCount(shape))};
   std::vector<int> axes{0, 1, 2};
   if (separate_axis) axes.erase(axes.begin() + *separate_axis);
@@ -69,10 +70,16 @@ void ResampleChannel(const float* in, const Shape3& shape, float* out, const Sha
     grid.values[i] = std::clamp(grid.values[i], low, high);
   }
   if (separate_axis) grid = ZoomAxes(std::move(grid), new_shape, {*separate_axis}, settings.order_z, threads);
-  std::transform(grid.values.begin(), grid.values.end(), out, [](double v) { return static_cast<float>(v); });
+  if (stored == Stored::Float16) {
+    std::transform(grid.values.begin(), grid.values.end(), out, [](double v) { return RoundToHalf(v); });
+  } else {
+    std::transform(grid.values.begin(), grid.values.end(), out, [](double v) { return static_cast<float>(v); });
+  }
 }
 
 }  // namespace
+
+float RoundToHalf(double value) { return static_cast<float>(static_cast<_Float16>(value)); }
 
 Shape3 NewShape(const Shape3& shape, const Spacing3& spacing, const Spacing3& target) {
   Shape3 out{};
@@ -89,12 +96,12 @@ std::optional<int> SeparateZAxis(const Spacing3& current, const Spacing3& target
 }
 
 Array4 Resample(const Array4& data, const Shape3& new_shape, const Spacing3& current, const Spacing3& target,
-                const ResamplingSettings& settings, double separate_z_threshold, unsigned threads) {
+                const ResamplingSettings& settings, double separate_z_threshold, unsigned threads, Stored stored) {
   if (data.Shape() == new_shape) return data;
   const std::optional<int> axis = SeparateZAxis(current, target, settings.force_separate_z, separate_z_threshold);
   Array4 out(data.Channels(), new_shape);
   for (int64_t c = 0; c < data.Channels(); ++c)
-    ResampleChannel(data.Channel(c), data.Shape(), out.Channel(c), new_shape, axis, settings, threads);
+    ResampleChannel(data.Channel(c), data.Shape(), out.Channel(c), new_shape, axis, settings, threads, stored);
   return out;
 }
 

@@ -86,11 +86,31 @@ struct GoldenVector {
   double tolerance = 1e-4;        // max absolute difference
 };
 
+// Whose steps turn a series into the network's input and its output into labels: medpipe's (the
+// manifest's input fields) or nnU-Net's (the package's nnunet.json, docs/nnunet-import.md).
+enum class Preprocessing { Medpipe, Nnunet };
+
+// How a DICOM series' voxels are laid out for a model trained on NIfTI files that were converted from
+// DICOM: nnU-Net reads the voxel array as the file stores it and ignores the direction matrix.
+enum class DicomVoxelOrder {
+  Dcm2niix,  // as dcm2niix writes it: columns as stored, rows reversed, slices along the normal
+  Medpipe,   // as medpipe assembles (and `medpipe convert` writes) it: rows as stored
+};
+
+// A package exported from nnU-Net (`medpipe model import nnunet`).
+struct NnunetSettings {
+  std::string plan = "nnunet.json";  // relative to the package
+  std::string plan_sha256;           // of that file
+  DicomVoxelOrder dicom_voxel_order = DicomVoxelOrder::Dcm2niix;
+};
+
 struct Manifest {
   std::filesystem::path directory;
   std::string name, version, description, license, training_data;
   Task task = Task::Segmentation;
   std::string sha256;  // of model.pt
+  Preprocessing preprocessing = Preprocessing::Medpipe;
+  std::optional<NnunetSettings> nnunet;  // set when preprocessing is Nnunet
 
   std::vector<InputChannel> channels;
   int spatial_dims = 3;
@@ -112,6 +132,7 @@ struct Manifest {
   GoldenVector golden;
 
   std::filesystem::path ModelFile() const { return directory / "model.pt"; }
+  std::filesystem::path NnunetPlanFile() const { return directory / (nnunet ? nnunet->plan : "nnunet.json"); }
   // Number of channels the network outputs: background plus labels for softmax segmentation.
   int64_t OutputChannels() const;
 };
@@ -124,6 +145,8 @@ Manifest LoadManifest(const std::filesystem::path& directory);
 Manifest ParseManifest(const std::string& json_text, const std::filesystem::path& directory);
 
 const char* TaskName(Task task);
+// "dcm2niix" or "medpipe", as the manifest spells it.
+const char* DicomVoxelOrderName(DicomVoxelOrder order);
 
 // Whether MANIFEST's series selector picks a series with DESCRIPTION.
 bool SelectsSeries(const Manifest& manifest, const std::string& description);

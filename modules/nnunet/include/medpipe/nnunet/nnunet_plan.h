@@ -30,6 +30,15 @@ struct ResamplingSettings {
   std::optional<bool> force_separate_z;
 };
 
+// nnU-Net's sliding window (predict_sliding_window_return_logits) as the export recorded it.
+struct InferenceSettings {
+  double tile_step_size = 0.5;          // tiles overlap by 1 - step of the patch
+  bool use_gaussian = true;             // weight tiles by a Gaussian (else uniformly)
+  double gaussian_sigma_scale = 0.125;  // sigma = patch * scale
+  double gaussian_value_scaling = 10;   // the Gaussian's maximum
+  std::vector<int> mirror_axes;         // network-frame axes (0 = first spatial); empty: no test-time mirroring
+};
+
 struct NnunetPlan {
   std::string image_reader_writer;  // NibabelIO, SimpleITKIO or NibabelIOWithReorient
   int64_t input_channels = 0;
@@ -42,6 +51,10 @@ struct NnunetPlan {
   double separate_z_anisotropy_threshold = 3.0;     // spacing ratio above which one axis is resampled apart
   ResamplingSettings data;                          // image to the plan's spacing
   ResamplingSettings probabilities;                 // logits back to the image's spacing
+  InferenceSettings inference;
+  // Region models: sigmoid outputs, channel i decides label regions_class_order[i] (later ones win) above 0.5.
+  bool has_regions = false;
+  std::vector<int> regions_class_order;
 };
 
 // Reads and checks DIR/nnunet.json; a ModelError names the file, the field, what it holds and what

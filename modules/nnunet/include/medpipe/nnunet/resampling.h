@@ -18,11 +18,19 @@ Shape3 NewShape(const Shape3& shape, const Spacing3& spacing, const Spacing3& ta
 std::optional<int> SeparateZAxis(const Spacing3& current, const Spacing3& target, std::optional<bool> force,
                                  double threshold);
 
+// How resampled values are stored: float32, or rounded to float16 from the float64 result (nnU-Net keeps
+// the input's dtype: its logits are float16).
+enum class Stored { Float32, Float16 };
+
+// Rounds VALUE to the nearest float16 (ties to even), as numpy's and torch's casts do.
+float RoundToHalf(double value);
+
 // DATA (any channels) resampled to NEW_SHAPE; returned unchanged when the shape already matches.
 // Without a separate axis: a 3-D zoom of spline order settings.order, clipped to each channel's
 // [min, max]. With one: every slice across it zoomed in 2-D and clipped to that slice's range, then
 // order_z along the axis (0: nearest voxel centre, floor(c + 0.5) clamped), not clipped.
 Array4 Resample(const Array4& data, const Shape3& new_shape, const Spacing3& current, const Spacing3& target,
-                const ResamplingSettings& settings, double separate_z_threshold, unsigned threads = 1);
+                const ResamplingSettings& settings, double separate_z_threshold, unsigned threads = 1,
+                Stored stored = Stored::Float32);
 
 }  // namespace medpipe::nnunet
