@@ -7,7 +7,10 @@ namespace medpipe::cli {
 
 LabelImage::Pointer LabelsOnSourceGrid(const model::Manifest& manifest, const LabelImage& label_map,
                                        const Image3D& source_grid) {
-  auto labels = preprocess::MapBackLabels(label_map, source_grid);
+  return CleanedLabels(manifest, preprocess::MapBackLabels(label_map, source_grid));
+}
+
+LabelImage::Pointer CleanedLabels(const model::Manifest& manifest, LabelImage::Pointer labels) {
   postprocess::Clean(*labels, manifest.postprocessing, manifest.labels);
   return labels;
 }

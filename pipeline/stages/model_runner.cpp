@@ -63,8 +63,11 @@ Image3D::Pointer HeatmapImage(const torch::Tensor& heatmap, const Image3D& grid)
 ModelRunner::ModelRunner(RunSettings settings) : settings_(std::move(settings)) {
   if (!settings_.models.empty()) {
     const torch::Device device = inference::ParseDevice(settings_.device);
-    for (const auto& directory : settings_.models)
+    for (const auto& directory : settings_.models) {
       models_.push_back(inference::LoadedModel::Load(directory, device, settings_.precision));
+      const auto& manifest = models_.back().Manifest();
+      nnunet_.push_back(manifest.nnunet ? std::make_unique<NnunetModel>(manifest, device) : nullptr);
+    }
   }
   if (settings_.outputs.features) CheckFeatures();
 }
@@ -112,7 +115,8 @@ nlohmann::json ModelRunner::SettingsJson() const {
 
 std::vector<ModelJob> ModelRunner::Prepare(const SeriesContext& series) {
   std::vector<ModelJob> jobs;
-  for (auto& model : models_) {
+  for (size_t m = 0; m < models_.size(); ++m) {
+    auto& model = models_[m];
     const auto& manifest = model.Manifest();
     ModelJob job;
     job.model = &model;
@@ -126,7 +130,11 @@ std::vector<ModelJob> ModelRunner::Prepare(const SeriesContext& series) {
     } else {
       try {
         Stopwatch stopwatch;
-        job.prepared = preprocess::Prepare(series.volume, preprocess::SpecFor(manifest));
+        if (nnunet_[m]) {
+          job.nnunet = nnunet_[m]->Prepare(series);
+        } else {
+          job.prepared = preprocess::Prepare(series.volume, preprocess::SpecFor(manifest));
+        }
         job.analysis.json["timings_ms"]["resample"] = stopwatch.Lap();
       } catch (const std::exception& error) {
         RecordFailure(job.analysis, error);
@@ -138,8 +146,9 @@ std::vector<ModelJob> ModelRunner::Prepare(const SeriesContext& series) {
 }
 
 void ModelRunner::Infer(ModelJob& job) const {
-  if (!job.prepared) return;
+  if (!Pending(job)) return;
   try {
+    if (job.nnunet) return InferNnunet(job);
     inference::PredictReport report;
     const auto input = inference::VolumeToTensor(*job.prepared);
     const torch::Tensor output = inference::Predict(*job.model, input, settings_.predict, report);
@@ -169,14 +178,24 @@ void ModelRunner::Infer(ModelJob& job) const {
   } catch (const std::exception& error) {
     RecordFailure(job.analysis, error);
     job.prepared.reset();
+    job.nnunet.reset();
   }
+}
+
+void ModelRunner::InferNnunet(ModelJob& job) const {
+  Stopwatch stopwatch;
+  const size_t m = static_cast<size_t>(job.model - models_.data());
+  nlohmann::json report;
+  nnunet_[m]->Infer(*job.nnunet, settings_.predict.batch_size, report);
+  job.analysis.json.merge_patch(report);
+  job.analysis.json["timings_ms"]["infer"] = stopwatch.Lap();
 }
 
 SeriesAnalysis ModelRunner::Finish(const SeriesContext& series, std::vector<ModelJob>& jobs) const {
   SeriesAnalysis analysis;
   for (auto& job : jobs) {
     if (job.analysis.outcome == Outcome::Failed) ++analysis.failures;
-    if (job.prepared) {
+    if (Pending(job)) {
       try {
         if (job.model->Manifest().task == model::Task::Segmentation) {
           FinishSegmentation(series, job, analysis);
@@ -197,7 +216,9 @@ void ModelRunner::FinishSegmentation(const SeriesContext& series, ModelJob& job,
   const auto& manifest = job.model->Manifest();
   Analysis& result = job.analysis;
   Stopwatch stopwatch;
-  const auto labels = LabelsOnSourceGrid(manifest, *job.label_map, series.volume.Grid());
+  const size_t m = static_cast<size_t>(job.model - models_.data());
+  const auto labels = job.nnunet ? CleanedLabels(manifest, nnunet_[m]->Finish(*job.nnunet, series.volume.Grid()))
+                                 : LabelsOnSourceGrid(manifest, *job.label_map, series.volume.Grid());
   result.labels = MeasureLabels(*labels, manifest, series);
   result.json["timings_ms"]["post"] = stopwatch.Lap();
   MaskFiles files = WriteMasks(*labels, manifest, series, result.labels, settings_.outputs);

@@ -13,6 +13,7 @@
 #include "medpipe/core/volume.h"
 #include "medpipe/inference/model.h"
 #include "medpipe/inference/predictor.h"
+#include "stages/nnunet_model.h"
 #include "stages/run_settings.h"
 #include "stages/series_work.h"
 
@@ -23,6 +24,7 @@ struct ModelJob {
   inference::LoadedModel* model = nullptr;
   Analysis analysis;               // result.json's analysis entry, filled step by step
   std::optional<Volume> prepared;  // model-space input; empty when the model skips the series or a step failed
+  std::shared_ptr<NnunetJob> nnunet;  // instead of PREPARED for a model imported from nnU-Net
   // Infer's, on the prepared grid: the label map (segmentation), or class probabilities and, for 2-D
   // classifiers, the explanation.
   LabelImage::Pointer label_map;
@@ -53,12 +55,18 @@ class ModelRunner {
   // Embeddings come from forward_features: features asked of models that have none is refused
   // (ConfigError), and a model without it beside one with it is named in a warning.
   void CheckFeatures() const;
+  // Infer for a model imported from nnU-Net: its own sliding window (nnunet_model.h).
+  void InferNnunet(ModelJob& job) const;
   // Finish's two kinds of model, each filling JOB's analysis and adding its files and findings to ANALYSIS.
   void FinishSegmentation(const SeriesContext& series, ModelJob& job, SeriesAnalysis& analysis) const;
   void FinishClassification(const SeriesContext& series, ModelJob& job, SeriesAnalysis& analysis) const;
 
+  // Whether JOB has an input (or Infer's output) to go on with.
+  static bool Pending(const ModelJob& job) { return job.prepared || job.nnunet; }
+
   RunSettings settings_;
   std::vector<inference::LoadedModel> models_;
+  std::vector<std::unique_ptr<NnunetModel>> nnunet_;  // per model: set for those imported from nnU-Net
 };
 
 }  // namespace medpipe::cli
