@@ -6,23 +6,27 @@
 #include <itkNiftiImageIO.h>
 #include <itkRGBPixel.h>
 #include <nifti1_io.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <memory>
 #include <vector>
 
 #include "medpipe/core/error.h"
+#include "medpipe/core/files.h"
+#include "medpipe/volume_io/parallel_gzip.h"
 
 namespace medpipe {
 namespace {
 
 template <typename Image>
-void Write(const Image* image, const std::filesystem::path& path) {
+void WriteWithItk(const Image* image, const std::filesystem::path& path) {
   auto writer = itk::ImageFileWriter<Image>::New();
   writer->SetImageIO(itk::NiftiImageIO::New());
   writer->SetInput(image);
@@ -32,6 +36,43 @@ void Write(const Image* image, const std::filesystem::path& path) {
   } catch (const itk::ExceptionObject& error) {
     throw IoError(path.string(), std::string("cannot write NIfTI: ") + error.GetDescription());
   }
+}
+
+// Removes the file at its path when it goes out of scope.
+class TemporaryFile {
+ public:
+  explicit TemporaryFile(std::filesystem::path path) : path_(std::move(path)) {}
+  ~TemporaryFile() {
+    std::error_code ignored;
+    std::filesystem::remove(path_, ignored);
+  }
+  TemporaryFile(const TemporaryFile&) = delete;
+  TemporaryFile& operator=(const TemporaryFile&) = delete;
+  const std::filesystem::path& Path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+void WriteBytes(const std::filesystem::path& path, const std::string& bytes) {
+  const std::unique_ptr<FILE, decltype(&fclose)> file(fopen(path.c_str(), "wb"), fclose);
+  if (!file) throw IoError(path.string(), std::string("cannot write NIfTI: ") + std::strerror(errno));
+  if (fwrite(bytes.data(), 1, bytes.size(), file.get()) != bytes.size() || fflush(file.get()) != 0)
+    throw IoError(path.string(), std::string("cannot write NIfTI: ") + std::strerror(errno));
+}
+
+// A .nii.gz holds the bytes ITK writes as .nii (header and voxels), compressed on the usable cores:
+// ITK's writer compresses on one thread, and that was most of `medpipe convert`'s time.
+template <typename Image>
+void Write(const Image* image, const std::filesystem::path& path) {
+  const std::string name = path.filename().string();
+  const std::string suffix = ".nii.gz";
+  if (name.size() <= suffix.size() || name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0)
+    return WriteWithItk(image, path);
+  const TemporaryFile plain(path.parent_path() /
+                            ("." + name.substr(0, name.size() - 3) + ".partial-" + std::to_string(getpid()) + ".nii"));
+  WriteWithItk(image, plain.Path());
+  WriteBytes(path, GzipParallel(ReadFile(plain.Path())));
 }
 
 template <typename Pixel>
