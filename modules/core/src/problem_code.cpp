@@ -26,6 +26,10 @@ const std::vector<ProblemCodeInfo>& ProblemCodes() {
        "a screenshot or derived picture without patient geometry, left out of volumes by design", "nothing"},
       {ProblemCode::NonImage, "non_image", ProblemEffect::LeftOut, ErrorKind::Dicom,
        "an object without pixel data (SR, KO, PR, ...), left out by design", "nothing"},
+      {ProblemCode::AssumedGeometry, "assumed_geometry", ProblemEffect::Handled, ErrorKind::Dicom,
+       "the image lacks its position, orientation or pixel spacing; it is written with origin 0, identity "
+       "orientation or 1 mm pixels in their place, so it does not lie where the patient was",
+       "use it only where placement does not matter (a projection X-ray), or restore the attributes from the source"},
   };
   return table;
 }

@@ -108,6 +108,19 @@ void OrderVolume(Series& series, const IndexOptions& options) {
   }
 }
 
+// What LoadSeries puts in place of the geometry that the series' first slice lacks; empty when none.
+std::string AssumedGeometry(const Series& series) {
+  const FileHeader& file = series.files[series.slices.front().file];
+  const FrameInfo& frame = file.frames[series.slices.front().frame];
+  std::string assumed;
+  const auto add = [&](const std::string& what) { assumed += (assumed.empty() ? "" : "; ") + what; };
+  if (!frame.position) add("origin 0, as (0020,0032) ImagePositionPatient is missing");
+  if (!frame.orientation) add("identity orientation, as (0020,0037) ImageOrientationPatient is missing");
+  if (!frame.pixel_spacing && !file.imager_pixel_spacing)
+    add("1 mm pixels, as (0028,0030) PixelSpacing and (0018,1164) ImagerPixelSpacing are missing");
+  return assumed;
+}
+
 // Adds FILE and one slice per frame to SERIES.
 void AppendFile(Series& series, FileHeader file) {
   if (series.unreferenceable.empty() && !file.uid_problem.empty())
@@ -224,6 +237,11 @@ ArchiveIndex BuildIndex(ScanResult scan, const IndexOptions& options) {
             break;
           case SeriesKind::NonImage: AddProblem(series, ProblemCode::NonImage, "no pixel data"); break;
           case SeriesKind::Projection: break;
+        }
+        const bool written = series.kind == SeriesKind::Volume || series.kind == SeriesKind::Projection;
+        if (written && !series.Refused() && !series.slices.empty()) {
+          if (const std::string assumed = AssumedGeometry(series); !assumed.empty())
+            AddProblem(series, ProblemCode::AssumedGeometry, assumed + " (" + series.files.front().path + ")");
         }
         study.series.push_back(std::move(series));
       }

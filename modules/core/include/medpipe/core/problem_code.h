@@ -20,6 +20,7 @@ enum class ProblemCode {
   Localizer,
   SecondaryCapture,
   NonImage,
+  AssumedGeometry,
 };
 
 // What a problem does to its series.
