@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <map>
 
+#include "medpipe/dicom/pixel_decoder.h"
 #include "medpipe/dicom/series_loader.h"
 #include "medpipe/synth/synthetic_study.h"
 #include "test_support.h"
@@ -148,12 +149,68 @@ TEST_F(Encodings, Monochrome1IsInvertedAndXraySpacingKept) {
   const auto index = BuildIndex(ScanArchive(dx));
   const Series& series = index.studies.at(0).series.at(0);
   EXPECT_EQ(series.kind, SeriesKind::Projection);
+  ASSERT_EQ(series.problems.size(), 1u) << "placed nowhere in the patient, and it says so";
+  EXPECT_EQ(series.problems[0].rfind("assumed_geometry: origin 0, as (0020,0032) ImagePositionPatient is missing; "
+                                     "identity orientation", 0), 0u) << series.problems[0];
+  EXPECT_FALSE(series.Refused());
   const Volume mono2 = LoadSeries(series);
   const Volume mono1 = LoadOnly(dir_ / "mono1");
   EXPECT_DOUBLE_EQ(mono2.Grid().GetSpacing()[0], 0.5);
   EXPECT_DOUBLE_EQ(mono2.Grid().GetSpacing()[1], 0.5);
   for (size_t i = 0; i < mono2.Grid().GetPixelContainer()->Size(); i += 97) {
     ASSERT_EQ(mono1.Grid().GetBufferPointer()[i], full_scale - mono2.Grid().GetBufferPointer()[i]) << "pixel " << i;
+  }
+}
+
+// A 2-frame image of 3 x 3 one-bit samples (a DICOM SEG's encoding): 18 bits packed least significant
+// bit first into 3 bytes, the second frame starting inside the second byte.
+TEST_F(Encodings, OneBitFramesUnpackAcrossByteBoundaries) {
+  DcmFileFormat file;
+  DcmDataset* ds = file.getDataset();
+  testing::PutIdentity(*ds, UID_SegmentationStorage, "1.2.826.0.1.3680043.10.1511.8.2", "SEG");
+  testing::PutPixelModule(*ds, 3, 3, 1, 1, 1, "MONOCHROME2");
+  ds->putAndInsertString(DCM_NumberOfFrames, "2");
+  const std::vector<float> expected = {1, 0, 1, 1, 0, 0, 0, 1, 1,  /* frame 2: */ 0, 1, 1, 1, 1, 0, 1, 0, 1};
+  Uint8 packed[3] = {};
+  for (size_t i = 0; i < expected.size(); ++i) packed[i / 8] |= Uint8(expected[i] > 0) << (i % 8);
+  ds->putAndInsertUint8Array(DCM_PixelData, packed, sizeof packed);
+  const fs::path path = dir_ / "seg.dcm";
+  ASSERT_TRUE(file.saveFile(path.c_str(), EXS_LittleEndianExplicit).good());
+  const FileHeader header = ReadFileHeader(path.string());
+  ASSERT_EQ(DecodedSamples(header), expected.size());
+  std::vector<float> decoded(expected.size());
+  DecodePixels(header, decoded.data());
+  EXPECT_EQ(decoded, expected);
+}
+
+// Parametric maps keep IEEE samples in FloatPixelData (32 bits) or DoubleFloatPixelData (64), in
+// either byte order (DCMTK's dcmconv +tb writes big endian).
+TEST_F(Encodings, FloatAndDoubleFloatPixelsKeepTheirValues) {
+  const std::vector<double> values = {-1.5, 0.25, 300000.0, 7.0};
+  for (const Uint16 bits : {32, 64}) {
+    DcmFileFormat file;
+    DcmDataset* ds = file.getDataset();
+    testing::PutIdentity(*ds, UID_ParametricMapStorage, "1.2.826.0.1.3680043.10.1511.8.3", "MR");
+    testing::PutPixelModule(*ds, 2, 2, 1, bits, bits, "MONOCHROME2");
+    ds->findAndDeleteElement(DCM_BitsStored);
+    ds->findAndDeleteElement(DCM_HighBit);
+    ds->findAndDeleteElement(DCM_PixelRepresentation);
+    if (bits == 32) {
+      const std::vector<Float32> samples(values.begin(), values.end());
+      ds->putAndInsertFloat32Array(DCM_FloatPixelData, samples.data(), samples.size());
+    } else {
+      ds->putAndInsertFloat64Array(DCM_DoubleFloatPixelData, values.data(), values.size());
+    }
+    const fs::path little = dir_ / ("float" + std::to_string(bits) + ".dcm"), big = dir_ / ("big" + std::to_string(bits) + ".dcm");
+    ASSERT_TRUE(file.saveFile(little.c_str(), EXS_LittleEndianExplicit).good());
+    ASSERT_TRUE(Shell("dcmconv +tb '" + little.string() + "' '" + big.string() + "'"));
+    for (const fs::path& path : {little, big}) {
+      const FileHeader header = ReadFileHeader(path.string());
+      EXPECT_TRUE(header.pixels.floating);
+      std::vector<float> decoded(4);
+      DecodePixels(header, decoded.data());
+      EXPECT_EQ(decoded, std::vector<float>(values.begin(), values.end())) << path;
+    }
   }
 }
 

@@ -63,7 +63,7 @@ TEST(FileHeaderCodec, EveryFieldComesBack) {
   h.echo_time = 7.5, h.slice_thickness = 1.25, h.gantry_tilt_deg = -18.5, h.imager_pixel_spacing = {{0.1, 0.2}};
   h.window_center = 40, h.window_width = 400, h.has_pixel_data = true, h.encapsulated = true;
   h.pixel_data_length = uint64_t{1} << 40, h.enhanced = true, h.mosaic_tiles = 36;
-  h.pixels = {512, 256, 3, 16, 12, 11, 1, 1, uint64_t{1} << 33, "RGB"};
+  h.pixels = {512, 256, 3, 16, 12, 11, 1, 1, uint64_t{1} << 33, "RGB", true};
   h.frames = {{Vec3{1, 2, 3}, std::array<double, 6>{1, 0, 0, 0, 0, -1}, std::array<double, 2>{0.5, 0.6}, 2, -1024},
               {std::nullopt, std::nullopt, std::nullopt, 1, 0}};
 
@@ -79,7 +79,7 @@ TEST(FileHeaderCodec, EveryFieldComesBack) {
   };
   const auto layout = [](const PixelLayout& p) {
     return std::tie(p.rows, p.columns, p.samples_per_pixel, p.bits_allocated, p.bits_stored, p.high_bit,
-                    p.pixel_representation, p.planar_configuration, p.number_of_frames, p.photometric);
+                    p.pixel_representation, p.planar_configuration, p.number_of_frames, p.photometric, p.floating);
   };
   const auto frame = [](const FrameInfo& f) {
     return std::tie(f.position, f.orientation, f.pixel_spacing, f.rescale_slope, f.rescale_intercept);

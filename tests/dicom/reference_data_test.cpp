@@ -5,12 +5,16 @@
 #include <itkImageFileReader.h>
 #include <itkRGBAPixel.h>
 
+#include <fstream>
+#include <iterator>
 #include <map>
 
 #include "medpipe/core/error.h"
+#include "medpipe/dicom/csa_header.h"
 #include "medpipe/dicom/series_loader.h"
 #include "medpipe/volume_io/nifti_io.h"
 #include "reference_compare.h"
+#include "test_support.h"
 
 namespace medpipe::dicom {
 namespace {
@@ -207,6 +211,127 @@ TEST(Hippocampus, Study1HasFiveSeriesWithTheirSliceCounts) {
   }
   EXPECT_EQ(slices[22], 4) << "four full-brain series";
   EXPECT_EQ(slices[32], 1) << "the hippocampus crop";
+}
+
+const fs::path kNibabelData = "/usr/lib/python3/dist-packages/nibabel/nicom/tests/data";
+
+std::vector<uint8_t> FileBytes(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// Values as nibabel's csareader reads them from its own test headers.
+TEST(CsaHeader, ReadsWhatNibabelReads) {
+  if (!fs::exists(kNibabelData / "csa2_b1000.bin")) GTEST_SKIP() << "python3-nibabel's test data missing";
+  const auto bytes = FileBytes(kNibabelData / "csa2_b1000.bin");
+  const CsaHeader csa = ParseCsaHeader(bytes.data(), bytes.size(), "csa2_b1000.bin");
+  EXPECT_EQ(csa.size(), 83u);
+  EXPECT_EQ(CsaNumbers(csa, "SliceNormalVector", ""), (std::vector<double>{0.0, 0.00523632, 0.99998629}));
+  EXPECT_EQ(CsaNumbers(csa, "NumberOfImagesInMosaic", ""), std::vector<double>{48});
+  EXPECT_EQ(CsaNumbers(csa, "B_value", ""), std::vector<double>{1000});
+  EXPECT_TRUE(CsaNumbers(csa, "NoSuchElement", "").empty());
+
+  const auto too_many = FileBytes(kNibabelData / "csa_str_1001n_items.bin");
+  EXPECT_THROW(ParseCsaHeader(too_many.data(), too_many.size(), "1001 values"), DicomError);
+  for (size_t cut : {size_t{12}, size_t{100}, bytes.size() / 2})
+    EXPECT_THROW(ParseCsaHeader(bytes.data(), cut, "cut"), DicomError) << cut;
+  const uint8_t anonymised[] = {'A', 'n', 'o', 'n'};
+  EXPECT_TRUE(ParseCsaHeader(anonymised, sizeof anonymised, "blank").empty());
+}
+
+// Inputs made from real files by tests/dicom/ingest_cases.py (pydicom), with references from nibabel,
+// dcm2niix (dcm_qa_ts/Ref) and dicom2nifti.
+class MadeFromRealFiles : public testing::TempDirTest {
+ protected:
+  void SetUp() override {
+    if (std::system("/usr/bin/python3 -c 'import pydicom, nibabel' > /dev/null 2>&1") != 0)
+      GTEST_SKIP() << "python3 with pydicom and nibabel missing";
+    if (!fs::exists(SharedData() / "dicom")) GTEST_SKIP() << "shared data missing: " << SharedData() / "dicom";
+    TempDirTest::SetUp();
+  }
+  static void Make(const std::string& arguments) {
+    const std::string command =
+        "/usr/bin/python3 " MEDPIPE_SOURCE_DIR "/tests/dicom/ingest_cases.py " + arguments + " > /dev/null 2>&1";
+    ASSERT_EQ(std::system(command.c_str()), 0) << command;
+  }
+  // FILE, alone in a folder of its own, indexed.
+  Series Alone(const fs::path& file) const {
+    const fs::path folder = dir_ / ("only_" + file.stem().string());
+    fs::create_directories(folder);
+    fs::copy_file(file, folder / file.filename());
+    return OnlySeries(Index(folder));
+  }
+};
+
+const fs::path kSiemensMosaic = "dicom/dcm_qa_ts/In/1.dcm";
+
+// The CSA SliceNormalVector negated, as sagittal (and some axial) Siemens mosaics store it: the tiles
+// run against row x column. Before, each slice landed mirrored about the first.
+TEST_F(MadeFromRealFiles, MosaicStacksAlongTheCsaSliceNormalAsNibabel) {
+  const fs::path flipped = dir_ / "flipped.dcm", reference = dir_ / "flipped.nii";
+  Make("flip-slice-normal " + (SharedData() / kSiemensMosaic).string() + " " + flipped.string());
+  Make("mosaic-reference " + flipped.string() + " " + reference.string());
+  const Volume volume = LoadSeries(Alone(flipped));
+  testing::ExpectSameVoxels(volume.Grid(), *ReadNifti(reference), 0.0);
+}
+
+// A real Siemens diffusion mosaic (896 x 896, 48 tiles) that nibabel ships for its own tests.
+TEST_F(MadeFromRealFiles, SiemensDiffusionMosaicMatchesNibabel) {
+  if (!fs::exists(kNibabelData / "siemens_dwi_1000.dcm.gz")) GTEST_SKIP() << "python3-nibabel's test data missing";
+  const fs::path mosaic = dir_ / "dwi.dcm", reference = dir_ / "dwi.nii";
+  ASSERT_EQ(std::system(("gzip -dc '" + (kNibabelData / "siemens_dwi_1000.dcm.gz").string() + "' > '" + mosaic.string() + "'").c_str()), 0);
+  Make("mosaic-reference " + mosaic.string() + " " + reference.string());
+  const Series series = Alone(mosaic);
+  EXPECT_EQ(series.slices.size(), 48u);
+  testing::ExpectSameVoxels(LoadSeries(series).Grid(), *ReadNifti(reference), 0.0);
+}
+
+// The same scan as a Siemens mosaic whose tile count is only in the CSA header, and relabelled as a
+// UIH grid: each lands where dcm2niix put the original.
+TEST_F(MadeFromRealFiles, MosaicsTiledOnlyByCsaOrUihGridMatchDcm2niix) {
+  for (const std::string variant : {"csa-only-tiles", "uih-grid"}) {
+    SCOPED_TRACE(variant);
+    const fs::path mosaic = dir_ / (variant + ".dcm");
+    Make(variant + " " + (SharedData() / kSiemensMosaic).string() + " " + mosaic.string());
+    const Series series = Alone(mosaic);
+    EXPECT_EQ(series.slices.size(), 35u);
+    testing::ExpectSameVoxels(LoadSeries(series).Grid(), *ReadNifti(SharedData() / "dicom/dcm_qa_ts/Ref/1.nii"), 0.0);
+  }
+}
+
+TEST_F(MadeFromRealFiles, MosaicWithoutATileCountIsRefusedNotTiled) {
+  const fs::path folder = dir_ / "no_count";
+  fs::create_directories(folder);
+  Make("csa-only-tiles " + (SharedData() / kSiemensMosaic).string() + " " + (folder / "m.dcm").string());
+  ASSERT_EQ(std::system(("dcmodify -nb -e '(0029,1010)' '" + (folder / "m.dcm").string() + "' > /dev/null 2>&1").c_str()), 0);
+  const ArchiveIndex index = Index(folder);
+  EXPECT_TRUE(index.studies.empty());
+  ASSERT_EQ(index.problems.size(), 1u);
+  EXPECT_NE(index.problems[0].reason.find("ImageType says MOSAIC"), std::string::npos) << index.problems[0].reason;
+}
+
+// ImagePositionPatient, ImageOrientationPatient, PixelSpacing and the rescale in VR UN.
+TEST_F(MadeFromRealFiles, UnknownVrGeometryIsReadWithTheDictionaryVr) {
+  const fs::path source = SharedData() / "dicom/dicom2nifti/tests/data/generic/anatomical/002_non_isotropic";
+  Make("unknown-vr " + source.string() + " " + (dir_ / "un").string());
+  const Series series = OnlySeries(Index(dir_ / "un"));
+  EXPECT_TRUE(series.problems.empty()) << series.problems.front();
+  testing::ExpectSameVoxels(LoadSeries(series).Grid(), *ReadNifti(source.string() + "_ground_truth.nii.gz"), 1e-4);
+}
+
+// A 32-bit multi-frame RT dose (values 795,000-1,254,000 x DoseGridScaling, frames placed by
+// GridFrameOffsetVector) in explicit little and big endian, against pydicom's decoding.
+TEST_F(MadeFromRealFiles, BigEndianMultiFrameRtDoseMatchesPydicom) {
+  Make("dose " + (SharedData() / "dicom/dicom2nifti/tests/data/generic/anatomical/002_non_isotropic").string() + " " +
+       dir_.string());
+  const auto reference = ReadNifti(dir_ / "reference.nii");
+  for (const char* endian : {"little", "big"}) {
+    SCOPED_TRACE(endian);
+    const Series series = OnlySeries(Index(dir_ / endian));
+    EXPECT_EQ(series.slices.size(), 4u);
+    EXPECT_TRUE(series.problems.empty()) << series.problems.front();
+    testing::ExpectSameVoxels(LoadSeries(series).Grid(), *reference, 1e-6);
+  }
 }
 
 }  // namespace

@@ -20,9 +20,9 @@ void Fields(FrameInfo& f, Visit& v) {
 template <typename Visit>
 void Fields(PixelLayout& p, Visit& v) {
   auto& [rows, columns, samples_per_pixel, bits_allocated, bits_stored, high_bit, pixel_representation,
-         planar_configuration, number_of_frames, photometric] = p;
+         planar_configuration, number_of_frames, photometric, floating] = p;
   v(rows), v(columns), v(samples_per_pixel), v(bits_allocated), v(bits_stored), v(high_bit);
-  v(pixel_representation), v(planar_configuration), v(number_of_frames), v(photometric);
+  v(pixel_representation), v(planar_configuration), v(number_of_frames), v(photometric), v(floating);
 }
 
 template <typename Visit>

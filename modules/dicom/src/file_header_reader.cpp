@@ -12,6 +12,7 @@
 #include <new>
 
 #include "dicom_text.h"
+#include "medpipe/dicom/csa_header.h"
 #include "medpipe/core/digest.h"
 #include "medpipe/core/error.h"
 #include "medpipe/dicom/slice_stack.h"
@@ -41,6 +42,13 @@ uint32_t GetUint16(DcmItem& item, const DcmTagKey& tag, uint32_t fallback) {
   Uint16 value = 0;
   if (item.findAndGetUint16(tag, value).good()) return value;
   return fallback;
+}
+
+// Every value of TAG, in order; empty when absent.
+std::vector<double> GetDoubleList(DcmItem& item, const DcmTagKey& tag) {
+  std::vector<double> values;
+  while (auto value = GetDouble(item, tag, values.size())) values.push_back(*value);
+  return values;
 }
 
 template <size_t N>
@@ -78,9 +86,30 @@ void ReadFunctionalGroup(DcmItem* group, FrameInfo& frame) {
   }
 }
 
+Vec3 NormalOf(const std::array<double, 6>& orientation) {
+  return Cross({orientation[0], orientation[1], orientation[2]}, {orientation[3], orientation[4], orientation[5]});
+}
+
+// RT dose grids: (3004,000C) GridFrameOffsetVector places each frame along the normal from the first
+// (relative offsets, or absolute z whose first value is the first frame's).
+bool PlaceDoseFrames(DcmDataset& dataset, FileHeader& header) {
+  const std::vector<double> offsets = GetDoubleList(dataset, DCM_GridFrameOffsetVector);
+  const FrameInfo& first = header.frames.front();
+  if (offsets.size() != header.frames.size() || !first.position || !first.orientation) return false;
+  const Vec3 normal = NormalOf(*first.orientation);
+  for (size_t i = 0; i < offsets.size(); ++i) {
+    Vec3 position = *first.position;
+    for (int k = 0; k < 3; ++k) position[k] += (offsets[i] - offsets[0]) * normal[k];
+    header.frames[i].position = position;
+  }
+  return true;
+}
+
 void ReadFrames(DcmDataset& dataset, FileHeader& header) {
   FrameInfo common;
   ReadFrameAttributes(dataset, common);
+  // RT dose has no rescale; its stored values times (3004,000E) DoseGridScaling are Gy.
+  if (auto scaling = GetDouble(dataset, DCM_DoseGridScaling)) common.rescale_slope *= *scaling;
   DcmSequenceOfItems* per_frame = nullptr;
   if (dataset.findAndGetSequence(DCM_PerFrameFunctionalGroupsSequence, per_frame).good() && per_frame) {
     header.enhanced = true;
@@ -98,12 +127,13 @@ void ReadFrames(DcmDataset& dataset, FileHeader& header) {
     return;
   }
   header.frames.assign(header.pixels.number_of_frames, common);
-  // Legacy multi-frame stacks (no functional groups) keep one position for the first frame only.
+  if (header.frames.size() < 2 || PlaceDoseFrames(dataset, header)) return;
+  // Other legacy multi-frame stacks (no functional groups) keep one position for the first frame only.
   for (size_t i = 1; i < header.frames.size(); ++i) header.frames[i].position.reset();
 }
 
 // Siemens private (0019,100A) NumberOfImagesInMosaic; implicit-VR files carry it as raw bytes.
-uint32_t MosaicTiles(DcmDataset& dataset) {
+uint32_t MosaicTilesElement(DcmDataset& dataset) {
   DcmElement* element = nullptr;
   if (dataset.findAndGetElement(DcmTagKey(0x0019, 0x100A), element).bad() || !element) return 0;
   Uint16 value = 0;
@@ -113,24 +143,49 @@ uint32_t MosaicTiles(DcmDataset& dataset) {
   return 0;
 }
 
+// The text of a private element, whether its VR is known (DS) or not (UN: the bytes are the text).
+std::string PrivateText(DcmDataset& dataset, const DcmTagKey& tag) {
+  DcmElement* element = nullptr;
+  if (dataset.findAndGetElement(tag, element).bad() || !element) return "";
+  char* text = nullptr;
+  if (element->getString(text).good() && text) return text;
+  Uint8* bytes = nullptr;
+  if (element->getUint8Array(bytes).bad() || !bytes) return "";
+  return std::string(reinterpret_cast<const char*>(bytes), element->getLength());
+}
+
+// The CSA image header: element 0x10 of the private block that "SIEMENS CSA HEADER" reserves in group 0029.
+CsaHeader CsaImageHeader(DcmDataset& dataset, const std::string& path) {
+  for (Uint16 block = 0x10; block <= 0xFF; ++block) {
+    if (GetString(dataset, DcmTagKey(0x0029, block)) != "SIEMENS CSA HEADER") continue;
+    DcmElement* element = nullptr;
+    Uint8* bytes = nullptr;
+    if (dataset.findAndGetElement(DcmTagKey(0x0029, Uint16(block << 8 | 0x10)), element).bad() || !element ||
+        element->getUint8Array(bytes).bad() || !bytes)
+      return {};
+    return ParseCsaHeader(bytes, element->getLength(), path);
+  }
+  return {};
+}
+
 // One frame per tile: the stored position is the mosaic's corner, so move it to the first tile's
-// corner and step each tile along the slice normal by SpacingBetweenSlices.
-void ExpandMosaic(DcmDataset& dataset, FileHeader& header) {
+// corner and step each tile along NORMAL by SpacingBetweenSlices.
+void ExpandMosaic(DcmDataset& dataset, FileHeader& header, const std::optional<Vec3>& slice_normal) {
   const FrameInfo mosaic = header.frames.front();
   if (!mosaic.position || !mosaic.orientation || !mosaic.pixel_spacing) {
     throw DicomError(header.path, "MOSAIC image lacks position, orientation or pixel spacing");
   }
   // A tile of no pixels made SplitMosaic divide by zero (found by review while triaging fuzz_decode);
-  // SplitMosaic copies one sample per pixel, and Siemens mosaics are grey.
+  // SplitMosaic copies one sample per pixel, and mosaics are grey.
   if (header.SliceRows() == 0 || header.SliceColumns() == 0 || header.pixels.samples_per_pixel != 1) {
-    throw DicomError(header.path, "(0019,100A) NumberOfImagesInMosaic " + std::to_string(header.mosaic_tiles) +
-                                      " does not fit a grey image of " + std::to_string(header.pixels.columns) +
+    throw DicomError(header.path, "a mosaic of " + std::to_string(header.mosaic_tiles) +
+                                      " tiles does not fit a grey image of " + std::to_string(header.pixels.columns) +
                                       " x " + std::to_string(header.pixels.rows) + " x " +
                                       std::to_string(header.pixels.samples_per_pixel) + " samples");
   }
   const auto& o = *mosaic.orientation;
   const Vec3 row{o[0], o[1], o[2]}, column{o[3], o[4], o[5]};
-  const Vec3 normal = Cross(row, column);
+  const Vec3 normal = slice_normal.value_or(NormalOf(o));
   const double gap = GetDouble(dataset, DCM_SpacingBetweenSlices).value_or(header.slice_thickness.value_or(1.0));
   const double shift_x = (header.pixels.columns - header.SliceColumns()) / 2.0 * (*mosaic.pixel_spacing)[1];
   const double shift_y = (header.pixels.rows - header.SliceRows()) / 2.0 * (*mosaic.pixel_spacing)[0];
@@ -142,6 +197,40 @@ void ExpandMosaic(DcmDataset& dataset, FileHeader& header) {
     frame.position = position;
     header.frames.push_back(frame);
   }
+}
+
+// Siemens mosaics: the tile count from (0019,100A) or else the CSA header, and the slice direction from
+// the CSA header's SliceNormalVector, which points against row x column in sagittal and some axial
+// acquisitions (the tiles then run that way).
+void ReadSiemensMosaic(DcmDataset& dataset, FileHeader& header) {
+  const CsaHeader csa = CsaImageHeader(dataset, header.path);
+  header.mosaic_tiles = MosaicTilesElement(dataset);
+  if (header.mosaic_tiles == 0) {
+    const auto tiles = CsaNumbers(csa, "NumberOfImagesInMosaic", header.path);
+    if (!tiles.empty() && tiles[0] >= 1 && tiles[0] <= 65535) header.mosaic_tiles = static_cast<uint32_t>(tiles[0]);
+  }
+  if (header.mosaic_tiles == 0) {
+    throw DicomError(header.path, "(0008,0008) ImageType says MOSAIC but neither (0019,100A) NumberOfImagesInMosaic "
+                                  "nor the CSA header gives the number of tiles: refused rather than read as one "
+                                  "tiled image");
+  }
+  if (header.mosaic_tiles < 2) return;
+  const auto normal = CsaNumbers(csa, "SliceNormalVector", header.path);
+  ExpandMosaic(dataset, header, normal.size() == 3 ? std::optional<Vec3>({normal[0], normal[1], normal[2]}) : std::nullopt);
+}
+
+// UIH grids: (0065,1050) NumberOfImagesInGrid tiles, stacked along row x column as dcm2niix does.
+void ReadUihMosaic(DcmDataset& dataset, FileHeader& header) {
+  const std::string tiles = PrivateText(dataset, DcmTagKey(0x0065, 0x1050));
+  if (tiles.empty()) return;
+  try {
+    const double count = std::stod(tiles);
+    if (count < 2 || count > 65535) return;
+    header.mosaic_tiles = static_cast<uint32_t>(count);
+  } catch (const std::logic_error&) {
+    throw DicomError(header.path, "(0065,1050) NumberOfImagesInGrid '" + tiles + "' is not a number");
+  }
+  ExpandMosaic(dataset, header, std::nullopt);
 }
 
 void ReadPixelLayout(DcmDataset& dataset, FileHeader& header) {
@@ -167,7 +256,18 @@ void ReadPixelLayout(DcmDataset& dataset, FileHeader& header) {
   }
 
   DcmElement* element = nullptr;
-  if (dataset.findAndGetElement(DCM_PixelData, element).good() && element) {
+  for (const DcmTagKey& tag : {DCM_PixelData, DCM_FloatPixelData, DCM_DoubleFloatPixelData}) {
+    if (dataset.findAndGetElement(tag, element).bad() || !element) continue;
+    px.floating = tag != DCM_PixelData;
+    const uint32_t float_bits = tag == DCM_FloatPixelData ? 32 : 64;
+    if (px.floating && px.bits_allocated != float_bits) {
+      throw DicomError(header.path, std::string(tag == DCM_FloatPixelData ? "(7FE0,0008) FloatPixelData" : "(7FE0,0009) DoubleFloatPixelData") +
+                                        " needs (0028,0100) BitsAllocated " + std::to_string(float_bits) + ", not " +
+                                        std::to_string(px.bits_allocated));
+    }
+    break;
+  }
+  if (element) {
     header.has_pixel_data = true;
     auto* pixel_data = dynamic_cast<DcmPixelData*>(element);
     header.encapsulated = DcmXfer(dataset.getOriginalXfer()).isEncapsulated() ||
@@ -184,8 +284,13 @@ void ValidatePixelLayout(const FileHeader& header, const HeaderLimits& limits, s
     fail("(0028,0010) Rows x (0028,0011) Columns is " + std::to_string(px.rows) + " x " + std::to_string(px.columns) +
          ": an image needs at least one pixel");
   }
-  if (px.bits_allocated != 8 && px.bits_allocated != 16 && px.bits_allocated != 32) {
-    fail("(0028,0100) BitsAllocated is " + std::to_string(px.bits_allocated) + ", expected 8, 16 or 32");
+  const bool bits_fit = px.floating ? px.samples_per_pixel == 1
+                                     : px.bits_allocated == 1 || px.bits_allocated == 8 || px.bits_allocated == 16 ||
+                                           px.bits_allocated == 32;
+  if (!bits_fit) {
+    fail("(0028,0100) BitsAllocated is " + std::to_string(px.bits_allocated) + " for " +
+         std::to_string(px.samples_per_pixel) + " samples per pixel, expected 1, 8, 16 or 32 (32 or 64 for one float "
+         "sample)");
   }
   // The stored bits start at HighBit + 1 - BitsStored, so HighBit below BitsStored - 1 would shift by
   // a negative amount when decoding (found by fuzz_decode).
@@ -247,11 +352,9 @@ std::string UidProblem(const std::array<std::string, 4>& raw_uids) {
 
 }  // namespace
 
-uint64_t PixelLayout::FrameBytes() const {
-  return uint64_t{rows} * columns * samples_per_pixel * ((uint64_t{bits_allocated} + 7) / 8);
-}
+uint64_t PixelLayout::TotalSamples() const { return uint64_t{rows} * columns * samples_per_pixel * number_of_frames; }
 
-uint64_t PixelLayout::TotalBytes() const { return FrameBytes() * number_of_frames; }
+uint64_t PixelLayout::TotalBytes() const { return (TotalSamples() * bits_allocated + 7) / 8; }
 
 namespace {
 uint32_t MosaicTilesPerSide(uint32_t tiles) {
@@ -291,6 +394,7 @@ uint64_t LoadHeader(const std::string& path, const HeaderLimits& limits, DcmFile
   if (file_size == 0) throw DicomError(path, "empty file (0 bytes)");
   if (!LooksLikeDicom(path)) throw DicomError(path, "not a DICOM file: no 'DICM' prefix and no DICOM dataset start");
   CheckRawBytes(path, limits.max_pixel_bytes + kMaxHeaderBytes);
+  ReadUnknownVrWithDictionary();
   try {
     const OFCondition status = file.loadFile(path.c_str(), EXS_Unknown, EGL_noChange, kMaxHeaderValueBytes,
                                              ERM_autoDetect);
@@ -369,9 +473,10 @@ FileHeader ReadFileHeader(const std::string& path, const HeaderLimits& limits) {
     const bool deflated = DcmXfer(dataset.getOriginalXfer()).getStreamCompression() != ESC_none;
     ValidatePixelLayout(header, limits, deflated ? std::nullopt : std::optional<uint64_t>(file_size));
     ReadFrames(dataset, header);
-    if (header.image_type.find("MOSAIC") != std::string::npos && header.pixels.number_of_frames == 1) {
-      header.mosaic_tiles = MosaicTiles(dataset);
-      if (header.mosaic_tiles > 1) ExpandMosaic(dataset, header);
+    if (header.pixels.number_of_frames == 1 && header.image_type.find("MOSAIC") != std::string::npos) {
+      ReadSiemensMosaic(dataset, header);
+    } else if (header.pixels.number_of_frames == 1 && header.manufacturer.find("UIH") != std::string::npos) {
+      ReadUihMosaic(dataset, header);
     }
   }
   return header;

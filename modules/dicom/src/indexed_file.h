@@ -10,6 +10,7 @@
 #include <cstring>
 #include <string>
 
+#include "dicom_text.h"
 #include "medpipe/core/error.h"
 
 namespace medpipe::dicom {
@@ -29,6 +30,7 @@ inline std::string WhyUnreadable(const std::string& path) {
 // MAX_VALUE_BYTES on disk.
 inline void LoadIndexedFile(DcmFileFormat& file, const std::string& path, const std::string& purpose,
                             Uint32 max_value_bytes = DCM_MaxReadLength) {
+  ReadUnknownVrWithDictionary();
   const OFCondition status = file.loadFile(path.c_str(), EXS_Unknown, EGL_noChange, max_value_bytes);
   if (status.good()) return;
   if (const std::string why = WhyUnreadable(path); !why.empty())

@@ -7,6 +7,7 @@
 #include <dcmtk/dcmdata/dcpixseq.h>
 #include <dcmtk/dcmdata/dcpxitem.h>
 #include <dcmtk/dcmdata/dcrledrg.h>
+#include <dcmtk/dcmdata/dcswap.h>
 #include <dcmtk/dcmdata/dcuid.h>
 #include <dcmtk/dcmdata/dcxfer.h>
 #include <dcmtk/dcmjpeg/djdecode.h>
@@ -125,23 +126,71 @@ class ModalityValues {
   int64_t invert_sum_;
 };
 
-// Native little-endian pixel bytes (as read, or as a DCMTK codec left them) to modality values.
-void ConvertNative(DcmDataset& dataset, const FileHeader& header, const PixelLayout& layout, float* out) {
-  DcmElement* element = nullptr;
-  if (dataset.findAndGetElement(DCM_PixelData, element).bad() || !element) {
-    throw DicomError(header.path, "(7FE0,0010) PixelData is missing");
+// IEEE samples of parametric maps: only the frame's rescale applies.
+template <typename Sample>
+void ConvertFloats(const Uint8* data, const FileHeader& header, size_t per_frame, float* out) {
+  const auto* samples = reinterpret_cast<const Sample*>(data);
+  for (size_t f = 0; f < header.frames.size(); ++f) {
+    const FrameInfo& frame = header.frames[f];
+    for (size_t i = f * per_frame; i < (f + 1) * per_frame; ++i)
+      out[i] = static_cast<float>(samples[i] * frame.rescale_slope + frame.rescale_intercept);
   }
+}
+
+// 1-bit samples (a DICOM SEG), packed least significant bit first and across frame boundaries.
+std::vector<uint8_t> UnpackBits(const Uint8* data, uint64_t count) {
+  std::vector<uint8_t> samples(count);
+  for (uint64_t i = 0; i < count; ++i) samples[i] = (data[i / 8] >> (i % 8)) & 1u;
+  return samples;
+}
+
+// DCMTK puts big-endian values in local order by the width of their VR's words (2 bytes for OW, 1
+// for OB); 32-bit samples need their whole 4 bytes reversed instead.
+void RestoreBigEndianWords(DcmElement& element, Uint8* data, const PixelLayout& layout) {
+  const size_t vr_width = DcmVR(element.getVR()).getValueWidth();
+  if (vr_width == 4) return;
+  if (vr_width > 1) swapBytes(data, static_cast<Uint32>(layout.TotalBytes()), vr_width);
+  swapBytes(data, static_cast<Uint32>(layout.TotalBytes()), 4);
+}
+
+// The element's samples in local byte order; DCMTK hands out float elements only as typed arrays.
+Uint8* SampleBytes(DcmElement& element, const PixelLayout& layout) {
+  Uint8* bytes = nullptr;
+  Float32* floats = nullptr;
+  Float64* doubles = nullptr;
+  if (!layout.floating) return element.getUint8Array(bytes).good() ? bytes : nullptr;
+  if (layout.bits_allocated == 64) return element.getFloat64Array(doubles).good() ? reinterpret_cast<Uint8*>(doubles) : nullptr;
+  return element.getFloat32Array(floats).good() ? reinterpret_cast<Uint8*>(floats) : nullptr;
+}
+
+// Native little-endian pixel bytes (as read, or as a DCMTK codec left them) to modality values.
+// ORIGINAL is the file's transfer syntax.
+void ConvertNative(DcmDataset& dataset, const FileHeader& header, const PixelLayout& layout, E_TransferSyntax original,
+                   float* out) {
+  const DcmTagKey tag = PixelDataTag(layout);
+  const std::string name = DcmTag(tag).getTagName();
+  DcmElement* element = nullptr;
+  if (dataset.findAndGetElement(tag, element).bad() || !element) throw DicomError(header.path, name + " is missing");
   if (element->getLength() < layout.TotalBytes()) {
-    throw DicomError(header.path, "decoded PixelData has " + std::to_string(element->getLength()) +
+    throw DicomError(header.path, "decoded " + name + " has " + std::to_string(element->getLength()) +
                                       " bytes, the header needs " + std::to_string(layout.TotalBytes()));
   }
-  Uint8* data = nullptr;
-  if (element->getUint8Array(data).bad() || !data) throw DicomError(header.path, "(7FE0,0010) PixelData is unreadable");
-  const ModalityValues values(layout, false);
+  Uint8* data = SampleBytes(*element, layout);
+  if (!data) throw DicomError(header.path, name + " is unreadable");
+  if (layout.bits_allocated == 32 && !layout.floating && DcmXfer(original).isBigEndian())
+    RestoreBigEndianWords(*element, data, layout);
   const size_t per_frame = size_t{layout.rows} * layout.columns * layout.samples_per_pixel;
+  if (layout.floating) {
+    return layout.bits_allocated == 64 ? ConvertFloats<Float64>(data, header, per_frame, out)
+                                       : ConvertFloats<Float32>(data, header, per_frame, out);
+  }
+  const std::vector<uint8_t> bits = layout.bits_allocated == 1 ? UnpackBits(data, layout.TotalSamples()) : std::vector<uint8_t>();
+  const ModalityValues values(layout, false);
   for (uint64_t f = 0; f < layout.number_of_frames; ++f) {
     const size_t first = f * per_frame;
-    if (layout.bits_allocated == 8) {
+    if (layout.bits_allocated == 1) {
+      values.Convert(bits.data() + first, per_frame, header.frames[f], out + first);
+    } else if (layout.bits_allocated == 8) {
       values.Convert(data + first, per_frame, header.frames[f], out + first);
     } else if (layout.bits_allocated == 16) {
       values.Convert(reinterpret_cast<const uint16_t*>(data) + first, per_frame, header.frames[f], out + first);
@@ -258,7 +307,7 @@ void DecodeStoredFrames(const FileHeader& header, float* out) {
     layout.photometric = GetString(dataset, DCM_PhotometricInterpretation, layout.photometric);
     Uint16 planar = 0;
     layout.planar_configuration = dataset.findAndGetUint16(DCM_PlanarConfiguration, planar).good() ? planar : 0;
-    ConvertNative(dataset, header, layout, out);
+    ConvertNative(dataset, header, layout, xfer, out);
   }
   if (layout.samples_per_pixel == 3 && layout.planar_configuration == 1) Interleave(out, layout);
   if (layout.photometric == "YBR_FULL") {
@@ -288,7 +337,7 @@ void DecodePixels(const FileHeader& header, float* out) {
   RegisterCodecsOnce();
   try {
     if (header.mosaic_tiles > 1) {
-      std::vector<float> mosaic(header.pixels.TotalBytes() / (header.pixels.bits_allocated / 8));
+      std::vector<float> mosaic(header.pixels.TotalSamples());
       DecodeStoredFrames(header, mosaic.data());
       SplitMosaic(mosaic, header, out);
     } else {

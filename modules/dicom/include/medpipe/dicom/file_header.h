@@ -31,9 +31,10 @@ struct PixelLayout {
   uint32_t planar_configuration = 0;
   uint64_t number_of_frames = 1;
   std::string photometric;
+  bool floating = false;  // IEEE samples: (7FE0,0008) FloatPixelData (32 bits) or (7FE0,0009) DoubleFloatPixelData (64)
 
-  uint64_t FrameBytes() const;
-  uint64_t TotalBytes() const;
+  uint64_t TotalSamples() const;  // rows x columns x samples per pixel x frames
+  uint64_t TotalBytes() const;    // 1-bit samples are packed across frame boundaries
 };
 
 struct FileHeader {
@@ -68,7 +69,9 @@ struct FileHeader {
   uint64_t pixel_data_length = 0;  // declared bytes of native PixelData (0 when encapsulated)
   PixelLayout pixels;
   bool enhanced = false;  // frames described by per-frame functional groups
-  uint32_t mosaic_tiles = 0;  // Siemens MOSAIC: slices tiled into one stored frame (0019,100A)
+  // Slices tiled into one stored frame: Siemens MOSAIC ((0019,100A) or the CSA header's
+  // NumberOfImagesInMosaic) and UIH grids ((0065,1050) NumberOfImagesInGrid).
+  uint32_t mosaic_tiles = 0;
 
   // Size of one slice: a mosaic tile, or the stored frame.
   uint32_t SliceRows() const;
