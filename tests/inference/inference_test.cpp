@@ -10,6 +10,7 @@
 #include "inference/test_models.h"
 #include "medpipe/core/digest.h"
 #include "medpipe/core/error.h"
+#include "medpipe/inference/cpu_module.h"
 #include "medpipe/inference/device.h"
 #include "medpipe/inference/explain.h"
 #include "medpipe/inference/predictor.h"
@@ -186,15 +187,117 @@ TEST_F(InferenceTest, GoldenVectorPassesForTheSealedModel) {
   EXPECT_EQ(LoadError(directory), "loaded");
 }
 
-TEST_F(InferenceTest, ReducedPrecisionIsCudaOnly) {
-  auto model = Package("pointwise", testing::PointwiseModel(), SegmentationManifest("pointwise", 3, 16), Precision::Bf16);
+TEST_F(InferenceTest, Fp16IsCudaOnly) {
+  auto model = Package("pointwise", testing::PointwiseModel(), SegmentationManifest("pointwise", 3, 16), Precision::Fp16);
   if (model.Device().is_cuda()) {
-    EXPECT_EQ(model.ActivePrecision(), Precision::Bf16);
+    EXPECT_EQ(model.ActivePrecision(), Precision::Fp16);
     EXPECT_NE(model.PrecisionNote().find("of fp32"), std::string::npos) << model.PrecisionNote();
   } else {
     EXPECT_EQ(model.ActivePrecision(), Precision::Fp32);
     EXPECT_NE(model.PrecisionNote().find("CUDA only"), std::string::npos) << model.PrecisionNote();
   }
+}
+
+// bf16 on a CPU runs where the CPU computes bf16 itself, and passes the golden check on a smooth model.
+TEST_F(InferenceTest, Bf16RunsOnCpusWithBf16ArithmeticWhenItPassesTheGoldenCheck) {
+  for (const Precision asked : {Precision::Bf16, Precision::Auto}) {
+    SCOPED_TRACE(PrecisionName(asked));
+    auto model = LoadedModel::Load(
+        testing::WritePackage(dir_ / "pointwise", testing::PointwiseModel(), SegmentationManifest("pointwise", 3, 16)),
+        torch::kCPU, asked);
+    if (CpuHasNativeBf16()) {
+      EXPECT_EQ(model.ActivePrecision(), Precision::Bf16);
+      EXPECT_NE(model.PrecisionNote().find("bf16 probabilities on the golden input within"), std::string::npos)
+          << model.PrecisionNote();
+    } else {
+      EXPECT_EQ(model.ActivePrecision(), Precision::Fp32);
+      EXPECT_NE(model.PrecisionNote().find("no bf16 arithmetic"), std::string::npos) << model.PrecisionNote();
+    }
+  }
+}
+
+// Logit 5000 (x - 0.3): bf16's 8-bit mantissa moves x near 0.3 by up to 0.001, so a probability by
+// far more than 0.05 on the golden input; the model runs in fp32 and says why.
+TEST_F(InferenceTest, Bf16ThatMovesProbabilitiesFailsTheGoldenCheckAndRunsInFp32) {
+  if (!CpuHasNativeBf16()) GTEST_SKIP() << "this CPU has no bf16 arithmetic; bf16 is not tried";
+  const auto sensitive = ScriptModel(R"(
+def forward(self, x):
+    return torch.cat([torch.zeros_like(x), (x - 0.3) * 5000.0], 1)
+)");
+  for (const Precision asked : {Precision::Bf16, Precision::Auto}) {
+    SCOPED_TRACE(PrecisionName(asked));
+    auto model = LoadedModel::Load(testing::WritePackage(dir_ / "sensitive", sensitive, SegmentationManifest("sensitive", 2, 16)),
+                                   torch::kCPU, asked);
+    EXPECT_EQ(model.ActivePrecision(), Precision::Fp32);
+    EXPECT_NE(model.PrecisionNote().find("bf16 moved probabilities by"), std::string::npos) << model.PrecisionNote();
+  }
+}
+
+// A small U-Net-like model: a 3x3x3 convolution, instance norm, a stride-2 convolution down and a
+// transposed convolution (kernel 2, stride 2) up, the skip added, a 1x1x1 head to 3 classes.
+torch::jit::Module SmallUNet() {
+  torch::manual_seed(7);
+  torch::jit::Module module("SmallUNet");
+  module.register_parameter("w1", torch::randn({4, 1, 3, 3, 3}) * 0.5, false);
+  module.register_parameter("w2", torch::randn({8, 4, 2, 2, 2}) * 0.3, false);
+  module.register_parameter("wt", torch::randn({8, 4, 2, 2, 2}) * 0.3, false);
+  module.register_parameter("bt", torch::randn({4}) * 0.1, false);
+  module.register_parameter("wh", torch::randn({3, 4, 1, 1, 1}), false);
+  module.define(R"(
+def forward(self, x):
+    a = torch.leaky_relu(torch.instance_norm(torch.conv3d(x, self.w1, None, [1, 1, 1], [1, 1, 1]), None, None, None, None, True, 0.1, 1e-5, False), 0.01)
+    b = torch.leaky_relu(torch.conv3d(a, self.w2, None, [2, 2, 2]), 0.01)
+    u = torch.conv_transpose3d(b, self.wt, self.bt, [2, 2, 2])
+    return torch.conv3d(u + a, self.wh)
+)");
+  return module;
+}
+
+TEST(CpuModuleTest, StrideEqualsKernelTransposedConvolutionsBecomeOneByOneConvolutions) {
+  auto module = SmallUNet();
+  const auto input = torch::randn({2, 1, 12, 10, 8});
+  c10::InferenceMode inference_mode;
+  const auto expected = module.forward({input}).toTensor();
+  auto frozen = torch::jit::freeze(module);
+  auto graph = frozen.get_method("forward").graph();
+  EXPECT_EQ(ReplaceStridedTransposedConvolutions(*graph), 1);
+  for (const auto* node : graph->nodes()) EXPECT_NE(node->kind(), c10::aten::conv_transpose3d) << *graph;
+  EXPECT_LT((frozen.forward({input}).toTensor() - expected).abs().max().item<double>(), 1e-4);
+  EXPECT_LT((CpuModule(module, Precision::Fp32).forward({input}).toTensor() - expected).abs().max().item<double>(), 1e-4);
+}
+
+TEST(CpuModuleTest, OtherTransposedConvolutionsAreKept) {
+  torch::jit::Module module("Overlapping");
+  module.register_parameter("w", torch::randn({2, 3, 3, 3}), false);
+  module.register_parameter("v", torch::randn({2, 3, 2, 2}), false);
+  module.define(R"(
+def forward(self, x):
+    return torch.conv_transpose2d(x, self.w, None, [2, 2], [1, 1]) + torch.conv_transpose2d(x, self.v, None, [2, 2])[:, :, 1:, 1:]
+)");
+  const auto input = torch::randn({1, 2, 6, 5});
+  c10::InferenceMode inference_mode;
+  const auto expected = module.forward({input}).toTensor();
+  auto frozen = torch::jit::freeze(module);
+  EXPECT_EQ(ReplaceStridedTransposedConvolutions(*frozen.get_method("forward").graph()), 1);  // v's only
+  EXPECT_LT((frozen.forward({input}).toTensor() - expected).abs().max().item<double>(), 1e-4);
+}
+
+// The masks of a small U-Net in bf16 against fp32 on a smooth phantom (a ball in a gradient).
+TEST_F(InferenceTest, Bf16MasksMatchFp32OnASmallUNet) {
+  if (!CpuHasNativeBf16()) GTEST_SKIP() << "this CPU has no bf16 arithmetic; bf16 is not tried";
+  const auto directory = testing::WritePackage(dir_ / "unet", SmallUNet(), SegmentationManifest("unet", 3, 16));
+  auto fp32 = LoadedModel::Load(directory, torch::kCPU, Precision::Fp32);
+  auto bf16 = LoadedModel::Load(directory, torch::kCPU, Precision::Bf16);
+  ASSERT_EQ(bf16.ActivePrecision(), Precision::Bf16) << bf16.PrecisionNote();
+  const auto z = torch::linspace(-1, 1, 24).view({24, 1, 1}), y = torch::linspace(-1, 1, 28).view({1, 28, 1}),
+             x = torch::linspace(-1, 1, 20).view({1, 1, 20});
+  const auto image = ((x * x + y * y + z * z < 0.4).to(torch::kFloat32) * 2.0 + 0.5 * x + 0.2 * y).unsqueeze(0);
+  PredictReport report;
+  const auto expected = Predict(fp32, image, {}, report);
+  const auto labels = Predict(bf16, image, {}, report);
+  EXPECT_EQ(report.precision, "bf16");
+  const double agreement = (labels == expected).to(torch::kDouble).mean().item<double>();
+  EXPECT_GE(agreement, 0.99);
 }
 
 TEST_F(InferenceTest, ChangedWeightsAreRefusedBySha256) {
@@ -304,7 +407,7 @@ TEST(DeviceTest, SettingErrorsNameTheSettingAndTheValueNotAFlag) {
   };
   EXPECT_EQ(error([] { ParseDevice("tpu"); }), "device: 'tpu' is not one of auto, cpu, cuda, cuda:N");
   EXPECT_EQ(error([] { ParseDevice("cuda:x"); }), "device: 'cuda:x' is not cuda:N with a GPU number N");
-  EXPECT_EQ(error([] { ParsePrecision("fp8"); }), "precision: 'fp8' is not one of fp32, fp16, bf16");
+  EXPECT_EQ(error([] { ParsePrecision("fp8"); }), "precision: 'fp8' is not one of fp32, fp16, bf16, auto");
   EXPECT_EQ(error([] { CheckPredictOptions({1.5, 2, false}); }).rfind("overlap: is 1.5; expected at least 0 and below 1", 0), 0u)
       << error([] { CheckPredictOptions({1.5, 2, false}); });
   EXPECT_EQ(error([] { CheckPredictOptions({0.5, 0, false}); }).rfind("batch_size: is 0; expected at least 1", 0), 0u)

@@ -9,6 +9,7 @@
 #include "medpipe/core/digest.h"
 #include "medpipe/core/error.h"
 #include "medpipe/core/files.h"
+#include "medpipe/inference/cpu_module.h"
 
 namespace medpipe::inference {
 namespace {
@@ -42,17 +43,6 @@ torch::jit::Module LoadTorchScript(const std::filesystem::path& file, torch::Dev
     return module;
   } catch (const std::exception& e) {
     throw ModelError(file.string(), "is not a loadable TorchScript model: " + FirstLine(e.what()));
-  }
-}
-
-// Frozen, with oneDNN-prepacked convolutions: LibTorch 1.13 runs a batch of one 3-D patch through its
-// native convolution, about 5x slower, and the frozen graph is also faster on batches here
-// (docs/benchmarks.md). A model that cannot be frozen runs as it is.
-torch::jit::Module FrozenForCpu(torch::jit::Module module) {
-  try {
-    return torch::jit::optimize_for_inference(module);
-  } catch (const std::exception&) {
-    return module;
   }
 }
 
@@ -95,13 +85,15 @@ Precision ParsePrecision(const std::string& text) {
   if (text == "fp32") return Precision::Fp32;
   if (text == "fp16") return Precision::Fp16;
   if (text == "bf16") return Precision::Bf16;
-  throw ConfigError("precision", "'" + text + "' is not one of fp32, fp16, bf16");
+  if (text == "auto") return Precision::Auto;
+  throw ConfigError("precision", "'" + text + "' is not one of fp32, fp16, bf16, auto");
 }
 
 const char* PrecisionName(Precision precision) {
   switch (precision) {
     case Precision::Fp16: return "fp16";
     case Precision::Bf16: return "bf16";
+    case Precision::Auto: return "auto";
     default: return "fp32";
   }
 }
@@ -119,43 +111,80 @@ torch::Tensor Activate(const torch::Tensor& logits, model::Activation activation
 LoadedModel::LoadedModel(model::Manifest manifest, torch::jit::Module module, torch::Device device)
     : manifest_(std::move(manifest)), module_(std::move(module)), device_(device) {}
 
+namespace {
+
+// The reduced precisions worth trying for REQUESTED on DEVICE, fastest first; empty with a note
+// (NOTE) when there is none.
+std::vector<Precision> ReducedCandidates(Precision requested, torch::Device device, std::string& note) {
+  const std::string wanted = PrecisionName(requested);
+  if (device.is_cuda()) {
+    if (requested == Precision::Auto) return {Precision::Fp16, Precision::Bf16};
+    return {requested};
+  }
+  if (requested == Precision::Fp16) {
+    note = "fp16 runs on CUDA only; fp32 used on the CPU";
+    return {};
+  }
+  if (!CpuHasNativeBf16()) {
+    note = wanted + ": this CPU has no bf16 arithmetic (AVX-512 BF16 or AMX), where bf16 is slower than fp32; fp32 used";
+    return {};
+  }
+  return {Precision::Bf16};
+}
+
+}  // namespace
+
 LoadedModel LoadedModel::Load(const std::filesystem::path& directory, torch::Device device, Precision precision) {
   auto manifest = model::LoadManifest(directory);
   CheckWeightsDigest(manifest);
   // Patch shapes repeat, so cuDNN's per-shape algorithm search pays for itself.
   if (device.is_cuda()) at::globalContext().setBenchmarkCuDNN(true);
-  auto module = LoadTorchScript(manifest.ModelFile(), device);
-  const bool has_features = module.find_method("forward_features").has_value();
+  auto loaded = LoadTorchScript(manifest.ModelFile(), device);
+  const bool has_features = loaded.find_method("forward_features").has_value();
   std::optional<torch::jit::Module> saved;
-  if (manifest.task == model::Task::Classification || has_features) saved = module.clone();
-  if (!device.is_cuda()) module = FrozenForCpu(std::move(module));
-  LoadedModel model(manifest, std::move(module), device);
+  if (manifest.task == model::Task::Classification || has_features) saved = loaded.clone();
+  LoadedModel model(manifest, device.is_cuda() ? loaded : CpuModule(loaded, Precision::Fp32), device);
   model.saved_ = std::move(saved);
   model.has_features_ = has_features;
-  const auto reference = RunGolden(model);  // also checks the frozen graph against the sealed output
+  const auto reference = RunGolden(model);  // also checks the CPU's rewritten, frozen graph against the sealed output
   CheckGolden(model.manifest_, reference);
   if (precision == Precision::Fp32) return model;
 
-  const std::string wanted = PrecisionName(precision);
-  if (!device.is_cuda()) {
-    model.precision_note_ = wanted + " runs on CUDA only; fp32 used on the CPU";
-    return model;
-  }
-  model.module_.to(ScalarTypeOf(precision));
-  model.precision_ = precision;
   const auto activation = model.manifest_.activation;
-  const double drift = (Activate(RunGolden(model), activation) - Activate(reference, activation)).abs().max().item<double>();
-  model.precision_note_ = wanted + " probabilities on the golden input within " + std::to_string(drift) + " of fp32";
-  if (drift > kReducedPrecisionTolerance) {
-    model.module_.to(torch::kFloat32);
-    model.precision_ = Precision::Fp32;
-    model.precision_note_ = wanted + " moved probabilities by " + std::to_string(drift) + " on the golden input; fp32 used";
+  const auto fp32_module = model.module_;
+  std::vector<std::string> notes;
+  std::string note;
+  for (const Precision candidate : ReducedCandidates(precision, device, note)) {
+    const std::string name = PrecisionName(candidate);
+    try {
+      if (device.is_cuda()) {
+        model.module_ = fp32_module.clone();
+        model.module_.to(ScalarTypeOf(candidate));
+      } else {
+        model.module_ = CpuModule(loaded, candidate);
+      }
+      model.precision_ = candidate;
+      const double drift = (Activate(RunGolden(model), activation) - Activate(reference, activation)).abs().max().item<double>();
+      if (drift <= kReducedPrecisionTolerance) {
+        notes.push_back(name + " probabilities on the golden input within " + std::to_string(drift) + " of fp32");
+        model.precision_note_ = c10::Join("; ", notes);
+        return model;
+      }
+      notes.push_back(name + " moved probabilities by " + std::to_string(drift) + " on the golden input");
+    } catch (const std::exception& e) {
+      notes.push_back(name + " failed on the golden input: " + FirstLine(e.what()));
+    }
   }
+  model.module_ = fp32_module;
+  model.precision_ = Precision::Fp32;
+  notes.push_back(note.empty() ? "fp32 used" : note);
+  model.precision_note_ = c10::Join("; ", notes);
   return model;
 }
 
 torch::Tensor LoadedModel::Forward(const torch::Tensor& batch) {
   c10::InferenceMode inference_mode;
+  if (device_.is_cpu()) UseCpuThreads();
   const auto input = batch.to(device_, ScalarTypeOf(precision_));
   return module_.forward({input}).toTensor().to(torch::kFloat32);
 }

@@ -17,9 +17,11 @@ torch::Tensor GoldenInput(const std::vector<int64_t>& shape);
 class LoadedModel {
  public:
   // Reads DIRECTORY's manifest, checks model.pt's sha256, loads it onto DEVICE and runs the golden
-  // vector in fp32, refusing (ModelError) a model that differs. Reduced precision is CUDA-only and is
-  // kept only if its probabilities on the golden input stay within 0.05 of fp32's; otherwise the
-  // model runs in fp32 and PrecisionNote() says why.
+  // vector in fp32, refusing (ModelError) a model that differs. On the CPU the module runs frozen, its
+  // stride-equals-kernel transposed convolutions rewritten (cpu_module.h), on the usable cores.
+  // Reduced precision (fp16 and bf16 on CUDA, bf16 on CPUs with bf16 arithmetic; auto picks) is kept
+  // only if its probabilities on the golden input stay within 0.05 of fp32's; otherwise the model
+  // runs in fp32 and PrecisionNote() says why.
   static LoadedModel Load(const std::filesystem::path& directory, torch::Device device, Precision precision);
 
   const model::Manifest& Manifest() const { return manifest_; }

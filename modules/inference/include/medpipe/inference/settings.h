@@ -6,9 +6,12 @@
 
 namespace medpipe::inference {
 
-enum class Precision { Fp32, Fp16, Bf16 };
+// Auto is only ever asked for: the model then runs in the reduced precision this device computes
+// natively (CPU: bf16 with AVX-512 BF16 or AMX; CUDA: fp16, else bf16) if it passes the golden check,
+// else in fp32 (LoadedModel::ActivePrecision says which).
+enum class Precision { Fp32, Fp16, Bf16, Auto };
 
-// "fp32", "fp16" or "bf16"; throws ConfigError ("precision") otherwise.
+// "fp32", "fp16", "bf16" or "auto"; throws ConfigError ("precision") otherwise.
 Precision ParsePrecision(const std::string& text);
 const char* PrecisionName(Precision precision);
 

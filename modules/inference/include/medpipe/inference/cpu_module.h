@@ -1,0 +1,29 @@
+#pragma once
+// The form of a TorchScript module that runs fastest on the CPU (docs/benchmarks.md, issue 26).
+#include <torch/script.h>
+
+#include "medpipe/inference/settings.h"
+
+namespace medpipe::inference {
+
+// Whether this CPU computes bf16 in hardware (AVX-512 BF16 or AMX-BF16), where oneDNN's bf16
+// convolutions beat fp32; elsewhere oneDNN emulates bf16 and it is slower than fp32.
+bool CpuHasNativeBf16();
+
+// SAVED (float32, on the CPU, not modified) frozen for inference in PRECISION (Fp32 or Bf16):
+// transposed convolutions whose stride equals their kernel become a 1x1 convolution and a voxel
+// shuffle, then oneDNN-prepacked convolutions where LibTorch applies them (fp32). A module that
+// cannot be frozen runs as it is, in fp32.
+torch::jit::Module CpuModule(const torch::jit::Module& saved, Precision precision);
+
+// Transposed convolutions (2-D and 3-D) in GRAPH with constant weights, stride equal to the kernel,
+// no padding, dilation 1 and one group, replaced by the equivalent 1x1 convolution to
+// out_channels * kernel voxels and a reshuffle: LibTorch 1.13 runs transposed convolutions on the CPU
+// through im2col and the BLAS, and refuses them in bf16. Returns how many it replaced.
+int ReplaceStridedTransposedConvolutions(torch::jit::Graph& graph);
+
+// The intra-op threads of LibTorch on the calling thread (OpenMP keeps the count per thread): the
+// usable cores (the process's CPU affinity). Debian's LibTorch 1.13 defaults to one.
+void UseCpuThreads();
+
+}  // namespace medpipe::inference
