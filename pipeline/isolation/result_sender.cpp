@@ -1,11 +1,13 @@
 #include "isolation/result_sender.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <cstdlib>
 #include <cstring>
 #include <optional>
 #include <set>
@@ -79,6 +81,21 @@ bool SendStudy(const net::Peer& peer, const net::NetSettings& settings, const fs
   return done;
 }
 
+// The sending process keeps only its own pipe ends (and stdin, stdout, stderr): an inherited write end of
+// the worker's input would keep that pipe open after the run closes it, and the worker would wait for
+// more studies forever (a batch larger than --max-inflight, with --send, hung at its end).
+void KeepOnlyDescriptors(int in_fd, int result_fd) {
+  std::vector<int> others;
+  if (DIR* dir = ::opendir("/proc/self/fd")) {
+    while (const dirent* entry = ::readdir(dir)) {
+      const int fd = std::atoi(entry->d_name);
+      if (fd > 2 && fd != in_fd && fd != result_fd && fd != ::dirfd(dir)) others.push_back(fd);
+    }
+    ::closedir(dir);
+  }
+  for (const int fd : others) ::close(fd);
+}
+
 // The sending process: sends each study named on IN_FD, in order; at the end of IN_FD tells how many
 // failed on RESULT_FD.
 [[noreturn]] void SendInChild(const net::Peer& peer, const net::NetSettings& settings, const fs::path& studies_dir,
@@ -118,8 +135,7 @@ ResultSender::ResultSender(const net::Peer& peer, const net::NetSettings& settin
   if (::pipe2(queue, O_CLOEXEC) != 0 || ::pipe2(result, O_CLOEXEC) != 0) throw IoError("pipe", std::strerror(errno));
   child_ = ChildProcess::Fork();
   if (child_.InChild()) {
-    ::close(queue[1]);
-    ::close(result[0]);
+    KeepOnlyDescriptors(queue[0], result[1]);
     SendInChild(peer, settings, studies_dir, ledger, reviewed_only, queue[0], result[1]);
   }
   ::close(queue[0]);
