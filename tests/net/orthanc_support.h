@@ -116,6 +116,16 @@ class Orthanc {
     return series;
   }
 
+  // The simplified tags of the first instance of MODALITY that Orthanc holds for study STUDY_UID (null when none).
+  nlohmann::json TagsOf(const std::string& study_uid, const std::string& modality) const {
+    const auto found = Json(Curl("/tools/find") + " -d '{\"Level\":\"Study\",\"Query\":{\"StudyInstanceUID\":\"" + study_uid + "\"}}'");
+    for (const auto& study : found)
+      for (const auto& one : Json(Curl("/studies/" + study.get<std::string>() + "/series")))
+        if (one["MainDicomTags"].value("Modality", "") == modality && !one["Instances"].empty())
+          return Json(Curl("/instances/" + one["Instances"][0].get<std::string>() + "/simplified-tags"));
+    return nullptr;
+  }
+
  private:
   std::string Curl(const std::string& path) const { return "curl -sf http://127.0.0.1:" + std::to_string(http_port_) + path; }
   nlohmann::json Json(const std::string& command) const {

@@ -3,35 +3,19 @@
 // BATCH_OUT is what the ViewerBatch test wrote. Exits 77 (skipped) without node_modules or chromium.
 import fs from 'node:fs';
 import path from 'node:path';
-import {createRequire} from 'node:module';
-import {fileURLToPath, pathToFileURL} from 'node:url';
+import {pathToFileURL} from 'node:url';
+import {chromiumOrSkip, launchChromium, makeChecks} from './browser_support.mjs';
 
-const kSkip = 77;
-const kChromium = '/usr/bin/chromium';
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const [batch, shots] = process.argv.slice(2).map(arg => arg && path.resolve(arg));
 if (!batch || !shots) {
   console.error('usage: node viewer_test.mjs BATCH_OUT SCREENSHOT_DIR');
   process.exit(2);
 }
-let chromium;
-try {
-  ({chromium} = createRequire(path.join(root, 'package.json'))('playwright-core'));
-} catch {
-  console.log('SKIP: playwright-core is not installed (npm ci, as scripts/setup.sh runs it)');
-  process.exit(kSkip);
-}
-if (!fs.existsSync(kChromium)) {
-  console.log(`SKIP: ${kChromium} is not installed (Debian package chromium)`);
-  process.exit(kSkip);
-}
+const chromium = chromiumOrSkip();
 fs.mkdirSync(shots, {recursive: true});
 
-let failures = 0;
-const check = (ok, what, detail = '') => {
-  console.log(`${ok ? 'ok  ' : 'FAIL'} ${what}${detail ? ': ' + detail : ''}`);
-  if (!ok) ++failures;
-};
+const checks = makeChecks();
+const check = checks.check;
 
 // Each study page by what it shows: the one with a mask (hippocampus), the CT, the oblique MR, an X-ray.
 const pages = fs.readdirSync(path.join(batch, 'report')).filter(name => name.endsWith('.html'))
@@ -44,10 +28,7 @@ const xray = find(html => html.includes('&middot; DX &middot;'));
 check(masked && ct && oblique && xray, 'the batch has a segmented, a CT, an MR and an X-ray page');
 if (!(masked && ct && oblique && xray)) process.exit(1);
 
-const browser = await chromium.launch({
-  executablePath: kChromium,
-  args: ['--use-angle=swiftshader', '--enable-unsafe-swiftshader', '--ignore-gpu-blocklist'],
-});
+const browser = await launchChromium(chromium);
 
 // Opens PAGE from file://, collecting console errors and CSP violations; waits for its viewers.
 async function open(file) {
@@ -209,5 +190,4 @@ try {
 } finally {
   await browser.close();
 }
-console.log(failures ? `${failures} checks failed` : 'all checks passed');
-process.exit(failures ? 1 : 0);
+checks.finish();

@@ -188,7 +188,9 @@ TEST_F(ServedTest, TheTokenOpensASessionAndNothingOutsideOutIsServed) {
                            "/studies/0123456789abcdef/outside.txt", "/etc/passwd", "/nothing.html"}) {
     const auto answer = client_->Get(path, Session());
     EXPECT_TRUE(!answer || answer->status == 404 || answer->status == 400) << path << " " << (answer ? answer->status : 0);
-    if (answer) EXPECT_EQ(answer->body.find("secret"), std::string::npos) << path;
+    if (answer) {
+      EXPECT_EQ(answer->body.find("secret"), std::string::npos) << path;
+    }
   }
   EXPECT_EQ(client_->Get("/studies/0123456789abcdef/result.json", Session())->status, 200);
 }
@@ -214,6 +216,8 @@ TEST_F(ServedTest, ASignOffIsAppendedWithTheDigestOfWhatWasReviewedAndForgedOrSt
   bad = accept;
   bad["reviewer"] = "two\nlines";
   EXPECT_EQ(Post(bad, headers)->status, 400);
+  bad["reviewer"] = "a=b=c=d";
+  EXPECT_EQ(Post(bad, headers)->status, 400) << "not a person name";
   bad = accept;
   bad["study_id"] = "../studies";
   EXPECT_EQ(Post(bad, headers)->status, 404);

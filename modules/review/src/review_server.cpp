@@ -1,6 +1,7 @@
 #include "medpipe/review/review_server.h"
 
 #include <arpa/inet.h>
+#include <dcmtk/dcmdata/dcvrpn.h>
 #include <httplib.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
@@ -173,6 +174,10 @@ struct ReviewServer::Impl {
                       text("comment"), "", ""};
     if (entry.reviewer.empty() || entry.reviewer.size() > kMaxReviewer || !IsPlainText(entry.reviewer, false))
       return Answer(response, 400, {{"error", "reviewer: a name of 1 to 128 characters on one line is needed"}});
+    // The name becomes the verified SR's VerifyingObserverName: refused here, not when sending.
+    if (DcmPersonName::checkStringValue(entry.reviewer.c_str(), "1").bad())
+      return Answer(response, 400, {{"error", "reviewer: not a DICOM person name (at most 64 characters a group, "
+                                              "no backslash, at most two '=')"}});
     if (entry.comment.size() > kMaxComment || !IsPlainText(entry.comment, true))
       return Answer(response, 400, {{"error", "comment: at most 4000 characters of text"}});
     if (*signoff == Signoff::Comment && entry.comment.empty())
