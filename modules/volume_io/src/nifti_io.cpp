@@ -6,6 +6,8 @@
 #include <itkNiftiImageIO.h>
 #include <itkRGBPixel.h>
 #include <nifti1_io.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -19,7 +21,6 @@
 #include <vector>
 
 #include "medpipe/core/error.h"
-#include "medpipe/core/files.h"
 #include "medpipe/volume_io/parallel_gzip.h"
 
 namespace medpipe {
@@ -54,6 +55,28 @@ class TemporaryFile {
   std::filesystem::path path_;
 };
 
+// A file mapped read-only, so that compressing it needs no copy of it.
+class MappedFile {
+ public:
+  explicit MappedFile(const std::filesystem::path& path) : size_(std::filesystem::file_size(path)) {
+    const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw IoError(path.string(), std::string("cannot read NIfTI back: ") + std::strerror(errno));
+    data_ = size_ ? mmap(nullptr, size_, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0) : nullptr;
+    close(fd);
+    if (data_ == MAP_FAILED) throw IoError(path.string(), std::string("cannot map NIfTI: ") + std::strerror(errno));
+  }
+  ~MappedFile() {
+    if (data_) munmap(data_, size_);
+  }
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+  std::string_view View() const { return {static_cast<const char*>(data_), size_}; }
+
+ private:
+  size_t size_;
+  void* data_ = nullptr;
+};
+
 void WriteBytes(const std::filesystem::path& path, const std::string& bytes) {
   const std::unique_ptr<FILE, decltype(&fclose)> file(fopen(path.c_str(), "wb"), fclose);
   if (!file) throw IoError(path.string(), std::string("cannot write NIfTI: ") + std::strerror(errno));
@@ -72,7 +95,8 @@ void Write(const Image* image, const std::filesystem::path& path) {
   const TemporaryFile plain(path.parent_path() /
                             ("." + name.substr(0, name.size() - 3) + ".partial-" + std::to_string(getpid()) + ".nii"));
   WriteWithItk(image, plain.Path());
-  WriteBytes(path, GzipParallel(ReadFile(plain.Path())));
+  const MappedFile bytes(plain.Path());
+  WriteBytes(path, GzipParallel(bytes.View()));
 }
 
 template <typename Pixel>
@@ -106,7 +130,97 @@ void WriteColor(const Volume& volume, const std::filesystem::path& path) {
   Write<ColorImage>(color, path);
 }
 
+using Image4D = itk::Image<float, 4>;
+
+// The volumes (greyscale, one grid) along a fourth axis of SPACING_4 (seconds between volumes).
+Image4D::Pointer Stack4D(const std::vector<Volume>& volumes, double spacing_4) {
+  const Image3D& grid = volumes.front().Grid();
+  const auto size3 = grid.GetLargestPossibleRegion().GetSize();
+  Image4D::SizeType size{{size3[0], size3[1], size3[2], volumes.size()}};
+  Image4D::SpacingType spacing;
+  Image4D::PointType origin;
+  Image4D::DirectionType direction;
+  direction.SetIdentity();
+  for (unsigned r = 0; r < 3; ++r) {
+    spacing[r] = grid.GetSpacing()[r];
+    origin[r] = grid.GetOrigin()[r];
+    for (unsigned c = 0; c < 3; ++c) direction[r][c] = grid.GetDirection()[r][c];
+  }
+  spacing[3] = spacing_4 > 0 ? spacing_4 : 1.0;
+  origin[3] = 0;
+  auto image = Image4D::New();
+  image->SetRegions(Image4D::RegionType(size));
+  image->SetSpacing(spacing);
+  image->SetOrigin(origin);
+  image->SetDirection(direction);
+  image->Allocate();
+  const size_t count = grid.GetPixelContainer()->Size();
+  for (size_t v = 0; v < volumes.size(); ++v) {
+    const Image3D& volume = volumes[v].Grid();
+    if (volumes[v].IsColor() || volume.GetPixelContainer()->Size() != count)
+      throw InternalError("4-D NIfTI", "volume " + std::to_string(v) + " is not a greyscale image on volume 0's grid");
+    std::copy_n(volume.GetBufferPointer(), count, image->GetBufferPointer() + v * count);
+  }
+  return image;
+}
+
+template <typename Pixel>
+void Write4DAs(const Image4D::Pointer& image, const std::filesystem::path& path) {
+  using Output = itk::Image<Pixel, 4>;
+  auto cast = itk::CastImageFilter<Image4D, Output>::New();
+  cast->SetInput(image);
+  cast->Update();
+  Write<Output>(cast->GetOutput(), path);
+}
+
 }  // namespace
+
+void WriteNifti4D(const std::vector<Volume>& volumes, const std::filesystem::path& path, double seconds_per_volume) {
+  if (volumes.size() == 1) return WriteNifti(volumes.front(), path);
+  const Image4D::Pointer image = Stack4D(volumes, seconds_per_volume);
+  const float* data = image->GetBufferPointer();
+  const size_t count = image->GetPixelContainer()->Size();
+  float min_value = std::numeric_limits<float>::max(), max_value = std::numeric_limits<float>::lowest();
+  bool integral = true;
+  for (size_t i = 0; i < count; ++i) {
+    min_value = std::min(min_value, data[i]);
+    max_value = std::max(max_value, data[i]);
+    integral = integral && std::floor(data[i]) == data[i];
+  }
+  if (integral && FitsExactly<int16_t>(min_value, max_value)) return Write4DAs<int16_t>(image, path);
+  if (integral && FitsExactly<uint16_t>(min_value, max_value)) return Write4DAs<uint16_t>(image, path);
+  Write<Image4D>(image, path);
+}
+
+std::vector<Image3D::Pointer> ReadNiftiVolumes(const std::filesystem::path& path) {
+  auto reader = itk::ImageFileReader<Image4D>::New();
+  reader->SetImageIO(itk::NiftiImageIO::New());
+  reader->SetFileName(path.string());
+  try {
+    reader->Update();
+  } catch (const itk::ExceptionObject& error) {
+    throw IoError(path.string(), std::string("cannot read NIfTI: ") + error.GetDescription());
+  }
+  const Image4D* image = reader->GetOutput();
+  const auto size = image->GetLargestPossibleRegion().GetSize();
+  Image3D::SizeType size3{{size[0], size[1], size[2]}};
+  Image3D::SpacingType spacing;
+  Image3D::PointType origin;
+  Image3D::DirectionType direction;
+  for (unsigned r = 0; r < 3; ++r) {
+    spacing[r] = image->GetSpacing()[r];
+    origin[r] = image->GetOrigin()[r];
+    for (unsigned c = 0; c < 3; ++c) direction[r][c] = image->GetDirection()[r][c];
+  }
+  std::vector<Image3D::Pointer> volumes;
+  const size_t count = size3[0] * size3[1] * size3[2];
+  for (size_t v = 0; v < size[3]; ++v) {
+    auto volume = MakeImage(size3, spacing, origin, direction);
+    std::copy_n(image->GetBufferPointer() + v * count, count, volume->GetBufferPointer());
+    volumes.push_back(volume);
+  }
+  return volumes;
+}
 
 void WriteLabelNifti(const LabelImage& labels, const std::filesystem::path& path) { Write<LabelImage>(&labels, path); }
 
