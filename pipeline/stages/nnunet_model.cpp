@@ -6,12 +6,17 @@
 
 #include "medpipe/core/digest.h"
 #include "medpipe/core/error.h"
+#include "medpipe/inference/cpu_module.h"
 
 namespace medpipe::cli {
 namespace {
 
-// The resampling shares LibTorch's intra-op thread count (the rest of the run leaves it at its default).
-unsigned Threads() { return static_cast<unsigned>(std::max(1, at::get_num_threads())); }
+// The resampling runs on as many threads as LibTorch's intra-op pool on the calling thread, set by the
+// rule of the other models' inference (OpenMP keeps the count per thread).
+unsigned Threads() {
+  inference::UseCpuThreads();
+  return static_cast<unsigned>(std::max(1, at::get_num_threads()));
+}
 
 // Reverses the rows of DATA, PLANES planes of ROWS rows of COLUMNS voxels.
 template <typename T>
@@ -83,6 +88,7 @@ std::shared_ptr<NnunetJob> NnunetModel::Prepare(const SeriesContext& series) con
 }
 
 void NnunetModel::Infer(NnunetJob& job, int64_t tile_batch, nlohmann::json& report) {
+  if (device_.is_cpu()) inference::UseCpuThreads();
   const auto fold_logits = [this](const torch::Tensor& batch) {
     return module_.get_method("fold_logits")({batch.to(device_)}).toTensor();
   };
