@@ -130,6 +130,7 @@ try {
   const state = id => page.locator(`#studies tr[data-study="${id}"] .review-state`).textContent();
   check(await state(segmented.id) === 'accepted' && await state(xray.id) === 'rejected', 'the batch page shows accepted and rejected');
   check(await count('unreviewed') === rows - 2, 'two fewer unreviewed', `${await count('unreviewed')}`);
+  check(Number(await page.locator('#summary-unreviewed').textContent()) === rows - 2, 'and the summary says so');
   await page.check('input[name=show][value=unreviewed]');
   check(await page.locator('#studies tbody tr:not([hidden])').count() === rows - 2, 'the unreviewed filter hides them');
   await page.check('input[name=show][value=all]');

@@ -182,6 +182,9 @@ try {
   // The X-ray keeps its static picture.
   {
     const opened = await open(xray.file);
+    // The picture loads lazily: wait for it (up to 10 s) rather than count before it decoded.
+    await opened.page.waitForFunction(() => [...document.images].some(image => image.complete && image.naturalWidth > 0), null,
+                                      {timeout: 10000}).catch(() => {});
     const loaded = await opened.page.evaluate(() => [...document.images].filter(image => image.naturalWidth > 0).length);
     check(loaded > 0, 'the X-ray page shows its picture', String(loaded));
     await opened.page.screenshot({path: path.join(shots, 'xray.png')});

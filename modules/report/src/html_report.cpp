@@ -202,7 +202,7 @@ std::string IndexPage(const fs::path& outdir, const std::vector<Study>& studies)
   }
   std::string body = "<h1>medpipe report</h1>\n<p class=\"summary\">" + std::to_string(studies.size()) + " studies: " +
                      std::to_string(failed) + " failed, " + std::to_string(flagged) + " flagged, " +
-                     std::to_string(unreviewed) + " unreviewed; " + std::to_string(skipped) +
+                     "<span id=\"summary-unreviewed\">" + std::to_string(unreviewed) + "</span> unreviewed; " + std::to_string(skipped) +
                      " series left out by design (counted, not flagged). Click a column header to sort. <span id=\"review-note\">"
                      "Review states as review.jsonl had them when this page was written.</span></p>\n" +
                      plots.html + FilterBar(models) +

@@ -117,6 +117,7 @@ constexpr const char* kBatchScript = R"JS(
         cell.dataset.sort = review.state;
         cell.className = 'review-state review-' + review.state;
       }
+      document.getElementById('summary-unreviewed').textContent = rows.filter(row => row.dataset.review === 'unreviewed').length;
       document.getElementById('review-note').textContent = 'Review states as the server has them now.';
       apply();
       document.body.dataset.signoff = 'ready';
