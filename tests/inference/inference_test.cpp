@@ -198,14 +198,18 @@ TEST_F(InferenceTest, Fp16IsCudaOnly) {
   }
 }
 
-// bf16 on a CPU runs where the CPU computes bf16 itself, and passes the golden check on a smooth model.
+// bf16 on a CPU runs where the CPU computes bf16 itself (auto: where it has AMX), and passes the
+// golden check on a smooth model.
 TEST_F(InferenceTest, Bf16RunsOnCpusWithBf16ArithmeticWhenItPassesTheGoldenCheck) {
   for (const Precision asked : {Precision::Bf16, Precision::Auto}) {
     SCOPED_TRACE(PrecisionName(asked));
     auto model = LoadedModel::Load(
         testing::WritePackage(dir_ / "pointwise", testing::PointwiseModel(), SegmentationManifest("pointwise", 3, 16)),
         torch::kCPU, asked);
-    if (CpuHasNativeBf16()) {
+    if (asked == Precision::Auto && CpuHasNativeBf16() && !CpuHasAmxBf16()) {
+      EXPECT_EQ(model.ActivePrecision(), Precision::Fp32);
+      EXPECT_NE(model.PrecisionNote().find("auto: fp32"), std::string::npos) << model.PrecisionNote();
+    } else if (CpuHasNativeBf16()) {
       EXPECT_EQ(model.ActivePrecision(), Precision::Bf16);
       EXPECT_NE(model.PrecisionNote().find("bf16 probabilities on the golden input within"), std::string::npos)
           << model.PrecisionNote();
@@ -225,6 +229,7 @@ def forward(self, x):
     return torch.cat([torch.zeros_like(x), (x - 0.3) * 5000.0], 1)
 )");
   for (const Precision asked : {Precision::Bf16, Precision::Auto}) {
+    if (asked == Precision::Auto && !CpuHasAmxBf16()) continue;  // auto does not try bf16 here
     SCOPED_TRACE(PrecisionName(asked));
     auto model = LoadedModel::Load(testing::WritePackage(dir_ / "sensitive", sensitive, SegmentationManifest("sensitive", 2, 16)),
                                    torch::kCPU, asked);

@@ -118,14 +118,17 @@ std::shared_ptr<torch::jit::CompilationUnit> ShuffleFunctions() {
 
 }  // namespace
 
+bool CpuHasAmxBf16() {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  return __get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) && ((edx >> 22) & 1u);
+}
+
 bool CpuHasNativeBf16() {
   unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
   if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return false;
-  const bool amx_bf16 = (edx >> 22) & 1u;
   const unsigned max_subleaf = eax;
-  bool avx512_bf16 = false;
-  if (max_subleaf >= 1 && __get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx)) avx512_bf16 = (eax >> 5) & 1u;
-  return avx512_bf16 || amx_bf16;
+  const bool avx512_bf16 = max_subleaf >= 1 && __get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx) && ((eax >> 5) & 1u);
+  return avx512_bf16 || CpuHasAmxBf16();
 }
 
 int ReplaceStridedTransposedConvolutions(torch::jit::Graph& graph) {

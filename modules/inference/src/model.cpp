@@ -129,6 +129,10 @@ std::vector<Precision> ReducedCandidates(Precision requested, torch::Device devi
     note = wanted + ": this CPU has no bf16 arithmetic (AVX-512 BF16 or AMX), where bf16 is slower than fp32; fp32 used";
     return {};
   }
+  if (requested == Precision::Auto && !CpuHasAmxBf16()) {
+    note = "auto: fp32, the fastest on a CPU with AVX-512 BF16 but no AMX (bf16 measured no faster, docs/benchmarks.md)";
+    return {};
+  }
   return {Precision::Bf16};
 }
 

@@ -9,6 +9,9 @@ namespace medpipe::inference {
 // Whether this CPU computes bf16 in hardware (AVX-512 BF16 or AMX-BF16), where oneDNN's bf16
 // convolutions beat fp32; elsewhere oneDNN emulates bf16 and it is slower than fp32.
 bool CpuHasNativeBf16();
+// Whether this CPU has AMX-BF16 tiles. Only there is bf16 expected to beat fp32: with AVX-512 BF16
+// alone, oneDNN's bf16 convolutions without prepacked weights were no faster than fp32's prepacked ones.
+bool CpuHasAmxBf16();
 
 // SAVED (float32, on the CPU, not modified) frozen for inference in PRECISION (Fp32 or Bf16):
 // transposed convolutions whose stride equals their kernel become a 1x1 convolution and a voxel

@@ -7,7 +7,7 @@
 namespace medpipe::inference {
 
 // Auto is only ever asked for: the model then runs in the reduced precision this device computes
-// natively (CPU: bf16 with AVX-512 BF16 or AMX; CUDA: fp16, else bf16) if it passes the golden check,
+// fastest (CPU: bf16 with AMX, fp32 otherwise; CUDA: fp16, else bf16) if it passes the golden check,
 // else in fp32 (LoadedModel::ActivePrecision says which).
 enum class Precision { Fp32, Fp16, Bf16, Auto };
 
