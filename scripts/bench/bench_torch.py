@@ -51,10 +51,14 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="cuda")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="intra-op threads (torch.set_num_threads); 0 keeps torch's default")
     parser.add_argument("--dtypes", nargs="+", choices=list(DTYPES), default=["fp32", "bf16", "fp16"])
     args = parser.parse_args()
 
     device = torch.device(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     cuda = device.type == "cuda"
     if cuda:
         torch.backends.cudnn.benchmark = True
@@ -113,7 +117,8 @@ def main() -> None:
         if timed:
             record.update({"patches": patches, "batch_size": args.batch_size, "device": device_name,
                            "size_xyz": list(args.size), "patch_xyz": list(args.patch),
-                           "tf32": torch.backends.cudnn.allow_tf32 if cuda else False, "torch": torch.__version__})
+                           "tf32": torch.backends.cudnn.allow_tf32 if cuda else False,
+                           "threads": torch.get_num_threads(), "torch": torch.__version__})
             print(json.dumps(record), flush=True)
         if cuda:
             torch.cuda.empty_cache()

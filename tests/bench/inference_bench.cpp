@@ -5,6 +5,7 @@
 #include <chrono>
 #include <iostream>
 
+#include <ATen/Parallel.h>
 #include <boost/program_options.hpp>
 #include <nlohmann/json.hpp>
 
@@ -85,6 +86,7 @@ int main(int argc, char** argv) {
                            {"patches", report.patches},
                            {"batch_size", report.batch_size},
                            {"device", report.device},
+                           {"threads", at::get_num_threads()},
                            {"precision_note", model.PrecisionNote()},
                            {"fallbacks", report.fallbacks}};
     const auto probabilities = torch::softmax(logits, 0);

@@ -116,7 +116,7 @@ TEST_F(Cli, ABadOptionValueNamesTheOptionTheValueAndWhatIsExpected) {
       {"convert " + archive + " " + out + " --decode-timeout -3", "--decode-timeout: is -3;"},
       {run + "--overlap 1.5", "--overlap: is 1.5; expected at least 0 and below 1"},
       {run + "--batch-size 0", "--batch-size: is 0; expected at least 1"},
-      {run + "--precision fp8", "--precision: 'fp8' is not one of fp32, fp16, bf16"},
+      {run + "--precision fp8", "--precision: 'fp8' is not one of fp32, fp16, bf16, auto"},
       {run + "--shard 4/4", "--shard: is '4/4'; expected I/N"},
       {run + "--studies " + (dir_ / "no-list.txt").string(), "--studies: is '" + (dir_ / "no-list.txt").string() + "'"},
       {run + "--config " + (dir_ / "no.ini").string(), "--config: is '" + (dir_ / "no.ini").string() + "'"},
