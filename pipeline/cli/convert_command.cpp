@@ -4,6 +4,7 @@
 #include "cli/commands.h"
 #include "medpipe/core/error.h"
 #include "medpipe/core/json_text.h"
+#include "medpipe/dicom/diffusion_table.h"
 #include "medpipe/dicom/index_json.h"
 #include "medpipe/volume_io/nifti_io.h"
 #include "stages/series_walk.h"
@@ -29,6 +30,23 @@ nlohmann::json Sidecar(const dicom::Series& series) {
   if (first.frames.front().orientation) json["ImageOrientationPatientDICOM"] = *first.frames.front().orientation;
   if (first.window_center) json["WindowCenter"] = *first.window_center;
   if (first.window_width) json["WindowWidth"] = *first.window_width;
+  if (first.repetition_time) json["RepetitionTime"] = *first.repetition_time / 1000.0;
+  if (series.VolumeCount() > 1) {
+    nlohmann::json axis = nlohmann::json::array();
+    for (size_t v = 0; v < series.VolumeCount(); ++v) {
+      const dicom::SliceRef& slice = series.VolumeSlices(v).front();
+      const dicom::FileHeader& file = series.files[slice.file];
+      const dicom::FrameInfo& frame = file.frames[slice.frame];
+      nlohmann::json entry = {{"Volume", v}, {"AcquisitionNumber", file.acquisition_number}, {"InstanceNumber", file.instance_number}};
+      if (frame.temporal_position) entry["TemporalPosition"] = *frame.temporal_position;
+      if (frame.trigger_time) entry["TriggerTime"] = *frame.trigger_time / 1000.0;
+      if (file.echo_time) entry["EchoTime"] = *file.echo_time / 1000.0;
+      if (frame.b_value) entry["BValue"] = *frame.b_value;
+      axis.push_back(entry);
+    }
+    json["VolumeCount"] = series.VolumeCount();
+    json["VolumeAxis"] = axis;
+  }
   json["ConversionSoftware"] = "medpipe";
   json["ConversionSoftwareVersion"] = MEDPIPE_VERSION;
   return json;
@@ -54,7 +72,18 @@ int ConvertCommand(const std::vector<std::string>& args) {
           const fs::path folder = outdir / study.id;
           fs::create_directories(folder);
           const std::string stem = SeriesStem(series);
-          WriteNifti(volume, folder / (stem + ".nii.gz"));
+          if (series.VolumeCount() > 1) {
+            std::vector<Volume> volumes{volume};
+            for (size_t v = 1; v < series.VolumeCount(); ++v) volumes.push_back(decoder.Decode(series, v).volume);
+            const auto& tr = series.files.front().repetition_time;
+            WriteNifti4D(volumes, folder / (stem + ".nii.gz"), tr ? *tr / 1000.0 : 0.0);
+            if (const auto table = dicom::DiffusionTable(series, volume.Grid().GetDirection())) {
+              WriteFileAtomically(folder / (stem + ".bval"), table->bval);
+              WriteFileAtomically(folder / (stem + ".bvec"), table->bvec);
+            }
+          } else {
+            WriteNifti(volume, folder / (stem + ".nii.gz"));
+          }
           WriteFileAtomically(folder / (stem + ".json"), JsonText(Sidecar(series)) + "\n");
           std::cout << (folder / (stem + ".nii.gz")).string() << "\n";
           ++written;

@@ -33,6 +33,7 @@ using Clock = std::chrono::steady_clock;
 // with the shared memory that holds the header and voxels attached on success.
 struct Request {
   const dicom::Series* series;
+  size_t volume;  // of a 4-D series; 0 otherwise
 };
 
 bool SendMessage(int socket, const std::string& text, int attached_fd) {
@@ -237,7 +238,7 @@ DecodedSeries ReadDecoded(const nlohmann::json& reply, int memfd) {
 }
 
 // In the disposable child: decode under the limits and send the reply to the decoder process.
-[[noreturn]] void DecodeInChild(const dicom::Series& series, const DecodeLimits& limits, int socket) {
+[[noreturn]] void DecodeInChild(const dicom::Series& series, size_t volume, const DecodeLimits& limits, int socket) {
   BoundAddressSpace(limits.max_added_bytes);
   std::string reply;
   int memfd = -1;
@@ -245,7 +246,8 @@ DecodedSeries ReadDecoded(const nlohmann::json& reply, int memfd) {
     FailPoint("series_decoding");
     SharedRegions regions;
     DecodedSeries decoded;
-    decoded.volume = dicom::LoadSeries(series, &decoded.timings, [&](size_t count) { return regions.Voxels(count); });
+    decoded.volume =
+        dicom::LoadSeriesVolume(series, volume, &decoded.timings, [&](size_t count) { return regions.Voxels(count); });
     decoded.header = dicom::ReencodeSourceHeader(series);
     reply = DescribeDecoded(decoded, regions);
     memfd = regions.Fd();
@@ -293,7 +295,7 @@ std::string NoAnswerReply(const dicom::Series& series, ChildProcess& child, bool
     if (child.InChild()) {
       ::close(pair[0]);
       ::close(socket);  // its answer goes through this process
-      DecodeInChild(*request.series, limits, pair[1]);
+      DecodeInChild(*request.series, request.volume, limits, pair[1]);
     }
     ::close(pair[1]);
     const auto deadline = Clock::now() + std::chrono::duration<double>(limits.timeout_s);
@@ -340,9 +342,9 @@ DecoderProcess::~DecoderProcess() {
   process_.Wait();
 }
 
-DecodedSeries DecoderProcess::Decode(const dicom::Series& series) {
+DecodedSeries DecoderProcess::Decode(const dicom::Series& series, size_t volume) {
   Stopwatch clock;
-  const Request request{&series};
+  const Request request{&series, volume};
   int memfd = -1;
   std::string text;
   if (::send(socket_, &request, sizeof request, MSG_NOSIGNAL) == static_cast<ssize_t>(sizeof request))
@@ -376,7 +378,7 @@ SeriesDecoder::SeriesDecoder(unsigned processes, const DecodeLimits& limits) {
   }
 }
 
-DecodedSeries SeriesDecoder::Decode(const dicom::Series& series) {
+DecodedSeries SeriesDecoder::Decode(const dicom::Series& series, size_t volume) {
   if (processes_.empty()) throw InternalError(FirstFileOf(series), "no decoder process was started");
   DecoderProcess* process;
   {
@@ -396,7 +398,7 @@ DecodedSeries SeriesDecoder::Decode(const dicom::Series& series) {
       pool.returned_.notify_one();
     }
   } give_back{*this, process};
-  return process->Decode(series);
+  return process->Decode(series, volume);
 }
 
 }  // namespace medpipe::cli

@@ -50,7 +50,8 @@ class DecoderProcess {
   // DicomError for a child that ended or ran out of time before it answered.
   // Should the decoder process itself be gone, this process exits (kExitCannotStart): forking a new
   // one from a process that holds models and threads is not safe, and the supervisor starts a new worker.
-  DecodedSeries Decode(const dicom::Series& series);
+  // VOLUME picks one volume of a 4-D series (dicom::LoadSeriesVolume).
+  DecodedSeries Decode(const dicom::Series& series, size_t volume = 0);
 
  private:
   ChildProcess process_;
@@ -62,7 +63,7 @@ class DecoderProcess {
 class SeriesDecoder {
  public:
   SeriesDecoder(unsigned processes, const DecodeLimits& limits);
-  DecodedSeries Decode(const dicom::Series& series);
+  DecodedSeries Decode(const dicom::Series& series, size_t volume = 0);
 
  private:
   std::vector<std::unique_ptr<DecoderProcess>> processes_;

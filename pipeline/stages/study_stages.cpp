@@ -131,6 +131,9 @@ void StudyStages::LoadDicom(StudyInFlight& study) {
                                     {{"decode", decoded.timings.decode_ms},
                                      {"assemble", decoded.timings.assemble_ms},
                                      {"handover", decoded.handover_ms}}}});
+        // A 4-D series (fMRI, diffusion): models read volume 0 (README, Ingest).
+        if (source.VolumeCount() > 1)
+          series.result.json["volume"].update({{"volume_index", 0}, {"volume_count", source.VolumeCount()}});
         AddStudyLabels(series.source, study.result);
         if (options_.deidentify) DeidentifySource(series.source, series.deidentified);
         Prepare(study, series);

@@ -7,6 +7,7 @@
 
 #include <cstdlib>
 
+#include "medpipe/dicom/diffusion_table.h"
 #include "medpipe/dicom/series_loader.h"
 #include "medpipe/synth/synthetic_study.h"
 #include "test_support.h"
@@ -51,6 +52,65 @@ void WriteEnhancedCt(const fs::path& path) {
   }
   ds->putAndInsertUint16Array(DCM_PixelData, pixels.data(), pixels.size());
   ASSERT_TRUE(file.saveFile(path.c_str(), EXS_LittleEndianExplicit).good());
+}
+
+// An Enhanced MR diffusion object: 3 axial slices x 2 volumes (b 0, then b 1000 along LPS (0,1,0)) of
+// 2 x 2 pixels, 1 mm apart, frames stored volume 1 first and slices in reverse; pixel value
+// 10 * volume + slice.
+void WriteEnhancedDwi(const fs::path& path) {
+  DcmFileFormat file;
+  DcmDataset* ds = file.getDataset();
+  testing::PutIdentity(*ds, UID_EnhancedMRImageStorage, "1.2.826.0.1.3680043.10.1511.9.7", "MR");
+  ds->putAndInsertString(DCM_ImageType, "ORIGINAL\\PRIMARY\\DIFFUSION\\NONE");
+  testing::PutPixelModule(*ds, 2, 2, 1, 16, 12, "MONOCHROME2");
+  ds->putAndInsertString(DCM_NumberOfFrames, "6");
+  DcmItem* shared = NewGroupItem(*ds, DCM_SharedFunctionalGroupsSequence, 0);
+  NewGroupItem(*shared, DCM_PixelMeasuresSequence, 0)->putAndInsertString(DCM_PixelSpacing, "1\\1");
+  NewGroupItem(*shared, DCM_PlaneOrientationSequence, 0)->putAndInsertString(DCM_ImageOrientationPatient, "1\\0\\0\\0\\1\\0");
+  std::vector<Uint16> pixels;
+  unsigned long frame = 0;
+  for (int volume = 1; volume >= 0; --volume) {
+    for (int slice = 2; slice >= 0; --slice, ++frame) {
+      DcmItem* group = NewGroupItem(*ds, DCM_PerFrameFunctionalGroupsSequence, frame);
+      const std::string position = "0\\0\\" + std::to_string(slice);
+      NewGroupItem(*group, DCM_PlanePositionSequence, 0)->putAndInsertString(DCM_ImagePositionPatient, position.c_str());
+      NewGroupItem(*group, DCM_FrameContentSequence, 0)->putAndInsertUint32(DCM_TemporalPositionIndex, volume + 1);
+      DcmItem* diffusion = NewGroupItem(*group, DCM_MRDiffusionSequence, 0);
+      diffusion->putAndInsertString(DCM_DiffusionBValue, volume ? "1000" : "0");
+      if (volume) {
+        NewGroupItem(*diffusion, DCM_DiffusionGradientDirectionSequence, 0)
+            ->putAndInsertString(DCM_DiffusionGradientOrientation, "0\\1\\0");
+      }
+      for (int i = 0; i < 4; ++i) pixels.push_back(static_cast<Uint16>(10 * volume + slice));
+    }
+  }
+  ds->putAndInsertUint16Array(DCM_PixelData, pixels.data(), pixels.size());
+  ASSERT_TRUE(file.saveFile(path.c_str(), EXS_LittleEndianExplicit).good());
+}
+
+TEST_F(Ingest, EnhancedDiffusionFramesBecomeOneFourDSeries) {
+  WriteEnhancedDwi(dir_ / "dwi.dcm");
+  const auto index = BuildIndex(ScanArchive(dir_));
+  ASSERT_EQ(index.studies.size(), 1u);
+  ASSERT_EQ(index.studies[0].series.size(), 1u);
+  const Series& series = index.studies[0].series[0];
+  ASSERT_FALSE(series.Refused()) << series.refusal;
+  ASSERT_EQ(series.VolumeCount(), 2u);
+  EXPECT_EQ(series.VolumeFrame(0).b_value, 0.0);
+  EXPECT_EQ(series.VolumeFrame(1).b_value, 1000.0);
+  const auto volumes = LoadSeriesVolumes(series);
+  for (size_t v = 0; v < 2; ++v) {
+    const Image3D& image = volumes[v].Grid();
+    ASSERT_EQ(image.GetLargestPossibleRegion().GetSize()[2], 3u);
+    EXPECT_NEAR(image.GetOrigin()[2], 0.0, 1e-9);
+    for (long slice = 0; slice < 3; ++slice) EXPECT_EQ(image.GetPixel({{1, 1, slice}}), 10.0f * v + slice);
+  }
+  // LPS (0,1,0) along the column axis; the NIfTI affine diag(-1,-1,1) has a positive determinant, so x
+  // is negated (here 0) and y stays.
+  const auto table = DiffusionTable(series, volumes[0].Grid().GetDirection());
+  ASSERT_TRUE(table);
+  EXPECT_EQ(table->bval, "0 1000\n");
+  EXPECT_EQ(table->bvec, "0 0\n0 1\n0 0\n");
 }
 
 TEST_F(Ingest, EnhancedMultiFrameUsesPerFrameGeometryAndRescale) {

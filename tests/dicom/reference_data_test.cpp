@@ -8,9 +8,11 @@
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <sstream>
 
 #include "medpipe/core/error.h"
 #include "medpipe/dicom/csa_header.h"
+#include "medpipe/dicom/diffusion_table.h"
 #include "medpipe/dicom/series_loader.h"
 #include "medpipe/volume_io/nifti_io.h"
 #include "reference_compare.h"
@@ -333,6 +335,59 @@ TEST_F(MadeFromRealFiles, BigEndianMultiFrameRtDoseMatchesPydicom) {
     testing::ExpectSameVoxels(LoadSeries(series).Grid(), *reference, 1e-6);
   }
 }
+
+// Every number in a text file (.bval, .bvec), row after row.
+std::vector<double> NumbersIn(const fs::path& path) {
+  std::ifstream in(path);
+  std::vector<double> numbers;
+  for (double value = 0; in >> value;) numbers.push_back(value);
+  return numbers;
+}
+
+std::vector<double> NumbersIn(const std::string& text) {
+  std::istringstream in(text);
+  std::vector<double> numbers;
+  for (double value = 0; in >> value;) numbers.push_back(value);
+  return numbers;
+}
+
+// dicom2nifti's 4-D ground truth (GE fMRI and DTI, 4 slices x 2 volumes): one series, each volume
+// voxel for voxel on the reference's grid, b-values and FSL b-vectors equal.
+class Dicom2Nifti4D : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(Dicom2Nifti4D, VolumesAndDiffusionTableMatch) {
+  const fs::path base = "dicom/dicom2nifti/tests/data";
+  MEDPIPE_REQUIRE_SHARED_DATA(base);
+  const fs::path folder = SharedData() / base / GetParam();
+  const Series series = OnlySeries(Index(folder));
+  ASSERT_FALSE(series.Refused()) << series.refusal;
+  ASSERT_EQ(series.VolumeCount(), 2u);
+  EXPECT_EQ(series.slices.size(), 4u);
+  EXPECT_TRUE(std::any_of(series.problems.begin(), series.problems.end(),
+                          [](const std::string& p) { return p.rfind("four_d_series:", 0) == 0; }));
+  const auto truth = ReadNiftiVolumes(folder.string() + "_ground_truth.nii.gz");
+  ASSERT_EQ(truth.size(), 2u);
+  const auto volumes = LoadSeriesVolumes(series);
+  for (size_t v = 0; v < 2; ++v) {
+    SCOPED_TRACE("volume " + std::to_string(v));
+    testing::ExpectSameVoxels(volumes[v].Grid(), *truth[v], 1e-4);
+  }
+  const fs::path bval = folder.string() + "_ground_truth.bval";
+  const auto table = DiffusionTable(series, volumes[0].Grid().GetDirection());
+  if (GetParam().find("dti") == std::string::npos) {
+    EXPECT_FALSE(table) << "fMRI (b-value 0 throughout) has no diffusion table";
+    return;
+  }
+  ASSERT_TRUE(table);
+  EXPECT_EQ(NumbersIn(table->bval), NumbersIn(bval));
+  const auto expected = NumbersIn(fs::path(folder.string() + "_ground_truth.bvec"));
+  const auto bvec = NumbersIn(table->bvec);
+  ASSERT_EQ(bvec.size(), expected.size());
+  for (size_t i = 0; i < bvec.size(); ++i) EXPECT_NEAR(bvec[i], expected[i], 1e-6) << "bvec value " << i;
+}
+
+INSTANTIATE_TEST_SUITE_P(Ge, Dicom2Nifti4D,
+                         ::testing::Values("ge/dti/001", "ge/dti/001_implicit", "ge/fmri/001", "ge/fmri/001_implicit"));
 
 }  // namespace
 }  // namespace medpipe::dicom

@@ -30,6 +30,17 @@ const std::vector<ProblemCodeInfo>& ProblemCodes() {
        "the image lacks its position, orientation or pixel spacing; it is written with origin 0, identity "
        "orientation or 1 mm pixels in their place, so it does not lie where the patient was",
        "use it only where placement does not matter (a projection X-ray), or restore the attributes from the source"},
+      {ProblemCode::FourDSeries, "four_d_series", ProblemEffect::Handled, ErrorKind::Dicom,
+       "slices repeat at the same positions (fMRI, diffusion, perfusion, ASL, cine): they are grouped into volumes "
+       "on one grid, ordered at each position by TemporalPositionIdentifier/Index, AcquisitionNumber, TriggerTime, "
+       "InstanceNumber, then frame order (the detail names the keys that differed); convert writes one 4-D NIfTI, "
+       "a 3-D model reads volume 0 unless its manifest's input.volume says otherwise",
+       "nothing; check the volume count and order in the sidecar's volume axis"},
+      {ProblemCode::PrivateDiffusionTags, "private_diffusion_tags", ProblemEffect::Handled, ErrorKind::Dicom,
+       "b-values and gradients come from a vendor's private elements (GE (0043,1039) and (0019,10BB-10BD), taken "
+       "along row, column and slice as dcm2niix and dicom2nifti do; Siemens (0019,100C) and (0019,100E) in LPS), "
+       "not from (0018,9087) and (0018,9089)",
+       "check the .bvec against a known acquisition (dcm2niix, or a tensor fit's principal direction)"},
   };
   return table;
 }

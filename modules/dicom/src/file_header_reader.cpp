@@ -7,9 +7,12 @@
 #include <dcmtk/dcmdata/dcxfer.h>
 
 #include <algorithm>
+#include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <new>
+#include <sstream>
 
 #include "dicom_text.h"
 #include "medpipe/dicom/csa_header.h"
@@ -75,13 +78,21 @@ void ReadFrameAttributes(DcmItem& item, FrameInfo& frame) {
   if (auto spacing = GetDoubles<2>(item, DCM_PixelSpacing)) frame.pixel_spacing = spacing;
   if (auto slope = GetDouble(item, DCM_RescaleSlope)) frame.rescale_slope = *slope;
   if (auto intercept = GetDouble(item, DCM_RescaleIntercept)) frame.rescale_intercept = *intercept;
+  if (Sint32 value = 0; item.findAndGetSint32(DCM_TemporalPositionIdentifier, value).good()) frame.temporal_position = value;
+  if (Uint32 value = 0; item.findAndGetUint32(DCM_TemporalPositionIndex, value).good()) frame.temporal_position = int(value);
+  if (auto time = GetDouble(item, DCM_TriggerTime)) frame.trigger_time = time;
+  if (auto time = GetDouble(item, DCM_NominalCardiacTriggerDelayTime)) frame.trigger_time = time;
+  if (auto b_value = GetDouble(item, DCM_DiffusionBValue)) frame.b_value = b_value;
+  if (auto gradient = GetDoubles<3>(item, DCM_DiffusionGradientOrientation)) frame.gradient = gradient;
+  if (DcmItem* direction = SequenceItem(&item, DCM_DiffusionGradientDirectionSequence)) ReadFrameAttributes(*direction, frame);
 }
 
 // Functional groups of the enhanced multi-frame IODs: each macro sits in its own sequence.
 void ReadFunctionalGroup(DcmItem* group, FrameInfo& frame) {
   if (!group) return;
   for (const auto& tag : {DCM_PlanePositionSequence, DCM_PlaneOrientationSequence, DCM_PixelMeasuresSequence,
-                          DCM_PixelValueTransformationSequence}) {
+                          DCM_PixelValueTransformationSequence, DCM_FrameContentSequence, DCM_MRDiffusionSequence,
+                          DCM_CardiacSynchronizationSequence}) {
     if (DcmItem* macro = SequenceItem(group, tag)) ReadFrameAttributes(*macro, frame);
   }
 }
@@ -152,6 +163,57 @@ std::string PrivateText(DcmDataset& dataset, const DcmTagKey& tag) {
   Uint8* bytes = nullptr;
   if (element->getUint8Array(bytes).bad() || !bytes) return "";
   return std::string(reinterpret_cast<const char*>(bytes), element->getLength());
+}
+
+// Leading numbers of a private text value ("1000\\8\\0\\0"); empty when it holds none.
+std::vector<double> PrivateNumbers(DcmDataset& dataset, const DcmTagKey& tag) {
+  std::vector<double> numbers;
+  std::string text = PrivateText(dataset, tag);
+  std::replace(text.begin(), text.end(), '\\', ' ');
+  std::istringstream in(text);
+  for (double value = 0; in >> value;) numbers.push_back(value);
+  return numbers;
+}
+
+// Classic files whose b-value and gradient only vendors' private elements carry: GE (0043,1039)
+// (b-value plus 10^9 times a flag in its first value) with (0019,10BB-10BD) along row, column and
+// slice; Siemens (0019,100C) B_value with (0019,100E) DiffusionGradientDirection in LPS.
+void ReadVendorDiffusion(DcmDataset& dataset, FileHeader& header) {
+  FrameInfo& frame = header.frames.front();
+  if (frame.b_value || header.enhanced) return;
+  const std::string maker = Lower(header.manufacturer);
+  if (maker.find("ge ") != std::string::npos || maker.rfind("ge", 0) == 0) {
+    const auto b_value = PrivateNumbers(dataset, DcmTagKey(0x0043, 0x1039));
+    // Anonymisers often drop the private creator (0043,0010); another creator's block means another meaning.
+    const std::string creator = GetString(dataset, DcmTagKey(0x0043, 0x0010));
+    if (b_value.empty() || (!creator.empty() && creator.find("GEMS") == std::string::npos)) return;
+    frame.b_value = std::fmod(b_value.front(), 1e9);
+    Vec3 gradient{};
+    for (int k = 0; k < 3; ++k) {
+      const auto value = PrivateNumbers(dataset, DcmTagKey(0x0019, Uint16(0x10BB + k)));
+      if (value.empty()) return;
+      gradient[k] = value.front();
+    }
+    frame.gradient = gradient;
+    frame.gradient_in_voxel_frame = true;
+  } else if (maker.find("siemens") != std::string::npos) {
+    const auto b_value = PrivateNumbers(dataset, DcmTagKey(0x0019, 0x100C));
+    if (b_value.empty()) return;
+    frame.b_value = b_value.front();
+    DcmElement* element = nullptr;
+    Vec3 gradient{};
+    if (dataset.findAndGetElement(DcmTagKey(0x0019, 0x100E), element).good() && element) {
+      Float64* values = nullptr;
+      Uint8* bytes = nullptr;
+      if (element->getFloat64Array(values).good() && values && element->getVM() == 3) {
+        std::copy_n(values, 3, gradient.begin());
+        frame.gradient = gradient;
+      } else if (element->getLength() == 24 && element->getUint8Array(bytes).good() && bytes) {
+        std::memcpy(gradient.data(), bytes, 24);
+        frame.gradient = gradient;
+      }
+    }
+  }
 }
 
 // The CSA image header: element 0x10 of the private block that "SIEMENS CSA HEADER" reserves in group 0029.
@@ -450,6 +512,7 @@ FileHeader ReadFileHeader(const std::string& path, const HeaderLimits& limits) {
   header.acquisition_number = GetInt(dataset, DCM_AcquisitionNumber);
   header.echo_number = GetInt(dataset, DCM_EchoNumbers);
   header.echo_time = GetDouble(dataset, DCM_EchoTime);
+  header.repetition_time = GetDouble(dataset, DCM_RepetitionTime);
   header.slice_thickness = GetDouble(dataset, DCM_SliceThickness);
   header.gantry_tilt_deg = GetDouble(dataset, DCM_GantryDetectorTilt).value_or(0.0);
   header.imager_pixel_spacing = GetDoubles<2>(dataset, DCM_ImagerPixelSpacing);
@@ -473,6 +536,7 @@ FileHeader ReadFileHeader(const std::string& path, const HeaderLimits& limits) {
     const bool deflated = DcmXfer(dataset.getOriginalXfer()).getStreamCompression() != ESC_none;
     ValidatePixelLayout(header, limits, deflated ? std::nullopt : std::optional<uint64_t>(file_size));
     ReadFrames(dataset, header);
+    ReadVendorDiffusion(dataset, header);
     if (header.pixels.number_of_frames == 1 && header.image_type.find("MOSAIC") != std::string::npos) {
       ReadSiemensMosaic(dataset, header);
     } else if (header.pixels.number_of_frames == 1 && header.manufacturer.find("UIH") != std::string::npos) {

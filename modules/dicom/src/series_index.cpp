@@ -1,6 +1,9 @@
 #include "medpipe/dicom/series_index.h"
 
 #include <algorithm>
+#include <climits>
+#include <cstdint>
+#include <tuple>
 #include <cmath>
 #include <filesystem>
 #include <iomanip>
@@ -86,6 +89,11 @@ void OrderVolume(Series& series, const IndexOptions& options) {
   std::vector<SliceRef> ordered;
   for (size_t index : series.stack.order) ordered.push_back(series.slices[index]);
   series.slices = std::move(ordered);
+  for (auto& volume : series.later_volumes) {
+    std::vector<SliceRef> in_order;
+    for (size_t index : series.stack.order) in_order.push_back(volume[index]);
+    volume = std::move(in_order);
+  }
 
   const SliceStack& stack = series.stack;
   if (stack.coincident) {
@@ -129,15 +137,77 @@ void AppendFile(Series& series, FileHeader file) {
   series.files.push_back(std::move(file));
 }
 
-// Repeated positions mean several volumes share the SeriesInstanceUID: split them by acquisition.
+std::string PositionKey(const Vec3& position) {
+  return Rounded(position[0], 2) + "," + Rounded(position[1], 2) + "," + Rounded(position[2], 2);
+}
+
+// Where slices repeat at every position the same number of times, the series holds several volumes
+// (fMRI, diffusion, perfusion; mosaics of one volume per file): the K-th slice at each position, in
+// the order of the volume keys, belongs to volume K. Returns false, leaving SERIES as it is, otherwise.
+bool GroupVolumes(Series& series) {
+  std::map<std::string, std::vector<SliceRef>> at_position;
+  for (const auto& slice : series.slices) {
+    const auto& position = series.files[slice.file].frames[slice.frame].position;
+    if (!position) return false;
+    at_position[PositionKey(*position)].push_back(slice);
+  }
+  const size_t volumes = at_position.begin()->second.size();
+  if (volumes < 2 || at_position.size() < 2) return false;
+  for (const auto& [key, slices] : at_position)
+    if (slices.size() != volumes) return false;
+  constexpr double kNone = -1e300;
+  const auto keys = [&](const SliceRef& s) {
+    const FileHeader& file = series.files[s.file];
+    const FrameInfo& frame = file.frames[s.frame];
+    return std::make_tuple(frame.temporal_position.value_or(INT32_MIN), file.acquisition_number,
+                           frame.trigger_time.value_or(kNone), file.instance_number, s.file, s.frame);
+  };
+  std::set<std::string> deciding;
+  std::vector<std::vector<SliceRef>> by_volume(volumes);
+  for (auto& [key, slices] : at_position) {
+    std::stable_sort(slices.begin(), slices.end(), [&](const SliceRef& a, const SliceRef& b) { return keys(a) < keys(b); });
+    for (size_t v = 0; v < volumes; ++v) by_volume[v].push_back(slices[v]);
+    const auto first = keys(slices.front()), last = keys(slices.back());
+    if (std::get<0>(first) != std::get<0>(last)) deciding.insert("TemporalPosition");
+    else if (std::get<1>(first) != std::get<1>(last)) deciding.insert("AcquisitionNumber");
+    else if (std::get<2>(first) != std::get<2>(last)) deciding.insert("TriggerTime");
+    else if (std::get<3>(first) != std::get<3>(last)) deciding.insert("InstanceNumber");
+    else deciding.insert("frame order");
+  }
+  series.slices = std::move(by_volume.front());
+  series.later_volumes.assign(std::make_move_iterator(by_volume.begin() + 1), std::make_move_iterator(by_volume.end()));
+  std::string keys_used;
+  for (const auto& key : deciding) keys_used += (keys_used.empty() ? "" : ", ") + key;
+  AddProblem(series, ProblemCode::FourDSeries,
+             std::to_string(volumes) + " volumes of " + std::to_string(series.slices.size()) + " slices, ordered by " +
+                 keys_used);
+  bool private_tags = false;
+  for (size_t v = 0; v < series.VolumeCount(); ++v) {
+    const FrameInfo& frame = series.VolumeFrame(v);
+    private_tags = private_tags || (frame.gradient_in_voxel_frame && frame.b_value.value_or(0) > 0);
+    for (const auto& slice : series.VolumeSlices(v)) {
+      const FrameInfo& other = series.files[slice.file].frames[slice.frame];
+      if (other.b_value != frame.b_value || other.gradient != frame.gradient) {
+        AddProblem(series, ProblemCode::NotAVolume,
+                   "volume " + std::to_string(v) + " mixes diffusion weightings (" + series.files[slice.file].path + ")");
+        return true;
+      }
+    }
+  }
+  if (private_tags) AddProblem(series, ProblemCode::PrivateDiffusionTags, "b-values and gradients from GE (0043,1039), (0019,10BB-10BD)");
+  return true;
+}
+
+// Repeated positions that do not form whole volumes mean several series share the SeriesInstanceUID:
+// split them by acquisition.
 std::vector<Series> SplitRepeatedPositions(Series series) {
+  if (series.kind != SeriesKind::Volume || GroupVolumes(series)) return {std::move(series)};
   std::map<std::string, int> position_count;
   bool repeated = false;
   for (const auto& slice : series.slices) {
     const auto& position = series.files[slice.file].frames[slice.frame].position;
     if (!position) continue;
-    const std::string key = Rounded((*position)[0], 2) + "," + Rounded((*position)[1], 2) + "," + Rounded((*position)[2], 2);
-    repeated = repeated || ++position_count[key] > 1;
+    repeated = repeated || ++position_count[PositionKey(*position)] > 1;
   }
   if (!repeated || series.files.size() < 2) return {std::move(series)};
   std::vector<FileHeader> files = std::move(series.files);

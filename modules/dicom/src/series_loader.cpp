@@ -30,23 +30,23 @@ struct SliceStackPixels {
 };
 
 // Decodes the series' files in parallel; a file's frames land on the planes of their slices.
-SliceStackPixels DecodeSlices(const Series& series, const VoxelAllocator& allocate) {
+SliceStackPixels DecodeSlices(const Series& series, const std::vector<SliceRef>& slices, const VoxelAllocator& allocate) {
   SliceStackPixels stack;
-  const FileHeader& first = series.files[series.slices.front().file];
+  const FileHeader& first = series.files[slices.front().file];
   stack.rows = first.SliceRows();
   stack.columns = first.SliceColumns();
   stack.channels = first.pixels.samples_per_pixel;
-  stack.slices = series.slices.size();
+  stack.slices = slices.size();
   std::vector<std::vector<std::pair<size_t, size_t>>> planes_of_file(series.files.size());  // (frame, slice)
-  for (size_t s = 0; s < series.slices.size(); ++s) {
-    const SliceRef& slice = series.slices[s];
+  for (size_t s = 0; s < slices.size(); ++s) {
+    const SliceRef& slice = slices[s];
     const FileHeader& file = series.files[slice.file];
     if (file.SliceRows() != stack.rows || file.SliceColumns() != stack.columns ||
         file.pixels.samples_per_pixel != stack.channels) {
       throw DicomError(file.path, "matrix differs from the rest of the series");
     }
     planes_of_file[slice.file].emplace_back(slice.frame, s);
-    if (series.slices.size() > 1 || file.frames[slice.frame].position) {
+    if (slices.size() > 1 || file.frames[slice.frame].position) {
       stack.positions.push_back(file.frames[slice.frame].position.value_or(Vec3{0, 0, 0}));
     }
   }
@@ -182,14 +182,29 @@ std::array<double, 2> InPlaneSpacing(const FileHeader& file, const FrameInfo& fr
 }  // namespace
 
 Volume LoadSeries(const Series& series, LoadTimings* timings, const VoxelAllocator& allocate) {
+  return LoadSeriesVolume(series, 0, timings, allocate);
+}
+
+std::vector<Volume> LoadSeriesVolumes(const Series& series) {
+  std::vector<Volume> volumes;
+  for (size_t v = 0; v < series.VolumeCount(); ++v) volumes.push_back(LoadSeriesVolume(series, v));
+  return volumes;
+}
+
+Volume LoadSeriesVolume(const Series& series, size_t volume, LoadTimings* timings, const VoxelAllocator& allocate) {
   Stopwatch clock;
   if (series.Refused()) {
     throw DicomError(series.files.front().path, "series " + series.id + " is refused: " + series.refusal);
   }
   if (series.slices.empty()) throw DicomError(series.files.front().path, "series has no image frames");
-  const FileHeader& first_file = series.files[series.slices.front().file];
-  const FrameInfo& first_frame = first_file.frames[series.slices.front().frame];
-  SliceStackPixels stack = DecodeSlices(series, allocate);
+  if (volume >= series.VolumeCount()) {
+    throw DicomError(series.files.front().path, "series " + series.id + " has " + std::to_string(series.VolumeCount()) +
+                                                    " volume(s); volume " + std::to_string(volume) + " was asked for");
+  }
+  const std::vector<SliceRef>& slices = series.VolumeSlices(volume);
+  const FileHeader& first_file = series.files[slices.front().file];
+  const FrameInfo& first_frame = first_file.frames[slices.front().frame];
+  SliceStackPixels stack = DecodeSlices(series, slices, allocate);
   const double decode_ms = clock.Lap();
   // Filled as LoadSeries returns, whichever way it assembled the volume.
   const auto record = [&](Volume volume) {

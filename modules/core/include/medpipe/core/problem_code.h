@@ -21,6 +21,8 @@ enum class ProblemCode {
   SecondaryCapture,
   NonImage,
   AssumedGeometry,
+  FourDSeries,
+  PrivateDiffusionTags,
 };
 
 // What a problem does to its series.

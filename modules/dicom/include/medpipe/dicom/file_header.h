@@ -17,6 +17,12 @@ struct FrameInfo {
   std::optional<std::array<double, 2>> pixel_spacing; // (0028,0030) between rows, between columns, mm
   double rescale_slope = 1.0;
   double rescale_intercept = 0.0;
+  // What tells repeated acquisitions of one position apart (4-D series: fMRI, diffusion, perfusion).
+  std::optional<int> temporal_position;  // (0020,0100) TemporalPositionIdentifier or (0020,9128) TemporalPositionIndex
+  std::optional<double> trigger_time;    // (0018,1060) TriggerTime or (0020,9153) NominalCardiacTriggerDelayTime, ms
+  std::optional<double> b_value;         // (0018,9087) DiffusionBValue or a vendor's private copy, s/mm^2
+  std::optional<Vec3> gradient;          // (0018,9089) DiffusionGradientOrientation, LPS; or a vendor's private copy
+  bool gradient_in_voxel_frame = false;  // GRADIENT is along (row, column, slice), as GE's (0019,10BB-10BD)
 };
 
 // Image Pixel module attributes; sizes are computed in 64 bits so no product can wrap.
@@ -58,6 +64,7 @@ struct FileHeader {
   int acquisition_number = 0;
   int echo_number = 0;
   std::optional<double> echo_time;
+  std::optional<double> repetition_time;  // (0018,0080) RepetitionTime, ms
   std::optional<double> slice_thickness;
   double gantry_tilt_deg = 0.0;  // (0018,1120) as recorded; geometry decides whether it matters
   std::optional<std::array<double, 2>> imager_pixel_spacing;

@@ -32,7 +32,10 @@ struct Series {
   int series_number = 0;
   SeriesKind kind = SeriesKind::Volume;
   std::vector<FileHeader> files;
-  std::vector<SliceRef> slices;  // in order along the slice normal for volumes
+  std::vector<SliceRef> slices;  // in order along the slice normal for volumes; volume 0 of a 4-D series
+  // 4-D series (fMRI, diffusion, perfusion): the slices of volumes 1, 2, ..., each in the order of
+  // SLICES (same positions, same grid). Empty for a 3-D series.
+  std::vector<std::vector<SliceRef>> later_volumes;
   SliceStack stack;              // geometry of the ordered slices (volumes only)
   std::string split_key;         // non-empty when one SeriesInstanceUID was split
   std::vector<std::string> problems;  // "code: explanation"; codes listed in README
@@ -40,6 +43,14 @@ struct Series {
   std::string unreferenceable;   // "path: reason" when SEG/RTSTRUCT/SR cannot reference its images
 
   bool Refused() const { return !refusal.empty(); }
+  size_t VolumeCount() const { return 1 + later_volumes.size(); }
+  // The slices of volume V (0 <= V < VolumeCount()).
+  const std::vector<SliceRef>& VolumeSlices(size_t v) const { return v == 0 ? slices : later_volumes.at(v - 1); }
+  // The first frame of volume V, which carries its b-value, gradient and temporal position.
+  const FrameInfo& VolumeFrame(size_t v) const {
+    const SliceRef& slice = VolumeSlices(v).front();
+    return files[slice.file].frames[slice.frame];
+  }
 };
 
 struct Study {

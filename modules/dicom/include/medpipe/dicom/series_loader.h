@@ -1,5 +1,7 @@
 #pragma once
 // Turns an indexed series into a volume on a regular grid in LPS patient space.
+#include <vector>
+
 #include "medpipe/core/volume.h"
 #include "medpipe/dicom/series_index.h"
 
@@ -15,5 +17,11 @@ struct LoadTimings {
   double decode_ms = 0, assemble_ms = 0;
 };
 Volume LoadSeries(const Series& series, LoadTimings* timings = nullptr, const VoxelAllocator& allocate = AllocateVoxels);
+
+// Volume VOLUME of a 4-D series (Series::later_volumes), on the same grid as volume 0; LoadSeries is volume 0.
+Volume LoadSeriesVolume(const Series& series, size_t volume, LoadTimings* timings = nullptr,
+                        const VoxelAllocator& allocate = AllocateVoxels);
+// Every volume of SERIES in order: one for a 3-D series.
+std::vector<Volume> LoadSeriesVolumes(const Series& series);
 
 }  // namespace medpipe::dicom
