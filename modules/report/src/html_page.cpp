@@ -29,6 +29,10 @@ ul { margin: 0; padding-left: 1.1em; }
 .status.skipped { background: #eceff3; color: #5a6573; }
 .flag-error { color: #a11d1d; }
 .flag-fallback, .flag-missing { color: #9a5b00; }
+.verification { display: inline-block; padding: .2em .6em; border-radius: 4px; font-weight: 600; }
+.verification.unverified { background: #fff3cd; color: #7a5200; }
+.verification.verified { background: #dff3e4; color: #1d6b34; }
+details.raw summary { cursor: pointer; color: #4a5562; }
 .flag-problem { color: #6b4aa1; }
 .flag-skipped { color: #5a6573; }
 .none { color: #8a94a0; }
@@ -94,13 +98,13 @@ for (const table of document.querySelectorAll('table.sortable')) {
 }
 )";
 
-std::string Fixed(double value) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%.2f", value);
-  return text;
-}
-
+// Raw values for the folded details: text as it is, numbers to six significant digits.
 std::string ScalarHtml(const nlohmann::json& value) {
+  if (value.is_number_float()) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%.6g", value.get<double>());
+    return text;
+  }
   return Escape(value.is_string() ? value.get<std::string>() : value.dump());
 }
 
@@ -161,7 +165,18 @@ std::string UrlPath(std::string_view path) {
 
 std::string FindingText(const Finding& finding) {
   if (finding.decision) return DecisionText(*finding.decision);
-  return finding.name + " " + Fixed(finding.value) + " mL";
+  return finding.name + " " + VolumeText(finding.value);
+}
+
+std::string VolumeText(double ml) {
+  char text[32];
+  if (std::fabs(ml) >= 100) std::snprintf(text, sizeof text, "%.0f mL", ml);
+  else std::snprintf(text, sizeof text, "%.3g mL", ml);
+  return text;
+}
+
+std::string RawDetails(const nlohmann::json& value) {
+  return "<details class=\"raw\"><summary>raw details</summary>" + JsonHtml(value) + "</details>";
 }
 
 std::string JsonHtml(const nlohmann::json& value) {

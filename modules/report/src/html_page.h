@@ -21,6 +21,11 @@ std::string FindingText(const Finding& finding);
 
 // VALUE as nested tables: objects as key/value rows, arrays of objects with a column per key.
 std::string JsonHtml(const nlohmann::json& value);
+// JsonHtml folded away under "raw details".
+std::string RawDetails(const nlohmann::json& value);
+
+// A volume to three significant digits, no more than a voxel's worth: "1.55 mL", "65.4 mL", "1234 mL".
+std::string VolumeText(double ml);
 
 // What a page runs besides the table sorter: script files by relative URL, in order, then one inline
 // script. The inline script is allowed by its hash; the files by 'self', the one way a page opened

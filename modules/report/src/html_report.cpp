@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 
 #include "cohort_plots.h"
 #include "html_page.h"
@@ -184,13 +185,12 @@ std::string FilterBar(const std::vector<std::string>& models) {
   return html + "</select></label> <output id=\"shown\"></output></form>\n";
 }
 
-std::string IndexPage(const fs::path& outdir, const std::vector<Study>& studies) {
+std::string IndexPage(const std::vector<Study>& studies, const std::map<std::string, std::string>& states) {
   const auto failed = std::count_if(studies.begin(), studies.end(), [](const Study& s) { return !s.result.ok; });
   size_t skipped = 0;
   for (const auto& study : studies) skipped += SkippedSeries(study);
   const auto models = ModelNames(studies);
   const CohortPlots plots = DrawCohortPlots(studies);
-  const auto states = ReviewStates(outdir, studies);
   std::string rows;
   size_t flagged = 0, unreviewed = 0;
   for (const auto& study : studies) {
@@ -214,8 +214,8 @@ std::string IndexPage(const fs::path& outdir, const std::vector<Study>& studies)
 }
 
 std::string AnalysisSection(const Study& study, const SeriesResult& series, const Analysis& analysis) {
-  std::string html = "<h3>" + Escape(analysis.model) + " (" + Escape(analysis.task) + ") " +
-                     StatusHtml(OutcomeName(analysis.outcome)) + "</h3>";
+  std::string html = "<h3>" + Escape(analysis.model) + (analysis.version.empty() ? "" : " " + Escape(analysis.version)) +
+                     " (" + Escape(analysis.task) + ") " + StatusHtml(OutcomeName(analysis.outcome)) + "</h3>";
   if (analysis.outcome != Outcome::Skipped) html += SignoffBlock(study.folder, review::AnalysisKey(series, analysis));
   const auto findings = FindingsOf(analysis);
   if (!findings.empty()) {
@@ -223,7 +223,7 @@ std::string AnalysisSection(const Study& study, const SeriesResult& series, cons
     for (const auto& finding : findings) html += "<li>" + Escape(FindingText(finding)) + "</li>";
     html += "</ul>";
   }
-  return html + JsonHtml(analysis.json);
+  return html + RawDetails(analysis.json);
 }
 
 std::string SeriesSection(const Study& study, const SeriesResult& series, const Pictures& pictures,
@@ -242,17 +242,45 @@ std::string SeriesSection(const Study& study, const SeriesResult& series, const 
   for (const auto& analysis : series.analyses) html += AnalysisSection(study, series, analysis);
   nlohmann::json details = series.json;
   details.erase("analyses");
-  return html + "<h3>Series details</h3>" + JsonHtml(details) + "</section>\n";
+  return html + RawDetails(details) + "</section>\n";
+}
+
+// "2026-03-01" of a DICOM date, else the text as it is.
+std::string DateText(const std::string& date) {
+  const bool dicom = date.size() == 8 && std::all_of(date.begin(), date.end(), [](char c) { return c >= '0' && c <= '9'; });
+  return dicom ? date.substr(0, 4) + "-" + date.substr(4, 2) + "-" + date.substr(6, 2) : date;
+}
+
+// The study as a reviewer knows it: description, date, accession number, modalities, and whether a
+// radiologist has accepted the AI result (REVIEW, as review.jsonl had it when the page was written).
+std::string StudyHeading(const StudyResult& result, const std::string& review) {
+  std::set<std::string> modalities;
+  for (const auto& series : result.series)
+    if (!series.modality.empty()) modalities.insert(series.modality);
+  std::vector<std::string> facts;
+  if (!result.study_date.empty()) facts.push_back(DateText(result.study_date));
+  if (!result.accession_number.empty()) facts.push_back("accession " + result.accession_number);
+  if (!modalities.empty()) {
+    std::string joined;
+    for (const auto& modality : modalities) joined += (joined.empty() ? "" : ", ") + modality;
+    facts.push_back(joined);
+  }
+  facts.push_back("study " + result.study_id);
+  std::string line;
+  for (const auto& fact : facts) line += (line.empty() ? "" : " &middot; ") + Escape(fact);
+  const bool verified = review == review::ReviewStateName(review::ReviewState::Accepted);
+  return "<h1>" + Escape(result.study_description.empty() ? "Study" : result.study_description) + " " +
+         StatusHtml(StatusName(result)) + "</h1>\n<p class=\"summary\">" + line + "</p>\n<p class=\"verification " +
+         (verified ? "verified\">AI result, accepted by a reviewer" : "unverified\">AI result, not verified") + "</p>\n";
 }
 
 // The study's page, writing each series' viewer data beside it.
-std::string StudyPage(const fs::path& outdir, const Study& study, bool viewer_installed) {
+std::string StudyPage(const fs::path& outdir, const Study& study, const std::string& review, bool viewer_installed) {
   const StudyResult& result = study.result;
   nlohmann::json details = result.json;
   details.erase("series");
-  std::string body = "<p><a href=\"../report.html\">&larr; all studies</a></p>\n<h1>Study " +
-                     Escape(result.study_id) + " " + StatusHtml(StatusName(result)) + "</h1>\n<p class=\"summary\">" +
-                     Escape(result.study_instance_uid) + "</p>\n" + SignoffBlock(study.folder, "");
+  std::string body = "<p><a href=\"../report.html\">&larr; all studies</a></p>\n" + StudyHeading(result, review) +
+                     SignoffBlock(study.folder, "");
   const auto failures = FailureFlags(result);
   if (!failures.empty()) body += FlagList(failures);
   PageScripts scripts;
@@ -266,7 +294,7 @@ std::string StudyPage(const fs::path& outdir, const Study& study, bool viewer_in
     scripts.files.insert(scripts.files.begin(), kViewerBundle);
     scripts.inline_script += ViewerScript();
   }
-  return Page("Study " + result.study_id, body + "<h2>Study details</h2>" + JsonHtml(details), scripts);
+  return Page("Study " + result.study_id, body + "<h2>Study details</h2>" + RawDetails(details), scripts);
 }
 
 }  // namespace
@@ -277,8 +305,10 @@ size_t WriteHtmlReport(const fs::path& outdir) {
   fs::create_directories(outdir / "report", ec);
   if (ec) throw IoError((outdir / "report").string(), "cannot create folder: " + ec.message());
   const bool viewer_installed = InstallViewer(outdir);
-  for (const auto& study : studies) WriteFileAtomically(outdir / StudyPageName(study), StudyPage(outdir, study, viewer_installed));
-  WriteFileAtomically(outdir / "report.html", IndexPage(outdir, studies));
+  const auto states = ReviewStates(outdir, studies);
+  for (const auto& study : studies)
+    WriteFileAtomically(outdir / StudyPageName(study), StudyPage(outdir, study, states.at(study.folder), viewer_installed));
+  WriteFileAtomically(outdir / "report.html", IndexPage(studies, states));
   return studies.size();
 }
 

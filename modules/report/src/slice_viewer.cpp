@@ -49,14 +49,6 @@ std::string ScriptJson(const json& value) {
   return text;
 }
 
-// Three significant digits, no more than a voxel's worth: "1.55 mL", "65.4 mL", "1234 mL".
-std::string VolumeText(double ml) {
-  char text[32];
-  if (std::fabs(ml) >= 100) std::snprintf(text, sizeof text, "%.0f mL", ml);
-  else std::snprintf(text, sizeof text, "%.3g mL", ml);
-  return text;
-}
-
 // "SCT 5366008 Hippocampus" of a coded entry in a label description.
 std::string CodeText(const json& code) {
   if (!code.is_object()) return "";

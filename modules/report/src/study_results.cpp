@@ -56,7 +56,10 @@ std::vector<Finding> FindingsOf(const Analysis& analysis) {
 }
 
 std::string SeriesLabel(const SeriesResult& series) {
-  return series.series_number ? "#" + std::to_string(*series.series_number) : series.id;
+  // SeriesNumber is optional in DICOM, and the index records a missing one as 0.
+  std::string label = series.series_number.value_or(0) > 0 ? "#" + std::to_string(*series.series_number) : "";
+  if (!series.description.empty()) label += (label.empty() ? "'" : " '") + series.description + "'";
+  return label.empty() ? series.id : label;
 }
 
 std::vector<std::string> StudyFailures(const StudyResult& study) {
