@@ -407,6 +407,27 @@ TEST_F(BatchOutputTest, HtmlReportEscapesTextAndReferencesImagesThatExist) {
   for (const auto& source : sources) EXPECT_TRUE(fs::is_regular_file(source)) << source;
 }
 
+// The study page names the study as a reviewer knows it and says the result is not verified; series
+// and models are named as people know them, numbers rounded, the raw record folded away.
+TEST_F(BatchOutputTest, StudyPagesNameTheStudyAsAReviewerKnowsIt) {
+  json ct = CtStudy();
+  ct.update({{"study_date", "20260301"}, {"accession_number", "A-17"}, {"study_description", "CT chest <b>"}});
+  ct["series"][0].erase("series_number");
+  ct["series"][0]["description"] = "Thorax 1.0";
+  Write(kCtStudy, ct);
+  WriteHtmlReport(dir_);
+  const std::string page = Read(fs::path("report") / (std::string(kCtStudy) + ".html"));
+  EXPECT_NE(page.find("<h1>CT chest &lt;b&gt; "), std::string::npos);
+  EXPECT_NE(page.find("2026-03-01 &middot; accession A-17 &middot; CT &middot; study " + std::string(kCtStudy)), std::string::npos);
+  EXPECT_NE(page.find("AI result, not verified"), std::string::npos);
+  EXPECT_NE(page.find("<h2>Series &#39;Thorax 1.0&#39; &middot; CT"), std::string::npos) << "no series number: its description";
+  EXPECT_EQ(page.find("Series #0"), std::string::npos);
+  EXPECT_NE(page.find("<h3>lesion-seg 1.0 (segmentation)"), std::string::npos);
+  EXPECT_NE(page.find("lesion 12.4 mL"), std::string::npos);
+  EXPECT_NE(page.find("<details class=\"raw\"><summary>raw details</summary>"), std::string::npos);
+  EXPECT_NE(page.find(">0.875<"), std::string::npos) << "numbers to six significant digits";
+}
+
 TEST_F(BatchOutputTest, BrokenResultIsAnIoErrorNamingTheFile) {
   WriteFileAtomically(dir_ / "studies" / kNiftiStudy / "result.json", R"({"study_id": "00aa11bb22cc33dd"})");
   try {
