@@ -22,7 +22,7 @@ int ModelCommand(const std::vector<std::string>& args) {
       ("action", po::value<std::string>()->required(), "check or seal")
       ("directory", po::value<std::vector<std::string>>()->required(), "model package folder(s)")
       ("device", po::value<std::string>()->default_value("auto"), "check: auto, cpu, cuda or cuda:N")
-      ("precision", po::value<std::string>()->default_value("fp32"), "check: fp32, fp16 or bf16");
+      ("precision", po::value<std::string>()->default_value("fp32"), "check: fp32, fp16, bf16 or auto");
   po::positional_options_description positional;
   positional.add("action", 1).add("directory", -1);
   po::variables_map vm;

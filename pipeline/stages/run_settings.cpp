@@ -27,7 +27,7 @@ void AddModelOptions(po::options_description& options) {
   options.add_options()
       ("model", po::value<std::vector<std::string>>()->composing(), "model package folder (models/<name>); repeatable")
       ("device", po::value<std::string>()->default_value("auto"), "auto, cpu, cuda or cuda:N")
-      ("precision", po::value<std::string>()->default_value("fp32"), "fp32, or fp16/bf16 on CUDA (checked against fp32 at load)")
+      ("precision", po::value<std::string>()->default_value("fp32"), "fp32, fp16 (CUDA), bf16 (CUDA, CPUs with AVX-512 BF16 or AMX) or auto (the fastest reduced precision of the device); checked against fp32 at load")
       ("batch-size", po::value<int64_t>()->default_value(2), "patches per forward pass")
       ("overlap", po::value<double>()->default_value(0.5), "sliding-window overlap between patches, 0 to <1")
       ("tta", po::bool_switch(), "mirroring test-time augmentation along the manifest's mirror_axes")
