@@ -26,7 +26,10 @@ nlohmann::json Sidecar(const dicom::Series& series) {
   json["SeriesNumber"] = first.series_number;
   json["ImageType"] = first.image_type;
   if (first.slice_thickness) json["SliceThickness"] = *first.slice_thickness;
-  if (first.echo_time) json["EchoTime"] = *first.echo_time / 1000.0;  // BIDS uses seconds
+  const dicom::FrameInfo& first_frame = series.VolumeFrame(0);
+  if (first_frame.echo_time) json["EchoTime"] = *first_frame.echo_time / 1000.0;  // BIDS uses seconds
+  if (first.echo_number) json["EchoNumber"] = first.echo_number;
+  if (!first_frame.component.empty()) json["ImageComponent"] = first_frame.component;
   if (first.frames.front().orientation) json["ImageOrientationPatientDICOM"] = *first.frames.front().orientation;
   if (first.window_center) json["WindowCenter"] = *first.window_center;
   if (first.window_width) json["WindowWidth"] = *first.window_width;
@@ -40,7 +43,7 @@ nlohmann::json Sidecar(const dicom::Series& series) {
       nlohmann::json entry = {{"Volume", v}, {"AcquisitionNumber", file.acquisition_number}, {"InstanceNumber", file.instance_number}};
       if (frame.temporal_position) entry["TemporalPosition"] = *frame.temporal_position;
       if (frame.trigger_time) entry["TriggerTime"] = *frame.trigger_time / 1000.0;
-      if (file.echo_time) entry["EchoTime"] = *file.echo_time / 1000.0;
+      if (frame.echo_time) entry["EchoTime"] = *frame.echo_time / 1000.0;
       if (frame.b_value) entry["BValue"] = *frame.b_value;
       axis.push_back(entry);
     }

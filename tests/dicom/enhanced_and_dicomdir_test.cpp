@@ -5,7 +5,9 @@
 #include <dcmtk/dcmdata/dcfilefo.h>
 #include <dcmtk/dcmdata/dcuid.h>
 
+#include <algorithm>
 #include <cstdlib>
+#include <set>
 
 #include "medpipe/dicom/diffusion_table.h"
 #include "medpipe/dicom/series_loader.h"
@@ -54,19 +56,25 @@ void WriteEnhancedCt(const fs::path& path) {
   ASSERT_TRUE(file.saveFile(path.c_str(), EXS_LittleEndianExplicit).good());
 }
 
+// The header of an axial Enhanced MR object of FRAMES frames of 2 x 2 one-millimetre pixels.
+DcmDataset* StartEnhancedMr(DcmFileFormat& file, const char* series_uid, const char* frames) {
+  DcmDataset* ds = file.getDataset();
+  testing::PutIdentity(*ds, UID_EnhancedMRImageStorage, series_uid, "MR");
+  testing::PutPixelModule(*ds, 2, 2, 1, 16, 12, "MONOCHROME2");
+  ds->putAndInsertString(DCM_NumberOfFrames, frames);
+  DcmItem* shared = NewGroupItem(*ds, DCM_SharedFunctionalGroupsSequence, 0);
+  NewGroupItem(*shared, DCM_PixelMeasuresSequence, 0)->putAndInsertString(DCM_PixelSpacing, "1\\1");
+  NewGroupItem(*shared, DCM_PlaneOrientationSequence, 0)->putAndInsertString(DCM_ImageOrientationPatient, "1\\0\\0\\0\\1\\0");
+  return ds;
+}
+
 // An Enhanced MR diffusion object: 3 axial slices x 2 volumes (b 0, then b 1000 along LPS (0,1,0)) of
 // 2 x 2 pixels, 1 mm apart, frames stored volume 1 first and slices in reverse; pixel value
 // 10 * volume + slice.
 void WriteEnhancedDwi(const fs::path& path) {
   DcmFileFormat file;
-  DcmDataset* ds = file.getDataset();
-  testing::PutIdentity(*ds, UID_EnhancedMRImageStorage, "1.2.826.0.1.3680043.10.1511.9.7", "MR");
+  DcmDataset* ds = StartEnhancedMr(file, "1.2.826.0.1.3680043.10.1511.9.7", "6");
   ds->putAndInsertString(DCM_ImageType, "ORIGINAL\\PRIMARY\\DIFFUSION\\NONE");
-  testing::PutPixelModule(*ds, 2, 2, 1, 16, 12, "MONOCHROME2");
-  ds->putAndInsertString(DCM_NumberOfFrames, "6");
-  DcmItem* shared = NewGroupItem(*ds, DCM_SharedFunctionalGroupsSequence, 0);
-  NewGroupItem(*shared, DCM_PixelMeasuresSequence, 0)->putAndInsertString(DCM_PixelSpacing, "1\\1");
-  NewGroupItem(*shared, DCM_PlaneOrientationSequence, 0)->putAndInsertString(DCM_ImageOrientationPatient, "1\\0\\0\\0\\1\\0");
   std::vector<Uint16> pixels;
   unsigned long frame = 0;
   for (int volume = 1; volume >= 0; --volume) {
@@ -111,6 +119,51 @@ TEST_F(Ingest, EnhancedDiffusionFramesBecomeOneFourDSeries) {
   ASSERT_TRUE(table);
   EXPECT_EQ(table->bval, "0 1000\n");
   EXPECT_EQ(table->bvec, "0 0\n0 1\n0 0\n");
+}
+
+// A field map as one Enhanced MR object: 2 axial slices at echo times 5 and 10 ms, each magnitude and
+// phase (per-frame MREchoSequence and MRImageFrameTypeSequence); pixel value 100 * echo + 10 * phase + slice.
+TEST_F(Ingest, EchoesAndComponentsOfOneFileSplitIntoOneVolumeEach) {
+  DcmFileFormat file;
+  DcmDataset* ds = StartEnhancedMr(file, "1.2.826.0.1.3680043.10.1511.9.8", "8");
+  std::vector<Uint16> pixels;
+  unsigned long frame = 0;
+  for (int echo = 1; echo <= 2; ++echo) {
+    for (int phase = 0; phase < 2; ++phase) {
+      for (int slice = 0; slice < 2; ++slice, ++frame) {
+        DcmItem* group = NewGroupItem(*ds, DCM_PerFrameFunctionalGroupsSequence, frame);
+        NewGroupItem(*group, DCM_PlanePositionSequence, 0)
+            ->putAndInsertString(DCM_ImagePositionPatient, ("0\\0\\" + std::to_string(slice)).c_str());
+        NewGroupItem(*group, DCM_MREchoSequence, 0)->putAndInsertString(DCM_EffectiveEchoTime, echo == 1 ? "5" : "10");
+        NewGroupItem(*group, DCM_MRImageFrameTypeSequence, 0)
+            ->putAndInsertString(DCM_ComplexImageComponent, phase ? "PHASE" : "MAGNITUDE");
+        for (int i = 0; i < 4; ++i) pixels.push_back(static_cast<Uint16>(100 * echo + 10 * phase + slice));
+      }
+    }
+  }
+  ds->putAndInsertUint16Array(DCM_PixelData, pixels.data(), pixels.size());
+  ASSERT_TRUE(file.saveFile((dir_ / "fieldmap.dcm").c_str(), EXS_LittleEndianExplicit).good());
+
+  const auto index = BuildIndex(ScanArchive(dir_));
+  ASSERT_EQ(index.studies.size(), 1u);
+  const auto& parts = index.studies[0].series;
+  ASSERT_EQ(parts.size(), 4u);
+  std::set<std::string> ids, kinds;
+  for (const Series& series : parts) {
+    ASSERT_FALSE(series.Refused()) << series.refusal;
+    ids.insert(series.id);
+    ASSERT_EQ(series.VolumeCount(), 1u);
+    const FrameInfo& first = series.VolumeFrame(0);
+    kinds.insert(std::to_string(int(*first.echo_time)) + first.component);
+    EXPECT_TRUE(std::any_of(series.problems.begin(), series.problems.end(), [](const std::string& p) {
+      return p.rfind("echo_or_component_split: this part holds echo time", 0) == 0;
+    }));
+    const Volume volume = LoadSeries(series);
+    const float base = 100.0f * (*first.echo_time == 5 ? 1 : 2) + (first.component == "PHASE" ? 10.0f : 0.0f);
+    for (long slice = 0; slice < 2; ++slice) EXPECT_EQ(volume.Grid().GetPixel({{0, 1, slice}}), base + slice);
+  }
+  EXPECT_EQ(ids.size(), 4u);
+  EXPECT_EQ(kinds, (std::set<std::string>{"5MAGNITUDE", "5PHASE", "10MAGNITUDE", "10PHASE"}));
 }
 
 TEST_F(Ingest, EnhancedMultiFrameUsesPerFrameGeometryAndRescale) {

@@ -41,6 +41,11 @@ const std::vector<ProblemCodeInfo>& ProblemCodes() {
        "along row, column and slice as dcm2niix and dicom2nifti do; Siemens (0019,100C) and (0019,100E) in LPS), "
        "not from (0018,9087) and (0018,9089)",
        "check the .bvec against a known acquisition (dcm2niix, or a tensor fit's principal direction)"},
+      {ProblemCode::EchoOrComponentSplit, "echo_or_component_split", ProblemEffect::Handled, ErrorKind::Dicom,
+       "one series holds several echoes or complex components (magnitude, phase, real, imaginary: ImageType's "
+       "third or fourth value, (0008,9208) ComplexImageComponent, GE (0043,102F), per-frame MREchoSequence); it is "
+       "split into one volume per echo and component, and the detail says which this one is",
+       "nothing; pick the part you need by its echo time and component"},
   };
   return table;
 }

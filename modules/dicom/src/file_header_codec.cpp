@@ -14,9 +14,9 @@ namespace {
 template <typename Visit>
 void Fields(FrameInfo& f, Visit& v) {
   auto& [position, orientation, pixel_spacing, rescale_slope, rescale_intercept, temporal_position, trigger_time,
-         b_value, gradient, gradient_in_voxel_frame] = f;
+         b_value, gradient, gradient_in_voxel_frame, echo_time, component] = f;
   v(position), v(orientation), v(pixel_spacing), v(rescale_slope), v(rescale_intercept);
-  v(temporal_position), v(trigger_time), v(b_value), v(gradient), v(gradient_in_voxel_frame);
+  v(temporal_position), v(trigger_time), v(b_value), v(gradient), v(gradient_in_voxel_frame), v(echo_time), v(component);
 }
 
 template <typename Visit>

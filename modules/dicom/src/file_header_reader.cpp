@@ -84,6 +84,8 @@ void ReadFrameAttributes(DcmItem& item, FrameInfo& frame) {
   if (auto time = GetDouble(item, DCM_NominalCardiacTriggerDelayTime)) frame.trigger_time = time;
   if (auto b_value = GetDouble(item, DCM_DiffusionBValue)) frame.b_value = b_value;
   if (auto gradient = GetDoubles<3>(item, DCM_DiffusionGradientOrientation)) frame.gradient = gradient;
+  if (auto echo = GetDouble(item, DCM_EffectiveEchoTime)) frame.echo_time = echo;
+  if (const std::string component = GetString(item, DCM_ComplexImageComponent); !component.empty()) frame.component = component;
   if (DcmItem* direction = SequenceItem(&item, DCM_DiffusionGradientDirectionSequence)) ReadFrameAttributes(*direction, frame);
 }
 
@@ -92,7 +94,7 @@ void ReadFunctionalGroup(DcmItem* group, FrameInfo& frame) {
   if (!group) return;
   for (const auto& tag : {DCM_PlanePositionSequence, DCM_PlaneOrientationSequence, DCM_PixelMeasuresSequence,
                           DCM_PixelValueTransformationSequence, DCM_FrameContentSequence, DCM_MRDiffusionSequence,
-                          DCM_CardiacSynchronizationSequence}) {
+                          DCM_CardiacSynchronizationSequence, DCM_MREchoSequence, DCM_MRImageFrameTypeSequence}) {
     if (DcmItem* macro = SequenceItem(group, tag)) ReadFrameAttributes(*macro, frame);
   }
 }
@@ -214,6 +216,28 @@ void ReadVendorDiffusion(DcmDataset& dataset, FileHeader& header) {
       }
     }
   }
+}
+
+// The complex component of a classic file: (0008,9208), else ImageType's third or fourth value
+// (Siemens M/P, Philips M/P/R/I), else GE's private (0043,102F) (0 magnitude, 1 phase, 2 real, 3 imaginary).
+std::string ClassicComponent(DcmDataset& dataset, const FileHeader& header) {
+  if (std::string component = GetString(dataset, DCM_ComplexImageComponent); !component.empty()) return component;
+  std::vector<std::string> values;
+  std::istringstream in(header.image_type);
+  for (std::string value; std::getline(in, value, '\\');) values.push_back(value);
+  for (size_t i = 2; i < std::min<size_t>(values.size(), 4); ++i) {
+    const std::string& v = values[i];
+    if (v == "M" || v == "MAGNITUDE") return "MAGNITUDE";
+    if (v == "P" || v == "PHASE") return "PHASE";
+    if (v == "R" || v == "REAL") return "REAL";
+    if (v == "I" || v == "IMAGINARY") return "IMAGINARY";
+  }
+  if (Lower(header.manufacturer).rfind("ge", 0) == 0) {
+    const auto ge = PrivateNumbers(dataset, DcmTagKey(0x0043, 0x102F));
+    if (!ge.empty() && ge.front() >= 0 && ge.front() <= 3)
+      return std::array<const char*, 4>{"MAGNITUDE", "PHASE", "REAL", "IMAGINARY"}[static_cast<size_t>(ge.front())];
+  }
+  return "";
 }
 
 // The CSA image header: element 0x10 of the private block that "SIEMENS CSA HEADER" reserves in group 0029.
@@ -537,6 +561,13 @@ FileHeader ReadFileHeader(const std::string& path, const HeaderLimits& limits) {
     ValidatePixelLayout(header, limits, deflated ? std::nullopt : std::optional<uint64_t>(file_size));
     ReadFrames(dataset, header);
     ReadVendorDiffusion(dataset, header);
+    if (!header.enhanced) {
+      const std::string component = ClassicComponent(dataset, header);
+      for (auto& frame : header.frames) {
+        frame.echo_time = header.echo_time;
+        frame.component = component;
+      }
+    }
     if (header.pixels.number_of_frames == 1 && header.image_type.find("MOSAIC") != std::string::npos) {
       ReadSiemensMosaic(dataset, header);
     } else if (header.pixels.number_of_frames == 1 && header.manufacturer.find("UIH") != std::string::npos) {

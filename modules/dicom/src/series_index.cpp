@@ -53,6 +53,7 @@ std::string SplitKey(const FileHeader& header, const FrameInfo& frame) {
   }
   if (frame.pixel_spacing) key << "|s" << Rounded((*frame.pixel_spacing)[0], 4) << ":" << Rounded((*frame.pixel_spacing)[1], 4);
   key << "|e" << header.echo_number << ":" << (header.echo_time ? Rounded(*header.echo_time, 3) : "");
+  if (!frame.component.empty()) key << "|c" << frame.component;
   // Values 1 and 2 (ORIGINAL/DERIVED, PRIMARY/SECONDARY) separate images; vendors vary the rest per slice.
   const auto second = header.image_type.find('\\', header.image_type.find('\\') + 1);
   key << "|t" << header.image_type.substr(0, second);
@@ -198,6 +199,33 @@ bool GroupVolumes(Series& series) {
   return true;
 }
 
+std::string FrameKind(const FrameInfo& frame) {
+  return (frame.echo_time ? Rounded(*frame.echo_time, 3) : "") + "/" + frame.component;
+}
+
+// What one part of a series split by echo or complex component holds ("echo time 4.92 ms, PHASE").
+std::string KindText(const FrameInfo& frame) {
+  std::string text = frame.echo_time ? "echo time " + Rounded(*frame.echo_time, 3) + " ms" : "";
+  if (!frame.component.empty()) text += (text.empty() ? "" : ", ") + frame.component;
+  return text.empty() ? "no echo time or component" : text;
+}
+
+// Enhanced files whose frames hold several echoes or complex components (per-frame MREchoSequence,
+// MRImageFrameTypeSequence): one part per echo and component.
+std::vector<Series> SplitFrameKinds(Series series) {
+  std::map<std::string, std::vector<SliceRef>> by_kind;
+  for (const auto& slice : series.slices) by_kind[FrameKind(series.files[slice.file].frames[slice.frame])].push_back(slice);
+  if (by_kind.size() < 2) return {std::move(series)};
+  std::vector<Series> parts;
+  for (auto& [kind, slices] : by_kind) {
+    Series part = series;
+    part.slices = std::move(slices);
+    part.split_key += "|f" + kind;
+    parts.push_back(std::move(part));
+  }
+  return parts;
+}
+
 // Repeated positions that do not form whole volumes mean several series share the SeriesInstanceUID:
 // split them by acquisition.
 std::vector<Series> SplitRepeatedPositions(Series series) {
@@ -288,11 +316,24 @@ ArchiveIndex BuildIndex(ScanResult scan, const IndexOptions& options) {
     study.study_instance_uid = study_uid;
     study.id = ShortId(study_uid);
     std::map<std::string, int> parts_per_uid;
-    for (auto& [key, series] : by_key) ++parts_per_uid[series.series_instance_uid];
+    std::map<std::string, std::set<std::string>> kinds_per_uid;  // echo/component of each part
+    for (auto& [key, series] : by_key) {
+      ++parts_per_uid[series.series_instance_uid];
+      if (!series.slices.empty())
+        kinds_per_uid[series.series_instance_uid].insert(FrameKind(series.files[series.slices.front().file].frames[series.slices.front().frame]));
+    }
     for (auto& [key, grouped_series] : by_key) {
-      for (auto& series : SplitRepeatedPositions(std::move(grouped_series))) {
+      std::vector<Series> parts;
+      for (auto& by_frame : SplitFrameKinds(std::move(grouped_series)))
+        for (auto& part : SplitRepeatedPositions(std::move(by_frame))) parts.push_back(std::move(part));
+      for (auto& series : parts) {
         if (study.study_date.empty()) study.study_date = series.files.front().study_date;
-        if (parts_per_uid[series.series_instance_uid] < 2 && series.split_key.find("|a") == std::string::npos &&
+        const bool frame_split = series.split_key.find("|f") != std::string::npos;
+        if ((kinds_per_uid[series.series_instance_uid].size() > 1 || frame_split) && !series.slices.empty()) {
+          const FrameInfo& frame = series.files[series.slices.front().file].frames[series.slices.front().frame];
+          AddProblem(series, ProblemCode::EchoOrComponentSplit, "this part holds " + KindText(frame));
+        }
+        if (parts_per_uid[series.series_instance_uid] < 2 && series.split_key.find("|a") == std::string::npos && !frame_split &&
             series.kind != SeriesKind::Projection) {
           series.split_key.clear();
         }

@@ -23,6 +23,7 @@ enum class ProblemCode {
   AssumedGeometry,
   FourDSeries,
   PrivateDiffusionTags,
+  EchoOrComponentSplit,
 };
 
 // What a problem does to its series.

@@ -23,6 +23,10 @@ struct FrameInfo {
   std::optional<double> b_value;         // (0018,9087) DiffusionBValue or a vendor's private copy, s/mm^2
   std::optional<Vec3> gradient;          // (0018,9089) DiffusionGradientOrientation, LPS; or a vendor's private copy
   bool gradient_in_voxel_frame = false;  // GRADIENT is along (row, column, slice), as GE's (0019,10BB-10BD)
+  // Echo and complex component of this frame: per-frame (0018,9082) EffectiveEchoTime (ms) and
+  // (0008,9208) ComplexImageComponent in enhanced files, else the file's EchoTime and component.
+  std::optional<double> echo_time;
+  std::string component;  // MAGNITUDE, PHASE, REAL, IMAGINARY, MIXED; empty when not said
 };
 
 // Image Pixel module attributes; sizes are computed in 64 bits so no product can wrap.
