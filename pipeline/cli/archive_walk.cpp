@@ -20,6 +20,8 @@ void AddArchiveOptions(po::options_description& options) {
       ("threads", po::value<unsigned>()->default_value(0), "header-scan threads (0: one per core)")
       ("max-image-gib", po::value<double>()->default_value(4.0), "refuse files whose declared pixels exceed this")
       ("refuse-gantry-tilt", po::bool_switch(), "refuse tilted series instead of resampling them")
+      ("philips-scaling", po::value<std::string>()->default_value("display"),
+       "Philips voxels: display (stored x RescaleSlope + intercept, DICOM's) or float (stored / (2005,100E) ScaleSlope, dcm2niix's)")
       ("decode-timeout", po::value<double>()->default_value(600),
        "seconds a series may take to decode, or one file's header to read, before it is failed; 0: no limit")
       ("max-decode-gib", po::value<double>()->default_value(0),
@@ -43,6 +45,9 @@ dicom::ArchiveIndex IndexArchive(const po::variables_map& vm) {
   scan.header_pass = IsolatedHeaderPass(scan.threads ? scan.threads : UsableCores(), DecodeLimitsOf(vm));
   dicom::IndexOptions index;
   index.refuse_gantry_tilt = vm["refuse-gantry-tilt"].as<bool>();
+  const std::string scaling = vm["philips-scaling"].as<std::string>();
+  if (scaling != "display" && scaling != "float") throw OptionError("--philips-scaling", scaling, "display or float");
+  index.philips_float = scaling == "float";
   return dicom::BuildIndex(dicom::ScanArchive(vm["archive"].as<std::string>(), scan), index);
 }
 

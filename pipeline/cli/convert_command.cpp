@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <iostream>
 
 #include "cli/archive_walk.h"
@@ -33,6 +34,13 @@ nlohmann::json Sidecar(const dicom::Series& series) {
   if (first.frames.front().orientation) json["ImageOrientationPatientDICOM"] = *first.frames.front().orientation;
   if (first.window_center) json["WindowCenter"] = *first.window_center;
   if (first.window_width) json["WindowWidth"] = *first.window_width;
+  if (first.philips_scale_slope) {
+    json["PhilipsRescaleSlope"] = first.philips_rescale_slope;
+    json["PhilipsScaleSlope"] = *first.philips_scale_slope;
+    const bool as_float = std::any_of(series.problems.begin(), series.problems.end(),
+                                      [](const std::string& p) { return p.rfind("philips_float_scaling:", 0) == 0; });
+    json["UsePhilipsFloatNotDisplayScaling"] = as_float ? 1 : 0;
+  }
   if (first.repetition_time) json["RepetitionTime"] = *first.repetition_time / 1000.0;
   if (series.VolumeCount() > 1) {
     nlohmann::json axis = nlohmann::json::array();

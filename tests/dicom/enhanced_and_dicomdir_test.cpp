@@ -4,6 +4,7 @@
 #include <dcmtk/dcmdata/dcdeftag.h>
 #include <dcmtk/dcmdata/dcfilefo.h>
 #include <dcmtk/dcmdata/dcuid.h>
+#include <dcmtk/dcmdata/dcvrfl.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -164,6 +165,40 @@ TEST_F(Ingest, EchoesAndComponentsOfOneFileSplitIntoOneVolumeEach) {
   }
   EXPECT_EQ(ids.size(), 4u);
   EXPECT_EQ(kinds, (std::set<std::string>{"5MAGNITUDE", "5PHASE", "10MAGNITUDE", "10PHASE"}));
+}
+
+// A Philips MR slice (stored 100, RescaleSlope 2, intercept 4, (2005,100E) ScaleSlope 0.25): display
+// value 100 x 2 + 4 = 204; dcm2niix's float value 204 / (2 x 0.25) = 408.
+TEST_F(Ingest, PhilipsScalingIsDisplayUnlessFloatIsAskedFor) {
+  DcmFileFormat file;
+  DcmDataset* ds = file.getDataset();
+  testing::PutIdentity(*ds, UID_MRImageStorage, "1.2.826.0.1.3680043.10.1511.9.9", "MR");
+  testing::PutPixelModule(*ds, 2, 2, 1, 16, 12, "MONOCHROME2");
+  ds->putAndInsertString(DCM_Manufacturer, "Philips Medical Systems");
+  ds->putAndInsertString(DCM_ImagePositionPatient, "0\\0\\0");
+  ds->putAndInsertString(DCM_ImageOrientationPatient, "1\\0\\0\\0\\1\\0");
+  ds->putAndInsertString(DCM_PixelSpacing, "1\\1");
+  ds->putAndInsertString(DCM_RescaleSlope, "2");
+  ds->putAndInsertString(DCM_RescaleIntercept, "4");
+  ds->putAndInsertString(DcmTagKey(0x2005, 0x0010), "Philips MR Imaging DD 001");
+  auto* scale = new DcmFloatingPointSingle(DcmTag(0x2005, 0x100E, EVR_FL));
+  scale->putFloat32(0.25f);
+  ds->insert(scale);
+  const std::vector<Uint16> pixels(4, 100);
+  ds->putAndInsertUint16Array(DCM_PixelData, pixels.data(), pixels.size());
+  ASSERT_TRUE(file.saveFile((dir_ / "philips.dcm").c_str(), EXS_LittleEndianExplicit).good());
+
+  const auto display = BuildIndex(ScanArchive(dir_));
+  const Series& series = display.studies.at(0).series.at(0);
+  EXPECT_EQ(series.files[0].philips_scale_slope, 0.25);
+  EXPECT_EQ(LoadSeries(series).Grid().GetPixel({{0, 0, 0}}), 204.0f);
+  IndexOptions options;
+  options.philips_float = true;
+  const auto precise = BuildIndex(ScanArchive(dir_), options);
+  const Series& as_float = precise.studies.at(0).series.at(0);
+  EXPECT_EQ(LoadSeries(as_float).Grid().GetPixel({{0, 0, 0}}), 408.0f);
+  EXPECT_TRUE(std::any_of(as_float.problems.begin(), as_float.problems.end(),
+                          [](const std::string& p) { return p.rfind("philips_float_scaling:", 0) == 0; }));
 }
 
 TEST_F(Ingest, EnhancedMultiFrameUsesPerFrameGeometryAndRescale) {

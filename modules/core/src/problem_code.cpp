@@ -46,6 +46,10 @@ const std::vector<ProblemCodeInfo>& ProblemCodes() {
        "third or fourth value, (0008,9208) ComplexImageComponent, GE (0043,102F), per-frame MREchoSequence); it is "
        "split into one volume per echo and component, and the detail says which this one is",
        "nothing; pick the part you need by its echo time and component"},
+      {ProblemCode::PhilipsFloatScaling, "philips_float_scaling", ProblemEffect::Handled, ErrorKind::Dicom,
+       "--philips-scaling float: Philips voxels are the precise floating-point value (stored / (2005,100E) "
+       "ScaleSlope, dcm2niix's default) instead of the DICOM display value (stored x RescaleSlope + intercept)",
+       "nothing; use --philips-scaling display (the default) for the DICOM convention"},
   };
   return table;
 }

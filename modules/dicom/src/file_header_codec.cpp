@@ -32,12 +32,12 @@ void Fields(FileHeader& h, Visit& v) {
   auto& [path, transfer_syntax_uid, sop_class_uid, sop_instance_uid, study_instance_uid, series_instance_uid,
          frame_of_reference_uid, uid_problem, modality, series_description, image_type, manufacturer, body_part,
          patient_position, study_date, series_number, instance_number, acquisition_number, echo_number, echo_time,
-         repetition_time, slice_thickness, gantry_tilt_deg, imager_pixel_spacing, window_center, window_width, has_pixel_data,
+         repetition_time, philips_scale_slope, philips_rescale_slope, slice_thickness, gantry_tilt_deg, imager_pixel_spacing, window_center, window_width, has_pixel_data,
          encapsulated, pixel_data_length, pixels, enhanced, mosaic_tiles, frames] = h;
   v(path), v(transfer_syntax_uid), v(sop_class_uid), v(sop_instance_uid), v(study_instance_uid);
   v(series_instance_uid), v(frame_of_reference_uid), v(uid_problem), v(modality), v(series_description);
   v(image_type), v(manufacturer), v(body_part), v(patient_position), v(study_date), v(series_number);
-  v(instance_number), v(acquisition_number), v(echo_number), v(echo_time), v(repetition_time), v(slice_thickness);
+  v(instance_number), v(acquisition_number), v(echo_number), v(echo_time), v(repetition_time), v(philips_scale_slope), v(philips_rescale_slope), v(slice_thickness);
   v(gantry_tilt_deg), v(imager_pixel_spacing), v(window_center), v(window_width), v(has_pixel_data);
   v(encapsulated), v(pixel_data_length), v(pixels), v(enhanced), v(mosaic_tiles), v(frames);
 }

@@ -218,6 +218,21 @@ void ReadVendorDiffusion(DcmDataset& dataset, FileHeader& header) {
   }
 }
 
+// Philips (2005,100E) ScaleSlope (FL; raw bytes when read as UN or implicit without the dictionary).
+std::optional<double> PhilipsScaleSlope(DcmDataset& dataset, const FileHeader& header) {
+  if (Lower(header.manufacturer).find("philips") == std::string::npos) return std::nullopt;
+  DcmElement* element = nullptr;
+  if (dataset.findAndGetElement(DcmTagKey(0x2005, 0x100E), element).bad() || !element) return std::nullopt;
+  Float32 value = 0;
+  Uint8* bytes = nullptr;
+  if (element->getFloat32(value).bad()) {
+    if (element->getLength() != 4 || element->getUint8Array(bytes).bad() || !bytes) return std::nullopt;
+    std::memcpy(&value, bytes, 4);
+  }
+  if (!(value > 0) || !std::isfinite(value)) return std::nullopt;
+  return value;
+}
+
 // The complex component of a classic file: (0008,9208), else ImageType's third or fourth value
 // (Siemens M/P, Philips M/P/R/I), else GE's private (0043,102F) (0 magnitude, 1 phase, 2 real, 3 imaginary).
 std::string ClassicComponent(DcmDataset& dataset, const FileHeader& header) {
@@ -561,6 +576,8 @@ FileHeader ReadFileHeader(const std::string& path, const HeaderLimits& limits) {
     ValidatePixelLayout(header, limits, deflated ? std::nullopt : std::optional<uint64_t>(file_size));
     ReadFrames(dataset, header);
     ReadVendorDiffusion(dataset, header);
+    header.philips_scale_slope = PhilipsScaleSlope(dataset, header);
+    header.philips_rescale_slope = header.frames.front().rescale_slope;
     if (!header.enhanced) {
       const std::string component = ClassicComponent(dataset, header);
       for (auto& frame : header.frames) {

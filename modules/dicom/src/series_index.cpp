@@ -294,6 +294,14 @@ ArchiveIndex BuildIndex(ScanResult scan, const IndexOptions& options) {
       index.problems.push_back({header.path, "duplicate_instance: same SOPInstanceUID as " + it->second + "; skipped"});
       continue;
     }
+    // Philips' floating-point value: (stored x RS + RI) / (RS x SS).
+    if (options.philips_float && header.philips_scale_slope) {
+      for (auto& frame : header.frames) {
+        const double rs = frame.rescale_slope, ss = *header.philips_scale_slope;
+        frame.rescale_intercept = frame.rescale_intercept / (rs * ss);
+        frame.rescale_slope = 1.0 / ss;
+      }
+    }
     const SeriesKind kind = Classify(header);
     // Projections are one image each; everything else splits on what must agree within a volume.
     const bool single = kind == SeriesKind::Projection;
@@ -349,6 +357,10 @@ ArchiveIndex BuildIndex(ScanResult scan, const IndexOptions& options) {
           case SeriesKind::NonImage: AddProblem(series, ProblemCode::NonImage, "no pixel data"); break;
           case SeriesKind::Projection: break;
         }
+        if (options.philips_float && series.files.front().philips_scale_slope)
+          AddProblem(series, ProblemCode::PhilipsFloatScaling,
+                     "voxels are stored / (2005,100E) ScaleSlope " + Rounded(*series.files.front().philips_scale_slope, 6) +
+                         " (--philips-scaling float), not the DICOM display value");
         const bool written = series.kind == SeriesKind::Volume || series.kind == SeriesKind::Projection;
         if (written && !series.Refused() && !series.slices.empty()) {
           if (const std::string assumed = AssumedGeometry(series); !assumed.empty())

@@ -24,6 +24,7 @@ enum class ProblemCode {
   FourDSeries,
   PrivateDiffusionTags,
   EchoOrComponentSplit,
+  PhilipsFloatScaling,
 };
 
 // What a problem does to its series.

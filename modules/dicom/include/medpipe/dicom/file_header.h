@@ -69,6 +69,8 @@ struct FileHeader {
   int echo_number = 0;
   std::optional<double> echo_time;
   std::optional<double> repetition_time;  // (0018,0080) RepetitionTime, ms
+  std::optional<double> philips_scale_slope;  // Philips private (2005,100E) ScaleSlope: float value = display / (RS x SS)
+  double philips_rescale_slope = 1.0;  // the first frame's RescaleSlope as read (the index may rescale frames)
   std::optional<double> slice_thickness;
   double gantry_tilt_deg = 0.0;  // (0018,1120) as recorded; geometry decides whether it matters
   std::optional<std::array<double, 2>> imager_pixel_spacing;

@@ -71,6 +71,9 @@ struct ArchiveIndex {
 
 struct IndexOptions {
   bool refuse_gantry_tilt = false;  // refuse tilted series instead of resampling them
+  // Philips: voxels as the "precise floating point" value, stored / (2005,100E) ScaleSlope (dcm2niix's
+  // default), instead of DICOM's display value stored x RescaleSlope + RescaleIntercept.
+  bool philips_float = false;
 };
 
 ArchiveIndex BuildIndex(ScanResult scan, const IndexOptions& options = {});
