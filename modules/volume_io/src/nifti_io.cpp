@@ -99,10 +99,10 @@ void Write(const Image* image, const std::filesystem::path& path) {
   WriteBytes(path, GzipParallel(bytes.View()));
 }
 
-template <typename Pixel>
-void WriteAs(const Image3D::Pointer& image, const std::filesystem::path& path) {
-  using Output = itk::Image<Pixel, 3>;
-  auto cast = itk::CastImageFilter<Image3D, Output>::New();
+template <typename Pixel, typename Image>
+void WriteAs(const typename Image::Pointer& image, const std::filesystem::path& path) {
+  using Output = itk::Image<Pixel, Image::ImageDimension>;
+  auto cast = itk::CastImageFilter<Image, Output>::New();
   cast->SetInput(image);
   cast->Update();
   Write<Output>(cast->GetOutput(), path);
@@ -112,6 +112,24 @@ template <typename Pixel>
 bool FitsExactly(float min_value, float max_value) {
   return min_value >= static_cast<float>(std::numeric_limits<Pixel>::min()) &&
          max_value <= static_cast<float>(std::numeric_limits<Pixel>::max());
+}
+
+// IMAGE (float voxels, 3-D or 4-D) in the smallest type that holds every voxel exactly: int16 or
+// uint16 for whole numbers in their range (as scanners store them), else float.
+template <typename Image>
+void WriteSmallestExact(const typename Image::Pointer& image, const std::filesystem::path& path) {
+  const float* data = image->GetBufferPointer();
+  const size_t count = image->GetPixelContainer()->Size();
+  float min_value = std::numeric_limits<float>::max(), max_value = std::numeric_limits<float>::lowest();
+  bool integral = true;
+  for (size_t i = 0; i < count; ++i) {
+    min_value = std::min(min_value, data[i]);
+    max_value = std::max(max_value, data[i]);
+    integral = integral && std::floor(data[i]) == data[i];
+  }
+  if (integral && FitsExactly<int16_t>(min_value, max_value)) return WriteAs<int16_t, Image>(image, path);
+  if (integral && FitsExactly<uint16_t>(min_value, max_value)) return WriteAs<uint16_t, Image>(image, path);
+  Write<Image>(image, path);
 }
 
 void WriteColor(const Volume& volume, const std::filesystem::path& path) {
@@ -164,32 +182,12 @@ Image4D::Pointer Stack4D(const std::vector<Volume>& volumes, double spacing_4) {
   return image;
 }
 
-template <typename Pixel>
-void Write4DAs(const Image4D::Pointer& image, const std::filesystem::path& path) {
-  using Output = itk::Image<Pixel, 4>;
-  auto cast = itk::CastImageFilter<Image4D, Output>::New();
-  cast->SetInput(image);
-  cast->Update();
-  Write<Output>(cast->GetOutput(), path);
-}
 
 }  // namespace
 
 void WriteNifti4D(const std::vector<Volume>& volumes, const std::filesystem::path& path, double seconds_per_volume) {
   if (volumes.size() == 1) return WriteNifti(volumes.front(), path);
-  const Image4D::Pointer image = Stack4D(volumes, seconds_per_volume);
-  const float* data = image->GetBufferPointer();
-  const size_t count = image->GetPixelContainer()->Size();
-  float min_value = std::numeric_limits<float>::max(), max_value = std::numeric_limits<float>::lowest();
-  bool integral = true;
-  for (size_t i = 0; i < count; ++i) {
-    min_value = std::min(min_value, data[i]);
-    max_value = std::max(max_value, data[i]);
-    integral = integral && std::floor(data[i]) == data[i];
-  }
-  if (integral && FitsExactly<int16_t>(min_value, max_value)) return Write4DAs<int16_t>(image, path);
-  if (integral && FitsExactly<uint16_t>(min_value, max_value)) return Write4DAs<uint16_t>(image, path);
-  Write<Image4D>(image, path);
+  WriteSmallestExact<Image4D>(Stack4D(volumes, seconds_per_volume), path);
 }
 
 std::vector<Image3D::Pointer> ReadNiftiVolumes(const std::filesystem::path& path) {
@@ -226,19 +224,7 @@ void WriteLabelNifti(const LabelImage& labels, const std::filesystem::path& path
 
 void WriteNifti(const Volume& volume, const std::filesystem::path& path) {
   if (volume.IsColor()) return WriteColor(volume, path);
-  const Image3D::Pointer& image = volume.channels.front();
-  const float* data = image->GetBufferPointer();
-  const size_t count = image->GetPixelContainer()->Size();
-  float min_value = std::numeric_limits<float>::max(), max_value = std::numeric_limits<float>::lowest();
-  bool integral = true;
-  for (size_t i = 0; i < count; ++i) {
-    min_value = std::min(min_value, data[i]);
-    max_value = std::max(max_value, data[i]);
-    integral = integral && std::floor(data[i]) == data[i];
-  }
-  if (integral && FitsExactly<int16_t>(min_value, max_value)) return WriteAs<int16_t>(image, path);
-  if (integral && FitsExactly<uint16_t>(min_value, max_value)) return WriteAs<uint16_t>(image, path);
-  Write<Image3D>(image, path);
+  WriteSmallestExact<Image3D>(volume.channels.front(), path);
 }
 
 namespace {
