@@ -1,4 +1,5 @@
 #include <dcmtk/oflog/oflog.h>
+#include <itkImage.h>
 
 #include <cstdlib>
 #include <iostream>
@@ -52,6 +53,11 @@ int main(int argc, char** argv) {
   // delayed ACK (32 objects into `listen`: 2.9 s with it, 0.08 s without). Set before any thread
   // exists; a value the user set wins.
   ::setenv("TCP_NODELAY", "1", 0);
+  // ITK sets up its object factories on the first New() anywhere, and that set-up is not thread-safe:
+  // two stage threads of a worker creating their first images at once aborted it (assertion in
+  // ObjectFactoryBase::RegisterInternal). The first image made here, before any thread or fork, sets
+  // them up for every process.
+  itk::Image<float, 3>::New();
   using Command = int (*)(const std::vector<std::string>&);
   const std::map<std::string, Command> commands = {{"scan", medpipe::cli::ScanCommand},
                                                    {"convert", medpipe::cli::ConvertCommand},
