@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <functional>
+#include <vector>
 
 #include "dicom/reference_compare.h"
 #include "image_support.h"
@@ -23,14 +25,16 @@ void WriteHead(const fs::path& from, const fs::path& to, size_t bytes) {
   std::ofstream(to, std::ios::binary) << ReadFile(from).substr(0, bytes);
 }
 
-// Reading PATH throws an IoError that names it and says it is truncated.
+// Reading PATH, as one volume or as a 4-D series, throws an IoError that names it and says it is truncated.
 void ExpectTruncatedRefused(const fs::path& path) {
-  try {
-    ReadNifti(path);
-    ADD_FAILURE() << path << " was read";
-  } catch (const IoError& error) {
-    EXPECT_EQ(error.Where(), path.string());
-    EXPECT_NE(std::string(error.what()).find("truncated"), std::string::npos) << error.what();
+  for (const auto& read : std::vector<std::function<void()>>{[&] { ReadNifti(path); }, [&] { ReadNiftiVolumes(path); }}) {
+    try {
+      read();
+      ADD_FAILURE() << path << " was read";
+    } catch (const IoError& error) {
+      EXPECT_EQ(error.Where(), path.string());
+      EXPECT_NE(std::string(error.what()).find("truncated"), std::string::npos) << error.what();
+    }
   }
 }
 

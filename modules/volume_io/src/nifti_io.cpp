@@ -190,36 +190,6 @@ void WriteNifti4D(const std::vector<Volume>& volumes, const std::filesystem::pat
   WriteSmallestExact<Image4D>(Stack4D(volumes, seconds_per_volume), path);
 }
 
-std::vector<Image3D::Pointer> ReadNiftiVolumes(const std::filesystem::path& path) {
-  auto reader = itk::ImageFileReader<Image4D>::New();
-  reader->SetImageIO(itk::NiftiImageIO::New());
-  reader->SetFileName(path.string());
-  try {
-    reader->Update();
-  } catch (const itk::ExceptionObject& error) {
-    throw IoError(path.string(), std::string("cannot read NIfTI: ") + error.GetDescription());
-  }
-  const Image4D* image = reader->GetOutput();
-  const auto size = image->GetLargestPossibleRegion().GetSize();
-  Image3D::SizeType size3{{size[0], size[1], size[2]}};
-  Image3D::SpacingType spacing;
-  Image3D::PointType origin;
-  Image3D::DirectionType direction;
-  for (unsigned r = 0; r < 3; ++r) {
-    spacing[r] = image->GetSpacing()[r];
-    origin[r] = image->GetOrigin()[r];
-    for (unsigned c = 0; c < 3; ++c) direction[r][c] = image->GetDirection()[r][c];
-  }
-  std::vector<Image3D::Pointer> volumes;
-  const size_t count = size3[0] * size3[1] * size3[2];
-  for (size_t v = 0; v < size[3]; ++v) {
-    auto volume = MakeImage(size3, spacing, origin, direction);
-    std::copy_n(image->GetBufferPointer() + v * count, count, volume->GetBufferPointer());
-    volumes.push_back(volume);
-  }
-  return volumes;
-}
-
 void WriteLabelNifti(const LabelImage& labels, const std::filesystem::path& path) { Write<LabelImage>(&labels, path); }
 
 void WriteNifti(const Volume& volume, const std::filesystem::path& path) {
@@ -274,6 +244,28 @@ typename Image::Pointer Read(const std::filesystem::path& path) {
 }
 
 }  // namespace
+
+std::vector<Image3D::Pointer> ReadNiftiVolumes(const std::filesystem::path& path) {
+  const Image4D::Pointer image = Read<Image4D>(path);
+  const auto size = image->GetLargestPossibleRegion().GetSize();
+  Image3D::SizeType size3{{size[0], size[1], size[2]}};
+  Image3D::SpacingType spacing;
+  Image3D::PointType origin;
+  Image3D::DirectionType direction;
+  for (unsigned r = 0; r < 3; ++r) {
+    spacing[r] = image->GetSpacing()[r];
+    origin[r] = image->GetOrigin()[r];
+    for (unsigned c = 0; c < 3; ++c) direction[r][c] = image->GetDirection()[r][c];
+  }
+  std::vector<Image3D::Pointer> volumes;
+  const size_t count = size3[0] * size3[1] * size3[2];
+  for (size_t v = 0; v < size[3]; ++v) {
+    auto volume = MakeImage(size3, spacing, origin, direction);
+    std::copy_n(image->GetBufferPointer() + v * count, count, volume->GetBufferPointer());
+    volumes.push_back(volume);
+  }
+  return volumes;
+}
 
 Image3D::Pointer ReadNifti(const std::filesystem::path& path) { return Read<Image3D>(path); }
 
