@@ -1,8 +1,10 @@
 #include "medpipe/model/manifest.h"
 
 #include <algorithm>
+#include <cmath>
 #include <regex>
 #include <set>
+#include <sstream>
 
 #include <nlohmann/json.hpp>
 
@@ -115,6 +117,14 @@ Code ReadCode(const Reader& reader, const json& node, const std::string& path) {
           reader.String(node, path + ".", "meaning")};
 }
 
+// Two finite volumes, low below high: a range the cohort plots can flag against.
+std::array<double, 2> ReadNormalRange(const Reader& reader, const json& node, const std::string& path) {
+  const auto range = reader.Numbers<2>(node, path);
+  if (!std::isfinite(range[0]) || !std::isfinite(range[1]) || !(0 <= range[0] && range[0] < range[1]))
+    reader.Fail(path, "must be [low, high] in mL with 0 <= low < high");
+  return range;
+}
+
 // Anatomical structures must say their side, or that they have none or that it is unknown: a default
 // would be a guess. Other labels (lesions, tissue) default to unpaired.
 Laterality ReadLaterality(const Reader& reader, const json& item, const std::string& at) {
@@ -159,6 +169,10 @@ std::vector<Label> ReadLabels(const Reader& reader, const json& output, Task tas
       if (item.contains("type")) label.type = ReadCode(reader, item.at("type"), at + "type");
       if (item.contains("modifier")) label.modifier = ReadCode(reader, item.at("modifier"), at + "modifier");
       label.laterality = ReadLaterality(reader, item, at);
+      if (item.contains("normal_range_ml"))
+        label.normal_range_ml = ReadNormalRange(reader, item.at("normal_range_ml"), at + "normal_range_ml");
+    } else if (item.contains("normal_range_ml")) {
+      reader.Fail(at + "normal_range_ml", "applies to segmentation labels only");
     } else if (item.contains("code")) {
       label.type = ReadCode(reader, item.at("code"), at + "code");
     }
@@ -213,6 +227,30 @@ void ReadModelInput(const Reader& reader, const json& input, Manifest& m) {
       m.mirror_axes.push_back(axis.get<int>());
     }
   }
+}
+
+VolumeRule ReadVolumeRule(const Reader& reader, const json& node) {
+  const std::string path = "input.volume";
+  const std::string expected = "must be \"first\", {\"index\": N} or {\"b_value\": B}";
+  VolumeRule rule;
+  if (node.is_string()) {
+    if (node.get<std::string>() != "first") reader.Fail(path, "is '" + node.get<std::string>() + "'; " + expected);
+    return rule;
+  }
+  if (!node.is_object() || node.size() != 1) reader.Fail(path, expected);
+  if (node.contains("index")) {
+    const json& index = node.at("index");
+    if (!index.is_number_integer() || index.get<int64_t>() < 0) reader.Fail(path + ".index", "must be an integer >= 0");
+    rule.kind = VolumeRule::Kind::Index;
+    rule.index = index.get<size_t>();
+  } else if (node.contains("b_value")) {
+    rule.kind = VolumeRule::Kind::BValue;
+    rule.b_value = reader.Number(node.at("b_value"), path + ".b_value");
+    if (!(rule.b_value >= 0 && rule.b_value < 1e5)) reader.Fail(path + ".b_value", "must be s/mm^2 from 0 to 100000");
+  } else {
+    reader.Fail(path, expected);
+  }
+  return rule;
 }
 
 // The input fields whose role nnunet.json takes over: present beside "preprocessing": "nnunet" they
@@ -277,6 +315,16 @@ std::string StructureText(const Label& label) {
   return text;
 }
 
+std::string VolumeRuleText(const VolumeRule& rule) {
+  std::ostringstream text;
+  switch (rule.kind) {
+    case VolumeRule::Kind::First: text << "first"; break;
+    case VolumeRule::Kind::Index: text << "index " << rule.index; break;
+    case VolumeRule::Kind::BValue: text << "b_value " << rule.b_value; break;
+  }
+  return text.str();
+}
+
 const char* TaskName(Task task) { return task == Task::Segmentation ? "segmentation" : "classification"; }
 
 const char* DicomVoxelOrderName(DicomVoxelOrder order) {
@@ -325,6 +373,7 @@ Manifest ParseManifest(const std::string& json_text, const std::filesystem::path
   m.spatial_dims = dims.get<int>();
   if (!nnunet) ReadModelInput(reader, input, m);
 
+  if (input.contains("volume")) m.volume = ReadVolumeRule(reader, input.at("volume"));
   if (input.contains("selector")) {
     m.series_description = reader.String(reader.Get(input, "input.", "selector"), "input.selector.", "series_description");
     try {

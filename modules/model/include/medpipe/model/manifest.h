@@ -55,6 +55,10 @@ struct Label {
   Code category, type;
   std::optional<Code> modifier;  // the part of TYPE, e.g. SCT 255549009 "Anterior"
   Laterality laterality = Laterality::Unpaired;
+  // Segmentation: the label's volume range the package calls normal (mL, low < high), manifest
+  // "normal_range_ml": [low, high]; results carry it and the cohort plots flag volumes outside it.
+  // Its model card says where it comes from.
+  std::optional<std::array<double, 2>> normal_range_ml;
 };
 
 // "unpaired", "left", "right" or "unknown", as the manifest spells it.
@@ -104,6 +108,20 @@ struct NnunetSettings {
   DicomVoxelOrder dicom_voxel_order = DicomVoxelOrder::Dcm2niix;
 };
 
+// Which volume of a 4-D series (fMRI, diffusion, perfusion) a model reads: manifest
+// "input.volume" is "first", {"index": N} (0-based, acquisition order) or {"b_value": B} (s/mm^2: the
+// first volume whose b-value is within kBValueTolerance of B). A 3-D series is volume 0.
+struct VolumeRule {
+  enum class Kind { First, Index, BValue };
+  static constexpr double kBValueTolerance = 1.0;  // s/mm^2: scanners store b-values rounded
+  Kind kind = Kind::First;
+  size_t index = 0;
+  double b_value = 0;
+};
+
+// The rule as the manifest spells it: "first", "index 3", "b_value 1000".
+std::string VolumeRuleText(const VolumeRule& rule);
+
 struct Manifest {
   std::filesystem::path directory;
   std::string name, version, description, license, training_data;
@@ -128,6 +146,7 @@ struct Manifest {
   // Which DICOM series of a study the model reads: a case-insensitive ECMAScript regular expression
   // searched in SeriesDescription (0008,103E); empty reads every series of the right modality.
   std::string series_description;
+  VolumeRule volume;  // which volume of a 4-D series it reads
 
   GoldenVector golden;
 
