@@ -382,6 +382,35 @@ TEST_F(InferenceTest, InvalidManifestsNameTheField) {
   EXPECT_NE(LoadError(directory).find("is not a model package"), std::string::npos);
 }
 
+// A label's normal volume range is two finite mL values, low below high, on segmentation labels only;
+// a bad one is refused at load naming the manifest and the field.
+TEST_F(InferenceTest, NormalRangesAreCheckedAtLoad) {
+  const auto directory = WritePackage(dir_ / "m", testing::PointwiseModel(), SegmentationManifest("m", 3, 16));
+  const auto original = nlohmann::json::parse(ReadFile(directory / "manifest.json"));
+  const std::string file = (directory / "manifest.json").string();
+  // RANGE as JSON text, so that a number past a double's range can be written too.
+  const auto with_range = [&](const std::string& range) {
+    auto manifest = original;
+    manifest["output"]["labels"][1]["normal_range_ml"] = "RANGE";
+    std::string text = manifest.dump();
+    text.replace(text.find("\"RANGE\""), 7, range);
+    WriteFileAtomically(directory / "manifest.json", text);
+  };
+  with_range("[1.25, 3.5]");
+  const auto manifest = model::LoadManifest(directory);
+  EXPECT_FALSE(manifest.labels[0].normal_range_ml);
+  ASSERT_TRUE(manifest.labels[1].normal_range_ml);
+  EXPECT_EQ(*manifest.labels[1].normal_range_ml, (std::array<double, 2>{1.25, 3.5}));
+  for (const char* bad : {"[3.5, 1.25]", "[2, 2]", "[-1, 2]", "[1]", "[1, \"2\"]", "\"1-2\""}) {
+    with_range(bad);
+    const std::string error = LoadError(directory);
+    EXPECT_NE(error.find(file), std::string::npos) << bad << ": " << error;
+    EXPECT_NE(error.find("'output.labels[1].normal_range_ml'"), std::string::npos) << bad << ": " << error;
+  }
+  with_range("[1, 1e400]");  // past a double: the JSON reader refuses it, naming the file
+  EXPECT_NE(LoadError(directory).find(file + ": is not valid JSON"), std::string::npos) << LoadError(directory);
+}
+
 TEST_F(InferenceTest, MissingWeightsAreRefused) {
   const auto directory = WritePackage(dir_ / "m", testing::PointwiseModel(), SegmentationManifest("m", 3, 16));
   std::filesystem::remove(directory / "model.pt");
