@@ -58,6 +58,20 @@ Image3D::Pointer HeatmapImage(const torch::Tensor& heatmap, const Image3D& grid)
   return image;
 }
 
+// A 4-D series is loaded as one volume, the one the first model's input.volume rule picked; a model
+// whose rule picks none or another fails (select_models.h: ChooseVolume).
+void CheckLoadedVolume(const SeriesContext& series, const model::Manifest& manifest) {
+  if (!series.source || !series.source->series) return;
+  const dicom::Series& source = *series.source->series;
+  const size_t wanted = VolumeFor(source, manifest);
+  if (wanted != series.source->volume)
+    throw DicomError(source.files.front().path,
+                     "model " + manifest.name + " reads volume " + std::to_string(wanted) + " (input.volume " +
+                         model::VolumeRuleText(manifest.volume) + ") of series #" + std::to_string(source.series_number) +
+                         ", but it was loaded as volume " + std::to_string(series.source->volume) +
+                         " for a model before it in --model order: run the two models separately");
+}
+
 }  // namespace
 
 ModelRunner::ModelRunner(RunSettings settings) : settings_(std::move(settings)) {
@@ -130,6 +144,7 @@ std::vector<ModelJob> ModelRunner::Prepare(const SeriesContext& series) {
     } else {
       try {
         Stopwatch stopwatch;
+        CheckLoadedVolume(series, manifest);
         if (nnunet_[m]) {
           job.nnunet = nnunet_[m]->Prepare(series);
         } else {
@@ -240,6 +255,7 @@ void ModelRunner::FinishClassification(const SeriesContext& series, ModelJob& jo
   if (job.heatmap) {
     const auto heatmap = HeatmapOnSourceGrid(*job.heatmap, series.volume.Grid());
     result.outputs["heatmap"] = WriteHeatmap(series, manifest, *heatmap);
+    result.outputs["heatmap_review"] = WriteHeatmapReview(series, manifest, *heatmap);
     if (!analysis.heatmap) analysis.heatmap = heatmap;
   }
   result.json["timings_ms"]["post"] = stopwatch.Lap();

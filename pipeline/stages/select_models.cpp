@@ -1,5 +1,10 @@
 #include "stages/select_models.h"
 
+#include <cmath>
+#include <sstream>
+
+#include "medpipe/core/error.h"
+
 namespace medpipe::cli {
 
 SeriesShape ShapeOf(const dicom::Series& series) {
@@ -26,6 +31,57 @@ std::string WhyModelSkips(const model::Manifest& manifest, const SeriesShape& sh
   if (manifest.spatial_dims == 2 && manifest.task == model::Task::Classification && !shape.single_image)
     return "2-D classifier, series is a volume";
   return "";
+}
+
+namespace {
+
+std::string BValuesText(const dicom::Series& series) {
+  std::ostringstream text;
+  for (size_t v = 0; v < series.VolumeCount(); ++v) {
+    const auto b_value = series.VolumeFrame(v).b_value;
+    text << (v ? ", " : "") << (b_value ? std::to_string(std::lround(*b_value)) : "none");
+  }
+  return text.str();
+}
+
+}  // namespace
+
+size_t VolumeFor(const dicom::Series& series, const model::Manifest& manifest) {
+  using Kind = model::VolumeRule::Kind;
+  const model::VolumeRule& rule = manifest.volume;
+  const size_t count = series.VolumeCount();
+  const auto fail = [&](const std::string& reason) -> size_t {
+    throw DicomError(series.files.front().path, "series #" + std::to_string(series.series_number) + " '" +
+                                                    series.description + "' (" + series.id + "): model " + manifest.name +
+                                                    " reads input.volume " + model::VolumeRuleText(rule) + ", but " + reason);
+  };
+  switch (rule.kind) {
+    case Kind::First: return 0;
+    case Kind::Index:
+      if (rule.index >= count) return fail("the series has " + std::to_string(count) + " volume(s)");
+      return rule.index;
+    case Kind::BValue:
+      for (size_t v = 0; v < count; ++v) {
+        const auto b_value = series.VolumeFrame(v).b_value;
+        if (b_value && std::abs(*b_value - rule.b_value) <= model::VolumeRule::kBValueTolerance) return v;
+      }
+      return fail("no volume of its " + std::to_string(count) + " has that b-value (b-values: " + BValuesText(series) + ")");
+  }
+  return 0;
+}
+
+VolumeChoice ChooseVolume(const dicom::Series& series, const std::vector<model::Manifest>& manifests) {
+  std::exception_ptr first_error;
+  for (const model::Manifest& manifest : manifests) {
+    if (!WhyModelSkips(manifest, ShapeOf(series)).empty()) continue;
+    try {
+      return {VolumeFor(series, manifest), model::VolumeRuleText(manifest.volume), manifest.name};
+    } catch (const DicomError&) {
+      if (!first_error) first_error = std::current_exception();
+    }
+  }
+  if (first_error) std::rethrow_exception(first_error);
+  return {};
 }
 
 std::vector<std::string> SelectionLines(const dicom::Study& study, const std::vector<model::Manifest>& manifests) {

@@ -9,7 +9,7 @@ bool LeftOutByDesign(const dicom::Series& series) {
 }
 
 size_t ForEachSeries(const dicom::Study& study, SeriesDecoder& decoder, const SeriesLoaded& on_loaded,
-                     const SeriesFailed& on_failed) {
+                     const SeriesFailed& on_failed, const PickVolume& pick_volume) {
   size_t failures = 0;
   for (const auto& series : study.series) {
     if (series.Refused()) {
@@ -18,7 +18,7 @@ size_t ForEachSeries(const dicom::Study& study, SeriesDecoder& decoder, const Se
       continue;
     }
     try {
-      DecodedSeries decoded = decoder.Decode(series);
+      DecodedSeries decoded = decoder.Decode(series, pick_volume ? pick_volume(series) : 0);
       on_loaded(series, decoded);
     } catch (const std::exception& error) {
       ++failures;

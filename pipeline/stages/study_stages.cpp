@@ -10,6 +10,7 @@
 #include "medpipe/report/review_copy.h"
 #include "medpipe/volume_io/nifti_io.h"
 #include "stages/deidentify.h"
+#include "stages/select_models.h"
 #include "stages/series_walk.h"
 
 namespace fs = std::filesystem;
@@ -117,11 +118,13 @@ void StudyStages::Prepare(StudyInFlight& study, SeriesInFlight& series) {
 }
 
 void StudyStages::LoadDicom(StudyInFlight& study) {
+  const std::vector<model::Manifest> manifests = models_.Manifests();
   study.failures += ForEachSeries(
       *study.item->study, decoder_,
       [&](const dicom::Series& source, DecodedSeries& decoded) {
         SeriesInFlight& series = study.series.emplace_back();
-        series.source = {&source, std::move(decoded.header)};
+        const VolumeChoice choice = ChooseVolume(source, manifests);
+        series.source = {&source, std::move(decoded.header), choice.index};
         series.modality = source.modality;
         series.stem = SeriesStem(source);
         series.volume = std::move(decoded.volume);
@@ -131,9 +134,13 @@ void StudyStages::LoadDicom(StudyInFlight& study) {
                                     {{"decode", decoded.timings.decode_ms},
                                      {"assemble", decoded.timings.assemble_ms},
                                      {"handover", decoded.handover_ms}}}});
-        // A 4-D series (fMRI, diffusion): models read volume 0 (README, Ingest).
-        if (source.VolumeCount() > 1)
-          series.result.json["volume"].update({{"volume_index", 0}, {"volume_count", source.VolumeCount()}});
+        // A 4-D series (fMRI, diffusion): the volume the models' input.volume rule picked.
+        if (source.VolumeCount() > 1) {
+          nlohmann::json& volume = series.result.json["volume"];
+          volume.update({{"volume_index", choice.index}, {"volume_count", source.VolumeCount()}, {"volume_rule", choice.rule}});
+          if (!choice.model.empty()) volume["volume_rule_model"] = choice.model;
+          if (const auto b_value = source.VolumeFrame(choice.index).b_value) volume["b_value"] = *b_value;
+        }
         AddStudyLabels(series.source, study.result);
         if (options_.deidentify) DeidentifySource(series.source, series.deidentified);
         Prepare(study, series);
@@ -143,7 +150,8 @@ void StudyStages::LoadDicom(StudyInFlight& study) {
         series.source.series = &source;
         series.result = IndexedSeries(source, false);
         RecordFailure(series.result, failure);
-      });
+      },
+      [&](const dicom::Series& source) { return ChooseVolume(source, manifests).index; });
 }
 
 // A NIfTI file: a study of one series, which any model may read (no modality to check).

@@ -16,6 +16,7 @@ struct SourceSeries {
   const Series* series = nullptr;
   // A DICOM file: explicit VR little endian, no pixel data, no value longer than 4 KiB.
   std::string header;
+  size_t volume = 0;  // which volume of a 4-D series was loaded (Series::VolumeSlices)
 };
 
 // Reads SERIES' first file with values over 4 KiB left on disk, drops those and the pixel data, and
