@@ -202,6 +202,17 @@ def sliding_window_steps(image_size: Sequence[int], patch: Sequence[int], step: 
     return steps
 
 
+def sliding_window_slicers(image_size: Sequence[int], patch: Sequence[int], step: float) -> List[tuple]:
+    """_internal_get_sliding_window_slicers without the channel axis: 3-D windows, or for a 2-D patch every d0
+    slice (an index, so the tile loses that axis) with 2-D windows over the other two axes."""
+    if len(patch) == len(image_size) - 1:
+        steps = sliding_window_steps(image_size[1:], patch, step)
+        return [(d, *[slice(s, s + n) for s, n in zip(corner, patch)])
+                for d in range(image_size[0]) for corner in itertools.product(*steps)]
+    return [tuple(slice(s, s + n) for s, n in zip(corner, patch))
+            for corner in itertools.product(*sliding_window_steps(image_size, patch, step))]
+
+
 def gaussian_map(patch: Sequence[int], dtype=torch.float16) -> torch.Tensor:
     """compute_gaussian(sigma_scale=1/8, value_scaling_factor=10), float16 like nnU-Net's results arrays."""
     impulse = np.zeros(patch)
@@ -214,8 +225,10 @@ def gaussian_map(patch: Sequence[int], dtype=torch.float16) -> torch.Tensor:
 
 
 def pad_to_patch(data: torch.Tensor, patch: Sequence[int]) -> Tuple[torch.Tensor, Tuple[slice, ...]]:
-    """acvl_utils pad_nd_image(mode='constant', value 0): pad up to the patch, below gets the smaller half."""
+    """acvl_utils pad_nd_image(mode='constant', value 0): pad the last len(patch) axes up to the patch (a 2-D
+    patch leaves d0 alone), below gets the smaller half."""
     shape = data.shape[1:]
+    patch = [*shape[:len(shape) - len(patch)], *patch]
     pads, revert = [], []
     for size, tile in zip(shape, patch):
         diff = max(tile - size, 0)
@@ -259,8 +272,7 @@ def predict_logits(model, data: np.ndarray, patch: Sequence[int], mirror_axes: O
     gaussian = gaussian_map(patch)
     logits = None
     weights = torch.zeros(padded.shape[1:], dtype=accumulate)
-    windows = [tuple(slice(s, s + n) for s, n in zip(corner, patch))
-               for corner in itertools.product(*sliding_window_steps(padded.shape[1:], patch, step))]
+    windows = sliding_window_slicers(padded.shape[1:], patch, step)
     with torch.no_grad():
         for first in range(0, len(windows), tile_batch):
             chunk = windows[first:first + tile_batch]

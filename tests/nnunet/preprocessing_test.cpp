@@ -226,6 +226,29 @@ TEST_F(NnunetPlanTest, ReadsTheExportedFields) {
   EXPECT_TRUE(region_plan.inference.mirror_axes.empty());
 }
 
+// nnU-Net's 2d configurations: 2-D spacing and patch become d1, d2; d0 keeps each image's spacing, the patch's
+// d0 is one slice; mirror axes (of the 2-D patch) count from d1. (The slice-by-slice window is checked end to end
+// by configurations_test.py.)
+TEST_F(NnunetPlanTest, TwoDimensionalConfigurationsRunSliceBySlice) {
+  json plan = Valid();
+  plan["spacing"] = {1.2, 1.2};
+  plan["patch_size"] = {80, 256};
+  plan["inference"]["allowed_mirroring_axes"] = {0, 1};
+  const NnunetPlan two_d = Read(plan);
+  EXPECT_TRUE(two_d.slice_by_slice);
+  EXPECT_EQ(two_d.patch_size, (Shape3{1, 80, 256}));
+  EXPECT_EQ(two_d.inference.mirror_axes, (std::vector<int>{1, 2}));
+  EXPECT_EQ(TargetSpacing(two_d, {3.0, 0.8, 0.7}), (Spacing3{3.0, 1.2, 1.2}));
+  EXPECT_EQ(TargetSpacing(Read(Valid()), {3.0, 0.8, 0.7}), (Spacing3{5.0, 1.2, 1.2}));
+  plan["inference"]["allowed_mirroring_axes"] = {0, 2};
+  EXPECT_NE(Error(plan).find("'inference/allowed_mirroring_axes/1' is 2; expected an integer from 0 to 1"), std::string::npos)
+      << Error(plan);
+  plan = Valid();
+  plan["patch_size"] = {80, 256};
+  EXPECT_NE(Error(plan).find("'spacing' is [5.0,1.2,1.2]; expected 2 entries, as patch_size has"), std::string::npos)
+      << Error(plan);
+}
+
 TEST_F(NnunetPlanTest, ErrorsNameTheFieldAndWhatWasExpected) {
   json plan = Valid();
   plan["resampling"]["data"]["kwargs"]["order"] = 2;

@@ -272,7 +272,7 @@ NnunetSettings ReadNnunet(const Reader& reader, const json& root, const Manifest
       node, path, "dicom_voxel_order", {{"dcm2niix", DicomVoxelOrder::Dcm2niix}, {"medpipe", DicomVoxelOrder::Medpipe}});
   if (m.task != Task::Segmentation) reader.Fail("preprocessing", "is 'nnunet', which runs segmentation models only");
   if (m.spatial_dims != 3)
-    reader.Fail("input.spatial_dims", "must be 3 with preprocessing 'nnunet' (2-D nnU-Net configurations are not supported yet)");
+    reader.Fail("input.spatial_dims", "must be 3 with preprocessing 'nnunet': its models read volumes (a 2d configuration slice by slice)");
   const json& input = root.at("input");
   for (const char* key : kNnunetOwnedInputs)
     if (input.contains(key))

@@ -47,15 +47,16 @@ PreparedCase PrepareCase(const Array4& image, const Spacing3& spacing, const Nnu
   const NonzeroCrop crop = FindNonzeroCrop(transposed);
   prepared.crop = crop.box;
   const Array4 normalized = Normalize(Crop(transposed, crop.box), crop.mask, plan.normalization);
-  const Shape3 shape = NewShape(normalized.Shape(), prepared.spacing, plan.spacing);
-  prepared.data = Resample(normalized, shape, prepared.spacing, plan.spacing, plan.data,
+  prepared.target_spacing = TargetSpacing(plan, prepared.spacing);
+  const Shape3 shape = NewShape(normalized.Shape(), prepared.spacing, prepared.target_spacing);
+  prepared.data = Resample(normalized, shape, prepared.spacing, prepared.target_spacing, plan.data,
                            plan.separate_z_anisotropy_threshold, threads);
   return prepared;
 }
 
 std::vector<uint8_t> LabelsFromLogits(const Array4& logits, const PreparedCase& prepared, const NnunetPlan& plan,
                                       unsigned threads) {
-  const Array4 source = Resample(logits, prepared.crop.Extent(), plan.spacing, prepared.spacing, plan.probabilities,
+  const Array4 source = Resample(logits, prepared.crop.Extent(), prepared.target_spacing, prepared.spacing, plan.probabilities,
                                  plan.separate_z_anisotropy_threshold, threads, Stored::Float16);
   const Array4 labels = plan.has_regions ? RegionLabels(source, plan.regions_class_order) : ArgmaxOfSoftmax(source);
   const Array4 full = Transpose(Uncrop(labels, prepared.crop, prepared.transposed_shape, {0.0f}), plan.transpose_backward);

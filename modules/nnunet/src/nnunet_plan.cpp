@@ -57,10 +57,18 @@ class PlanReader {
   // Three entries of an array, each read by ITEM(field + "/" + i).
   template <typename T, typename Item>
   std::array<T, 3> Triple(const std::string& field, const Item& item) const {
+    return Spatial<T>(field, 3, T{}, item);
+  }
+  // DIMS (2 or 3) entries of an array as the last DIMS of three, each read by ITEM(field + "/" + i);
+  // FIRST fills d0 when there are two.
+  template <typename T, typename Item>
+  std::array<T, 3> Spatial(const std::string& field, size_t dims, T first, const Item& item) const {
     const json& value = At(field);
-    if (!value.is_array() || value.size() != 3)
-      Fail(field, value, "3 entries (2-D configurations are not supported)");
-    return {item(field + "/0"), item(field + "/1"), item(field + "/2")};
+    if (!value.is_array() || value.size() != dims)
+      Fail(field, value, std::to_string(dims) + " entries, as patch_size has");
+    std::array<T, 3> values{first, first, first};
+    for (size_t i = 0; i < dims; ++i) values[3 - dims + i] = item(field + "/" + std::to_string(i));
+    return values;
   }
 
  private:
@@ -111,7 +119,8 @@ ResamplingSettings ReadResampling(const PlanReader& reader, const std::string& f
   return settings;
 }
 
-InferenceSettings ReadInference(const PlanReader& reader) {
+// Mirror axes are counted in the network's frame: from d1 for a 2-D network (FIRST_AXIS 1).
+InferenceSettings ReadInference(const PlanReader& reader, int first_axis) {
   InferenceSettings settings;
   settings.tile_step_size = reader.Number("inference/tile_step_size");
   if (!(settings.tile_step_size > 0 && settings.tile_step_size <= 1))
@@ -125,10 +134,12 @@ InferenceSettings ReadInference(const PlanReader& reader) {
     reader.Fail("inference/gaussian_value_scaling_factor", settings.gaussian_value_scaling, "a positive number");
   const json& axes = reader.At("inference/allowed_mirroring_axes");
   if (axes.is_null()) return settings;
-  if (!axes.is_array() || axes.size() > 3) reader.Fail("inference/allowed_mirroring_axes", axes, "null or up to 3 axes");
+  if (!axes.is_array() || axes.size() > static_cast<size_t>(3 - first_axis))
+    reader.Fail("inference/allowed_mirroring_axes", axes, "null or up to one axis per network dimension");
   for (size_t i = 0; i < axes.size(); ++i)
     settings.mirror_axes.push_back(
-        static_cast<int>(reader.Integer("inference/allowed_mirroring_axes/" + std::to_string(i), 0, 2)));
+        first_axis +
+        static_cast<int>(reader.Integer("inference/allowed_mirroring_axes/" + std::to_string(i), 0, 2 - first_axis)));
   return settings;
 }
 
@@ -143,6 +154,12 @@ std::vector<int> ReadRegionsClassOrder(const PlanReader& reader, int64_t channel
 }
 
 }  // namespace
+
+Spacing3 TargetSpacing(const NnunetPlan& plan, const Spacing3& image) {
+  Spacing3 target = plan.spacing;
+  if (plan.slice_by_slice) target[0] = image[0];
+  return target;
+}
 
 NnunetPlan ReadNnunetPlan(const std::filesystem::path& dir) {
   const std::string file = (dir / "nnunet.json").string();
@@ -166,12 +183,18 @@ NnunetPlan ReadNnunetPlan(const std::filesystem::path& dir) {
   for (int axis = 0; axis < 3; ++axis)
     if (plan.transpose_backward[plan.transpose_forward[axis]] != axis)
       reader.Fail("transpose_backward", reader.At("transpose_backward"), "the inverse of transpose_forward");
-  plan.spacing = reader.Triple<double>("spacing", [&](const std::string& f) {
+  const json& patch = reader.At("patch_size");
+  if (!patch.is_array() || (patch.size() != 2 && patch.size() != 3))
+    reader.Fail("patch_size", patch, "2 entries (a 2d configuration) or 3");
+  const size_t dims = patch.size();
+  plan.slice_by_slice = dims == 2;
+  plan.spacing = reader.Spatial<double>("spacing", dims, 0.0, [&](const std::string& f) {
     const double value = reader.Number(f);
     if (!(value > 0)) reader.Fail(f, value, "a positive spacing in mm");
     return value;
   });
-  plan.patch_size = reader.Triple<int64_t>("patch_size", [&](const std::string& f) { return reader.Integer(f, 1, 4096); });
+  plan.patch_size =
+      reader.Spatial<int64_t>("patch_size", dims, 1, [&](const std::string& f) { return reader.Integer(f, 1, 4096); });
   if (!reader.Bool("crop_to_nonzero")) reader.Fail("crop_to_nonzero", false, "true");
 
   const json& channels = reader.At("channel_names");
@@ -187,7 +210,7 @@ NnunetPlan ReadNnunetPlan(const std::filesystem::path& dir) {
   plan.data = ReadResampling(reader, "resampling/data");
   plan.probabilities = ReadResampling(reader, "resampling/probabilities");
   plan.output_channels = reader.Integer("output/channels", 1, 1 << 16);
-  plan.inference = ReadInference(reader);
+  plan.inference = ReadInference(reader, plan.slice_by_slice ? 1 : 0);
   plan.has_regions = reader.Bool("has_regions");
   if (plan.has_regions) {
     plan.regions_class_order = ReadRegionsClassOrder(reader, plan.output_channels);

@@ -24,8 +24,9 @@ std::vector<double> GaussianKernel(double sigma) {
   return kernel;
 }
 
-// The impulse's response along one axis of N voxels, centred at N // 2.
+// The impulse's response along one axis of N voxels, centred at N // 2; 1 for an axis of one voxel.
 std::vector<double> AxisResponse(int64_t n, double sigma) {
+  if (n == 1) return {1.0};
   const std::vector<double> kernel = GaussianKernel(sigma);
   const auto radius = static_cast<int64_t>(kernel.size() / 2);
   std::vector<double> response(static_cast<size_t>(n), 0.0);
@@ -61,12 +62,17 @@ std::vector<std::vector<int64_t>> MirrorCombinations(const std::vector<int>& axe
 }
 
 // _internal_maybe_mirror_and_predict for TILES [T, C, *patch]: [F, T, K, *patch], the flipped copies'
-// logits flipped back and averaged with the unflipped ones in float32 (all copies in one batch).
-torch::Tensor PredictTiles(const FoldLogits& network, const torch::Tensor& tiles, const std::vector<int>& mirror_axes) {
+// logits flipped back and averaged with the unflipped ones in float32 (all copies in one batch). A 2-D
+// network (SLICE_BY_SLICE, the patch's d0 of 1) sees the tiles without that axis.
+torch::Tensor PredictTiles(const FoldLogits& network, const torch::Tensor& tiles, const std::vector<int>& mirror_axes,
+                           bool slice_by_slice) {
   const auto inputs = MirrorCombinations(mirror_axes, 2);
   std::vector<torch::Tensor> batch;
   for (const auto& dims : inputs) batch.push_back(dims.empty() ? tiles : torch::flip(tiles, dims));
-  torch::Tensor out = network(torch::cat(batch)).to(torch::kCPU, torch::kFloat32);
+  torch::Tensor input = torch::cat(batch);
+  if (slice_by_slice) input = input.squeeze(2);
+  torch::Tensor out = network(input).to(torch::kCPU, torch::kFloat32);
+  if (slice_by_slice) out = out.unsqueeze(3);  // [F, N, K, 1, p0, p1]
   const int64_t copies = static_cast<int64_t>(inputs.size());
   std::vector<int64_t> shape{out.size(0), copies, tiles.size(0)};
   for (int64_t d = 2; d < out.dim(); ++d) shape.push_back(out.size(d));
@@ -79,9 +85,12 @@ torch::Tensor PredictTiles(const FoldLogits& network, const torch::Tensor& tiles
 
 }  // namespace
 
-std::array<std::vector<int64_t>, 3> TileStarts(const Shape3& size, const Shape3& patch, double step) {
+std::array<std::vector<int64_t>, 3> TileStarts(const Shape3& size, const Shape3& patch, double step,
+                                               bool slice_by_slice) {
   std::array<std::vector<int64_t>, 3> starts;
-  for (int a = 0; a < 3; ++a) {
+  if (slice_by_slice)
+    for (int64_t d = 0; d < size[0]; ++d) starts[0].push_back(d);
+  for (int a = slice_by_slice ? 1 : 0; a < 3; ++a) {
     const double target = static_cast<double>(patch[a]) * step;
     const auto count = static_cast<int64_t>(std::ceil(static_cast<double>(size[a] - patch[a]) / target)) + 1;
     const double stride = count > 1 ? static_cast<double>(size[a] - patch[a]) / static_cast<double>(count - 1) : 0.0;
@@ -117,7 +126,7 @@ WindowLogits PredictLogits(const FoldLogits& network, const Array4& data, const 
   const torch::Tensor gaussian = settings.use_gaussian
                                      ? GaussianImportance(patch, settings.gaussian_sigma_scale, settings.gaussian_value_scaling)
                                      : torch::ones({patch[0], patch[1], patch[2]}, torch::kHalf);
-  const auto starts = TileStarts(padding.shape, patch, settings.tile_step_size);
+  const auto starts = TileStarts(padding.shape, patch, settings.tile_step_size, plan.slice_by_slice);
   std::vector<std::array<int64_t, 3>> windows;
   for (int64_t s0 : starts[0])
     for (int64_t s1 : starts[1])
@@ -130,7 +139,7 @@ WindowLogits PredictLogits(const FoldLogits& network, const Array4& data, const 
     const size_t last = std::min(windows.size(), first + static_cast<size_t>(tile_batch));
     std::vector<torch::Tensor> tiles;
     for (size_t w = first; w < last; ++w) tiles.push_back(Window(padded, windows[w], patch));
-    const torch::Tensor predictions = PredictTiles(network, torch::stack(tiles), settings.mirror_axes);
+    const torch::Tensor predictions = PredictTiles(network, torch::stack(tiles), settings.mirror_axes, plan.slice_by_slice);
     if (!logits.defined())
       logits = torch::zeros({predictions.size(0), predictions.size(2), padding.shape[0], padding.shape[1], padding.shape[2]},
                             torch::kHalf);

@@ -15,6 +15,7 @@ struct PreparedCase {
   Shape3 transposed_shape{};  // the image's shape after transpose_forward, before cropping
   Box3 crop;                  // the non-zero box in that frame
   Spacing3 spacing{};         // the image's spacing (mm) in that frame
+  Spacing3 target_spacing{};  // the spacing DATA was resampled to (TargetSpacing)
 };
 
 // IMAGE with SPACING (mm along d0, d1, d2) as nnU-Net preprocesses it for PLAN; THREADS share the resampling.

@@ -45,8 +45,11 @@ struct NnunetPlan {
   int64_t output_channels = 0;
   Axes3 transpose_forward{0, 1, 2};
   Axes3 transpose_backward{0, 1, 2};
-  Spacing3 spacing{};               // target spacing, network frame
-  Shape3 patch_size{};              // network frame
+  Spacing3 spacing{};               // target spacing, network frame (see slice_by_slice)
+  Shape3 patch_size{};              // network frame (see slice_by_slice)
+  // A 2-D configuration (nnU-Net's "2d"): the network sees one d0 slice at a time. The patch is then
+  // {1, p0, p1}, the d0 target spacing is each image's own (TargetSpacing) and mirror axes count from d1.
+  bool slice_by_slice = false;
   std::vector<ChannelNormalization> normalization;  // one per input channel
   double separate_z_anisotropy_threshold = 3.0;     // spacing ratio above which one axis is resampled apart
   ResamplingSettings data;                          // image to the plan's spacing
@@ -56,6 +59,10 @@ struct NnunetPlan {
   bool has_regions = false;
   std::vector<int> regions_class_order;
 };
+
+// The spacing PLAN resamples an image of spacing IMAGE to: the plan's, except along d0 of a 2-D
+// configuration, which keeps the image's spacing between slices (nnU-Net's preprocessor and export alike).
+Spacing3 TargetSpacing(const NnunetPlan& plan, const Spacing3& image);
 
 // Reads and checks DIR/nnunet.json; a ModelError names the file, the field, what it holds and what
 // was expected.

@@ -18,12 +18,15 @@ namespace medpipe::nnunet {
 using FoldLogits = std::function<torch::Tensor(const torch::Tensor&)>;
 
 // compute_steps_for_sliding_window: the tile starts along each axis of SIZE (each at least PATCH), at most
-// STEP * patch apart and spread evenly (numpy's round, halves to even).
-std::array<std::vector<int64_t>, 3> TileStarts(const Shape3& size, const Shape3& patch, double step);
+// STEP * patch apart and spread evenly (numpy's round, halves to even). SLICE_BY_SLICE (a 2-D network):
+// every d0 slice, as _internal_get_sliding_window_slicers does when the patch has one axis fewer.
+std::array<std::vector<int64_t>, 3> TileStarts(const Shape3& size, const Shape3& patch, double step,
+                                               bool slice_by_slice = false);
 
 // compute_gaussian: a unit impulse at patch // 2 filtered with scipy's gaussian_filter (sigma = patch *
 // SIGMA_SCALE, truncate 4, mode constant) in float64, scaled to a maximum of VALUE_SCALING, cast to
-// float16, zeros replaced by the smallest non-zero value. [patch] float16.
+// float16, zeros replaced by the smallest non-zero value. [patch] float16. An axis of extent 1 (the d0 of a
+// 2-D configuration's patch) contributes exactly 1: nnU-Net's 2-D Gaussian has no such axis.
 torch::Tensor GaussianImportance(const Shape3& patch, double sigma_scale, double value_scaling);
 
 struct WindowLogits {
@@ -32,7 +35,8 @@ struct WindowLogits {
 };
 
 // DATA padded to the patch (zeros, centred), its tiles through NETWORK TILE_BATCH at a time with the
-// mirrored copies of PLAN's allowed axes in the same batch, weighted and accumulated per fold.
+// mirrored copies of PLAN's allowed axes in the same batch, weighted and accumulated per fold. A 2-D
+// network (PLAN's slice_by_slice) gets its tiles as [N, C, p0, p1], one d0 slice each.
 WindowLogits PredictLogits(const FoldLogits& network, const Array4& data, const NnunetPlan& plan, int64_t tile_batch);
 
 }  // namespace medpipe::nnunet
