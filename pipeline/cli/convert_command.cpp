@@ -41,6 +41,10 @@ nlohmann::json Sidecar(const dicom::Series& series) {
                                       [](const std::string& p) { return p.rfind("philips_float_scaling:", 0) == 0; });
     json["UsePhilipsFloatNotDisplayScaling"] = as_float ? 1 : 0;
   }
+  if (first_frame.real_world_slope) {  // as dcm2niix: recorded, not applied
+    json["PhilipsRWVSlope"] = *first_frame.real_world_slope;
+    json["PhilipsRWVIntercept"] = first_frame.real_world_intercept.value_or(0.0);
+  }
   if (first.repetition_time) json["RepetitionTime"] = *first.repetition_time / 1000.0;
   if (series.VolumeCount() > 1) {
     nlohmann::json axis = nlohmann::json::array();

@@ -38,8 +38,8 @@ const std::vector<ProblemCodeInfo>& ProblemCodes() {
        "nothing; check the volume count and order in the sidecar's volume axis"},
       {ProblemCode::PrivateDiffusionTags, "private_diffusion_tags", ProblemEffect::Handled, ErrorKind::Dicom,
        "b-values and gradients come from a vendor's private elements (GE (0043,1039) and (0019,10BB-10BD), taken "
-       "along row, column and slice as dcm2niix and dicom2nifti do; Siemens (0019,100C) and (0019,100E) in LPS), "
-       "not from (0018,9087) and (0018,9089)",
+       "along row, column and slice as dcm2niix and dicom2nifti do; Siemens (0019,100C) and (0019,100E) in LPS; "
+       "Philips (2001,1003) and (2005,10B0-10B2) in LPS, per frame inside (2005,140F) in enhanced files), not from (0018,9087) and (0018,9089)",
        "check the .bvec against a known acquisition (dcm2niix, or a tensor fit's principal direction)"},
       {ProblemCode::EchoOrComponentSplit, "echo_or_component_split", ProblemEffect::Handled, ErrorKind::Dicom,
        "one series holds several echoes or complex components (magnitude, phase, real, imaginary: ImageType's "

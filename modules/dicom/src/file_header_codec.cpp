@@ -14,9 +14,11 @@ namespace {
 template <typename Visit>
 void Fields(FrameInfo& f, Visit& v) {
   auto& [position, orientation, pixel_spacing, rescale_slope, rescale_intercept, temporal_position, trigger_time,
-         b_value, gradient, gradient_in_voxel_frame, echo_time, component] = f;
+         b_value, gradient, gradient_in_voxel_frame, private_diffusion, echo_time, component, philips_scale_slope,
+         real_world_slope, real_world_intercept] = f;
   v(position), v(orientation), v(pixel_spacing), v(rescale_slope), v(rescale_intercept);
-  v(temporal_position), v(trigger_time), v(b_value), v(gradient), v(gradient_in_voxel_frame), v(echo_time), v(component);
+  v(temporal_position), v(trigger_time), v(b_value), v(gradient), v(gradient_in_voxel_frame), v(private_diffusion);
+  v(echo_time), v(component), v(philips_scale_slope), v(real_world_slope), v(real_world_intercept);
 }
 
 template <typename Visit>

@@ -82,11 +82,18 @@ void ReadFrameAttributes(DcmItem& item, FrameInfo& frame) {
   if (Uint32 value = 0; item.findAndGetUint32(DCM_TemporalPositionIndex, value).good()) frame.temporal_position = int(value);
   if (auto time = GetDouble(item, DCM_TriggerTime)) frame.trigger_time = time;
   if (auto time = GetDouble(item, DCM_NominalCardiacTriggerDelayTime)) frame.trigger_time = time;
-  if (auto b_value = GetDouble(item, DCM_DiffusionBValue)) frame.b_value = b_value;
+  if (auto b_value = GetDouble(item, DCM_DiffusionBValue)) {
+    frame.b_value = b_value;
+    frame.private_diffusion.clear();
+    frame.gradient_in_voxel_frame = false;
+  }
   if (auto gradient = GetDoubles<3>(item, DCM_DiffusionGradientOrientation)) frame.gradient = gradient;
   if (auto echo = GetDouble(item, DCM_EffectiveEchoTime)) frame.echo_time = echo;
   if (const std::string component = GetString(item, DCM_ComplexImageComponent); !component.empty()) frame.component = component;
+  if (auto slope = GetDouble(item, DCM_RealWorldValueSlope)) frame.real_world_slope = slope;
+  if (auto intercept = GetDouble(item, DCM_RealWorldValueIntercept)) frame.real_world_intercept = intercept;
   if (DcmItem* direction = SequenceItem(&item, DCM_DiffusionGradientDirectionSequence)) ReadFrameAttributes(*direction, frame);
+  if (DcmItem* mapping = SequenceItem(&item, DCM_RealWorldValueMappingSequence)) ReadFrameAttributes(*mapping, frame);
 }
 
 // Functional groups of the enhanced multi-frame IODs: each macro sits in its own sequence.
@@ -94,13 +101,79 @@ void ReadFunctionalGroup(DcmItem* group, FrameInfo& frame) {
   if (!group) return;
   for (const auto& tag : {DCM_PlanePositionSequence, DCM_PlaneOrientationSequence, DCM_PixelMeasuresSequence,
                           DCM_PixelValueTransformationSequence, DCM_FrameContentSequence, DCM_MRDiffusionSequence,
-                          DCM_CardiacSynchronizationSequence, DCM_MREchoSequence, DCM_MRImageFrameTypeSequence}) {
+                          DCM_CardiacSynchronizationSequence, DCM_MREchoSequence, DCM_MRImageFrameTypeSequence,
+                          DCM_RealWorldValueMappingSequence}) {
     if (DcmItem* macro = SequenceItem(group, tag)) ReadFrameAttributes(*macro, frame);
   }
 }
 
 Vec3 NormalOf(const std::array<double, 6>& orientation) {
   return Cross({orientation[0], orientation[1], orientation[2]}, {orientation[3], orientation[4], orientation[5]});
+}
+
+// The text of a private element, whether its VR is known (DS) or not (UN: the bytes are the text).
+std::string PrivateText(DcmItem& item, const DcmTagKey& tag) {
+  DcmElement* element = nullptr;
+  if (item.findAndGetElement(tag, element).bad() || !element) return "";
+  char* text = nullptr;
+  if (element->getString(text).good() && text) return text;
+  Uint8* bytes = nullptr;
+  if (element->getUint8Array(bytes).bad() || !bytes) return "";
+  return std::string(reinterpret_cast<const char*>(bytes), element->getLength());
+}
+
+// Leading numbers of a private text value ("1000\\8\\0\\0"); empty when it holds none.
+std::vector<double> PrivateNumbers(DcmItem& item, const DcmTagKey& tag) {
+  std::vector<double> numbers;
+  std::string text = PrivateText(item, tag);
+  std::replace(text.begin(), text.end(), '\\', ' ');
+  std::istringstream in(text);
+  for (double value = 0; in >> value;) numbers.push_back(value);
+  return numbers;
+}
+
+// A private FL value (raw bytes when read as UN or implicit without the dictionary, text when a tool
+// rewrote it as DS); none when absent or not finite.
+std::optional<double> PrivateFloat(DcmItem& item, const DcmTagKey& tag) {
+  DcmElement* element = nullptr;
+  if (item.findAndGetElement(tag, element).bad() || !element) return std::nullopt;
+  Float32 value = 0;
+  Uint8* bytes = nullptr;
+  if (element->getFloat32(value).bad()) {
+    if (element->getLength() == 4 && element->getUint8Array(bytes).good() && bytes) {
+      std::memcpy(&value, bytes, 4);
+    } else {
+      const auto numbers = PrivateNumbers(item, tag);
+      if (numbers.empty()) return std::nullopt;
+      value = static_cast<Float32>(numbers.front());
+    }
+  }
+  if (!std::isfinite(value)) return std::nullopt;
+  return value;
+}
+
+// Philips' private per-frame sequence (2005,140F), which enhanced files nest in each frame's group.
+const DcmTagKey kPhilipsPrivateFrameSequence(0x2005, 0x140F);
+
+// Philips' private elements of one item (a classic dataset, an enhanced file's top level or one frame's
+// functional group, each also through (2005,140F)), read as dcm2niix reads them: (2005,100E) ScaleSlope,
+// and where no (0018,9087) gave the b-value, (2001,1003) DiffusionBFactor with (2005,10B0-10B2)
+// DiffusionDirection RL, AP, FH as the LPS gradient (the frame of (0018,9089)), zero for b = 0.
+void ReadPhilipsPrivate(DcmItem* item, FrameInfo& frame) {
+  if (!item) return;
+  for (DcmItem* at : {item, SequenceItem(item, kPhilipsPrivateFrameSequence)}) {
+    if (!at) continue;
+    if (auto slope = PrivateFloat(*at, DcmTagKey(0x2005, 0x100E)); slope && *slope > 0) frame.philips_scale_slope = slope;
+    const bool standard = frame.b_value && frame.private_diffusion.empty();
+    const auto b_value = PrivateFloat(*at, DcmTagKey(0x2001, 0x1003));
+    if (standard || !b_value) continue;
+    Vec3 gradient{};
+    for (int k = 0; k < 3; ++k) gradient[k] = PrivateFloat(*at, DcmTagKey(0x2005, Uint16(0x10B0 + k))).value_or(0.0);
+    frame.b_value = b_value;
+    frame.gradient = *b_value > 0 ? gradient : Vec3{};
+    frame.gradient_in_voxel_frame = false;
+    frame.private_diffusion = "Philips (2001,1003), (2005,10B0-10B2)";
+  }
 }
 
 // RT dose grids: (3004,000C) GridFrameOffsetVector places each frame along the normal from the first
@@ -119,14 +192,18 @@ bool PlaceDoseFrames(DcmDataset& dataset, FileHeader& header) {
 }
 
 void ReadFrames(DcmDataset& dataset, FileHeader& header) {
+  const bool philips = Lower(header.manufacturer).find("philips") != std::string::npos;
   FrameInfo common;
   ReadFrameAttributes(dataset, common);
+  if (philips) ReadPhilipsPrivate(&dataset, common);
   // RT dose has no rescale; its stored values times (3004,000E) DoseGridScaling are Gy.
   if (auto scaling = GetDouble(dataset, DCM_DoseGridScaling)) common.rescale_slope *= *scaling;
   DcmSequenceOfItems* per_frame = nullptr;
   if (dataset.findAndGetSequence(DCM_PerFrameFunctionalGroupsSequence, per_frame).good() && per_frame) {
     header.enhanced = true;
-    ReadFunctionalGroup(SequenceItem(&dataset, DCM_SharedFunctionalGroupsSequence), common);
+    DcmItem* shared = SequenceItem(&dataset, DCM_SharedFunctionalGroupsSequence);
+    ReadFunctionalGroup(shared, common);
+    if (philips) ReadPhilipsPrivate(shared, common);
     if (per_frame->card() != header.pixels.number_of_frames) {
       throw DicomError(header.path, "PerFrameFunctionalGroupsSequence has " + std::to_string(per_frame->card()) +
                                         " items but NumberOfFrames is " +
@@ -135,6 +212,7 @@ void ReadFrames(DcmDataset& dataset, FileHeader& header) {
     for (unsigned long i = 0; i < per_frame->card(); ++i) {
       FrameInfo frame = common;
       ReadFunctionalGroup(per_frame->getItem(i), frame);
+      if (philips) ReadPhilipsPrivate(per_frame->getItem(i), frame);
       header.frames.push_back(frame);
     }
     return;
@@ -154,27 +232,6 @@ uint32_t MosaicTilesElement(DcmDataset& dataset) {
   Uint8* bytes = nullptr;
   if (element->getLength() >= 2 && element->getUint8Array(bytes).good() && bytes) return bytes[0] | (bytes[1] << 8);
   return 0;
-}
-
-// The text of a private element, whether its VR is known (DS) or not (UN: the bytes are the text).
-std::string PrivateText(DcmDataset& dataset, const DcmTagKey& tag) {
-  DcmElement* element = nullptr;
-  if (dataset.findAndGetElement(tag, element).bad() || !element) return "";
-  char* text = nullptr;
-  if (element->getString(text).good() && text) return text;
-  Uint8* bytes = nullptr;
-  if (element->getUint8Array(bytes).bad() || !bytes) return "";
-  return std::string(reinterpret_cast<const char*>(bytes), element->getLength());
-}
-
-// Leading numbers of a private text value ("1000\\8\\0\\0"); empty when it holds none.
-std::vector<double> PrivateNumbers(DcmDataset& dataset, const DcmTagKey& tag) {
-  std::vector<double> numbers;
-  std::string text = PrivateText(dataset, tag);
-  std::replace(text.begin(), text.end(), '\\', ' ');
-  std::istringstream in(text);
-  for (double value = 0; in >> value;) numbers.push_back(value);
-  return numbers;
 }
 
 // Classic files whose b-value and gradient only vendors' private elements carry: GE (0043,1039)
@@ -198,10 +255,12 @@ void ReadVendorDiffusion(DcmDataset& dataset, FileHeader& header) {
     }
     frame.gradient = gradient;
     frame.gradient_in_voxel_frame = true;
+    frame.private_diffusion = "GE (0043,1039), (0019,10BB-10BD)";
   } else if (maker.find("siemens") != std::string::npos) {
     const auto b_value = PrivateNumbers(dataset, DcmTagKey(0x0019, 0x100C));
     if (b_value.empty()) return;
     frame.b_value = b_value.front();
+    frame.private_diffusion = "Siemens (0019,100C), (0019,100E)";
     DcmElement* element = nullptr;
     Vec3 gradient{};
     if (dataset.findAndGetElement(DcmTagKey(0x0019, 0x100E), element).good() && element) {
@@ -216,21 +275,6 @@ void ReadVendorDiffusion(DcmDataset& dataset, FileHeader& header) {
       }
     }
   }
-}
-
-// Philips (2005,100E) ScaleSlope (FL; raw bytes when read as UN or implicit without the dictionary).
-std::optional<double> PhilipsScaleSlope(DcmDataset& dataset, const FileHeader& header) {
-  if (Lower(header.manufacturer).find("philips") == std::string::npos) return std::nullopt;
-  DcmElement* element = nullptr;
-  if (dataset.findAndGetElement(DcmTagKey(0x2005, 0x100E), element).bad() || !element) return std::nullopt;
-  Float32 value = 0;
-  Uint8* bytes = nullptr;
-  if (element->getFloat32(value).bad()) {
-    if (element->getLength() != 4 || element->getUint8Array(bytes).bad() || !bytes) return std::nullopt;
-    std::memcpy(&value, bytes, 4);
-  }
-  if (!(value > 0) || !std::isfinite(value)) return std::nullopt;
-  return value;
 }
 
 // The complex component of a classic file: (0008,9208), else ImageType's third or fourth value
@@ -576,7 +620,7 @@ FileHeader ReadFileHeader(const std::string& path, const HeaderLimits& limits) {
     ValidatePixelLayout(header, limits, deflated ? std::nullopt : std::optional<uint64_t>(file_size));
     ReadFrames(dataset, header);
     ReadVendorDiffusion(dataset, header);
-    header.philips_scale_slope = PhilipsScaleSlope(dataset, header);
+    header.philips_scale_slope = header.frames.front().philips_scale_slope;
     header.philips_rescale_slope = header.frames.front().rescale_slope;
     if (!header.enhanced) {
       const std::string component = ClassicComponent(dataset, header);

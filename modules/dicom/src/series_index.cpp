@@ -182,10 +182,10 @@ bool GroupVolumes(Series& series) {
   AddProblem(series, ProblemCode::FourDSeries,
              std::to_string(volumes) + " volumes of " + std::to_string(series.slices.size()) + " slices, ordered by " +
                  keys_used);
-  bool private_tags = false;
+  std::set<std::string> private_tags;
   for (size_t v = 0; v < series.VolumeCount(); ++v) {
     const FrameInfo& frame = series.VolumeFrame(v);
-    private_tags = private_tags || (frame.gradient_in_voxel_frame && frame.b_value.value_or(0) > 0);
+    if (!frame.private_diffusion.empty()) private_tags.insert(frame.private_diffusion);
     for (const auto& slice : series.VolumeSlices(v)) {
       const FrameInfo& other = series.files[slice.file].frames[slice.frame];
       if (other.b_value != frame.b_value || other.gradient != frame.gradient) {
@@ -195,7 +195,11 @@ bool GroupVolumes(Series& series) {
       }
     }
   }
-  if (private_tags) AddProblem(series, ProblemCode::PrivateDiffusionTags, "b-values and gradients from GE (0043,1039), (0019,10BB-10BD)");
+  if (!private_tags.empty()) {
+    std::string from;
+    for (const auto& tags : private_tags) from += (from.empty() ? "" : "; ") + tags;
+    AddProblem(series, ProblemCode::PrivateDiffusionTags, "b-values and gradients from " + from);
+  }
   return true;
 }
 
@@ -294,10 +298,11 @@ ArchiveIndex BuildIndex(ScanResult scan, const IndexOptions& options) {
       index.problems.push_back({header.path, "duplicate_instance: same SOPInstanceUID as " + it->second + "; skipped"});
       continue;
     }
-    // Philips' floating-point value: (stored x RS + RI) / (RS x SS).
-    if (options.philips_float && header.philips_scale_slope) {
+    // Philips' floating-point value: (stored x RS + RI) / (RS x SS), with each frame's own slopes.
+    if (options.philips_float) {
       for (auto& frame : header.frames) {
-        const double rs = frame.rescale_slope, ss = *header.philips_scale_slope;
+        if (!frame.philips_scale_slope) continue;
+        const double rs = frame.rescale_slope, ss = *frame.philips_scale_slope;
         frame.rescale_intercept = frame.rescale_intercept / (rs * ss);
         frame.rescale_slope = 1.0 / ss;
       }

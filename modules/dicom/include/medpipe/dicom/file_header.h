@@ -23,10 +23,16 @@ struct FrameInfo {
   std::optional<double> b_value;         // (0018,9087) DiffusionBValue or a vendor's private copy, s/mm^2
   std::optional<Vec3> gradient;          // (0018,9089) DiffusionGradientOrientation, LPS; or a vendor's private copy
   bool gradient_in_voxel_frame = false;  // GRADIENT is along (row, column, slice), as GE's (0019,10BB-10BD)
+  std::string private_diffusion;         // the vendor elements B_VALUE/GRADIENT came from; empty for (0018,9087)/(0018,9089)
   // Echo and complex component of this frame: per-frame (0018,9082) EffectiveEchoTime (ms) and
   // (0008,9208) ComplexImageComponent in enhanced files, else the file's EchoTime and component.
   std::optional<double> echo_time;
   std::string component;  // MAGNITUDE, PHASE, REAL, IMAGINARY, MIXED; empty when not said
+  // Philips: (2005,100E) ScaleSlope (per frame in enhanced files, inside the frame's functional groups),
+  // and (0040,9096) RealWorldValueMapping's slope (0040,9225) and intercept (0040,9224), as recorded.
+  std::optional<double> philips_scale_slope;
+  std::optional<double> real_world_slope;
+  std::optional<double> real_world_intercept;
 };
 
 // Image Pixel module attributes; sizes are computed in 64 bits so no product can wrap.
@@ -69,7 +75,7 @@ struct FileHeader {
   int echo_number = 0;
   std::optional<double> echo_time;
   std::optional<double> repetition_time;  // (0018,0080) RepetitionTime, ms
-  std::optional<double> philips_scale_slope;  // Philips private (2005,100E) ScaleSlope: float value = display / (RS x SS)
+  std::optional<double> philips_scale_slope;  // the first frame's Philips (2005,100E) ScaleSlope: float value = display / (RS x SS)
   double philips_rescale_slope = 1.0;  // the first frame's RescaleSlope as read (the index may rescale frames)
   std::optional<double> slice_thickness;
   double gantry_tilt_deg = 0.0;  // (0018,1120) as recorded; geometry decides whether it matters
