@@ -24,14 +24,14 @@ class ReferenceTest : public medpipe::testing::TempDirTest {
     return name + ".npy";
   }
   Array4 Load(const std::string& name) const { return ReadNpy((dir_ / (name + ".npy")).string()); }
-  // Runs every job added so far; returns results.json.
-  nlohmann::json Run() {
+  // Runs every job added so far through tests/nnunet/SCRIPT; returns results.json.
+  nlohmann::json Run(const std::string& script = "reference.py") {
     std::ofstream(dir_ / "jobs.json") << jobs_.dump();
-    const std::string command = "/usr/bin/python3 " MEDPIPE_SOURCE_DIR "/tests/nnunet/reference.py '" + dir_.string() +
+    const std::string command = "/usr/bin/python3 " MEDPIPE_SOURCE_DIR "/tests/nnunet/" + script + " '" + dir_.string() +
                                 "' > '" + (dir_ / "reference.log").string() + "' 2>&1";
     if (std::system(command.c_str()) != 0) {
       std::ifstream log(dir_ / "reference.log");
-      ADD_FAILURE() << "reference.py failed:\n" << std::string(std::istreambuf_iterator<char>(log), {});
+      ADD_FAILURE() << script << " failed:\n" << std::string(std::istreambuf_iterator<char>(log), {});
       return nlohmann::json::object();
     }
     return nlohmann::json::parse(std::ifstream(dir_ / "results.json"));

@@ -13,22 +13,38 @@ constexpr int64_t kSplinePad = 12;  // scipy 1.10's _prepad_for_spline_filter fo
 constexpr double kCubicPole = -0.267949192431122706472553658494127633;  // sqrt(3) - 2
 constexpr int64_t kColumns = 64;  // lines filtered side by side, so that each step is a contiguous row
 
-// Input positions (clamped into the line) and weights of one output voxel, as scipy's NI_ZoomShift
-// and get_spline_interpolation_weights compute them.
-struct Tap {
-  int64_t index[4] = {};
-  double weight[4] = {};
-};
+// scipy's mirror extension of index I into a line of N voxels (NI_ZoomShift's tap offsets).
+int64_t Mirror(int64_t i, int64_t n) {
+  if (n <= 1) return 0;
+  const int64_t period = 2 * n - 2;
+  if (i < 0) {
+    i = period * (-i / period) + i;
+    return i <= 1 - n ? i + period : -i;
+  }
+  if (i >= n) {
+    i -= period * (i / period);
+    return i >= n ? period - i : i;
+  }
+  return i;
+}
 
-std::vector<Tap> Taps(int64_t n_in, int64_t n_out, int order, int64_t pad) {
-  const double zoom = static_cast<double>(n_in) / static_cast<double>(n_out);
+int64_t SplinePad(int order, SampleGrid grid) { return order > 1 && grid == SampleGrid::Centres ? kSplinePad : 0; }
+
+std::vector<SplineTap> Taps(int64_t n_in, int64_t n_out, int order, int64_t pad, SampleGrid grid) {
   const int64_t length = n_in + 2 * pad;
-  std::vector<Tap> taps(static_cast<size_t>(n_out));
+  const bool corners = grid == SampleGrid::Corners;
+  const double zoom = corners ? (n_out > 1 ? static_cast<double>(n_in - 1) / static_cast<double>(n_out - 1) : 1.0)
+                              : static_cast<double>(n_in) / static_cast<double>(n_out);
+  std::vector<SplineTap> taps(static_cast<size_t>(n_out));
   for (int64_t k = 0; k < n_out; ++k) {
-    const double cc = std::clamp((k + 0.5) * zoom - 0.5 + pad, 0.0, static_cast<double>(length - 1));
-    Tap& tap = taps[static_cast<size_t>(k)];
+    const double cc = corners ? static_cast<double>(k) * zoom
+                              : std::clamp((k + 0.5) * zoom - 0.5 + pad, 0.0, static_cast<double>(length - 1));
+    SplineTap& tap = taps[static_cast<size_t>(k)];
+    tap.outside = corners && cc > static_cast<double>(n_in - 1);
+    if (tap.outside) continue;
     const auto start = static_cast<int64_t>(order == 0 ? std::floor(cc + 0.5) : std::floor(cc) - order / 2);
-    for (int j = 0; j <= order; ++j) tap.index[j] = std::clamp<int64_t>(start + j, 0, length - 1);
+    for (int j = 0; j <= order; ++j)
+      tap.index[j] = corners ? Mirror(start + j, length) : std::clamp<int64_t>(start + j, 0, length - 1);
     const double x = cc - std::floor(cc);
     if (order == 0) {
       tap.weight[0] = 1.0;
@@ -72,6 +88,21 @@ void CubicPrefilter(double* c, int64_t length, int64_t width) {
     for (int64_t w = 0; w < width; ++w) c[i * width + w] = z * (c[(i + 1) * width + w] - c[i * width + w]);
 }
 
+// Runs BODY(o, inner, column, width) over blocks of up to kColumns neighbouring lines along AXIS of a
+// grid of SHAPE: line (o, column + w) starts at (o * shape[axis]) * inner + column + w, steps by INNER.
+template <typename Body>
+void ForLineBlocks(const Shape3& shape, int axis, unsigned threads, const Body& body) {
+  int64_t outer = 1;
+  int64_t inner = 1;
+  for (int a = 0; a < axis; ++a) outer *= shape[a];
+  for (int a = axis + 1; a < 3; ++a) inner *= shape[a];
+  const int64_t blocks = (inner + kColumns - 1) / kColumns;
+  ParallelFor(static_cast<size_t>(outer * blocks), threads, [&](size_t item) {
+    const int64_t column = static_cast<int64_t>(item) % blocks * kColumns;
+    body(static_cast<int64_t>(item) / blocks, inner, column, std::min(kColumns, inner - column));
+  });
+}
+
 }  // namespace
 
 Grid3 ZoomAxis(const Grid3& in, int axis, int64_t n, int order, unsigned threads) {
@@ -79,19 +110,11 @@ Grid3 ZoomAxis(const Grid3& in, int axis, int64_t n, int order, unsigned threads
   Grid3 out{in.shape, {}};
   out.shape[axis] = n;
   out.values.resize(static_cast<size_t>(VoxelCount(out.shape)));
-  int64_t outer = 1;
-  int64_t inner = 1;
-  for (int a = 0; a < axis; ++a) outer *= in.shape[a];
-  for (int a = axis + 1; a < 3; ++a) inner *= in.shape[a];
-  const int64_t pad = order > 1 ? kSplinePad : 0;
+  const int64_t pad = SplinePad(order, SampleGrid::Centres);
   const int64_t length = n_in + 2 * pad;
-  const std::vector<Tap> taps = Taps(n_in, n, order, pad);
-  const int64_t blocks = (inner + kColumns - 1) / kColumns;
+  const std::vector<SplineTap> taps = Taps(n_in, n, order, pad, SampleGrid::Centres);
 
-  ParallelFor(static_cast<size_t>(outer * blocks), threads, [&](size_t item) {
-    const int64_t o = static_cast<int64_t>(item) / blocks;
-    const int64_t column = static_cast<int64_t>(item) % blocks * kColumns;
-    const int64_t width = std::min(kColumns, inner - column);
+  ForLineBlocks(in.shape, axis, threads, [&](int64_t o, int64_t inner, int64_t column, int64_t width) {
     thread_local std::vector<double> line;
     line.resize(static_cast<size_t>(length * width));
     for (int64_t p = 0; p < length; ++p) {
@@ -100,7 +123,7 @@ Grid3 ZoomAxis(const Grid3& in, int axis, int64_t n, int order, unsigned threads
     }
     if (order == 3) CubicPrefilter(line.data(), length, width);
     for (int64_t k = 0; k < n; ++k) {
-      const Tap& tap = taps[static_cast<size_t>(k)];
+      const SplineTap& tap = taps[static_cast<size_t>(k)];
       double* target = out.values.data() + (o * n + k) * inner + column;
       std::fill_n(target, width, 0.0);
       for (int j = 0; j <= order; ++j) {
@@ -110,6 +133,23 @@ Grid3 ZoomAxis(const Grid3& in, int axis, int64_t n, int order, unsigned threads
     }
   });
   return out;
+}
+
+std::vector<SplineTap> SplineTaps(int64_t n_in, int64_t n_out, int order, SampleGrid grid) {
+  return Taps(n_in, n_out, order, SplinePad(order, grid), grid);
+}
+
+void CubicCoefficients(Grid3& grid, int axis, unsigned threads) {
+  const int64_t length = grid.shape[axis];
+  if (length < 2) return;  // scipy leaves a 1-voxel line as it is
+  ForLineBlocks(grid.shape, axis, threads, [&](int64_t o, int64_t inner, int64_t column, int64_t width) {
+    thread_local std::vector<double> line;
+    line.resize(static_cast<size_t>(length * width));
+    double* first = grid.values.data() + o * length * inner + column;
+    for (int64_t p = 0; p < length; ++p) std::copy_n(first + p * inner, width, line.data() + p * width);
+    CubicPrefilter(line.data(), length, width);
+    for (int64_t p = 0; p < length; ++p) std::copy_n(line.data() + p * width, width, first + p * inner);
+  });
 }
 
 }  // namespace medpipe::nnunet
