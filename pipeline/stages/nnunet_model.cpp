@@ -11,13 +11,6 @@
 namespace medpipe::cli {
 namespace {
 
-// The resampling runs on as many threads as LibTorch's intra-op pool on the calling thread, set by the
-// rule of the other models' inference (OpenMP keeps the count per thread).
-unsigned Threads() {
-  inference::UseCpuThreads();
-  return static_cast<unsigned>(std::max(1, at::get_num_threads()));
-}
-
 // Reverses the rows of DATA, PLANES planes of ROWS rows of COLUMNS voxels.
 template <typename T>
 void ReverseRows(T* data, int64_t planes, int64_t rows, int64_t columns) {
@@ -61,8 +54,15 @@ torch::jit::Module LoadFoldLogits(const model::Manifest& manifest, torch::Device
 
 }  // namespace
 
-NnunetModel::NnunetModel(const model::Manifest& manifest, torch::Device device)
+// OpenMP keeps the thread count per thread, so it is set on each calling thread.
+unsigned NnunetCpuThreads() {
+  inference::UseCpuThreads();
+  return static_cast<unsigned>(std::max(1, at::get_num_threads()));
+}
+
+NnunetModel::NnunetModel(const model::Manifest& manifest, torch::Device device, std::optional<double> tile_step_size)
     : manifest_(manifest), plan_(nnunet::ReadNnunetPlan(manifest.directory)), device_(device) {
+  if (tile_step_size) plan_.inference.tile_step_size = *tile_step_size;
   const auto plan_file = manifest.NnunetPlanFile();
   const std::string digest = Sha256File(plan_file);
   if (digest != manifest.nnunet->plan_sha256)
@@ -83,8 +83,18 @@ std::shared_ptr<NnunetJob> NnunetModel::Prepare(const SeriesContext& series) con
   job->rows_reversed = series.source && manifest_.nnunet->dicom_voxel_order == model::DicomVoxelOrder::Dcm2niix;
   const auto spacing = series.volume.Grid().GetSpacing();
   job->prepared = nnunet::PrepareCase(ArrayOf(series.volume, job->rows_reversed), {spacing[2], spacing[1], spacing[0]},
-                                      plan_, Threads());
+                                      plan_, NnunetCpuThreads());
   return job;
+}
+
+std::shared_ptr<NnunetJob> NnunetModel::PrepareArray(const nnunet::Array4& image, const nnunet::Spacing3& spacing) const {
+  auto job = std::make_shared<NnunetJob>();
+  job->prepared = nnunet::PrepareCase(image, spacing, plan_, NnunetCpuThreads());
+  return job;
+}
+
+std::vector<uint8_t> NnunetModel::Labels(const NnunetJob& job) const {
+  return nnunet::LabelsFromLogits(job.window.logits, job.prepared, plan_, NnunetCpuThreads());
 }
 
 void NnunetModel::Infer(NnunetJob& job, int64_t tile_batch, nlohmann::json& report) {
@@ -105,7 +115,7 @@ void NnunetModel::Infer(NnunetJob& job, int64_t tile_batch, nlohmann::json& repo
 }
 
 LabelImage::Pointer NnunetModel::Finish(const NnunetJob& job, const Image3D& grid) const {
-  std::vector<uint8_t> labels = nnunet::LabelsFromLogits(job.window.logits, job.prepared, plan_, Threads());
+  std::vector<uint8_t> labels = Labels(job);
   auto image = LabelImage::New();
   image->SetRegions(grid.GetLargestPossibleRegion());
   image->SetSpacing(grid.GetSpacing());
