@@ -239,6 +239,9 @@ TEST(CsaHeader, ReadsWhatNibabelReads) {
     EXPECT_THROW(ParseCsaHeader(bytes.data(), cut, "cut"), DicomError) << cut;
   const uint8_t anonymised[] = {'A', 'n', 'o', 'n'};
   EXPECT_TRUE(ParseCsaHeader(anonymised, sizeof anonymised, "blank").empty());
+  // No signature: CSA1 if it parses, else text an anonymiser wrote (not an error).
+  const std::string overwritten = "REMOVED BY THE ANONYMISER, NOT A HEADER";
+  EXPECT_TRUE(ParseCsaHeader(reinterpret_cast<const uint8_t*>(overwritten.data()), overwritten.size(), "text").empty());
 }
 
 // Inputs made from real files by tests/dicom/ingest_cases.py (pydicom), with references from nibabel,

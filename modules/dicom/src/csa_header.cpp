@@ -15,6 +15,7 @@ class Cursor {
  public:
   Cursor(const uint8_t* bytes, size_t size, const std::string& where) : bytes_(bytes), size_(size), where_(where) {}
 
+  size_t Left() const { return size_ - at_; }
   uint32_t Uint32() {
     Need(4);
     const uint8_t* p = bytes_ + at_;
@@ -54,32 +55,59 @@ class Cursor {
   const std::string& where_;
 };
 
-}  // namespace
-
-CsaHeader ParseCsaHeader(const uint8_t* bytes, size_t size, const std::string& where) {
+// The elements after the signature; CSA1 when not CSA2.
+CsaHeader ParseElements(Cursor& in, bool csa2) {
   CsaHeader header;
-  if (size < 4 || std::memcmp(bytes, "SV10", 4) != 0) return header;
-  Cursor in(bytes, size, where);
-  in.Skip(8);
   const uint32_t elements = in.Count("the number of elements");
   in.Skip(4);
+  // CSA1 stores an item's length plus an element's item count in its first word: nibabel's csareader
+  // subtracts the second element's count, SPM the first's; they agree on headers whose elements all
+  // list the same count, and nibabel cannot read a first element's items, so that one uses its own.
+  uint32_t csa1_offset = 0;
   for (uint32_t e = 0; e < elements; ++e) {
     // name, VM, VR, SyngoDT, number of values, a check word
     const std::string name = in.Text(kNameBytes);
     in.Skip(4 + 4 + 4);
     const uint32_t values = in.Count("the number of values of " + name);
     in.Skip(4);
+    if (e < 2) csa1_offset = values;
     std::vector<std::string>& kept = header[name];
     for (uint32_t v = 0; v < values; ++v) {
-      in.Skip(4);
-      const uint32_t length = in.Uint32();
-      in.Skip(8);
+      size_t length = 0;
+      if (csa2) {
+        in.Skip(4);
+        length = in.Uint32();
+        in.Skip(8);
+      } else {
+        const uint32_t first = in.Uint32();
+        in.Skip(12);
+        // As nibabel: a length below zero or past the end ends this element's values, not the header.
+        if (first < csa1_offset || first - csa1_offset > in.Left()) break;
+        length = first - csa1_offset;
+      }
       const std::string value = in.Text(length);
       in.SkipPadding(length);
       if (!value.empty()) kept.push_back(value);
     }
   }
   return header;
+}
+
+}  // namespace
+
+CsaHeader ParseCsaHeader(const uint8_t* bytes, size_t size, const std::string& where) {
+  Cursor in(bytes, size, where);
+  if (size >= 4 && std::memcmp(bytes, "SV10", 4) == 0) {
+    in.Skip(8);  // "SV10" and four unused bytes
+    return ParseElements(in, true);
+  }
+  // Without a signature only parsing tells a CSA1 header from one an anonymiser overwrote: what does
+  // not parse is no header.
+  try {
+    return ParseElements(in, false);
+  } catch (const DicomError&) {
+    return {};
+  }
 }
 
 std::vector<double> CsaNumbers(const CsaHeader& header, const std::string& name, const std::string& where) {

@@ -1,5 +1,6 @@
 #pragma once
-// Siemens CSA2 headers (the private CSAImageHeaderInfo, "SIEMENS CSA HEADER" (0029,xx10)): named
+// Siemens CSA headers (the private CSAImageHeaderInfo, "SIEMENS CSA HEADER" (0029,xx10)), CSA2 ("SV10")
+// and the older CSA1 (no signature, item lengths offset by an item count, as nibabel reads them): named
 // elements, each a list of values as the scanner wrote them (decimal text). DCMTK does not parse them,
 // and GDCM's gdcm::CSAHeader asserts (aborts) on anonymised headers such as nibabel's
 // csa_slice_norm.dcm, so this small reader follows the layout nibabel's csareader reads.
@@ -14,8 +15,9 @@ namespace medpipe::dicom {
 // Element name -> its non-empty values, in order.
 using CsaHeader = std::map<std::string, std::vector<std::string>>;
 
-// Parses BYTES. A header in another layout (CSA1, or blanked by an anonymiser) has no elements. Throws
-// DicomError naming WHERE when an element or value runs past the end or a count is over 1000.
+// Parses BYTES. A header without the "SV10" signature that does not parse as CSA1 (an anonymiser
+// overwrote it) has no elements. Throws
+// DicomError naming WHERE when a CSA2 element or value runs past the end or a count is over 1000.
 CsaHeader ParseCsaHeader(const uint8_t* bytes, size_t size, const std::string& where);
 
 // The values of element NAME as numbers; empty when absent. Throws DicomError naming WHERE when one is
