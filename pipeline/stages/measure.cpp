@@ -3,6 +3,15 @@
 #include "medpipe/postprocess/postprocess.h"
 
 namespace medpipe::cli {
+namespace {
+
+std::optional<std::array<double, 2>> NormalRange(const model::Manifest& manifest, int value) {
+  for (const auto& label : manifest.labels)
+    if (label.value == value) return label.normal_range_ml;
+  return std::nullopt;
+}
+
+}  // namespace
 
 std::vector<LabelResult> MeasureLabels(const LabelImage& labels, const model::Manifest& manifest,
                                        const SeriesContext& series) {
@@ -26,7 +35,7 @@ std::vector<LabelResult> MeasureLabels(const LabelImage& labels, const model::Ma
                            {"max", values->max},   {"p5", values->p5},    {"p25", values->p25},
                            {"median", values->median}, {"p75", values->p75}, {"p95", values->p95}};
     }
-    results.push_back({measure.value, measure.name, measure.volume_ml, std::move(json)});
+    results.push_back({measure.value, measure.name, measure.volume_ml, NormalRange(manifest, measure.value), std::move(json)});
   }
   return results;
 }

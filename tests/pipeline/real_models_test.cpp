@@ -4,6 +4,8 @@
 // (The held-out accuracy floors of both models run as the eval_*_floor CTest tests.)
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "cli_support.h"
 #include "inference/test_models.h"
 #include "test_support.h"
@@ -41,8 +43,11 @@ TEST_F(RealModels, HippocampusStudySegmentsOnlyTheCropSeries) {
     ++segmented;
     ASSERT_TRUE(analysis.contains("labels")) << analysis.dump(2);
     ASSERT_EQ(analysis["labels"].size(), 2u);
-    // One hippocampus: head and body/tail, each one piece of a human size (the training labels span 1.0-2.9 mL).
+    // One hippocampus: head and body/tail, each one piece of a human size (the training labels span 1.0-2.9 mL),
+    // with the manifest's normal range (MODEL_CARD.md) beside it.
+    const std::map<std::string, std::vector<double>> normal_ranges = {{"anterior", {1.17, 2.36}}, {"posterior", {1.12, 2.0}}};
     for (const auto& label : analysis["labels"]) {
+      EXPECT_EQ(label.value("normal_range_ml", std::vector<double>{}), normal_ranges.at(label["name"])) << label.dump();
       EXPECT_EQ(label["components"], 1) << label.dump();
       EXPECT_GT(label["volume_ml"].get<double>(), 0.8) << label.dump();
       EXPECT_LT(label["volume_ml"].get<double>(), 3.5) << label.dump();

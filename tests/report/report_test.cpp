@@ -7,6 +7,8 @@
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
+#include <map>
+#include <numeric>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -16,6 +18,7 @@
 #include "medpipe/core/digest.h"
 #include "medpipe/core/error.h"
 #include "medpipe/core/files.h"
+#include "medpipe/core/study_result.h"
 #include "medpipe/report/html_report.h"
 #include "medpipe/report/overlay.h"
 #include "image_support.h"
@@ -148,6 +151,134 @@ TEST_F(VolumeOverlayTest, WithoutLabelsShowsTheCentreAndUnwritablePathThrowsIoEr
   EXPECT_THROW(WriteVolumeOverlay(*image, labels.GetPointer(), kLegend, "MR", dir_ / "missing" / "x.png"), IoError);
 }
 
+cv::Rect Box(const MontageLayout::Text& text) { return {text.x, text.y, text.width, text.height}; }
+cv::Rect Box(const MontageLayout::Panel& panel) { return {panel.x, panel.y, panel.width, panel.height}; }
+
+// Every text of LAYOUT lies on PICTURE, apart from every other text, and outside every panel but its
+// own side letters; each has drawn pixels (brighter than the black background where it lies outside).
+void ExpectTextsApartAndDrawn(const cv::Mat& picture, const MontageLayout& layout) {
+  const cv::Rect canvas(0, 0, picture.cols, picture.rows);
+  for (size_t i = 0; i < layout.texts.size(); ++i) {
+    const auto& text = layout.texts[i];
+    SCOPED_TRACE(text.text);
+    EXPECT_EQ(Box(text) & canvas, Box(text)) << "outside the picture";
+    for (size_t j = i + 1; j < layout.texts.size(); ++j)
+      EXPECT_EQ((Box(text) & Box(layout.texts[j])).area(), 0) << "overlaps '" << layout.texts[j].text << "'";
+    const bool side_letter = text.text.size() == 1;
+    int inside_panels = 0;
+    for (const auto& panel : layout.panels) inside_panels += (Box(text) & Box(panel)) == Box(text);
+    for (const auto& panel : layout.panels) {
+      if (!side_letter) EXPECT_EQ((Box(text) & Box(panel)).area(), 0) << "over the " << panel.name << " plane";
+    }
+    EXPECT_EQ(inside_panels, side_letter ? 1 : 0);
+    if (side_letter) continue;
+    int lit = 0;
+    const cv::Mat area = picture(Box(text) & canvas);
+    for (int y = 0; y < area.rows; ++y)
+      for (int x = 0; x < area.cols; ++x) lit += area.at<cv::Vec3b>(y, x)[0] + area.at<cv::Vec3b>(y, x)[1] + area.at<cv::Vec3b>(y, x)[2] > 200;
+    EXPECT_GT(lit, 5) << "no text drawn";
+  }
+}
+
+// A 20-slice CT as a thin run writes it: 512 x 512 x 20 voxels of 0.7 x 0.7 x 1 mm, 358 x 358 x 20 mm,
+// a 6 mm ball labelled at its centre, and a legend of 40 labels. At one scale of millimetres across
+// 1200 px the coronal and sagittal planes would be 21 px high (the old montage: a 1200 x 32 strip).
+TEST_F(VolumeOverlayTest, TwentySliceCtGetsReadablePlanesAndTextsThatNeverOverlap) {
+  auto image = CentredImage({{512, 512, 20}}, Spacing(0.7, 0.7, 1.0), Rotation(0, 0));
+  auto labels = LabelImage::New();
+  labels->CopyInformation(image);
+  labels->SetRegions(image->GetLargestPossibleRegion());
+  labels->Allocate(true);
+  for (itk::ImageRegionIteratorWithIndex<Image3D> it(image, image->GetLargestPossibleRegion()); !it.IsAtEnd(); ++it) {
+    Image3D::PointType p;
+    image->TransformIndexToPhysicalPoint(it.GetIndex(), p);
+    const bool ball = std::hypot(p[0], p[1], p[2]) <= 6;
+    it.Set(ball ? 200.0F : float(-100 + std::fabs(p[0]) + std::fabs(p[1])));
+    if (ball) labels->SetPixel(it.GetIndex(), 1);
+  }
+  std::vector<LegendEntry> legend = {{1, "nodule", kRed, "0.90 mL"}};
+  for (int value = 2; value <= 40; ++value)
+    legend.push_back({value, "structure number " + std::to_string(value) + " (long)", kGreen, "0.00 mL"});
+  const fs::path png = dir_ / "ct20.png";
+  const MontageLayout layout = WriteVolumeOverlay(*image, labels.GetPointer(), legend, "CT", png);
+  const cv::Mat picture = cv::imread(png.string(), cv::IMREAD_COLOR);
+  ASSERT_FALSE(picture.empty());
+  EXPECT_EQ(picture.cols, 1200);
+  EXPECT_EQ(picture.rows, layout.height);
+  ASSERT_EQ(layout.panels.size(), 3U);
+  EXPECT_EQ(layout.tilt_degrees, 0);
+
+  // One scale: 1168 px over 3 x 358.4 mm, 1.0863 px/mm; the axial plane is true to size (389 px square),
+  // the others 160 px high instead of 21.7: stretched 160 / 21.73 = 7.37 times.
+  const auto& axial = layout.panels[0];
+  EXPECT_EQ(axial.name, "axial");
+  EXPECT_EQ(axial.width, 389);
+  EXPECT_EQ(axial.height, 389);
+  EXPECT_NEAR(axial.stretch, 1, 0.01);
+  for (int view : {1, 2}) {
+    const auto& panel = layout.panels[view];
+    SCOPED_TRACE(panel.name);
+    EXPECT_EQ(panel.height, 160);
+    EXPECT_NEAR(panel.stretch, 7.37, 0.02);
+    EXPECT_EQ((Box(panel) & Box(layout.panels[view - 1])).area(), 0);
+    const std::string caption = panel.name + ", stretched 7.4x vertically";
+    EXPECT_TRUE(std::any_of(layout.texts.begin(), layout.texts.end(), [&](const auto& t) { return t.text == caption; }))
+        << caption;
+    EXPECT_GT(Find(picture, Box(panel), kRedBgr).count, 20) << "the ball's contour";
+  }
+  EXPECT_EQ(layout.panels[1].name, "coronal");
+  EXPECT_EQ(layout.panels[2].name, "sagittal");
+  // Every legend entry is there, none cut off at the bottom.
+  for (const auto& entry : legend)
+    EXPECT_TRUE(std::any_of(layout.texts.begin(), layout.texts.end(),
+                            [&](const auto& t) { return t.text.rfind(entry.name + " ", 0) == 0; }))
+        << entry.name;
+  ExpectTextsApartAndDrawn(picture, layout);
+}
+
+// A series acquired tilted 20 degrees about the patient's left-right axis: its montage names the
+// acquisition's planes and says how far they are tilted, as the study page's viewer does.
+TEST_F(VolumeOverlayTest, ObliqueSeriesNamesItsOwnPlanesUnderATiltWarning) {
+  // The warning's amber (BGR 80, 200, 255), anti-aliased: red high, blue low, green well above zero.
+  const auto amber = [](const cv::Mat& picture, const cv::Rect& region) {
+    int count = 0;
+    for (int y = region.y; y < region.y + region.height; ++y)
+      for (int x = region.x; x < region.x + region.width; ++x) {
+        const auto p = picture.at<cv::Vec3b>(y, x);
+        count += p[2] > 200 && p[1] > 120 && p[0] < 130;
+      }
+    return count;
+  };
+  const auto joined = [](const MontageLayout& layout) {
+    std::string text;
+    for (const auto& line : layout.texts) text += line.text + "\n";
+    return text;
+  };
+  {
+    const auto [image, labels] = TwoSpheres(Rotation(0, 20));
+    const MontageLayout layout = WriteVolumeOverlay(*image, labels.GetPointer(), kLegend, "MR", dir_ / "oblique.png");
+    const cv::Mat picture = cv::imread((dir_ / "oblique.png").string(), cv::IMREAD_COLOR);
+    ASSERT_FALSE(picture.empty());
+    EXPECT_NEAR(layout.tilt_degrees, 20, 1e-6);
+    std::vector<std::string> names;
+    for (const auto& panel : layout.panels) names.push_back(panel.name);
+    EXPECT_EQ(names, (std::vector<std::string>{"slice plane", "row plane", "column plane"}));
+    std::string text = joined(layout);
+    std::replace(text.begin(), text.end(), '\n', ' ');
+    EXPECT_NE(text.find("Oblique series, tilted 20.0 degrees"), std::string::npos) << text;
+    for (const char* plane : {"axial", "coronal", "sagittal"}) EXPECT_EQ(text.find(plane), std::string::npos) << plane;
+    EXPECT_GT(amber(picture, {0, 0, picture.cols, layout.panels[0].y}), 100);
+    ExpectTextsApartAndDrawn(picture, layout);
+  }
+  const auto [image, labels] = TwoSpheres(Rotation(0, 0.3));  // within the viewer's 0.5 degrees
+  const MontageLayout layout = WriteVolumeOverlay(*image, labels.GetPointer(), kLegend, "MR", dir_ / "axial.png");
+  const cv::Mat picture = cv::imread((dir_ / "axial.png").string(), cv::IMREAD_COLOR);
+  EXPECT_EQ(layout.panels[0].name, "axial");
+  EXPECT_EQ(joined(layout).find("Oblique"), std::string::npos);
+  EXPECT_EQ(amber(picture, {0, 0, picture.cols, picture.rows}), 0);
+  ExpectTextsApartAndDrawn(picture, layout);
+}
+
 // A 300 x 400 X-ray of 0.5 mm pixels, a gradient; its heat map is 0.8 over x 100-199, y 150-249.
 std::pair<Image3D::Pointer, Image3D::Pointer> Xray() {
   auto image = CentredImage({{300, 400, 1}}, Spacing(0.5, 0.5, 0.5), Identity());
@@ -256,7 +387,8 @@ class BatchOutputTest : public testing::TempDirTest {
     json series = {{"id", "ct"}, {"series_number", 2}, {"modality", "CT"}, {"kind", "volume"},
                    {"loaded", true}, {"problems", json::array({"uneven_slice_spacing"})}, {"overlay", "2_ct_lesion-seg.png"}};
     json lesion = Label(1, "lesion", 12.4);
-    lesion.update({{"surface_mm2", 30.5},
+    lesion.update({{"normal_range_ml", {5, 10}},
+                   {"surface_mm2", 30.5},
                    {"sphericity", 0.875},
                    {"centroid_mm", {-12.5, 40, 101.25}},
                    {"bounding_box", {{"first_voxel", {1, 2, 3}}, {"last_voxel", {4, 5, 6}}}},
@@ -313,13 +445,14 @@ TEST_F(BatchOutputTest, ResultsCsvHasARowPerLabelClassificationSkipAndFailedSeri
   EXPECT_EQ(records[0],
             "study_id,study_instance_uid,series_id,modality,model,task,status,label_or_class,value,decision,threshold,reason,"
             "surface_mm2,sphericity,centroid_x_mm,centroid_y_mm,centroid_z_mm,intensity_unit,intensity_mean,intensity_std,"
-            "intensity_min,intensity_max,intensity_p5,intensity_p25,intensity_median,intensity_p75,intensity_p95");
+            "intensity_min,intensity_max,intensity_p5,intensity_p25,intensity_median,intensity_p75,intensity_p95,normal_low_ml,"
+            "normal_high_ml");
   const auto has = [&](const std::string& record) {
     return std::find(records.begin(), records.end(), record) != records.end();
   };
-  const std::string no_features(15, ',');
+  const std::string no_features(17, ',');
   EXPECT_TRUE(has("0123456789abcdef,1.2.3.0123456789abcdef,ct,CT,lesion-seg,segmentation,ok,lesion,12.4,,,,"
-                  "30.5,0.875,-12.5,40,101.25,HU,101.5,4.25,80,120,90,97,101,106,113.5"));
+                  "30.5,0.875,-12.5,40,101.25,HU,101.5,4.25,80,120,90,97,101,106,113.5,5.0,10.0"));
   EXPECT_TRUE(has(
       "0123456789abcdef,1.2.3.0123456789abcdef,ct,CT,lesion-seg,segmentation,ok,\"edema, \"\"peri\"\"\",3.25,,," + no_features));
   EXPECT_TRUE(has("0123456789abcdef,1.2.3.0123456789abcdef,ct,CT,pneumonia-cnn,classification,skipped,,,,,"
@@ -349,7 +482,7 @@ TEST_F(BatchOutputTest, ResultsCsvAndPagesTellSeriesLeftOutByDesignFromFailuresA
   const auto has = [&](const std::string& record) {
     return std::find(records.begin(), records.end(), record) != records.end();
   };
-  const std::string no_features(15, ',');
+  const std::string no_features(17, ',');
   EXPECT_TRUE(has("1111222233334444,1.2.3.1111222233334444,scout,CT,,,skipped_by_design,,,,,\"" + scout_problem + "\"" +
                   no_features));
   EXPECT_TRUE(has("1111222233334444,1.2.3.1111222233334444,,,,,failed,,,,,sr: sr.dcm: cannot set SpecificCharacterSet" +
@@ -423,9 +556,175 @@ TEST_F(BatchOutputTest, StudyPagesNameTheStudyAsAReviewerKnowsIt) {
   EXPECT_NE(page.find("<h2>Series &#39;Thorax 1.0&#39; &middot; CT"), std::string::npos) << "no series number: its description";
   EXPECT_EQ(page.find("Series #0"), std::string::npos);
   EXPECT_NE(page.find("<h3>lesion-seg 1.0 (segmentation)"), std::string::npos);
-  EXPECT_NE(page.find("lesion 12.4 mL"), std::string::npos);
+  EXPECT_NE(page.find("<td class=\"name\">lesion</td><td data-sort=\"12.4\">12.4 mL</td><td>5 to 10 mL <span class=\"flag-outlier\">outside</span>"),
+            std::string::npos);
   EXPECT_NE(page.find("<details class=\"raw\"><summary>raw details</summary>"), std::string::npos);
   EXPECT_NE(page.find(">0.875<"), std::string::npos) << "numbers to six significant digits";
+}
+
+// What Chromium, in a window WIDTH px wide, reports of PAGE (a file under the fixture's folder) from
+// SCRIPT, which sets document.title: the page gets a copy with SCRIPT allowed by its hash, as the
+// page's own scripts are. Empty when Debian's chromium is absent.
+std::string MeasureInChromium(const fs::path& page, const std::string& script, int width, const fs::path& work);
+
+// A segmentation of 40 labels with long names (TotalSegmentator's have more): the study page's label
+// table lists every one with its volume and normal range, flags those outside it, and in a 1400 px
+// window Chromium lays it out with every row whole inside the window and the page no wider.
+TEST_F(BatchOutputTest, LabelTableListsEveryLabelWithinA1400PixelWindow) {
+  json labels = json::array();
+  for (int value = 1; value <= 40; ++value) {
+    json label = Label(value, "structure_" + std::to_string(value) + "_of_the_left_side_with_a_long_name", 0.5 * value);
+    if (value % 2) label["normal_range_ml"] = {1, 10};
+    labels.push_back(label);
+  }
+  json ct = CtStudy();
+  ct["series"][0]["analyses"][0]["labels"] = labels;
+  Write(kCtStudy, ct);
+  WriteHtmlReport(dir_);
+  const fs::path page_path = fs::path("report") / (std::string(kCtStudy) + ".html");
+  const std::string page = Read(page_path);
+  const auto start = page.find("<table class=\"labels sortable\">");
+  ASSERT_NE(start, std::string::npos);
+  const std::string table = page.substr(start, page.find("</table>", start) - start);
+  static const std::regex row(R"(<tr( class="outside-range")?><td>(\d+)</td><td class="name">([^<]*)</td><td[^>]*>([^<]*)</td><td>([^<]*))");
+  std::vector<int> values, outside;
+  for (std::sregex_iterator it(table.begin(), table.end(), row), end; it != end; ++it) {
+    const int value = std::stoi((*it)[2]);
+    values.push_back(value);
+    if ((*it)[1].matched) outside.push_back(value);
+    EXPECT_EQ((*it)[3].str(), "structure_" + std::to_string(value) + "_of_the_left_side_with_a_long_name");
+    char volume[32];
+    std::snprintf(volume, sizeof volume, "%.3g mL", 0.5 * value);
+    EXPECT_EQ((*it)[4].str(), volume);
+    EXPECT_EQ((*it)[5].str().rfind(value % 2 ? "1 to 10 mL" : "", 0), 0U) << (*it)[5];
+  }
+  std::vector<int> all(40);
+  std::iota(all.begin(), all.end(), 1);
+  EXPECT_EQ(values, all);
+  // Odd values carry [1, 10] mL: 0.5 mL (value 1) and 10.5 to 19.5 mL (21 to 39) are outside it.
+  EXPECT_EQ(outside, (std::vector<int>{1, 21, 23, 25, 27, 29, 31, 33, 35, 37, 39}));
+
+  const std::string measured = MeasureInChromium(
+      dir_ / page_path,
+      "const table = document.querySelector('table.labels'), width = document.documentElement.clientWidth;"
+      "const rows = [...table.tBodies[0].rows];"
+      "const whole = rows.filter(r => { const box = r.getBoundingClientRect();"
+      " return box.height > 0 && box.left >= 0 && box.right <= width; }).length;"
+      "document.title = ['measured', innerWidth, width, document.documentElement.scrollWidth, rows.length, whole].join(' ');",
+      1400, dir_);
+  if (measured.empty()) GTEST_SKIP() << "/usr/bin/chromium is not installed (Debian package chromium)";
+  std::istringstream words(measured);
+  std::string word;
+  int inner = 0, client = 0, scroll = 0, rows = 0, whole = 0;
+  words >> word >> inner >> client >> scroll >> rows >> whole;
+  ASSERT_EQ(word, "measured") << measured;
+  EXPECT_EQ(inner, 1400);
+  EXPECT_LE(scroll, client) << "the page is wider than the window";
+  EXPECT_EQ(rows, 40);
+  EXPECT_EQ(whole, 40) << "rows cut off at the window's edge";
+}
+
+// numpy.percentile's default ("linear"): the value at rank Q (n - 1) of the sorted values, interpolated
+// between the two closest ranks; the batch page's quartiles use the same convention (core/percentile.h).
+double LinearQuantile(std::vector<double> values, double q) {
+  std::sort(values.begin(), values.end());
+  const double rank = q * double(values.size() - 1);
+  const auto below = size_t(rank);
+  if (below + 1 >= values.size()) return values.back();
+  return values[below] + (rank - double(below)) * (values[below + 1] - values[below]);
+}
+
+// A batch of 38 hippocampus studies whose result.json go through the typed results (StudyResult to
+// JSON, as the pipeline writes them) with the shipped manifest's normal ranges: anterior volumes close
+// together with two inside the range but past the 1.5 IQR fences and three past both; posterior volumes
+// spread wider than the fences, so that those outside the range are inside the fences. Exactly the
+// studies outside a fence or a range are flagged, on their rows and as red points of the SVG.
+TEST_F(BatchOutputTest, CohortPlotsFlagExactlyTheStudiesOutsideTheFencesOrTheNormalRange) {
+  const auto manifest = json::parse(ReadFile(fs::path(MEDPIPE_SOURCE_DIR) / "models/hippocampus/manifest.json"));
+  std::map<std::string, std::array<double, 2>> ranges;
+  for (const auto& label : manifest["output"]["labels"]) ranges[label["name"]] = label["normal_range_ml"];
+  ASSERT_EQ(ranges.size(), 2U);
+
+  std::vector<double> anterior, posterior;
+  for (int i = 0; i < 33; ++i) anterior.push_back(1.60 + 0.0075 * i);
+  for (double odd : {1.27, 2.18, 0.61, 2.47, 3.1}) anterior.push_back(odd);
+  for (size_t i = 0; i < anterior.size(); ++i) posterior.push_back(0.83 + 0.0397 * double(i * 7 % anterior.size()));
+  const fs::path outdir = dir_ / "cohort";
+  std::vector<std::string> ids;
+  for (size_t i = 0; i < anterior.size(); ++i) {
+    char id[32];
+    std::snprintf(id, sizeof id, "c0ffee%010zx", i);
+    ids.push_back(id);
+    json analysis = {{"model", "hippocampus"}, {"version", "1.0.0"}, {"task", "segmentation"}, {"device", "cpu"},
+                     {"precision", "fp32"}, {"labels", {Label(1, "anterior", anterior[i]), Label(2, "posterior", posterior[i])}}};
+    json series = {{"id", "mr"}, {"series_number", 3}, {"modality", "MR"}, {"kind", "volume"}, {"loaded", true},
+                   {"problems", json::array()}, {"analyses", {analysis}}};
+    auto study = Result(id, "ok", "dicom", {series}).get<StudyResult>();
+    for (auto& label : study.series[0].analyses[0].labels) label.normal_range_ml = ranges.at(label.name);
+    fs::create_directories(outdir / "studies" / id);
+    WriteFileAtomically(outdir / "studies" / id / "result.json", json(study).dump(2));
+  }
+  testing::ExpectValidResult(outdir / "studies" / ids.front() / "result.json");
+
+  // Expected, apart from medpipe: per label, who is outside the fences, who outside the range.
+  std::map<std::string, int> expected_reasons;                   // study -> how many fences or ranges it passes
+  std::map<std::string, std::set<std::string>> expected_points;  // label -> studies drawn red
+  std::map<std::string, std::string> fence_text;
+  for (const auto& [name, volumes] : {std::pair{std::string("anterior"), &anterior}, {std::string("posterior"), &posterior}}) {
+    SCOPED_TRACE(name);
+    const double q1 = LinearQuantile(*volumes, 0.25), q3 = LinearQuantile(*volumes, 0.75);
+    const double low = q1 - 1.5 * (q3 - q1), high = q3 + 1.5 * (q3 - q1);
+    const auto [normal_low, normal_high] = ranges.at(name);
+    char text[64];
+    std::snprintf(text, sizeof text, "fences %.3g to %.3g mL", low, high);
+    fence_text[name] = text;
+    int fenced = 0, abnormal = 0;
+    for (size_t i = 0; i < volumes->size(); ++i) {
+      const double v = (*volumes)[i];
+      for (double edge : {low, high, normal_low, normal_high}) ASSERT_GT(std::fabs(v - edge), 1e-3) << "too close to call";
+      const bool past_fence = v < low || v > high, past_range = v < normal_low || v > normal_high;
+      fenced += past_fence, abnormal += past_range;
+      expected_reasons[ids[i]] += int(past_fence) + int(past_range);
+      if (past_fence || past_range) expected_points[name].insert(ids[i]);
+    }
+    EXPECT_EQ(fenced, name == "anterior" ? 5 : 0);
+    EXPECT_GE(abnormal, 3);
+  }
+
+  WriteHtmlReport(outdir);
+  const std::string index = ReadFile(outdir / "report.html");
+  // Rows: flagged exactly when expected, with one "outside" reason per fence or range passed.
+  static const std::regex row_pattern(R"re(<tr data-study="([0-9a-z]{16})"[^>]* data-flagged="(true|false)"[^\n]*)re");
+  size_t rows = 0;
+  for (std::sregex_iterator it(index.begin(), index.end(), row_pattern), end; it != end; ++it, ++rows) {
+    const std::string id = (*it)[1], row = (*it)[0];
+    SCOPED_TRACE(id);
+    EXPECT_EQ((*it)[2] == "true", expected_reasons.at(id) > 0);
+    int reasons = 0;
+    for (const std::string reason : {"outside the batch&#39;s 1.5 IQR fences", "outside the normal range"})
+      for (size_t at = row.find(reason); at != std::string::npos; at = row.find(reason, at + 1)) ++reasons;
+    EXPECT_EQ(reasons, expected_reasons.at(id));
+  }
+  EXPECT_EQ(rows, ids.size());
+  // The SVG: per label, the red points are exactly the expected studies, the caption gives the fences,
+  // and the normal range is drawn.
+  for (const std::string name : {"anterior", "posterior"}) {
+    SCOPED_TRACE(name);
+    const auto start = index.find("<figure class=\"cohort-plot\" data-kind=\"volume\" data-outliers=\"" +
+                                  std::to_string(expected_points[name].size()) + "\"><figcaption><b>hippocampus &middot; " + name);
+    ASSERT_NE(start, std::string::npos);
+    const std::string figure = index.substr(start, index.find("</figure>", start) - start);
+    EXPECT_NE(figure.find(fence_text[name]), std::string::npos) << fence_text[name] << " in " << figure.substr(0, 400);
+    EXPECT_NE(figure.find("class=\"normal\""), std::string::npos);
+    static const std::regex point(R"re(<a href="report/([0-9a-z]{16})\.html"><circle [^>]*class="(point|point outlier)")re");
+    std::set<std::string> red, all;
+    for (std::sregex_iterator it(figure.begin(), figure.end(), point), end; it != end; ++it) {
+      all.insert((*it)[1]);
+      if ((*it)[2] == "point outlier") red.insert((*it)[1]);
+    }
+    EXPECT_EQ(all.size(), ids.size());
+    EXPECT_EQ(red, expected_points[name]);
+  }
 }
 
 TEST_F(BatchOutputTest, BrokenResultIsAnIoErrorNamingTheFile) {
@@ -452,6 +751,25 @@ std::vector<std::string> ConsoleLines(const std::string& log) {
   for (std::string line; std::getline(stream, line);)
     if (line.find(":CONSOLE") != std::string::npos || line.find("Uncaught") != std::string::npos) lines.push_back(line);
   return lines;
+}
+
+std::string MeasureInChromium(const fs::path& page, const std::string& script, int width, const fs::path& work) {
+  const std::string chromium = "/usr/bin/chromium";
+  if (!fs::exists(chromium)) return "";
+  std::string copy = ReadFile(page);
+  copy.replace(copy.rfind("</body>"), 7, "<script>" + script + "</script></body>");
+  copy.replace(copy.find("script-src "), 11, "script-src 'sha256-" + Sha256Base64(script) + "' ");
+  const fs::path measured = page.parent_path() / ("measured-" + page.filename().string());
+  WriteFileAtomically(measured, copy);
+  const fs::path dom = work / "measured_dom.html", log = work / "measured.log";
+  const int status = Shell("timeout 60 " + chromium + " --headless --no-sandbox --disable-gpu --user-data-dir=" +
+                           (work / "measure-profile").string() + " --window-size=" + std::to_string(width) +
+                           ",900 --dump-dom file://" + measured.string() + " >" + dom.string() + " 2>" + log.string());
+  EXPECT_EQ(status, 0) << ReadFile(log);
+  static const std::regex title("<title>([^<]*)</title>");
+  std::smatch match;
+  const std::string text = ReadFile(dom);
+  return std::regex_search(text, match, title) ? match[1].str() : "no title in " + dom.string();
 }
 
 // Study ids in the order the rows of the DOM's studies table list them.

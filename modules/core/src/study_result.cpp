@@ -115,12 +115,15 @@ void from_json(const json& in, Decision& decision) {
 }
 
 void from_json(const json& in, LabelResult& label) {
-  label = {in.at("value").get<int>(), in.at("name").get<std::string>(), in.at("volume_ml").get<double>(), in};
+  label = {in.at("value").get<int>(), in.at("name").get<std::string>(), in.at("volume_ml").get<double>(), std::nullopt, in};
+  if (in.contains("normal_range_ml")) label.normal_range_ml = in["normal_range_ml"].get<std::array<double, 2>>();
 }
 
 void to_json(json& out, const LabelResult& label) {
   out = label.json;
   out.update({{"value", label.value}, {"name", label.name}, {"volume_ml", label.volume_ml}});
+  out.erase("normal_range_ml");
+  if (label.normal_range_ml) out["normal_range_ml"] = *label.normal_range_ml;
 }
 
 void from_json(const json& in, Analysis& analysis) {

@@ -29,7 +29,7 @@ struct Point {
 struct Series {
   std::string model, label;
   std::vector<Point> points;
-  std::optional<std::pair<double, double>> normal;
+  std::optional<std::array<double, 2>> normal;  // [low, high] mL
 };
 
 struct Histogram {
@@ -67,14 +67,14 @@ std::string VLine(double x, double y0, double y1, const std::string& cls) {
 std::string StudyPage(const std::string& study) { return UrlPath("report/" + study + ".html"); }
 
 std::string VolumePlot(const Series& series, std::map<std::string, std::vector<std::string>>& outliers) {
-  std::vector<float> values;
-  for (const auto& point : series.points) values.push_back(static_cast<float>(point.value));
+  std::vector<double> values;
+  for (const auto& point : series.points) values.push_back(point.value);
   const double median = Percentile(values, 50), q1 = Percentile(values, 25), q3 = Percentile(values, 75);
   const bool fenced = series.points.size() >= kMinStudiesForFences;
   const double low_fence = q1 - 1.5 * (q3 - q1), high_fence = q3 + 1.5 * (q3 - q1);
   const auto [min_point, max_point] = std::minmax_element(values.begin(), values.end());
   double low = *min_point, high = *max_point;
-  if (series.normal) low = std::min(low, series.normal->first), high = std::max(high, series.normal->second);
+  if (series.normal) low = std::min(low, (*series.normal)[0]), high = std::max(high, (*series.normal)[1]);
   const double pad = high > low ? (high - low) * 0.05 : std::max(1.0, std::fabs(high) * 0.1);
   low = std::max(0.0, low - pad), high += pad;
 
@@ -82,17 +82,17 @@ std::string VolumePlot(const Series& series, std::map<std::string, std::vector<s
     std::string why;
     if (fenced && (value < low_fence || value > high_fence))
       why = "outside the batch's 1.5 IQR fences (" + Number(low_fence) + " to " + Number(high_fence) + " mL)";
-    if (series.normal && (value < series.normal->first || value > series.normal->second))
-      why += std::string(why.empty() ? "" : ", ") + "outside the normal range (" + Number(series.normal->first) + " to " +
-             Number(series.normal->second) + " mL)";
+    if (series.normal && (value < (*series.normal)[0] || value > (*series.normal)[1]))
+      why += std::string(why.empty() ? "" : ", ") + "outside the normal range (" + Number((*series.normal)[0]) + " to " +
+             Number((*series.normal)[1]) + " mL)";
     return why;
   };
   const double top = 10, bottom = 70, middle = (top + bottom) / 2;
   std::string svg = "<svg class=\"cohort\" viewBox=\"0 0 " + Number(kWidth) + " 100\" width=\"" + Number(kWidth) +
                     "\" height=\"100\" role=\"img\" aria-label=\"" + Escape(series.model + " " + series.label) + " volumes\">";
-  if (series.normal) svg += Rect(Scale(series.normal->first, low, high), Scale(series.normal->second, low, high), top - 6, bottom + 6, "normal");
+  if (series.normal) svg += Rect(Scale((*series.normal)[0], low, high), Scale((*series.normal)[1], low, high), top - 6, bottom + 6, "normal");
   if (fenced) {
-    const double whisker_low = std::max<double>(low_fence, *min_point), whisker_high = std::min<double>(high_fence, *max_point);
+    const double whisker_low = std::max(low_fence, *min_point), whisker_high = std::min(high_fence, *max_point);
     svg += "<line x1=\"" + Number(Scale(whisker_low, low, high), "%.1f") + "\" x2=\"" + Number(Scale(whisker_high, low, high), "%.1f") +
            "\" y1=\"" + Number(middle) + "\" y2=\"" + Number(middle) + "\" class=\"whisker\"/>" +
            Rect(Scale(q1, low, high), Scale(q3, low, high), top + 10, bottom - 10, "box") +
@@ -117,7 +117,7 @@ std::string VolumePlot(const Series& series, std::map<std::string, std::vector<s
   std::string caption = "n=" + std::to_string(series.points.size()) + ", median " + Number(median) + " mL";
   if (fenced) caption += ", IQR " + Number(q1) + " to " + Number(q3) + " mL, fences " + Number(low_fence) + " to " + Number(high_fence) + " mL";
   else caption += "; fewer than " + std::to_string(kMinStudiesForFences) + " studies: no IQR fences";
-  if (series.normal) caption += ", normal range " + Number(series.normal->first) + " to " + Number(series.normal->second) + " mL";
+  if (series.normal) caption += ", normal range " + Number((*series.normal)[0]) + " to " + Number((*series.normal)[1]) + " mL";
   caption += "; " + std::to_string(outlier_count) + (outlier_count == 1 ? " outlier" : " outliers");
   return "<figure class=\"cohort-plot\" data-kind=\"volume\" data-outliers=\"" + std::to_string(outlier_count) + "\"><figcaption><b>" +
          Escape(series.model) + " &middot; " + Escape(series.label) + "</b> volume (mL): " + Escape(caption) +
@@ -160,14 +160,6 @@ std::string HistogramPlot(const Histogram& histogram) {
          "</b> probability of " + Escape(histogram.class_name) + ": " + Escape(caption) + "</figcaption>" + svg + "</figure>\n";
 }
 
-std::optional<std::pair<double, double>> NormalRange(const LabelResult& label) {
-  const auto range = label.json.find("normal_range_ml");
-  if (range == label.json.end() || !range->is_array() || range->size() != 2 || !(*range)[0].is_number() ||
-      !(*range)[1].is_number())
-    return std::nullopt;
-  return std::make_pair((*range)[0].get<double>(), (*range)[1].get<double>());
-}
-
 }  // namespace
 
 CohortPlots DrawCohortPlots(const std::vector<Study>& studies) {
@@ -182,7 +174,7 @@ CohortPlots DrawCohortPlots(const std::vector<Study>& studies) {
                                  [&](const Series& s) { return s.model == analysis.model && s.label == label.name; });
           if (it == volumes.end()) it = volumes.insert(volumes.end(), Series{analysis.model, label.name, {}, std::nullopt});
           it->points.push_back({study.folder, label.volume_ml});
-          if (!it->normal) it->normal = NormalRange(label);
+          if (!it->normal) it->normal = label.normal_range_ml;
         }
         if (!analysis.decision) continue;
         auto it = std::find_if(histograms.begin(), histograms.end(), [&](const Histogram& h) {

@@ -11,6 +11,9 @@
 
 namespace medpipe::report {
 
+// Quartiles are numpy.percentile's default ("linear", medpipe/core/percentile.h) of the volumes; the
+// fences lie 1.5 IQR below the first and above the third. A volume outside a fence or outside its
+// label's normal range is an outlier (a fence or range edge itself is not).
 // Fewer studies than this give no fences: their quartiles say nothing.
 constexpr size_t kMinStudiesForFences = 4;
 

@@ -68,6 +68,10 @@ svg.cohort .threshold { stroke: #a11d1d; stroke-width: 2; stroke-dasharray: 5 3;
 .overlays img { max-width: 100%; max-height: 90vh; display: block; margin: .5em 0; border: 1px solid #d5dbe3; }
 .series { background: #fff; border: 1px solid #d5dbe3; padding: .2em 1em 1em; margin: 1em 0; }
 table.kv th { background: #f0f3f7; font-weight: 500; }
+.label-table { max-width: 100%; overflow-x: auto; margin: .3em 0; }
+table.labels td { white-space: nowrap; }
+table.labels td.name { white-space: normal; overflow-wrap: anywhere; min-width: 8em; }
+table.labels tr.outside-range td { background: #fdecea; }
 .viewer { margin: .5em 0 1em; }
 .viewer-tools { margin: .3em 0; line-height: 2.2; }
 .viewer-group { margin-right: 1em; white-space: nowrap; }

@@ -1,6 +1,7 @@
 #include "medpipe/report/html_report.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <map>
 #include <set>
 
@@ -213,16 +214,52 @@ std::string IndexPage(const std::vector<Study>& studies, const std::map<std::str
   return Page("medpipe report", body + "</tbody>\n</table>", {{}, BatchScript()});
 }
 
+std::string Significant(double value) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.3g", value);
+  return text;
+}
+
+// One row of a segmentation's label table: value, name, volume, the manifest's normal range (and
+// whether the volume is outside it), voxels, connected components, mean intensity.
+std::string LabelRow(const Finding& label) {
+  const auto& range = label.normal_range_ml;
+  const bool outside = range && (label.value < (*range)[0] || label.value > (*range)[1]);
+  const auto number = [&](const char* key) {
+    const auto it = label.label.find(key);
+    return it != label.label.end() && it->is_number() ? it->dump() : std::string();
+  };
+  std::string intensity;
+  if (const auto it = label.label.find("intensity"); it != label.label.end() && it->contains("mean"))
+    intensity = Significant((*it)["mean"].get<double>()) + " " + it->value("unit", "");
+  return std::string("<tr") + (outside ? " class=\"outside-range\"" : "") + "><td>" + number("value") + "</td><td class=\"name\">" +
+         Escape(label.name) + "</td><td data-sort=\"" + nlohmann::json(label.value).dump() + "\">" + VolumeText(label.value) +
+         "</td><td>" + (range ? Significant((*range)[0]) + " to " + Significant((*range)[1]) + " mL" : "") +
+         (outside ? " <span class=\"flag-outlier\">outside</span>" : "") + "</td><td>" + number("voxels") + "</td><td>" +
+         number("components") + "</td><td>" + Escape(intensity) + "</td></tr>";
+}
+
+// Every label of a segmentation, none cut off whatever their number; the page scrolls, not the table.
+std::string LabelTable(const std::vector<Finding>& findings) {
+  std::string rows;
+  for (const auto& finding : findings)
+    if (!finding.decision) rows += LabelRow(finding);
+  if (rows.empty()) return "";
+  return "<div class=\"label-table\"><table class=\"labels sortable\"><thead><tr><th>value</th><th>label</th><th>volume</th>"
+         "<th>normal range</th><th>voxels</th><th>components</th><th>mean intensity</th></tr></thead><tbody>" +
+         rows + "</tbody></table></div>";
+}
+
 std::string AnalysisSection(const Study& study, const SeriesResult& series, const Analysis& analysis) {
   std::string html = "<h3>" + Escape(analysis.model) + (analysis.version.empty() ? "" : " " + Escape(analysis.version)) +
                      " (" + Escape(analysis.task) + ") " + StatusHtml(OutcomeName(analysis.outcome)) + "</h3>";
   if (analysis.outcome != Outcome::Skipped) html += SignoffBlock(study.folder, review::AnalysisKey(series, analysis));
   const auto findings = FindingsOf(analysis);
-  if (!findings.empty()) {
-    html += "<ul>";
-    for (const auto& finding : findings) html += "<li>" + Escape(FindingText(finding)) + "</li>";
-    html += "</ul>";
-  }
+  html += LabelTable(findings);
+  std::string decisions;
+  for (const auto& finding : findings)
+    if (finding.decision) decisions += "<li>" + Escape(FindingText(finding)) + "</li>";
+  if (!decisions.empty()) html += "<ul>" + decisions + "</ul>";
   return html + RawDetails(analysis.json);
 }
 

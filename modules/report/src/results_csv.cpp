@@ -12,7 +12,8 @@ namespace {
 constexpr const char* kHeader =
     "study_id,study_instance_uid,series_id,modality,model,task,status,label_or_class,value,decision,threshold,reason,"
     "surface_mm2,sphericity,centroid_x_mm,centroid_y_mm,centroid_z_mm,intensity_unit,intensity_mean,intensity_std,"
-    "intensity_min,intensity_max,intensity_p5,intensity_p25,intensity_median,intensity_p75,intensity_p95";
+    "intensity_min,intensity_max,intensity_p5,intensity_p25,intensity_median,intensity_p75,intensity_p95,normal_low_ml,"
+    "normal_high_ml";
 constexpr const char* kIntensityStatistics[] = {"mean", "std", "min", "max", "p5", "p25", "median", "p75", "p95"};
 
 // The columns after "reason": a label's shape and intensities, empty for other rows.
@@ -28,13 +29,16 @@ std::vector<std::string> FeatureFields(const nlohmann::json& label) {
   return fields;
 }
 
-// WHERE (study and series), then REST, then LABEL's shape and intensities (empty for other rows).
+// WHERE (study and series), then REST, then the label's shape, intensities and normal range (empty
+// for other rows).
 std::vector<std::string> Fields(const std::vector<std::string>& where, const std::vector<std::string>& rest,
-                                const nlohmann::json& label = nlohmann::json::object()) {
+                                const Finding* label = nullptr) {
   std::vector<std::string> fields = where;
   fields.insert(fields.end(), rest.begin(), rest.end());
-  const auto features = FeatureFields(label);
+  const auto features = FeatureFields(label && label->label.is_object() ? label->label : nlohmann::json::object());
   fields.insert(fields.end(), features.begin(), features.end());
+  const auto& range = label ? label->normal_range_ml : std::nullopt;
+  for (size_t end = 0; end < 2; ++end) fields.push_back(range ? nlohmann::json((*range)[end]).dump() : "");
   return fields;
 }
 
@@ -115,7 +119,7 @@ size_t WriteResultsCsv(const std::filesystem::path& outdir) {
       add(Fields({result.study_id, result.study_instance_uid, "", ""}, {"", "", "failed", "", "", "", "", reason}));
     for (const auto& series : result.series) {
       const std::vector<std::string> where = {result.study_id, result.study_instance_uid, series.id, series.modality};
-      const auto with = [&](const std::vector<std::string>& rest, const nlohmann::json& label = nlohmann::json::object()) {
+      const auto with = [&](const std::vector<std::string>& rest, const Finding* label = nullptr) {
         return Fields(where, rest, label);
       };
       if (series.disposition != Disposition::Accepted) add(with({"", "", NotLoadedStatus(series), "", "", "", "", series.error}));
@@ -129,7 +133,7 @@ size_t WriteResultsCsv(const std::filesystem::path& outdir) {
           add(with({analysis.model, analysis.task, status, finding.name, nlohmann::json(finding.value).dump(),
                     decision ? VerdictName(decision->verdict) : "",
                     threshold ? nlohmann::json(*decision->threshold).dump() : "", ""},
-                   finding.label.is_object() ? finding.label : nlohmann::json::object()));
+                   &finding));
         }
       }
     }

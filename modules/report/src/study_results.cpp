@@ -50,8 +50,8 @@ bool IsFileInFolder(const fs::path& folder, const std::string& name) {
 std::vector<Finding> FindingsOf(const Analysis& analysis) {
   std::vector<Finding> findings;
   if (analysis.outcome != Outcome::Ok) return findings;
-  for (const LabelResult& label : analysis.labels) findings.push_back({label.name, label.volume_ml, std::nullopt, label.json});
-  if (analysis.decision) findings.push_back({analysis.decision->class_name, analysis.decision->probability, analysis.decision, {}});
+  for (const LabelResult& label : analysis.labels) findings.push_back({label.name, label.volume_ml, std::nullopt, label.json, label.normal_range_ml});
+  if (analysis.decision) findings.push_back({analysis.decision->class_name, analysis.decision->probability, analysis.decision, {}, std::nullopt});
   return findings;
 }
 

@@ -16,6 +16,7 @@ struct Finding {
   double value;      // mL, or the decided class's probability
   std::optional<Decision> decision;  // classification
   nlohmann::json label;              // segmentation: the label's entry in result.json (shape, intensity)
+  std::optional<std::array<double, 2>> normal_range_ml;  // segmentation: [low, high] mL from the manifest
 };
 std::vector<Finding> FindingsOf(const Analysis& analysis);
 

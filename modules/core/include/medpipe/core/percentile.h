@@ -8,9 +8,11 @@
 
 namespace medpipe {
 
-// The PERCENT-th percentile (0 to 100) of VALUES (at least one). Reorders VALUES, in O(n) rather
-// than a sort, so several percentiles of one vector cost little more than one.
-inline double Percentile(std::vector<float>& values, double percent) {
+// The PERCENT-th percentile (0 to 100) of VALUES (at least one; float voxels or double measures).
+// Reorders VALUES, in O(n) rather than a sort, so several percentiles of one vector cost little more
+// than one.
+template <class Value>
+double Percentile(std::vector<Value>& values, double percent) {
   const double rank = percent / 100 * static_cast<double>(values.size() - 1);
   const auto below = static_cast<size_t>(rank);
   const auto at = values.begin() + static_cast<std::ptrdiff_t>(below);

@@ -3,6 +3,7 @@
 // results.csv and resume read these, not JSON keys. Each type keeps the entry it was read from
 // (`json`), so fields not typed here (timings, volume geometry, features) travel unchanged and
 // to_json gives back exactly what was read.
+#include <array>
 #include <map>
 #include <optional>
 #include <string>
@@ -63,6 +64,7 @@ struct LabelResult {
   int value = 0;
   std::string name;
   double volume_ml = 0;
+  std::optional<std::array<double, 2>> normal_range_ml;  // [low, high] mL, when the model's manifest gives one
   nlohmann::json json;
 };
 
