@@ -256,6 +256,7 @@ void ModelRunner::FinishClassification(const SeriesContext& series, ModelJob& jo
     const auto heatmap = HeatmapOnSourceGrid(*job.heatmap, series.volume.Grid());
     result.outputs["heatmap"] = WriteHeatmap(series, manifest, *heatmap);
     result.outputs["heatmap_review"] = WriteHeatmapReview(series, manifest, *heatmap);
+    result.outputs["heatmap_review"] = WriteHeatmapReview(series, manifest, *heatmap);
     if (!analysis.heatmap) analysis.heatmap = heatmap;
   }
   result.json["timings_ms"]["post"] = stopwatch.Lap();

@@ -3,6 +3,7 @@
 #include <sstream>
 
 #include "medpipe/report/overlay.h"
+#include "medpipe/report/review_copy.h"
 
 namespace medpipe::cli {
 namespace {
@@ -37,6 +38,12 @@ std::string WriteSegmentationOverlay(const SeriesContext& series, const model::M
 std::string WriteHeatmap(const SeriesContext& series, const model::Manifest& manifest, const Image3D& heatmap) {
   const std::string name = series.stem + "_" + manifest.name + "_heatmap.png";
   report::WriteHeatmapPng(heatmap, series.folder / name);
+  return name;
+}
+
+std::string WriteHeatmapReview(const SeriesContext& series, const model::Manifest& manifest, const Image3D& heatmap) {
+  const std::string name = series.stem + "_" + manifest.name + "_heatmap.nii.gz";
+  report::WriteReviewImage(heatmap, series.folder / name, report::kHeatmapReviewScale);
   return name;
 }
 

@@ -17,6 +17,10 @@ std::string WriteSegmentationOverlay(const SeriesContext& series, const model::M
 // HEATMAP (on the series' grid) alone as a PNG; returns its name in SERIES.folder.
 std::string WriteHeatmap(const SeriesContext& series, const model::Manifest& manifest, const Image3D& heatmap);
 
+// HEATMAP's review copy (report/review_copy.h: thousandths, in-plane at most 512) that the study page's
+// viewer lays over the image; returns its name in SERIES.folder.
+std::string WriteHeatmapReview(const SeriesContext& series, const model::Manifest& manifest, const Image3D& heatmap);
+
 // The series' review picture: its first segmentation's montage, else the X-ray with the findings (and
 // the first classifier's heat map) or the plain volume. Returns the PNG's name in SERIES.folder.
 std::string WriteSeriesOverlay(const SeriesContext& series, const SeriesAnalysis& analysis);

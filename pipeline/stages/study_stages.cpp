@@ -39,12 +39,15 @@ void AddOverlay(const SeriesContext& context, const SeriesAnalysis& analysis, Se
   }
 }
 
-// The copy of a segmented series' volume that the study page's slice viewer shows (report/review_copy.h);
-// a failure to write it is recorded, not fatal to the study.
+// The copy of a segmented series' volume, or of an X-ray a model read, that the study page's viewer
+// shows (report/review_copy.h); a failure to write it is recorded, not fatal to the study.
 void AddReviewImage(const SeriesContext& context, const SeriesAnalysis& analysis, SeriesResult& result, size_t& failures) {
   const bool segmented = std::any_of(analysis.analyses.begin(), analysis.analyses.end(),
                                      [](const Analysis& one) { return one.outputs.count("nifti") > 0; });
-  if (!segmented) return;
+  const bool read_xray = context.volume.Grid().GetLargestPossibleRegion().GetSize()[2] == 1 &&
+                         std::any_of(analysis.analyses.begin(), analysis.analyses.end(),
+                                     [](const Analysis& one) { return one.outcome == Outcome::Ok; });
+  if (!segmented && !read_xray) return;
   try {
     const std::string name = context.stem + "_review.nii.gz";
     report::WriteReviewImage(context.volume.Grid(), context.folder / name);

@@ -3,7 +3,9 @@
 #include <itkNiftiImageIO.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstdlib>
+#include <iostream>
 #include <regex>
 
 #include "image_support.h"
@@ -77,37 +79,78 @@ TEST_F(ReviewCopyTest, SmallImageKeepsItsGridAndRoundedValues) {
   EXPECT_EQ(review->GetPixel({{3, 2, 1}}), -1024.0f);
 }
 
-// sample_data run with the shipped models into MEDPIPE_VIEWER_BATCH, each volume series given the review
-// copy that the pipeline is to record as "review_image" (made here from `medpipe convert`), the
-// synthetic MR turned 20 degrees so that its page must say it is oblique, then the report rewritten.
+// The nnU-Net hippocampus model (../shared/data, fold 0) imported into FOLDER, so that the hippocampus
+// series gets a second segmentation; empty without the shared data.
+std::string SecondHippocampusModel(const fs::path& folder) {
+  const fs::path results = fs::path(MEDPIPE_SHARED_DATA) / "nnunet/Dataset501_Hippocampus/model/Dataset501_Hippocampus";
+  if (!fs::is_directory(results)) return "";
+  const std::string import = std::string(MEDPIPE_BINARY) + " model import nnunet " + results.string() + " --out " +
+                             folder.string() + " --folds 0 >/dev/null 2>&1";
+  EXPECT_EQ(std::system(import.c_str()), 0) << import;
+  return " --model " + folder.string();
+}
+
+// sample_data run with the shipped models (and, with the shared data, a second hippocampus model) into
+// MEDPIPE_VIEWER_BATCH; the pipeline writes the review copies of the segmented series and the X-rays
+// (with their heat maps); the other volume series (CT) gets one here from `medpipe convert`, and the
+// synthetic MR one turned 20 degrees so that its page must say it is oblique; then the report is rewritten.
 TEST(ViewerBatch, SampleDataPagesCarryTheViewer) {
   const fs::path batch = MEDPIPE_VIEWER_BATCH, source = MEDPIPE_SOURCE_DIR;
   fs::remove_all(batch);
+  fs::create_directories(batch);
+  const std::string second = SecondHippocampusModel(batch / "hippocampus-nnunet");
+  if (second.empty()) std::cout << "no ../shared/data/nnunet: the hippocampus series gets one segmentation\n";
   const std::string run = std::string(MEDPIPE_BINARY) + " run " + (source / "sample_data").string() + " " +
-                          (batch / "out").string() + " --model " + (source / "models/hippocampus").string() +
+                          (batch / "out").string() + " --model " + (source / "models/hippocampus").string() + second +
                           " --model " + (source / "models/pneumonia").string() + " 2>" + (batch / "run.log").string();
   const std::string convert = std::string(MEDPIPE_BINARY) + " convert " + (source / "sample_data").string() + " " +
                               (batch / "nifti").string() + " >/dev/null 2>&1";
-  fs::create_directories(batch);
   ASSERT_EQ(std::system(run.c_str()), 0) << ReadFile(batch / "run.log");
   ASSERT_EQ(std::system(convert.c_str()), 0);
+
+  int xrays = 0;
+  float hottest = 0;
+  for (const auto& entry : fs::directory_iterator(batch / "out" / "studies")) {
+    const json result = json::parse(ReadFile(entry.path() / "result.json"));
+    for (const auto& series : result["series"]) {
+      if (series.value("kind", "") != "projection") continue;
+      ++xrays;
+      ASSERT_TRUE(series.contains("review_image")) << series.dump();
+      EXPECT_EQ(StoredType(entry.path() / series["review_image"].get<std::string>()), itk::IOComponentEnum::SHORT);
+      for (const auto& analysis : series["analyses"]) {
+        if (!analysis.contains("decision")) continue;
+        // The heat map's review copy: thousandths (0..1000) on the X-ray's review grid.
+        const auto heat = ReadNifti(entry.path() / analysis["outputs"]["heatmap_review"].get<std::string>());
+        const auto image = ReadNifti(entry.path() / series["review_image"].get<std::string>());
+        EXPECT_EQ(heat->GetLargestPossibleRegion().GetSize(), image->GetLargestPossibleRegion().GetSize());
+        const float* values = heat->GetBufferPointer();
+        const auto [low, high] = std::minmax_element(values, values + heat->GetPixelContainer()->Size());
+        EXPECT_GE(*low, 0.0f);
+        EXPECT_LE(*high, kHeatmapReviewScale);
+        hottest = std::max(hottest, *high);
+      }
+    }
+  }
+  EXPECT_EQ(xrays, 3);  // dx and the two PneumoniaMNIST images
+  EXPECT_GT(hottest, 0.5f * kHeatmapReviewScale) << "no heat map has any heat";
 
   int volumes = 0;
   for (const auto& entry : fs::directory_iterator(batch / "out" / "studies")) {
     const fs::path result_path = entry.path() / "result.json";
     json result = json::parse(ReadFile(result_path));
     for (auto& series : result["series"]) {
-      if (series.value("kind", "") != "volume") continue;
+      const bool phantom = series.value("description", "") == "Synthetic T1 head phantom";
+      if (series.value("kind", "") != "volume" || (series.contains("review_image") && !phantom)) continue;
       const std::string stem = std::to_string(series["series_number"].get<int>()) + "_" + series["id"].get<std::string>();
       auto image = ReadNifti(batch / "nifti" / entry.path().filename() / (stem + ".nii.gz"));
-      if (series["description"] == "Synthetic T1 head phantom") image->SetDirection(testing::Rotation(0, 20));
+      if (phantom) image->SetDirection(testing::Rotation(0, 20));
       WriteReviewImage(*image, entry.path() / (stem + "_review.nii.gz"));
       series["review_image"] = stem + "_review.nii.gz";
       ++volumes;
     }
     WriteFileAtomically(result_path, result.dump(2));
   }
-  EXPECT_EQ(volumes, 3);  // ct, mr, hippocampus
+  EXPECT_EQ(volumes, 2);  // ct, and mr (turned, even where the second model segmented it)
   EXPECT_EQ(WriteHtmlReport(batch / "out"), 6U);
 
   EXPECT_TRUE(fs::is_regular_file(batch / "out" / "viewer" / "niivue.js")) << "npm ci (scripts/setup.sh) has not run";
@@ -130,7 +173,7 @@ TEST(ViewerBatch, SampleDataPagesCarryTheViewer) {
     EXPECT_NE(page.find("<script src=\"../viewer/niivue.js\"></script>"), std::string::npos);
     EXPECT_NE(csp[1].str().find("'self'"), std::string::npos) << csp[1];
   }
-  EXPECT_EQ(viewers, 3);
+  EXPECT_EQ(viewers, 6);  // ct, mr, hippocampus and the three X-rays
 }
 
 }  // namespace

@@ -80,6 +80,9 @@ table.labels tr.outside-range td { background: #fdecea; }
 .viewer-canvas { width: 100%; height: 100%; display: block; outline: none; }
 .viewer-swatch { display: inline-block; width: 1em; height: 1em; vertical-align: middle; border: 1px solid #1d2733; }
 .viewer-legend { margin-top: .5em; }
+.viewer-legend caption { text-align: left; font-weight: 600; padding: .2em 0; }
+.viewer-finding { margin: .3em 0; }
+svg.viewer-scale { vertical-align: middle; font-size: 11px; }
 )";
 
 // Numbers sort as numbers, everything else as text with digit runs compared by value.

@@ -44,7 +44,7 @@ Image3D::Pointer ReducedInPlane(const Image3D& image) {
 
 }  // namespace
 
-void WriteReviewImage(const Image3D& image, const std::filesystem::path& path) {
+void WriteReviewImage(const Image3D& image, const std::filesystem::path& path, float scale) {
   const Image3D::Pointer reduced = ReducedInPlane(image);
   auto review = MakeImage(reduced->GetLargestPossibleRegion().GetSize(), reduced->GetSpacing(), reduced->GetOrigin(),
                           reduced->GetDirection());
@@ -53,7 +53,7 @@ void WriteReviewImage(const Image3D& image, const std::filesystem::path& path) {
   constexpr float kLow = std::numeric_limits<int16_t>::min(), kHigh = std::numeric_limits<int16_t>::max();
   // NaN (which no clamp catches) becomes 0.
   for (size_t i = 0, n = review->GetPixelContainer()->Size(); i < n; ++i)
-    out[i] = std::isnan(in[i]) ? 0.0f : std::clamp(std::round(in[i]), kLow, kHigh);
+    out[i] = std::isnan(in[i]) ? 0.0f : std::clamp(std::round(in[i] * scale), kLow, kHigh);
   WriteNifti(Volume{{review}}, path);
 }
 

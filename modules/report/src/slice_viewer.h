@@ -23,9 +23,12 @@ struct SeriesViewer {
   std::string data_script;
 };
 
-// The viewer of SERIES (the volume the pipeline recorded as "review_image", with the mask and label
-// descriptions of its first segmentation that has them), writing its data script; when the series has
-// no review copy, empty; when the bundle is missing, a note in place of the viewer.
+// The viewer of SERIES: the volume or X-ray the pipeline recorded as "review_image"; over it each
+// segmentation's mask as its own layer (legend with names, codes, laterality and volumes; toggle, opacity,
+// per-label visibility; a colour taken by an earlier layer is replaced so two models' labels stay apart)
+// and the first classifier's heat map (toggle, opacity, colour scale 0 to 1, finding, probability and
+// threshold). Writes its data script; when the series has no review copy, empty; when the bundle is
+// missing, a note in place of the viewer.
 SeriesViewer WriteSeriesViewer(const std::filesystem::path& outdir, const Study& study, const SeriesResult& series,
                                bool installed);
 
