@@ -22,9 +22,10 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from nnunet_networks import FoldEnsemble, UnsupportedArchitecture, build_network  # noqa: E402
-from nnunet_results import (ResultsError, architecture_of, find_trainer_folder, fold_folders, label_info,  # noqa: E402
-                            load_checkpoint, network_weights, nnunet_description, read_json, refuse_cascade,
-                            resolve_configuration, split_trainer_folder)
+from nnunet_results import (ResultsError, architecture_of, find_postprocessing, find_trainer_folder,  # noqa: E402
+                            fold_folders, label_info, load_checkpoint, network_weights, nnunet_description,
+                            read_json, read_postprocessing, refuse_cascade, resolve_configuration,
+                            split_trainer_folder)
 from training import fix_hash_seed, parameter_count, sha256_file  # noqa: E402
 
 GOLDEN_STRIDE = 2048  # as `medpipe model seal`
@@ -38,6 +39,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--configuration", default=None, help="default: the trainer folder's, else 3d_fullres")
     parser.add_argument("--folds", default="all", help="comma list (0,1 or fold_all), or all: every fold_N")
     parser.add_argument("--checkpoint", choices=("final", "best"), default="final")
+    parser.add_argument("--postprocessing", default="auto",
+                        help="auto (crossval_results_folds_*/postprocessing.json if there), none, or a postprocessing.json")
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     return parser.parse_args()
 
@@ -97,6 +100,14 @@ def golden(module: torch.nn.Module, in_channels: int, patch: list) -> dict:
             "samples": [round(v, 6) for v in y.flatten()[::GOLDEN_STRIDE].tolist()], "tolerance": 1e-4}
 
 
+def postprocessing_text(postprocessing) -> str:
+    if not postprocessing:
+        return "none (the results folder has no crossval_results_folds_*/postprocessing.json, or none was asked for)"
+    steps = "; ".join(f"keep the largest component of labels {step['labels']}" for step in postprocessing["steps"])
+    return (f"from `{postprocessing['source']}` (sha256 `{postprocessing['sha256']}`), nnU-Net's "
+            f"remove_all_but_largest_component_from_segmentation in order: {steps or 'no step (nothing improved)'}")
+
+
 def model_card(description: dict, dataset: dict, parameters: int) -> str:
     folds = "\n".join(f"| {f['fold']} | `{f['checkpoint']}` | epoch {f['epoch']} | `{f['sha256']}` |"
                       for f in description["folds"])
@@ -116,6 +127,7 @@ Exported by `scripts/nnunet_export.py`; see `docs/nnunet-import.md`.
   {description['transpose_forward']} frame); test-time mirroring axes
   {description['inference']['allowed_mirroring_axes'] or 'none (the checkpoint allows no mirroring)'}
 - `model.pt` returns the mean of the folds' logits.
+- Postprocessing: {postprocessing_text(description.get('postprocessing'))}
 
 | fold | checkpoint | | sha256 |
 |---|---|---|---|
@@ -163,6 +175,11 @@ def export(args: argparse.Namespace) -> str:
     in_channels = len(dataset["channel_names"])
     checkpoint_name = f"checkpoint_{args.checkpoint}.pth"
     folds = fold_folders(trainer_dir, args.folds, checkpoint_name)
+    postprocessing_file = find_postprocessing(trainer_dir, args.postprocessing)
+    postprocessing = None
+    if postprocessing_file:
+        postprocessing = dict(read_postprocessing(postprocessing_file, trainer_dir, labels),
+                              sha256=sha256_file(postprocessing_file))
 
     networks, records, axes = [], [], set()
     for fold, path in folds:
@@ -180,6 +197,7 @@ def export(args: argparse.Namespace) -> str:
     compiled, method, worst = compile_ensemble(ensemble, configuration["patch_size"], in_channels)
     description = nnunet_description(trainer_dir, configuration_name, plans, dataset, configuration, records,
                                      mirroring_axes, labels, architecture, converted, checkpoint_name)
+    description["postprocessing"] = postprocessing
     description["torchscript"] = {"method": method, "max_abs_diff_vs_eager": worst, "torch": torch.__version__}
     description["golden"] = golden(compiled, in_channels, configuration["patch_size"])
     card = model_card(description, dataset, parameter_count(networks[0]))

@@ -5,12 +5,14 @@
 #include <array>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <regex>
 
 #include <nlohmann/json.hpp>
 
 #include "cli/archive_walk.h"
 #include "cli/commands.h"
+#include "cli/nnunet_import_segments.h"
 #include "isolation/child_process.h"
 #include "medpipe/core/digest.h"
 #include "medpipe/core/error.h"
@@ -28,7 +30,8 @@ namespace {
 constexpr char kPython[] = "/usr/bin/python3";
 constexpr char kUsage[] =
     "usage: medpipe model import nnunet RESULTS_DIR --out models/NAME [--configuration 3d_fullres] "
-    "[--folds 0,1,...|all] [--checkpoint final|best] [--name NAME] [--dicom-voxel-order dcm2niix|medpipe]";
+    "[--folds 0,1,...|all] [--checkpoint final|best] [--name NAME] [--dicom-voxel-order dcm2niix|medpipe] "
+    "[--postprocessing auto|none|FILE] [--segment-attributes FILE]";
 // Label colours, in order (Okabe-Ito, then a few more).
 constexpr std::array<std::array<int, 3>, 10> kColours{{{230, 159, 0}, {86, 180, 233}, {0, 158, 115}, {240, 228, 66},
                                                        {0, 114, 178}, {213, 94, 0}, {204, 121, 167}, {255, 0, 0},
@@ -122,6 +125,15 @@ json Labels(const json& plan) {
   return labels;
 }
 
+// nnunet.json's postprocessing steps (postprocessing.json, as the exporter read it): each step's labels.
+json LargestComponentSteps(const json& plan) {
+  json steps = json::array();
+  const json& postprocessing = plan.value("postprocessing", json());
+  if (postprocessing.is_object())
+    for (const auto& step : postprocessing.at("steps")) steps.push_back(step.at("labels"));
+  return steps;
+}
+
 std::string FoldsText(const json& plan) {
   std::string folds;
   for (const auto& fold : plan.at("folds")) folds += (folds.empty() ? "" : ",") + (fold.at("fold").is_string() ? fold.at("fold").get<std::string>() : fold.at("fold").dump());
@@ -130,7 +142,8 @@ std::string FoldsText(const json& plan) {
 
 // manifest.json for the exported PACKAGE: segmentation, labels and channels from nnunet.json and dataset.json,
 // the plan's digest, and golden.input_shape for sealing.
-json NnunetManifest(const fs::path& package, const json& dataset, const std::string& name, const std::string& voxel_order) {
+json NnunetManifest(const fs::path& package, const json& dataset, const std::string& name, const std::string& voxel_order,
+                    const std::optional<fs::path>& segment_attributes) {
   const json plan = ReadJson(package / "nnunet.json");
   json channels = json::array();
   for (const auto& entry : plan.at("normalization"))
@@ -150,9 +163,14 @@ json NnunetManifest(const fs::path& package, const json& dataset, const std::str
                                 dataset.value("description", std::string("no description in dataset.json"))},
           {"sha256", std::string(64, '0')},
           {"preprocessing", "nnunet"},
-          {"nnunet", {{"plan", "nnunet.json"}, {"plan_sha256", Sha256File(package / "nnunet.json")}, {"dicom_voxel_order", voxel_order}}},
+          {"nnunet", {{"plan", "nnunet.json"},
+                      {"plan_sha256", Sha256File(package / "nnunet.json")},
+                      {"dicom_voxel_order", voxel_order},
+                      {"keep_largest_component", LargestComponentSteps(plan)}}},
           {"input", {{"channels", channels}, {"spatial_dims", 3}}},
-          {"output", {{"activation", plan.value("has_regions", false) ? "sigmoid" : "softmax"}, {"labels", Labels(plan)}}},
+          {"output", {{"activation", plan.value("has_regions", false) ? "sigmoid" : "softmax"},
+                      {"labels", segment_attributes ? LabelsWithSegmentAttributes(Labels(plan), *segment_attributes)
+                                                    : Labels(plan)}}},
           {"golden", {{"input_shape", input_shape}, {"tolerance", 1e-4}}}};
 }
 
@@ -190,7 +208,11 @@ int ImportCommand(const std::vector<std::string>& args) {
       ("checkpoint", po::value<std::string>()->default_value("final"), "final or best")
       ("name", po::value<std::string>(), "model name (default: the dataset's, e.g. Dataset501_Hippocampus)")
       ("dicom-voxel-order", po::value<std::string>()->default_value("dcm2niix"),
-       "how the training images were converted from DICOM: dcm2niix or medpipe (`medpipe convert`)");
+       "how the training images were converted from DICOM: dcm2niix or medpipe (`medpipe convert`)")
+      ("postprocessing", po::value<std::string>()->default_value("auto"),
+       "auto (the results folder's crossval_results_folds_*/postprocessing.json, if any), none, or a postprocessing.json")
+      ("segment-attributes", po::value<std::string>(),
+       "dcmqi metainfo JSON (segmentAttributes) giving each label's category, type and colour for SEG/RTSTRUCT");
   po::positional_options_description positional;
   positional.add("kind", 1).add("results", 1);
   po::variables_map vm;
@@ -207,20 +229,27 @@ int ImportCommand(const std::vector<std::string>& args) {
     std::cerr << "medpipe model import: " << out.string() << " exists and is not an empty folder\n";
     return kExitUsage;
   }
+  std::optional<fs::path> segment_attributes;
+  if (vm.count("segment-attributes")) {
+    segment_attributes = fs::absolute(vm["segment-attributes"].as<std::string>());
+    if (!fs::is_regular_file(*segment_attributes))
+      throw ConfigError("--segment-attributes", segment_attributes->string() + " is not a file");
+  }
   const fs::path script = ExporterScript();
   CheckExporter(script);
 
   Staging staging(out);
   const fs::path package = staging.Dir() / "package";
   std::vector<std::string> argv{kPython, script.string(), results.string(), "--out", package.string(), "--folds",
-                                vm["folds"].as<std::string>(), "--checkpoint", vm["checkpoint"].as<std::string>()};
+                                vm["folds"].as<std::string>(), "--checkpoint", vm["checkpoint"].as<std::string>(),
+                                "--postprocessing", vm["postprocessing"].as<std::string>()};
   if (vm.count("configuration")) argv.insert(argv.end(), {"--configuration", vm["configuration"].as<std::string>()});
   const int exported = RunProgram(argv);
   if (exported != 0) return exported == kExitUsage ? kExitUsage : kExitCannotStart;  // its message is printed
 
   const json plan = ReadJson(package / "nnunet.json");
   const std::string name = vm.count("name") ? vm["name"].as<std::string>() : plan.at("dataset_name").get<std::string>();
-  WriteFileAtomically(package / "manifest.json", NnunetManifest(package, DatasetJson(results, plan), name, voxel_order).dump(2) + "\n");
+  WriteFileAtomically(package / "manifest.json", NnunetManifest(package, DatasetJson(results, plan), name, voxel_order, segment_attributes).dump(2) + "\n");
   inference::SealModel(package);
   const model::Manifest manifest = model::LoadManifest(package);
   if (fs::exists(out)) fs::remove(out);

@@ -7,6 +7,7 @@
 #include "medpipe/core/digest.h"
 #include "medpipe/core/error.h"
 #include "medpipe/inference/cpu_module.h"
+#include "medpipe/nnunet/largest_component.h"
 
 namespace medpipe::cli {
 namespace {
@@ -110,6 +111,7 @@ void NnunetModel::Infer(NnunetJob& job, int64_t tile_batch, nlohmann::json& repo
                  {"patches", job.window.tiles},
                  {"nnunet", {{"preprocessed_shape", {shape[0], shape[1], shape[2]}},
                              {"mirror_axes", plan_.inference.mirror_axes},
+                             {"keep_largest_component", manifest_.nnunet->keep_largest_component},
                              {"dicom_rows_reversed", job.rows_reversed}}}});
   job.prepared.data = nnunet::Array4();  // the logits replace the input
 }
@@ -127,6 +129,8 @@ LabelImage::Pointer NnunetModel::Finish(const NnunetJob& job, const Image3D& gri
   if (job.rows_reversed)
     ReverseRows(image->GetBufferPointer(), static_cast<int64_t>(size[2]), static_cast<int64_t>(size[1]),
                 static_cast<int64_t>(size[0]));
+  // Connectivity does not depend on the voxel order, so nnU-Net's postprocessing runs on medpipe's grid.
+  for (const auto& step : manifest_.nnunet->keep_largest_component) nnunet::KeepLargestComponent(*image, step);
   return image;
 }
 

@@ -333,6 +333,19 @@ def uncrop(labels: np.ndarray, probabilities: np.ndarray, props: dict, plan: dic
     return full.transpose(backward), full_probabilities.transpose([0, *[a + 1 for a in backward]])
 
 
+def keep_largest_component(seg: np.ndarray, labels: Sequence[int]) -> np.ndarray:
+    """remove_all_but_largest_component_from_segmentation (nnU-Net's postprocessing.json step): the union of
+    LABELS keeps every component of its largest size (acvl_utils, skimage.measure.label with full connectivity;
+    labelled here by scipy.ndimage.label with the full 3x3x3 structure), the rest becomes 0."""
+    seg = seg.copy()
+    mask = np.isin(seg, labels)
+    components, count = ndi.label(mask, structure=np.ones((3,) * seg.ndim))
+    if count:
+        sizes = np.bincount(components.ravel())[1:]
+        seg[mask & ~np.isin(components, np.flatnonzero(sizes == sizes.max()) + 1)] = 0
+    return seg
+
+
 def predict_case(model, paths: Sequence[str], plan: dict, accumulate=torch.float16, per_fold: bool = True,
                  tile_batch: int = 1) -> dict:
     """The whole prediction of one case; labels in NIfTI voxel order (x, y, z), probabilities in (C, z, y, x)

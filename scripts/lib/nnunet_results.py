@@ -247,6 +247,65 @@ def label_info(dataset: dict) -> dict:
             "num_segmentation_heads": heads, "activation": activation}
 
 
+# ---------------------------------------------------------------------------------------------- postprocessing
+
+POSTPROCESSING_FN = "remove_all_but_largest_component_from_segmentation"
+
+
+def find_postprocessing(trainer_dir: str, choice: str) -> Optional[str]:
+    """The postprocessing.json to apply: CHOICE 'none', a file, or 'auto': the one that nnU-Net's
+    find_best_configuration wrote into trainer_dir/crossval_results_folds_*/ (none there: None; several: refused,
+    as which cross-validation they came from is the user's choice)."""
+    if choice == "none":
+        return None
+    if choice != "auto":
+        if not os.path.isfile(choice):
+            raise ResultsError(f"--postprocessing {choice}: no such file")
+        return os.path.abspath(choice)
+    found = sorted(glob.glob(os.path.join(trainer_dir, "crossval_results_folds_*", "postprocessing.json")))
+    if len(found) > 1:
+        raise ResultsError(f"{trainer_dir} has several postprocessing.json ({', '.join(found)}); pass "
+                           f"--postprocessing FILE or none")
+    return found[0] if found else None
+
+
+def label_set(value, path: str) -> List[int]:
+    """labels_or_regions as remove_all_but_largest_component_from_segmentation reads it: a label, a region
+    (tuple, in JSON a list) or a list of labels or regions; the mask is the union of all their labels."""
+    if isinstance(value, bool) or not isinstance(value, (int, list)):
+        raise ResultsError(f"{path}: labels_or_regions {value!r} is neither a label nor a list of labels/regions")
+    if isinstance(value, int):
+        return [value]
+    return sorted({label for item in value for label in label_set(item, path)})
+
+
+def read_postprocessing(path: str, trainer_dir: str, labels: dict) -> dict:
+    """postprocessing.json (determine_postprocessing's postprocessing_fns and postprocessing_kwargs) as the steps
+    medpipe applies, each the labels whose union keeps only its largest component; refused when a step is another
+    function or names a label the model does not predict."""
+    description = read_json(path)
+    fns, kwargs = description.get("postprocessing_fns"), description.get("postprocessing_kwargs")
+    if not isinstance(fns, list) or not isinstance(kwargs, list) or len(fns) != len(kwargs):
+        raise ResultsError(f"{path} has no matching postprocessing_fns and postprocessing_kwargs lists")
+    known = {v for v in (labels["regions_class_order"] or
+                         [v for k, v in labels["labels"].items() if k not in ("background", "ignore")])}
+    steps = []
+    for fn, arguments in zip(fns, kwargs):
+        if fn != POSTPROCESSING_FN:
+            raise ResultsError(f"{path}: postprocessing function {fn!r} is not supported (only {POSTPROCESSING_FN})")
+        if not isinstance(arguments, dict) or set(arguments) - {"labels_or_regions", "background_label"} or \
+                arguments.get("background_label", 0) != 0:
+            raise ResultsError(f"{path}: {fn} arguments {arguments!r}: expected labels_or_regions (background 0)")
+        values = label_set(arguments.get("labels_or_regions"), path)
+        unknown = [v for v in values if v not in known]
+        if not values or unknown:
+            raise ResultsError(f"{path}: labels_or_regions {arguments.get('labels_or_regions')!r} names labels "
+                               f"{unknown or 'none'} that the model does not predict")
+        steps.append({"fn": fn, "labels_or_regions": arguments["labels_or_regions"], "labels": values})
+    relative = os.path.relpath(path, trainer_dir)
+    return {"source": relative if not relative.startswith("..") else path, "steps": steps}
+
+
 # ---------------------------------------------------------------------------------------------- metadata
 
 def nnunet_description(trainer_dir: str, configuration_name: str, plans: dict, dataset: dict, configuration: dict,

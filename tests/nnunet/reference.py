@@ -10,6 +10,7 @@ import sys
 
 import numpy as np
 import torch
+from scipy import ndimage as ndi
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts", "lib"))
 import nnunet_inference as nn  # noqa: E402
@@ -53,6 +54,13 @@ def pad(job, load, save):
     padded, revert = nn.pad_to_patch(torch.from_numpy(load(job["input"])), job["patch"])
     save(job["name"], padded.numpy())
     return {"region": [[s.start, s.stop] for s in revert]}
+
+
+def largest_component(job, load, save):
+    """nnU-Net's postprocessing step with scipy.ndimage.label's labelling (nn.keep_largest_component)."""
+    seg = np.rint(load(job["input"])[0]).astype(np.int64)
+    save(job["name"], nn.keep_largest_component(seg, job["labels"])[None])
+    return {"components": int(ndi.label(np.isin(seg, job["labels"]), structure=np.ones((3, 3, 3)))[1])}
 
 
 def case(job, load, save):

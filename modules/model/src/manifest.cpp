@@ -270,6 +270,23 @@ NnunetSettings ReadNnunet(const Reader& reader, const json& root, const Manifest
     reader.Fail(path + "plan_sha256", "must be 64 lower-case hex digits");
   nnunet.dicom_voxel_order = reader.Choice<DicomVoxelOrder>(
       node, path, "dicom_voxel_order", {{"dcm2niix", DicomVoxelOrder::Dcm2niix}, {"medpipe", DicomVoxelOrder::Medpipe}});
+  if (node.contains("keep_largest_component")) {
+    const std::string field = path + "keep_largest_component";
+    const json& steps = node.at("keep_largest_component");
+    if (!steps.is_array()) reader.Fail(field, "must be a list of label lists (nnU-Net's postprocessing steps)");
+    for (size_t i = 0; i < steps.size(); ++i) {
+      const std::string at = field + "[" + std::to_string(i) + "]";
+      if (!steps[i].is_array() || steps[i].empty()) reader.Fail(at, "must be a non-empty list of label values");
+      std::vector<int> step;
+      for (const json& value : steps[i]) {
+        const bool known = value.is_number_integer() &&
+                           std::any_of(m.labels.begin(), m.labels.end(), [&](const Label& l) { return l.value == value; });
+        if (!known) reader.Fail(at, "names " + value.dump() + ", which is none of output.labels' values");
+        step.push_back(value.get<int>());
+      }
+      nnunet.keep_largest_component.push_back(step);
+    }
+  }
   if (m.task != Task::Segmentation) reader.Fail("preprocessing", "is 'nnunet', which runs segmentation models only");
   if (m.spatial_dims != 3)
     reader.Fail("input.spatial_dims", "must be 3 with preprocessing 'nnunet': its models read volumes (a 2d configuration slice by slice)");

@@ -106,6 +106,9 @@ struct NnunetSettings {
   std::string plan = "nnunet.json";  // relative to the package
   std::string plan_sha256;           // of that file
   DicomVoxelOrder dicom_voxel_order = DicomVoxelOrder::Dcm2niix;
+  // nnU-Net's postprocessing.json, in order: each step keeps only the largest connected component of the
+  // union of its labels (remove_all_but_largest_component_from_segmentation); empty: none.
+  std::vector<std::vector<int>> keep_largest_component;
 };
 
 // Which volume of a 4-D series (fMRI, diffusion, perfusion) a model reads: manifest
