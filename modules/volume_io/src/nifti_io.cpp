@@ -16,6 +16,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <limits>
 #include <memory>
 #include <vector>
@@ -25,6 +26,30 @@
 
 namespace medpipe {
 namespace {
+
+// ITK writes the sform made orthonormal, which moves the voxels of a slightly non-orthogonal grid (an
+// oblique DICOM stack whose positions are rounded decimals) by micrometres: 2.2 um at the far corner of
+// dicom2nifti's GE anatomical series. The sform of PATH (a plain .nii) gets IMAGE's own direction x
+// spacing and origin, in RAS, as dcm2niix writes it; the qform stays ITK's rigid approximation.
+template <typename Image>
+void WriteExactSform(const Image* image, const std::filesystem::path& path) {
+  std::fstream file(path, std::ios::in | std::ios::out | std::ios::binary);
+  nifti_1_header header{};
+  if (!file.read(reinterpret_cast<char*>(&header), sizeof header) || header.sizeof_hdr != 348 || header.sform_code == 0)
+    return;
+  const auto& direction = image->GetDirection();
+  const auto& spacing = image->GetSpacing();
+  const auto& origin = image->GetOrigin();
+  float* rows[3] = {header.srow_x, header.srow_y, header.srow_z};
+  for (unsigned r = 0; r < 3; ++r) {
+    const double lps_to_ras = r < 2 ? -1.0 : 1.0;
+    for (unsigned c = 0; c < 3; ++c) rows[r][c] = static_cast<float>(lps_to_ras * direction[r][c] * spacing[c]);
+    rows[r][3] = static_cast<float>(lps_to_ras * origin[r]);
+  }
+  file.seekp(0);
+  if (!file.write(reinterpret_cast<const char*>(&header), sizeof header).flush())
+    throw IoError(path.string(), "cannot write the NIfTI header's sform");
+}
 
 template <typename Image>
 void WriteWithItk(const Image* image, const std::filesystem::path& path) {
@@ -37,6 +62,7 @@ void WriteWithItk(const Image* image, const std::filesystem::path& path) {
   } catch (const itk::ExceptionObject& error) {
     throw IoError(path.string(), std::string("cannot write NIfTI: ") + error.GetDescription());
   }
+  if (path.extension() == ".nii") WriteExactSform(image, path);
 }
 
 // Removes the file at its path when it goes out of scope.
