@@ -234,6 +234,15 @@ std::string Caption(const std::string& name, double stretch) {
   return text;
 }
 
+// The lines above an oblique series' montage, saying what its planes are.
+std::vector<std::string> TiltWarning(double degrees) {
+  char tilt[32];
+  std::snprintf(tilt, sizeof tilt, "%.1f", degrees);
+  return Wrap(std::string("Oblique series, tilted ") + tilt + " degrees: the acquisition's own slice, row and column planes, "
+              "turned to the nearest patient axes; side letters are the nearest patient directions.",
+              kMontageWidth - 24);
+}
+
 // The legend in columns (one up to 8 entries, at most three), each entry a colour box, name and text.
 int LegendColumns(size_t entries) { return int(std::min<size_t>(3, (entries + 7) / 8)); }
 
@@ -282,13 +291,7 @@ MontageLayout WriteVolumeOverlay(const Image3D& image, const LabelImage* labels,
     caption_lines = std::max(caption_lines, captions.back().size());
     total_width += sizes[view].width;
   }
-  char degrees[32];
-  std::snprintf(degrees, sizeof degrees, "%.1f", layout.tilt_degrees);
-  const std::vector<std::string> warning =
-      oblique ? Wrap(std::string("Oblique series, tilted ") + degrees + " degrees: the acquisition's own slice, row and column "
-                     "planes, turned to the nearest patient axes; side letters are the nearest patient directions.",
-                     kMontageWidth - 24)
-              : std::vector<std::string>{};
+  const auto warning = oblique ? TiltWarning(layout.tilt_degrees) : std::vector<std::string>{};
   const int header = int(warning.size()) * kLineHeight, caption_height = int(caption_lines) * kLineHeight + 4;
   const int row_top = header + caption_height;
   int row_height = 0;
