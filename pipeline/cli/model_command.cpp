@@ -5,6 +5,7 @@
 #include "cli/archive_walk.h"
 #include "cli/commands.h"
 #include "cli/nnunet_import.h"
+#include "cli/totalseg_import.h"
 #include "medpipe/inference/device.h"
 #include "medpipe/inference/model.h"
 
@@ -15,8 +16,12 @@ namespace medpipe::cli {
 // `medpipe model check DIR...`: load each package as `run` would (digest, TorchScript, golden vector).
 // `medpipe model seal DIR`: record model.pt's sha256 and golden output in its manifest.
 // `medpipe model import nnunet RESULTS_DIR --out DIR`: a package from an nnU-Net results folder.
+// `medpipe model import totalsegmentator WEIGHTS_DIR --out DIR`: a model group of TotalSegmentator's parts.
 int ModelCommand(const std::vector<std::string>& args) {
-  if (!args.empty() && args.front() == "import") return ImportCommand({args.begin() + 1, args.end()});
+  if (!args.empty() && args.front() == "import") {
+    if (args.size() > 1 && args[1] == "totalsegmentator") return TotalSegmentatorImportCommand({args.begin() + 1, args.end()});
+    return ImportCommand({args.begin() + 1, args.end()});
+  }
   po::options_description options("model options");
   options.add_options()
       ("action", po::value<std::string>()->required(), "check or seal")
@@ -27,7 +32,7 @@ int ModelCommand(const std::vector<std::string>& args) {
   positional.add("action", 1).add("directory", -1);
   po::variables_map vm;
   int exit_code = kExitOk;
-  if (!ParseCommandLine(args, "usage: medpipe model check|seal DIR...\n       medpipe model import nnunet RESULTS_DIR --out DIR [--help]", options, positional, vm, exit_code)) return exit_code;
+  if (!ParseCommandLine(args, "usage: medpipe model check|seal DIR...\n       medpipe model import nnunet RESULTS_DIR --out DIR [--help]\n       medpipe model import totalsegmentator WEIGHTS_DIR --out DIR [--task total] [--help]", options, positional, vm, exit_code)) return exit_code;
   const std::string action = vm["action"].as<std::string>();
   const auto directories = vm["directory"].as<std::vector<std::string>>();
   if (action == "seal") {

@@ -78,9 +78,11 @@ ModelRunner::ModelRunner(RunSettings settings) : settings_(std::move(settings)) 
   if (!settings_.models.empty()) {
     const torch::Device device = inference::ParseDevice(settings_.device);
     for (const auto& directory : settings_.models) {
-      models_.push_back(inference::LoadedModel::Load(directory, device, settings_.precision));
+      groups_.push_back(IsModelGroup(directory) ? std::make_unique<ModelGroup>(directory, device) : nullptr);
+      const auto& package = groups_.back() ? groups_.back()->FirstPart() : directory;
+      models_.push_back(inference::LoadedModel::Load(package, device, settings_.precision));
       const auto& manifest = models_.back().Manifest();
-      nnunet_.push_back(manifest.nnunet ? std::make_unique<NnunetModel>(manifest, device) : nullptr);
+      nnunet_.push_back(manifest.nnunet && !groups_.back() ? std::make_unique<NnunetModel>(manifest, device) : nullptr);
     }
   }
   if (settings_.outputs.features) CheckFeatures();
@@ -102,8 +104,9 @@ void ModelRunner::CheckFeatures() const {
 
 nlohmann::json ModelRunner::ModelsJson() const {
   nlohmann::json json = nlohmann::json::array();
-  for (const auto& model : models_) {
-    const auto& m = model.Manifest();
+  for (size_t index = 0; index < models_.size(); ++index) {
+    const auto& model = models_[index];
+    const auto& m = ManifestOf(index);
     json.push_back({{"name", m.name},
                     {"version", m.version},
                     {"task", model::TaskName(m.task)},
@@ -116,14 +119,14 @@ nlohmann::json ModelRunner::ModelsJson() const {
 
 std::vector<model::Manifest> ModelRunner::Manifests() const {
   std::vector<model::Manifest> manifests;
-  for (const auto& model : models_) manifests.push_back(model.Manifest());
+  for (size_t m = 0; m < models_.size(); ++m) manifests.push_back(ManifestOf(m));
   return manifests;
 }
 
 nlohmann::json ModelRunner::SettingsJson() const {
   std::vector<ModelDigest> digests;
-  for (const auto& model : models_)
-    digests.push_back({model.Manifest().name, model.Manifest().sha256, inference::PrecisionName(model.ActivePrecision())});
+  for (size_t m = 0; m < models_.size(); ++m)
+    digests.push_back({ManifestOf(m).name, ManifestOf(m).sha256, inference::PrecisionName(models_[m].ActivePrecision())});
   return cli::SettingsJson(settings_, digests);
 }
 
@@ -131,7 +134,7 @@ std::vector<ModelJob> ModelRunner::Prepare(const SeriesContext& series) {
   std::vector<ModelJob> jobs;
   for (size_t m = 0; m < models_.size(); ++m) {
     auto& model = models_[m];
-    const auto& manifest = model.Manifest();
+    const auto& manifest = ManifestOf(m);
     ModelJob job;
     job.model = &model;
     job.analysis.model = manifest.name;
@@ -145,7 +148,9 @@ std::vector<ModelJob> ModelRunner::Prepare(const SeriesContext& series) {
       try {
         Stopwatch stopwatch;
         CheckLoadedVolume(series, manifest);
-        if (nnunet_[m]) {
+        if (groups_[m]) {
+          job.group = groups_[m]->Prepare(series);
+        } else if (nnunet_[m]) {
           job.nnunet = nnunet_[m]->Prepare(series);
         } else {
           job.prepared = preprocess::Prepare(series.volume, preprocess::SpecFor(manifest));
@@ -163,7 +168,7 @@ std::vector<ModelJob> ModelRunner::Prepare(const SeriesContext& series) {
 void ModelRunner::Infer(ModelJob& job) const {
   if (!Pending(job)) return;
   try {
-    if (job.nnunet) return InferNnunet(job);
+    if (job.nnunet || job.group) return InferNnunet(job);
     inference::PredictReport report;
     const auto input = inference::VolumeToTensor(*job.prepared);
     const torch::Tensor output = inference::Predict(*job.model, input, settings_.predict, report);
@@ -194,14 +199,19 @@ void ModelRunner::Infer(ModelJob& job) const {
     RecordFailure(job.analysis, error);
     job.prepared.reset();
     job.nnunet.reset();
+    job.group.reset();
   }
 }
 
 void ModelRunner::InferNnunet(ModelJob& job) const {
   Stopwatch stopwatch;
-  const size_t m = static_cast<size_t>(job.model - models_.data());
+  const size_t m = IndexOf(job);
   nlohmann::json report;
-  nnunet_[m]->Infer(*job.nnunet, settings_.predict.batch_size, report);
+  if (job.group) {
+    groups_[m]->Infer(*job.group, settings_.predict.batch_size, report);
+  } else {
+    nnunet_[m]->Infer(*job.nnunet, settings_.predict.batch_size, report);
+  }
   job.analysis.json.merge_patch(report);
   job.analysis.json["timings_ms"]["infer"] = stopwatch.Lap();
 }
@@ -212,7 +222,7 @@ SeriesAnalysis ModelRunner::Finish(const SeriesContext& series, std::vector<Mode
     if (job.analysis.outcome == Outcome::Failed) ++analysis.failures;
     if (Pending(job)) {
       try {
-        if (job.model->Manifest().task == model::Task::Segmentation) {
+        if (ManifestOf(IndexOf(job)).task == model::Task::Segmentation) {
           FinishSegmentation(series, job, analysis);
         } else {
           FinishClassification(series, job, analysis);
@@ -228,12 +238,13 @@ SeriesAnalysis ModelRunner::Finish(const SeriesContext& series, std::vector<Mode
 }
 
 void ModelRunner::FinishSegmentation(const SeriesContext& series, ModelJob& job, SeriesAnalysis& analysis) const {
-  const auto& manifest = job.model->Manifest();
+  const size_t m = IndexOf(job);
+  const auto& manifest = ManifestOf(m);
   Analysis& result = job.analysis;
   Stopwatch stopwatch;
-  const size_t m = static_cast<size_t>(job.model - models_.data());
-  const auto labels = job.nnunet ? CleanedLabels(manifest, nnunet_[m]->Finish(*job.nnunet, series.volume.Grid()))
-                                 : LabelsOnSourceGrid(manifest, *job.label_map, series.volume.Grid());
+  const auto labels = job.group    ? CleanedLabels(manifest, groups_[m]->Finish(*job.group, series.volume.Grid()))
+                      : job.nnunet ? CleanedLabels(manifest, nnunet_[m]->Finish(*job.nnunet, series.volume.Grid()))
+                                   : LabelsOnSourceGrid(manifest, *job.label_map, series.volume.Grid());
   result.labels = MeasureLabels(*labels, manifest, series);
   result.json["timings_ms"]["post"] = stopwatch.Lap();
   MaskFiles files = WriteMasks(*labels, manifest, series, result.labels, settings_.outputs);
@@ -255,7 +266,6 @@ void ModelRunner::FinishClassification(const SeriesContext& series, ModelJob& jo
   if (job.heatmap) {
     const auto heatmap = HeatmapOnSourceGrid(*job.heatmap, series.volume.Grid());
     result.outputs["heatmap"] = WriteHeatmap(series, manifest, *heatmap);
-    result.outputs["heatmap_review"] = WriteHeatmapReview(series, manifest, *heatmap);
     result.outputs["heatmap_review"] = WriteHeatmapReview(series, manifest, *heatmap);
     if (!analysis.heatmap) analysis.heatmap = heatmap;
   }

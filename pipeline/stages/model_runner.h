@@ -13,6 +13,7 @@
 #include "medpipe/core/volume.h"
 #include "medpipe/inference/model.h"
 #include "medpipe/inference/predictor.h"
+#include "stages/model_group.h"
 #include "stages/nnunet_model.h"
 #include "stages/run_settings.h"
 #include "stages/series_work.h"
@@ -25,6 +26,7 @@ struct ModelJob {
   Analysis analysis;               // result.json's analysis entry, filled step by step
   std::optional<Volume> prepared;  // model-space input; empty when the model skips the series or a step failed
   std::shared_ptr<NnunetJob> nnunet;  // instead of PREPARED for a model imported from nnU-Net
+  std::shared_ptr<GroupJob> group;    // instead of PREPARED for a model group (TotalSegmentator)
   // Infer's, on the prepared grid: the label map (segmentation), or class probabilities and, for 2-D
   // classifiers, the explanation.
   LabelImage::Pointer label_map;
@@ -62,11 +64,16 @@ class ModelRunner {
   void FinishClassification(const SeriesContext& series, ModelJob& job, SeriesAnalysis& analysis) const;
 
   // Whether JOB has an input (or Infer's output) to go on with.
-  static bool Pending(const ModelJob& job) { return job.prepared || job.nnunet; }
+  static bool Pending(const ModelJob& job) { return job.prepared || job.nnunet || job.group; }
+  // The manifest of model M: a group's own, else its package's.
+  const model::Manifest& ManifestOf(size_t m) const { return groups_[m] ? groups_[m]->Manifest() : models_[m].Manifest(); }
+  size_t IndexOf(const ModelJob& job) const { return static_cast<size_t>(job.model - models_.data()); }
 
   RunSettings settings_;
   std::vector<inference::LoadedModel> models_;
   std::vector<std::unique_ptr<NnunetModel>> nnunet_;  // per model: set for those imported from nnU-Net
+  // Per model: set for a model group, whose first part's package stands in MODELS_ (loaded and checked).
+  std::vector<std::unique_ptr<ModelGroup>> groups_;
 };
 
 }  // namespace medpipe::cli

@@ -61,6 +61,20 @@ unsigned NnunetCpuThreads() {
   return static_cast<unsigned>(std::max(1, at::get_num_threads()));
 }
 
+LabelImage::Pointer LabelImageOn(const Image3D& grid, const std::vector<uint8_t>& labels) {
+  auto image = LabelImage::New();
+  image->SetRegions(grid.GetLargestPossibleRegion());
+  image->SetSpacing(grid.GetSpacing());
+  image->SetOrigin(grid.GetOrigin());
+  image->SetDirection(grid.GetDirection());
+  image->Allocate();
+  if (labels.size() != image->GetLargestPossibleRegion().GetNumberOfPixels())
+    throw InternalError("labels on the series' grid", std::to_string(labels.size()) + " labels for " +
+                                                          std::to_string(image->GetLargestPossibleRegion().GetNumberOfPixels()) + " voxels");
+  std::copy(labels.begin(), labels.end(), image->GetBufferPointer());
+  return image;
+}
+
 NnunetModel::NnunetModel(const model::Manifest& manifest, torch::Device device, std::optional<double> tile_step_size)
     : manifest_(manifest), plan_(nnunet::ReadNnunetPlan(manifest.directory)), device_(device) {
   if (tile_step_size) plan_.inference.tile_step_size = *tile_step_size;
@@ -117,15 +131,8 @@ void NnunetModel::Infer(NnunetJob& job, int64_t tile_batch, nlohmann::json& repo
 }
 
 LabelImage::Pointer NnunetModel::Finish(const NnunetJob& job, const Image3D& grid) const {
-  std::vector<uint8_t> labels = Labels(job);
-  auto image = LabelImage::New();
-  image->SetRegions(grid.GetLargestPossibleRegion());
-  image->SetSpacing(grid.GetSpacing());
-  image->SetOrigin(grid.GetOrigin());
-  image->SetDirection(grid.GetDirection());
-  image->Allocate();
+  auto image = LabelImageOn(grid, Labels(job));
   const auto size = grid.GetLargestPossibleRegion().GetSize();
-  std::copy(labels.begin(), labels.end(), image->GetBufferPointer());
   if (job.rows_reversed)
     ReverseRows(image->GetBufferPointer(), static_cast<int64_t>(size[2]), static_cast<int64_t>(size[1]),
                 static_cast<int64_t>(size[0]));

@@ -22,6 +22,9 @@ namespace medpipe::cli {
 // set by the rule of the other models' inference.
 unsigned NnunetCpuThreads();
 
+// LABELS (ITK's buffer order, one per voxel) as a label image on GRID's geometry.
+LabelImage::Pointer LabelImageOn(const Image3D& grid, const std::vector<uint8_t>& labels);
+
 // One series on its way through an nnU-Net model.
 struct NnunetJob {
   nnunet::PreparedCase prepared;

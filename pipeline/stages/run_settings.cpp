@@ -4,6 +4,7 @@
 
 #include "medpipe/core/error.h"
 #include "medpipe/model/manifest.h"
+#include "stages/model_group.h"
 
 namespace po = boost::program_options;
 
@@ -48,7 +49,13 @@ RunSettings RunSettingsOf(const po::variables_map& vm) {
   settings.outputs = ParseOutputTypes(vm["output-types"].as<std::string>());
   settings.deidentify = vm["deidentify"].as<bool>();
   settings.refuse_gantry_tilt = vm["refuse-gantry-tilt"].as<bool>();
-  for (const auto& directory : settings.models) model::LoadManifest(directory);  // a bad manifest stops the run now
+  for (const auto& directory : settings.models) {  // a bad manifest stops the run now
+    if (IsModelGroup(directory)) {
+      ReadModelGroup(directory);
+    } else {
+      model::LoadManifest(directory);
+    }
+  }
   return settings;
 }
 

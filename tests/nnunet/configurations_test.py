@@ -14,7 +14,8 @@ The CT 3d_lowres folder also has a crossval_results_folds_0/postprocessing.json 
 steps): the reference applies them with scipy.ndimage.label, they must change its labels, and the manifest must
 record them. That model is imported with --segment-attributes tests/nnunet/ctorgans_segment_attributes.json (dcmqi
 metainfo) and also run on the DICOM series the CT input was converted from: its mask is compared in world space,
-its SEG must carry the file's category/type/modifier codes per segment (pydicom) and pass dciodvfy. A metainfo
+its SEG must carry the file's category/type/modifier codes per segment and its RTSTRUCT the category/type per
+ROI (pydicom), both passing dciodvfy. A metainfo
 file that leaves a label out is refused, naming it, with nothing left behind.
 Exit 0 pass, 1 fail, 77 reference data absent.
 
@@ -171,6 +172,15 @@ def segment_codes(seg_file):
     return codes
 
 
+def roi_codes(rtstruct_file):
+    """{ROI observation label: (category, type)} of an RTSTRUCT, each code as (value, scheme, meaning)."""
+    import pydicom
+    code = lambda item: (item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning)  # noqa: E731
+    return {o.ROIObservationLabel: (code(o.SegmentedPropertyCategoryCodeSequence[0]),
+                                    code(o.RTROIIdentificationCodeSequence[0]))
+            for o in pydicom.dcmread(rtstruct_file).RTROIObservationsSequence}
+
+
 def expected_codes(attributes, package):
     """What the SEG should say per label name: the metainfo's codes."""
     with open(attributes) as f:
@@ -217,19 +227,26 @@ def check_dicom_seg(medpipe, data, package, reference_file, attributes, work, na
     inputs = os.path.join(work, f"in_dicom_{name}")
     copy_with_identifiers(series, os.path.join(inputs, "example_ct_dicom"))
     out = os.path.join(work, f"out_dicom_{name}")
-    masks = list(run_model(medpipe, package, inputs, out, "nifti,seg").values())
+    masks = list(run_model(medpipe, package, inputs, out, "nifti,seg,rtstruct").values())
     segs = glob.glob(os.path.join(out, "studies", "**", "*_seg.dcm"), recursive=True)
-    if len(masks) != 1 or len(segs) != 1:
-        print(f"FAIL {name} DICOM: {len(masks)} mask(s), SEG files {segs}")
+    rtstructs = [f for f in glob.glob(os.path.join(out, "studies", "**", "*.dcm"), recursive=True) if f not in segs]
+    if len(masks) != 1 or len(segs) != 1 or len(rtstructs) != 1:
+        print(f"FAIL {name} DICOM: {len(masks)} mask(s), SEG files {segs}, RTSTRUCT files {rtstructs}")
         return False
     figures = world_compare(masks[0][0], reference_file)
     codes, expected = segment_codes(segs[0]), expected_codes(attributes, package)
     present = {label: expected[label] for label in codes}
-    validator = run(["dciodvfy", segs[0]])
-    errors = [line for line in (validator.stdout + validator.stderr).splitlines() if line.startswith("Error")]
-    passed = passes(figures) and codes == present and len(codes) > 0 and not errors
+    rois = roi_codes(rtstructs[0])
+    rois_expected = {label: expected[label][:2] for label in rois}
+    errors = []
+    for dicom_file in (segs[0], rtstructs[0]):
+        validator = run(["dciodvfy", dicom_file])
+        errors += [line for line in (validator.stdout + validator.stderr).splitlines() if line.startswith("Error")]
+    passed = passes(figures) and codes == present and len(codes) > 0 and rois == rois_expected and len(rois) > 0 \
+        and not errors
     print(f"{'ok  ' if passed else 'FAIL'} {name} example_ct_dicom (DICOM) vs the reference: {summary(figures)}; "
-          f"SEG segments {sorted(codes)} with the metainfo's codes: {codes == present}; dciodvfy errors {errors}")
+          f"SEG segments {sorted(codes)} with the metainfo's codes: {codes == present}; RTSTRUCT ROIs {sorted(rois)} "
+          f"with them: {rois == rois_expected}; dciodvfy errors {errors}")
     if codes != present:
         print(f"  SEG {codes}\n  expected {present}")
     return passed

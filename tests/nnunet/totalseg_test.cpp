@@ -18,25 +18,6 @@ Grid3 GridOf(const Array4& array) {
   return {array.Shape(), {array.Values().begin(), array.Values().end()}};
 }
 
-// The NIfTI file PATH as medpipe reads it: ITK's buffer and the affine of its geometry.
-OrientedGrid ReadOriented(const std::string& path) {
-  const auto image = ReadNifti(path);
-  const auto size = image->GetLargestPossibleRegion().GetSize();
-  OrientedGrid oriented;
-  oriented.grid.shape = {static_cast<int64_t>(size[2]), static_cast<int64_t>(size[1]), static_cast<int64_t>(size[0])};
-  oriented.grid.values.assign(image->GetBufferPointer(), image->GetBufferPointer() + VoxelCount(oriented.grid.shape));
-  std::array<double, 3> origin{};
-  std::array<std::array<double, 3>, 3> direction{};
-  Spacing3 spacing{};
-  for (int r = 0; r < 3; ++r) {
-    origin[r] = image->GetOrigin()[r];
-    spacing[r] = image->GetSpacing()[r];
-    for (int c = 0; c < 3; ++c) direction[r][c] = image->GetDirection()[r][c];
-  }
-  oriented.affine = RasAffine(origin, direction, spacing);
-  return oriented;
-}
-
 void ExpectAffineNear(const Affine4& affine, const nlohmann::json& expected, double tolerance) {
   for (int r = 0; r < 4; ++r)
     for (int c = 0; c < 4; ++c) EXPECT_NEAR(affine[r][c], expected[r][c].get<double>(), tolerance) << "affine[" << r << "][" << c << "]";
@@ -69,7 +50,7 @@ class NnunetTotalSegmentatorSteps : public ReferenceTest {
       const std::string name = job["name"];
       SCOPED_TRACE(name);
       const nlohmann::json& result = results[name];
-      const OrientedGrid source = ReadOriented(result["source"]);
+      const OrientedGrid source = OrientedGridOf(*ReadNifti(result["source"].get<std::string>()));
       const OrientedGrid canonical = ToClosestCanonical(source);
       EXPECT_EQ(Agree(canonical.grid, GridOf(Load(name + "_canonical"))).differing, 0);
       ExpectAffineNear(canonical.affine, result["canonical_affine"], 1e-4);

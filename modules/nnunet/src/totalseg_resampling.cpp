@@ -106,6 +106,23 @@ Affine4 RasAffine(const std::array<double, 3>& origin, const std::array<std::arr
   return affine;
 }
 
+OrientedGrid OrientedGridOf(const Image3D& image) {
+  const auto size = image.GetLargestPossibleRegion().GetSize();
+  OrientedGrid oriented;
+  oriented.grid.shape = {static_cast<int64_t>(size[2]), static_cast<int64_t>(size[1]), static_cast<int64_t>(size[0])};
+  oriented.grid.values.assign(image.GetBufferPointer(), image.GetBufferPointer() + VoxelCount(oriented.grid.shape));
+  std::array<double, 3> origin{};
+  std::array<std::array<double, 3>, 3> direction{};
+  Spacing3 spacing{};
+  for (int r = 0; r < 3; ++r) {
+    origin[r] = image.GetOrigin()[r];
+    spacing[r] = image.GetSpacing()[r];
+    for (int c = 0; c < 3; ++c) direction[r][c] = image.GetDirection()[r][c];
+  }
+  oriented.affine = RasAffine(origin, direction, spacing);
+  return oriented;
+}
+
 AxisOrientation ClosestRasAxes(const Affine4& affine) {
   vnl_matrix_fixed<double, 3, 3> rs;
   for (int c = 0; c < 3; ++c) {

@@ -6,6 +6,7 @@
 // fastest in memory, i.e. a Grid3 of shape {nk, nj, ni} holding ITK's buffer.
 #include <array>
 
+#include "medpipe/core/volume.h"
 #include "medpipe/nnunet/spline_zoom.h"
 
 namespace medpipe::nnunet {
@@ -30,6 +31,9 @@ struct OrientedGrid {
 // of voxel axis c) and SPACING (mm along i, j, k).
 Affine4 RasAffine(const std::array<double, 3>& origin, const std::array<std::array<double, 3>, 3>& direction,
                   const Spacing3& spacing);
+
+// IMAGE's voxels (ITK's buffer) and the affine of its geometry.
+OrientedGrid OrientedGridOf(const Image3D& image);
 
 // The closest RAS axis of each voxel axis of AFFINE (nearest orthogonal matrix, axes taken greedily).
 AxisOrientation ClosestRasAxes(const Affine4& affine);
