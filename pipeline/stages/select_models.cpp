@@ -98,7 +98,17 @@ std::vector<std::string> SelectionLines(const dicom::Study& study, const std::ve
       if (why.empty()) reads += (reads.empty() ? "" : ", ") + manifest.name;
       else skips += "; " + manifest.name + " skips it (" + why + ")";
     }
-    lines.push_back(line + "read by " + (reads.empty() ? "no model" : reads) + skips);
+    std::string volume;
+    if (series.VolumeCount() > 1 && !reads.empty()) {
+      try {
+        const VolumeChoice choice = ChooseVolume(series, manifests);
+        volume = " (volume " + std::to_string(choice.index) + " of " + std::to_string(series.VolumeCount()) + ", " +
+                 choice.model + "'s input.volume " + choice.rule + ")";
+      } catch (const DicomError& error) {
+        volume = " (fails: " + std::string(error.what()) + ")";
+      }
+    }
+    lines.push_back(line + "read by " + (reads.empty() ? "no model" : reads) + volume + skips);
   }
   return lines;
 }

@@ -103,6 +103,13 @@ with tempfile.TemporaryDirectory() as work:
           series["volume"].get("volume_index") == 1 and "error" not in first and first.get("labels") and
           "input.volume first" in second.get("error", ""))
 
+with tempfile.TemporaryDirectory() as work:
+    package(os.path.join(work, "m"), {"b_value": 1000})
+    dry = subprocess.run([medpipe, "run", os.path.join(case, "001"), os.path.join(work, "out"), "--model",
+                          os.path.join(work, "m"), "--dry-run"], capture_output=True, text=True).stdout
+    print("dry run:", dry.strip().splitlines()[-1] if dry.strip() else "")
+    check("--dry-run names the volume the rule picks", "volume 1 of 2, dwi_reader's input.volume b_value 1000" in dry)
+
 for rule, expected in (({"b_value": 500}, "b_value 500"), ({"index": 2}, "index 2")):
     with tempfile.TemporaryDirectory() as work:
         series, _ = run(rule, work)
