@@ -302,7 +302,19 @@ TEST_F(XrayOverlayTest, BannerCarriesTheTextAndTheHeatMapColoursOnlyWhereItIsHot
   const cv::Mat plain = cv::imread((dir_ / "plain.png").string(), cv::IMREAD_COLOR);
   const cv::Mat heat = cv::imread((dir_ / "heat.png").string(), cv::IMREAD_COLOR);
   ASSERT_FALSE(plain.empty());
-  ASSERT_EQ(plain.size(), heat.size());
+  ASSERT_EQ(plain.cols, heat.cols);
+  ASSERT_GT(heat.rows, plain.rows + 40) << "the heat map's colour scale goes below the picture";
+  // The scale's bar runs from JET's dark blue (0) to dark red (1) left to right, its numbers below it.
+  const cv::Mat scale = heat.rowRange(plain.rows, heat.rows);
+  int bar_row = -1;
+  for (int y = 0; y < scale.rows && bar_row < 0; ++y)
+    if (scale.at<cv::Vec3b>(y, 12)[0] > 100 && scale.at<cv::Vec3b>(y, 12)[2] < 30) bar_row = y;
+  ASSERT_GE(bar_row, 0);
+  const cv::Vec3b cold = scale.at<cv::Vec3b>(bar_row + 2, 11), hot = scale.at<cv::Vec3b>(bar_row + 2, 10 + 511);
+  EXPECT_GT(cold[0], 100);  // BGR: blue
+  EXPECT_LT(cold[2], 30);
+  EXPECT_GT(hot[2], 100);   // red
+  EXPECT_LT(hot[0], 30);
   // 400 rows of 0.5 mm fitted to 1000 px: 2.5 px per pixel, 750 px wide, under the banner.
   EXPECT_EQ(plain.cols, 750);
   const int banner = plain.rows - 1000;

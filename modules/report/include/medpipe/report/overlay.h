@@ -52,12 +52,14 @@ MontageLayout WriteVolumeOverlay(const Image3D& image, const LabelImage* labels,
 
 // An X-ray (a single-slice image) as acquired, windowed to its 1st-99th percentile, its longer side
 // fitted to 1000 px, under a banner holding LINES (e.g. "pneumonia 0.83 (threshold 0.50): positive");
-// when HEATMAP (IMAGE's grid, values 0..1) is given, a JET heat map blended at 40 % times each pixel's heat.
+// when HEATMAP (IMAGE's grid, values 0..1) is given, a JET heat map blended at 40 % times each pixel's heat,
+// and its colour scale (0 to 1, with numbers) below the picture.
 // Writes PATH; throws IoError when it cannot be written.
 void WriteXrayOverlay(const Image3D& image, const std::vector<std::string>& lines, const Image3D* heatmap,
                       const std::filesystem::path& path);
 
-// HEATMAP (a single-slice image, values 0..1) alone in JET colours, its longer side fitted to 1000 px.
+// HEATMAP (a single-slice image, values 0..1) alone in JET colours, its longer side fitted to 1000 px, with
+// its colour scale (0 to 1, with numbers) below.
 // Writes PATH; throws IoError when it cannot be written.
 void WriteHeatmapPng(const Image3D& heatmap, const std::filesystem::path& path);
 
