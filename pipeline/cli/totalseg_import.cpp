@@ -38,6 +38,7 @@ const std::map<std::string, TotalSegmentatorTask>& Tasks() {
   static const std::map<std::string, TotalSegmentatorTask> tasks{
       {"total", {{291, 292, 293, 294, 295}, "nnUNetTrainerNoMirroring", 1.5, 0.8, "Apache-2.0"}},
       {"total_fast", {{297}, "nnUNetTrainer_4000epochs_NoMirroring", 3.0, 0.5, "Apache-2.0"}},
+      {"total_fastest", {{298}, "nnUNetTrainer_4000epochs_NoMirroring", 6.0, 0.5, "Apache-2.0"}},
   };
   return tasks;
 }
@@ -101,7 +102,7 @@ int TotalSegmentatorImportCommand(const std::vector<std::string>& args) {
       ("weights", po::value<std::string>()->required(), "TotalSegmentator's nnU-Net results folder "
        "(~/.totalsegmentator/nnunet/results), holding DatasetNNN_* folders")
       ("out", po::value<std::string>()->required(), "the group folder to write (must not exist, or be empty)")
-      ("task", po::value<std::string>()->default_value("total"), "total (5 parts, 1.5 mm) or total_fast (3 mm)")
+      ("task", po::value<std::string>()->default_value("total"), "total (5 parts, 1.5 mm), total_fast (3 mm) or total_fastest (6 mm)")
       ("parts", po::value<std::string>(), "dataset ids to group instead of the task's, in merge order (e.g. 291,292)")
       ("name", po::value<std::string>(), "group name (default: the task's)");
   po::positional_options_description positional;
@@ -112,7 +113,7 @@ int TotalSegmentatorImportCommand(const std::vector<std::string>& args) {
   const std::string task_name = vm["task"].as<std::string>();
   const auto found = Tasks().find(task_name);
   if (found == Tasks().end())
-    throw ConfigError("--task", "is '" + task_name + "'; expected total or total_fast (other TotalSegmentator tasks "
+    throw ConfigError("--task", "is '" + task_name + "'; expected total, total_fast or total_fastest (other TotalSegmentator tasks "
                                 "crop to organs or post-process first, which medpipe does not reproduce yet)");
   const TotalSegmentatorTask& task = found->second;
   const std::vector<int> ids = vm.count("parts") ? ParseIds(vm["parts"].as<std::string>()) : task.datasets;

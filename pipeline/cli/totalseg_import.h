@@ -4,7 +4,7 @@
 
 namespace medpipe::cli {
 
-// `medpipe model import totalsegmentator WEIGHTS_DIR --out DIR [--task total|total_fast] [--parts ID,...]`
+// `medpipe model import totalsegmentator WEIGHTS_DIR --out DIR [--task total|total_fast|total_fastest] [--parts ID,...]`
 // (ARGS after "import"): a model group (stages/model_group.h) from the nnU-Net results folders that
 // TotalSegmentator downloads (WEIGHTS_DIR/DatasetNNN_*/TRAINER__nnUNetPlans__3d_fullres/fold_0): each part
 // imported as `medpipe model import nnunet` does, fold 0, under DIR/parts/, and group.json with the
