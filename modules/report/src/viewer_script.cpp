@@ -143,15 +143,26 @@ constexpr const char* kViewerScript = R"JS(
     const setHeatOpacity = () => {
       if (heat) nv.setOpacity(indexOf(heat), part('heat-toggle').checked ? part('heat-opacity').value / 100 : 0);
     };
+    // NiiVue sizes the crosshair in voxels (thick bars over a small crop shown large): keep it near 1.5
+    // screen pixels for the layout and zoom shown.
+    const fitCrosshair = () => {
+      const tile = nv.screenSlices[0];
+      if (config.flat || !tile) return;
+      const pixelsPerMm = tile.leftTopWidthHeight[2] / Math.abs(tile.fovMM[0]);
+      const voxelMm = Math.min(...image.pixDims.slice(1, 4));
+      nv.setCrosshairWidth(Math.min(1, 1.5 / (voxelMm * pixelsPerMm)));
+    };
     const zoom = factor => {
       const [x, y, z, scale] = nv.scene.pan2Dxyzmm;
       nv.setPan2Dxyzmm(factor ? [x, y, z, scale * factor] : [0, 0, 0, 1]);
+      fitCrosshair();
     };
 
     if (!config.flat) {
       part('layout').addEventListener('change', () => {
         const layout = part('layout').value;
         nv.setSliceType(kLayouts[layout]);
+        fitCrosshair();
         if (layout in kAxes) part('plane').value = layout;
         show();
       });
@@ -199,6 +210,8 @@ constexpr const char* kViewerScript = R"JS(
     }
     if (config.flat) nv.setCrosshairWidth(0);
     nv.setSliceType(config.flat ? kLayouts.axial : kLayouts.multiplanar);
+    fitCrosshair();
+    new ResizeObserver(fitCrosshair).observe(part('canvas'));
     setWindow(config.default_window);
     layers.forEach(setLayerOpacity);
     setHeatOpacity();
