@@ -16,6 +16,8 @@ set -euo pipefail
 build=$(realpath "$1"); device=${2:-cuda}
 x=${3:-512} y=${4:-512} z=${5:-300} patch=${6:-128} batch=${7:-2} precisions=${8:-fp32 bf16 fp16}
 python=${PYTHON:-python3}
+# A python3 first on PATH without torch (a virtual environment) would stop the run after the build.
+if [ -z "${PYTHON:-}" ] && ! "$python" -c 'import torch' 2> /dev/null; then python=/usr/bin/python3; fi
 cd "$(dirname "$0")/.."
 model=$(mktemp -d)/bench-unet3d
 trap 'rm -rf "$(dirname "$model")"' EXIT
