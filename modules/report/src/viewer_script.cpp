@@ -67,7 +67,10 @@ constexpr const char* kViewerScript = R"JS(
     const drag = niivue.DRAG_MODE;
     const nv = new niivue.Niivue({backColor: [0, 0, 0, 1], crosshairColor: [1, 1, 0, 1], isRadiologicalConvention: true,
                                   logLevel: 'warn', dragModePrimary: config.flat ? drag.windowing : drag.crosshair,
-                                  dragMode: drag.windowing, isOrientationTextVisible: !config.flat});
+                                  dragMode: drag.windowing, isOrientationTextVisible: !config.flat,
+                                  // the three planes in a row, no 3-D render: NiiVue's automatic layout put a thin CT's
+                                  // coronal and sagittal in clipped strips above the axial, beside a render tile
+                                  multiplanarShowRender: niivue.SHOW_RENDER.NEVER, multiplanarLayout: niivue.MULTIPLANAR_TYPE.ROW});
     await nv.attachToCanvas(part('canvas'));
     const image = await niivue.NVImage.loadFromBase64({base64: data.image, name: config.key + '.nii.gz'});
     nv.addVolume(image);
