@@ -238,15 +238,20 @@ def check_dicom_seg(medpipe, data, package, reference_file, attributes, work, na
     present = {label: expected[label] for label in codes}
     rois = roi_codes(rtstructs[0])
     rois_expected = {label: expected[label][:2] for label in rois}
+    # dcmqi's "Anatomical Structure" (SCT 123037004) makes an ORGAN, as medpipe's own 91723000 does.
+    import pydicom
+    interpreted = {o.ROIObservationLabel: o.RTROIInterpretedType
+                   for o in pydicom.dcmread(rtstructs[0]).RTROIObservationsSequence}
+    organs = all(interpreted[label] == ("ORGAN" if rois[label][0][0] == "123037004" else "") for label in rois)
     errors = []
     for dicom_file in (segs[0], rtstructs[0]):
         validator = run(["dciodvfy", dicom_file])
         errors += [line for line in (validator.stdout + validator.stderr).splitlines() if line.startswith("Error")]
     passed = passes(figures) and codes == present and len(codes) > 0 and rois == rois_expected and len(rois) > 0 \
-        and not errors
+        and organs and not errors
     print(f"{'ok  ' if passed else 'FAIL'} {name} example_ct_dicom (DICOM) vs the reference: {summary(figures)}; "
           f"SEG segments {sorted(codes)} with the metainfo's codes: {codes == present}; RTSTRUCT ROIs {sorted(rois)} "
-          f"with them: {rois == rois_expected}; dciodvfy errors {errors}")
+          f"with them: {rois == rois_expected}, anatomical ones ORGAN: {organs}; dciodvfy errors {errors}")
     if codes != present:
         print(f"  SEG {codes}\n  expected {present}")
     return passed

@@ -31,9 +31,7 @@ DSRCodedEntryValue Coded(const model::Code& code) {
 
 // A label whose category is "Anatomical Structure" names a body part: that is where it was found.
 bool NamesAnatomy(const model::Label& label) {
-  const model::Code& category = CategoryOf(label);
-  return (category.scheme == "SCT" && category.value == "91723000") ||
-         (category.scheme == "SRT" && category.value == "T-D000A");
+  return model::IsAnatomicalCategory(CategoryOf(label));
 }
 
 // The series the findings were computed on, each once, in order of first appearance (several models

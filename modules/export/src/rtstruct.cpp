@@ -150,8 +150,7 @@ void SetCode(Item& item, const model::Code& code, const std::string& where, cons
 // ORGAN. The list has no term for the rest of what a model segments (a lesion is no GTV until a
 // clinician makes it one), so that is left empty, as the type 2 attribute allows.
 std::string InterpretedType(const model::Label& label) {
-  const model::Code& category = CategoryOf(label);
-  return category.value == "91723000" && category.scheme == "SCT" ? "ORGAN" : "";
+  return model::IsAnatomicalCategory(CategoryOf(label)) ? "ORGAN" : "";
 }
 
 // The label's codes say what the ROI is; who interpreted it (type 2) is left empty for a model.

@@ -127,8 +127,8 @@ std::array<double, 2> ReadNormalRange(const Reader& reader, const json& node, co
 
 // Anatomical structures must say their side, or that they have none or that it is unknown: a default
 // would be a guess. Other labels (lesions, tissue) default to unpaired.
-Laterality ReadLaterality(const Reader& reader, const json& item, const std::string& at) {
-  const bool anatomical = !item.contains("category") || item.at("category").value("code", "") == "91723000";
+Laterality ReadLaterality(const Reader& reader, const json& item, const std::string& at, const Code& category) {
+  const bool anatomical = category.value.empty() || IsAnatomicalCategory(category);
   if (!item.contains("laterality")) {
     if (anatomical && item.contains("type"))
       reader.Fail(at + "laterality", "is missing: an anatomical structure says unpaired, left, right or unknown");
@@ -168,7 +168,7 @@ std::vector<Label> ReadLabels(const Reader& reader, const json& output, Task tas
       if (item.contains("category")) label.category = ReadCode(reader, item.at("category"), at + "category");
       if (item.contains("type")) label.type = ReadCode(reader, item.at("type"), at + "type");
       if (item.contains("modifier")) label.modifier = ReadCode(reader, item.at("modifier"), at + "modifier");
-      label.laterality = ReadLaterality(reader, item, at);
+      label.laterality = ReadLaterality(reader, item, at, label.category);
       if (item.contains("normal_range_ml"))
         label.normal_range_ml = ReadNormalRange(reader, item.at("normal_range_ml"), at + "normal_range_ml");
     } else if (item.contains("normal_range_ml")) {

@@ -12,8 +12,8 @@
 // no voxels added along the contours. Masks read back voxel for voxel when the reference grid is the
 // mask grid; a reader that ORs a slice's contours (plastimatch's default) fills holes.
 //
-// Each ROI's RTROIInterpretedType (PS3.3 C.8.8.8.1) is ORGAN when its label's category is SCT 91723000
-// "Anatomical Structure" (the default), and empty otherwise (a lesion is no GTV until a clinician makes
+// Each ROI's RTROIInterpretedType (PS3.3 C.8.8.8.1) is ORGAN when its label's category is Anatomical Structure
+// (model::IsAnatomicalCategory; the default), and empty otherwise (a lesion is no GTV until a clinician makes
 // it one).
 #include <filesystem>
 #include <string>

@@ -36,6 +36,13 @@ struct Code {
   std::string value, scheme, meaning;
 };
 
+// "Anatomical Structure" as a segment category (CID 7150): SCT 123037004 as dcmqi and TotalSegmentator
+// write it, SCT 91723000 as older tools and medpipe's own manifests do, SRT T-D000A before SNOMED CT.
+inline bool IsAnatomicalCategory(const Code& category) {
+  return (category.scheme == "SCT" && (category.value == "123037004" || category.value == "91723000")) ||
+         (category.scheme == "SRT" && category.value == "T-D000A");
+}
+
 // Which side of the body a label's structure is on. Paired organs say it, or say that the model
 // cannot tell (a crop around one hippocampus), so that no reader takes two sides for one structure.
 enum class Laterality {
