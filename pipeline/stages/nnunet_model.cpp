@@ -45,12 +45,8 @@ torch::jit::Module LoadFoldLogits(const model::Manifest& manifest, torch::Device
   module.eval();
   if (!module.find_method("fold_logits"))
     throw ModelError(file, "has no fold_logits(x) method; re-import the nnU-Net model with `medpipe model import nnunet`");
-  if (device.is_cuda()) return module;
-  try {
-    return torch::jit::optimize_for_inference(module, {"fold_logits"});  // oneDNN-prepacked, as LoadedModel does
-  } catch (const std::exception&) {
-    return module;
-  }
+  // On the CPU, the form LoadedModel runs too: frozen, transposed convolutions rewritten, oneDNN-prepacked.
+  return device.is_cuda() ? module : inference::CpuModule(module, inference::Precision::Fp32, "fold_logits");
 }
 
 }  // namespace

@@ -156,15 +156,16 @@ int ReplaceStridedTransposedConvolutions(torch::jit::Graph& graph) {
   return replaced;
 }
 
-torch::jit::Module CpuModule(const torch::jit::Module& saved, Precision precision) {
+torch::jit::Module CpuModule(const torch::jit::Module& saved, Precision precision, const std::string& method) {
   try {
     torch::jit::Module module = saved.clone();
     module.eval();
     if (precision == Precision::Bf16) module.to(torch::kBFloat16);
-    auto frozen = torch::jit::freeze(module);
-    ReplaceStridedTransposedConvolutions(*frozen.get_method("forward").graph());
+    const std::vector<std::string> other_methods = method == "forward" ? std::vector<std::string>{} : std::vector<std::string>{method};
+    auto frozen = torch::jit::freeze(module, other_methods);
+    ReplaceStridedTransposedConvolutions(*frozen.get_method(method).graph());
     // bf16 graphs stay on LibTorch's convolutions, which call oneDNN for bf16 themselves.
-    return precision == Precision::Bf16 ? frozen : torch::jit::optimize_for_inference(frozen);
+    return precision == Precision::Bf16 ? frozen : torch::jit::optimize_for_inference(frozen, other_methods);
   } catch (const std::exception&) {
     if (precision != Precision::Fp32) throw;
     return saved;

@@ -1,5 +1,7 @@
 #pragma once
 // The form of a TorchScript module that runs fastest on the CPU (docs/benchmarks.md, issue 26).
+#include <string>
+
 #include <torch/script.h>
 
 #include "medpipe/inference/settings.h"
@@ -15,9 +17,10 @@ bool CpuHasAmxBf16();
 
 // SAVED (float32, on the CPU, not modified) frozen for inference in PRECISION (Fp32 or Bf16):
 // transposed convolutions whose stride equals their kernel become a 1x1 convolution and a voxel
-// shuffle, then oneDNN-prepacked convolutions where LibTorch applies them (fp32). A module that
-// cannot be frozen runs as it is, in fp32.
-torch::jit::Module CpuModule(const torch::jit::Module& saved, Precision precision);
+// shuffle, then oneDNN-prepacked convolutions where LibTorch applies them (fp32). METHOD is the one
+// the caller runs (an imported nnU-Net model's fold_logits); it is kept and rewritten like forward.
+// A module that cannot be frozen runs as it is, in fp32.
+torch::jit::Module CpuModule(const torch::jit::Module& saved, Precision precision, const std::string& method = "forward");
 
 // Transposed convolutions (2-D and 3-D) in GRAPH with constant weights, stride equal to the kernel,
 // no padding, dilation 1 and one group, replaced by the equivalent 1x1 convolution to
