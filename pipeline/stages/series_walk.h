@@ -12,7 +12,8 @@ namespace medpipe::cli {
 using SeriesLoaded = std::function<void(const dicom::Series&, DecodedSeries&)>;
 // FAILURE.message is the sentence for people ("error" in result.json), the rest is for programs.
 using SeriesFailed = std::function<void(const dicom::Series&, const Failure& failure)>;
-// Which volume of a 4-D series to decode; may throw, which fails the series.
+// Which volume of a 4-D series to decode, called just before that series is decoded (and ON_LOADED
+// called with it); may throw, which fails the series.
 using PickVolume = std::function<size_t(const dicom::Series&)>;
 
 // Localizers, secondary captures and non-image objects: the index refuses them by design, which is

@@ -122,11 +122,11 @@ void StudyStages::Prepare(StudyInFlight& study, SeriesInFlight& series) {
 
 void StudyStages::LoadDicom(StudyInFlight& study) {
   const std::vector<model::Manifest> manifests = models_.Manifests();
+  VolumeChoice choice;  // made by the pick below, before the same series is decoded and loaded
   study.failures += ForEachSeries(
       *study.item->study, decoder_,
       [&](const dicom::Series& source, DecodedSeries& decoded) {
         SeriesInFlight& series = study.series.emplace_back();
-        const VolumeChoice choice = ChooseVolume(source, manifests);
         series.source = {&source, std::move(decoded.header), choice.index};
         series.modality = source.modality;
         series.stem = SeriesStem(source);
@@ -154,7 +154,10 @@ void StudyStages::LoadDicom(StudyInFlight& study) {
         series.result = IndexedSeries(source, false);
         RecordFailure(series.result, failure);
       },
-      [&](const dicom::Series& source) { return ChooseVolume(source, manifests).index; });
+      [&](const dicom::Series& source) {
+        choice = ChooseVolume(source, manifests);
+        return choice.index;
+      });
 }
 
 // A NIfTI file: a study of one series, which any model may read (no modality to check).
