@@ -107,19 +107,15 @@ json Labels(const json& plan) {
   const bool regions = plan.value("has_regions", false);
   std::vector<std::pair<int, std::string>> ordered;
   if (regions) {
-    const json& order = plan.at("regions_class_order");
-    size_t region = 0;
-    for (const auto& [name, value] : table.items()) {
-      if (value == 0 || value == json::array({0}) || name == "ignore") continue;
-      if (region >= order.size()) throw ModelError("nnunet.json", "has more regions than regions_class_order");
-      ordered.emplace_back(order[region++].get<int>(), name);
-    }
+    // The exporter's list, in output-channel order: `labels` is an object, whose keys nlohmann::json sorts, so the
+    // k-th region there need not be the one regions_class_order[k] paints. Named after the region that paints it.
+    for (const auto& region : plan.at("regions")) ordered.emplace_back(region.at("label").get<int>(), region.at("name"));
   } else {
     const json ignore = plan.value("ignore_label", json());
     for (const auto& [name, value] : table.items())
       if (value.is_number_integer() && value != 0 && value != ignore) ordered.emplace_back(value.get<int>(), name);
-    std::sort(ordered.begin(), ordered.end());
   }
+  std::sort(ordered.begin(), ordered.end());
   for (size_t i = 0; i < ordered.size(); ++i)
     labels.push_back({{"value", ordered[i].first}, {"name", ordered[i].second}, {"colour", kColours[i % kColours.size()]}});
   return labels;

@@ -233,18 +233,26 @@ def label_info(dataset: dict) -> dict:
         order = dataset.get("regions_class_order")
         if order is None:
             raise ResultsError("dataset.json defines regions but no regions_class_order")
-        # Each non-background, non-ignore region is one sigmoid output channel.
-        regions = [v for k, v in labels.items() if k not in ("background", "ignore")]
+        # LabelManager._get_regions: each entry but 'ignore' and background (0 or only 0s) is one sigmoid output
+        # channel, in dataset.json's order; regions_class_order[i] is the label painted where channel i > 0.5.
+        regions = [{"name": k, "labels": [int(x) for x in (v if isinstance(v, (list, tuple)) else [v])]}
+                   for k, v in labels.items() if k != "ignore"]
+        regions = [region for region in regions if set(region["labels"]) != {0}]
+        if len(order) != len(regions):
+            raise ResultsError(f"dataset.json has {len(regions)} regions but regions_class_order {order} has "
+                               f"{len(order)} entries")
+        for region, label in zip(regions, order):
+            region["label"] = int(label)
         heads, activation = len(regions), "sigmoid"
     else:
-        order = None
+        order, regions = None, None
         values = sorted({int(v) if not isinstance(v, (list, tuple)) else int(v[0])
                          for k, v in labels.items() if k != "ignore"})
         if values != list(range(len(values))):
             raise ResultsError(f"dataset.json labels {values} are not consecutive from 0")
         heads, activation = len(values), "softmax"
-    return {"labels": labels, "has_regions": has_regions, "regions_class_order": order, "ignore_label": ignore,
-            "num_segmentation_heads": heads, "activation": activation}
+    return {"labels": labels, "has_regions": has_regions, "regions_class_order": order, "regions": regions,
+            "ignore_label": ignore, "num_segmentation_heads": heads, "activation": activation}
 
 
 # ---------------------------------------------------------------------------------------------- postprocessing
@@ -349,6 +357,7 @@ def nnunet_description(trainer_dir: str, configuration_name: str, plans: dict, d
         "labels": labels["labels"],
         "has_regions": labels["has_regions"],
         "regions_class_order": labels["regions_class_order"],
+        "regions": labels["regions"],
         "ignore_label": labels["ignore_label"],
         "output": {"channels": labels["num_segmentation_heads"], "activation": labels["activation"],
                    "logits": "mean over folds of each fold's logits"},

@@ -14,6 +14,8 @@
 usage: tests/nnunet/make_configuration_fixture.py SOURCE_TRAINER_DIR OUT_RESULTS_DIR {2d,3d_lowres} [--seed N]
        [--postprocessing LABELS;LABELS...]   writes crossval_results_folds_0/postprocessing.json as nnU-Net's
                                              determine_postprocessing does, one step per ;-separated label list
+                                             (or JSON labels_or_regions, for region models)
+(tests/nnunet/make_region_fixture.py builds a region-based folder.)
 """
 import argparse
 import json
@@ -52,13 +54,25 @@ def checkpoint(weights: dict, trainer: str) -> dict:
 
 
 def postprocessing_json(steps: str) -> dict:
-    """postprocessing.json as determine_postprocessing saves it (the Dice figures left out)."""
+    """postprocessing.json as determine_postprocessing saves it (the Dice figures left out). A step is a label list
+    ("1,2") or labels_or_regions as JSON ("[[1, 2], [2]]": regions, tuples there, are lists in the file)."""
     kwargs = []
     for step in steps.split(";"):
+        if step.lstrip().startswith("["):
+            kwargs.append({"labels_or_regions": json.loads(step)})
+            continue
         labels = [int(v) for v in step.split(",")]
         kwargs.append({"labels_or_regions": labels if len(labels) > 1 else labels[0]})
     return {"postprocessing_fns": ["remove_all_but_largest_component_from_segmentation"] * len(kwargs),
             "postprocessing_kwargs": kwargs}
+
+
+def write_postprocessing(trainer: str, folds: str, steps: str) -> None:
+    """TRAINER/crossval_results_folds_<folds>/postprocessing.json, where find_best_configuration puts it."""
+    crossval = os.path.join(trainer, f"crossval_results_folds_{folds.replace(',', '_')}")
+    os.makedirs(crossval)
+    with open(os.path.join(crossval, "postprocessing.json"), "w") as f:
+        json.dump(postprocessing_json(steps), f, indent=1)
 
 
 def main() -> int:
@@ -90,10 +104,7 @@ def main() -> int:
         json.dump(plans, f, indent=1)
     shutil.copyfile(os.path.join(args.source, "dataset.json"), os.path.join(trainer, "dataset.json"))
     if args.postprocessing:
-        crossval = os.path.join(trainer, "crossval_results_folds_0")
-        os.makedirs(crossval)
-        with open(os.path.join(crossval, "postprocessing.json"), "w") as f:
-            json.dump(postprocessing_json(args.postprocessing), f, indent=1)
+        write_postprocessing(trainer, "0", args.postprocessing)
     print(trainer)
     return 0
 
