@@ -14,13 +14,14 @@ Checks:
   * the reference's painting is nnU-Net's LabelManager.convert_probabilities_to_segmentation (sigmoid in float32,
     > 0.5, later regions over earlier ones): on hand-made logits with a known answer, and on every case by an
     independent formulation (the last region above 0.5 wins) from its own probabilities;
-  * every hippocampus input's mask equals the reference's voxel for voxel (with the postprocessing steps applied),
-    holds both labels, and differs from what painting the regions in the other order or an argmax over the
+  * every hippocampus input's mask matches the reference's voxel for voxel (with the postprocessing steps applied;
+    configurations_test's floors: agreement >= 99.99 %, each label's Dice >= 0.999; the count is printed), holds
+    both labels, and differs from what painting the regions in the other order or an argmax over the
     region channels would give (so a region path that argmaxed or ignored the order fails);
   * the manifest records the postprocessing steps, and for "seeded" they change the reference's labels (so a run
-    without them fails); the manifest, the mask's label description and result.json name label 1 "whole" and 2 "posterior" (the
-    region that paints each; dataset.json's order, not the alphabetical one), with result.json's voxel counts
-    those of the mask.
+    without them fails); the manifest, the mask's label description and result.json name label 1 "whole" and
+    2 "posterior" (the region that paints each; dataset.json's order, not the alphabetical one), with result.json's
+    voxel counts those of the mask.
 Exit 0 pass, 1 fail, 77 reference data absent.
 
 usage: tests/nnunet/regions_test.py --medpipe BIN --data ../shared/data/nnunet
