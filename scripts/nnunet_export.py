@@ -108,6 +108,15 @@ def postprocessing_text(postprocessing) -> str:
             f"remove_all_but_largest_component_from_segmentation in order: {steps or 'no step (nothing improved)'}")
 
 
+def regions_text(regions) -> str:
+    """How a region model's channels become labels (LabelManager.convert_probabilities_to_segmentation)."""
+    if not regions:
+        return ""
+    painted = "; then ".join(f"{r['label']} where {r['name']} {r['labels']}" for r in regions)
+    return (f"\n- Region model: one sigmoid output per region, painted where > 0.5 in regions_class_order, later "
+            f"over earlier: {painted}. medpipe names each label after the region that paints it.")
+
+
 def model_card(description: dict, dataset: dict, parameters: int) -> str:
     folds = "\n".join(f"| {f['fold']} | `{f['checkpoint']}` | epoch {f['epoch']} | `{f['sha256']}` |"
                       for f in description["folds"])
@@ -119,7 +128,7 @@ Exported by `scripts/nnunet_export.py`; see `docs/nnunet-import.md`.
 
 - Dataset: {description['dataset_name']} ({dataset.get('description', 'no description in dataset.json')})
 - Reference: {dataset.get('reference', 'not stated')}
-- Channels: {json.dumps(description['channel_names'])}; labels: {labels}
+- Channels: {json.dumps(description['channel_names'])}; labels: {labels}{regions_text(description.get('regions'))}
 - Trainer `{description['trainer']}`, plans `{description['plans_identifier']}`, configuration
   `{description['configuration']}`, network `{description['network']['class'].rpartition('.')[2]}`
   ({parameters} parameters per fold), `{description['checkpoint']}`

@@ -49,9 +49,9 @@ REGIONS_CLASS_ORDER = [1, 2]
 REGION_FROM_SOFTMAX_HEADS = torch.tensor([[-1.0, 0.7, 0.3], [-0.7, -0.3, 1.0]])
 
 
-def region_dataset(dataset: dict) -> dict:
+def region_dataset(dataset: dict, heads: str) -> dict:
     region = dict(dataset, labels=REGION_LABELS, regions_class_order=REGIONS_CLASS_ORDER)
-    region["description"] = dataset.get("description", "") + " Region-based test fixture: region heads mixed from the trained softmax heads."
+    region["description"] = f"{dataset.get('description', '')} Region-based test fixture: {heads}."
     return region
 
 
@@ -91,7 +91,8 @@ def main() -> int:
     parser.add_argument("--postprocessing", default=None)
     args = parser.parse_args()
     with open(os.path.join(args.source, "dataset.json")) as f:
-        dataset = region_dataset(json.load(f))
+        dataset = region_dataset(json.load(f), "region heads mixed from the trained softmax heads" if args.seed is None
+                                 else f"untrained, nnU-Net's initialisation with seed {args.seed}")
     with open(os.path.join(args.source, "plans.json")) as f:
         plans = json.load(f)
     folder = os.path.basename(os.path.normpath(args.source))

@@ -89,7 +89,7 @@ def alternatives(probabilities, order, steps):
 
 def check_labels_named(package, mask_file, analysis):
     """manifest, the mask's label description and result.json: label value -> region name; result.json's voxel
-    counts are the mask's."""
+    counts are the mask's; the model card says how the regions are painted."""
     with open(os.path.join(package, "manifest.json")) as f:
         manifest = json.load(f)
     named = {label["value"]: label["name"] for label in manifest["output"]["labels"]}
@@ -98,10 +98,13 @@ def check_labels_named(package, mask_file, analysis):
     mask = np.asanyarray(nib.load(mask_file).dataobj)
     counted = {label["value"]: (label["name"], label["voxels"]) for label in analysis.get("labels", [])}
     expected_counts = {value: (name, int((mask == value).sum())) for value, name in EXPECTED_NAMES.items()}
+    with open(os.path.join(package, "MODEL_CARD.md")) as f:
+        carded = "1 where whole [1, 2]; then 2 where posterior [2]" in f.read()
     passed = named == EXPECTED_NAMES and described == EXPECTED_NAMES and counted == expected_counts and \
-        manifest["output"]["activation"] == "sigmoid"
+        manifest["output"]["activation"] == "sigmoid" and carded
     print(f"{'ok  ' if passed else 'FAIL'} label names: manifest {named}, label description {described}, "
-          f"result.json {counted} (mask {expected_counts}), activation {manifest['output']['activation']}")
+          f"result.json {counted} (mask {expected_counts}), activation {manifest['output']['activation']}, "
+          f"painting order in the model card: {carded}")
     return passed
 
 
