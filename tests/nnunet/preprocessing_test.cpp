@@ -2,10 +2,12 @@
 // synthetic arrays of odd shapes.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 
 #include "medpipe/core/error.h"
 #include "medpipe/nnunet/crop_to_nonzero.h"
+#include "medpipe/nnunet/nnunet_case.h"
 #include "medpipe/nnunet/nnunet_plan.h"
 #include "medpipe/nnunet/normalization.h"
 #include "medpipe/nnunet/patch_padding.h"
@@ -273,6 +275,34 @@ TEST_F(NnunetPlanTest, ErrorsNameTheFieldAndWhatWasExpected) {
   plan["has_regions"] = true;
   plan["regions_class_order"] = {1, 2};
   EXPECT_NE(Error(plan).find("'regions_class_order' is [1,2]; expected one label per output channel"), std::string::npos);
+}
+
+// Region models as nnU-Net's LabelManager.convert_probabilities_to_segmentation: where sigmoid(logit) > 0.5, channel
+// c paints regions_class_order[c], later channels over earlier (posterior outside whole is still painted). The
+// logits are float16 values there; torch.sigmoid(x) > 0.5 first holds at x = 2^-23 (compared once on every finite
+// float16 value), so 2^-24 and 0 stay background. Same spacing and shape: the resampling leaves the logits as they are.
+TEST(NnunetRegions, PaintsRegionsInRegionsClassOrder) {
+  NnunetPlan plan;
+  plan.transpose_forward = plan.transpose_backward = {0, 1, 2};
+  plan.probabilities.order = 1;
+  plan.separate_z_anisotropy_threshold = 3;
+  plan.has_regions = true;
+  plan.output_channels = 2;
+  plan.regions_class_order = {1, 2};
+  //                               both  whole  post.  neither  threshold...
+  const std::vector<float> whole = {3.0f, 3.0f, -3.0f, -3.0f, 0x1p-23f, 0x1p-24f, 0.0f};
+  const std::vector<float> posterior = {3.0f, -3.0f, 3.0f, -3.0f, -1.0f, -1.0f, 0.0f};
+  const Shape3 shape{1, 1, static_cast<int64_t>(whole.size())};
+  Array4 logits(2, shape);
+  std::copy(whole.begin(), whole.end(), logits.Channel(0));
+  std::copy(posterior.begin(), posterior.end(), logits.Channel(1));
+  PreparedCase prepared;
+  prepared.transposed_shape = shape;
+  prepared.crop = {{0, 0, 0}, shape};
+  prepared.spacing = prepared.target_spacing = {1.0, 1.0, 1.0};
+  EXPECT_EQ(LabelsFromLogits(logits, prepared, plan, 1), (std::vector<uint8_t>{2, 1, 2, 0, 1, 0, 0}));
+  plan.regions_class_order = {2, 1};
+  EXPECT_EQ(LabelsFromLogits(logits, prepared, plan, 1), (std::vector<uint8_t>{1, 2, 1, 0, 2, 0, 0}));
 }
 
 }  // namespace
