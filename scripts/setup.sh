@@ -6,7 +6,7 @@ packages=(
   clang-14 libclang-rt-14-dev
   libinsighttoolkit5-dev libdcmtk-dev dcmtk libgdcm-dev
   libopenjp2-7-dev libcharls-dev
-  libtorch-dev python3-torch python3-numpy python3-nibabel python3-scipy python3-pydicom python3-pil
+  libtorch-dev libdnnl-dev python3-torch python3-numpy python3-nibabel python3-scipy python3-pydicom python3-pil
   libopencv-dev libboost-program-options-dev nlohmann-json3-dev zlib1g-dev libcpp-httplib-dev
   libgtest-dev libgmock-dev
   dcm2niix dicom3tools plastimatch bc strace

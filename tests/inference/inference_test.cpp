@@ -13,6 +13,7 @@
 #include "medpipe/inference/cpu_module.h"
 #include "medpipe/inference/device.h"
 #include "medpipe/inference/explain.h"
+#include "medpipe/inference/onednn_network.h"
 #include "medpipe/inference/predictor.h"
 #include "medpipe/inference/sliding_window.h"
 #include "test_support.h"
@@ -285,6 +286,86 @@ def forward(self, x):
   auto frozen = torch::jit::freeze(module);
   EXPECT_EQ(ReplaceStridedTransposedConvolutions(*frozen.get_method("forward").graph()), 1);  // v's only
   EXPECT_LT((frozen.forward({input}).toTensor() - expected).abs().max().item<double>(), 1e-4);
+}
+
+// Whether GRAPH runs as one oneDNN network (and no LibTorch convolution is left in it).
+bool RunsAsOnednnNetwork(const torch::jit::Graph& graph) {
+  bool network = false;
+  for (const auto* node : graph.nodes()) {
+    if (node->kind() == c10::aten::conv3d || node->kind() == c10::aten::conv2d) return false;
+    network |= std::string(node->kind().toQualString()) == "medpipe::onednn_run";
+  }
+  return network;
+}
+
+// The shipped hippocampus U-Net (scripted: instance norms with their shape checks, in-place leaky ReLUs,
+// skips in a list, transposed convolutions, concatenations) as one oneDNN network, against LibTorch as
+// saved, for two batch sizes and two patch shapes (each its own plan).
+TEST(CpuModuleTest, OnednnNetworkComputesTheShippedUNetAsLibTorchDoes) {
+  auto saved = torch::jit::load(MEDPIPE_SOURCE_DIR "/models/hippocampus/model.pt");
+  saved.eval();
+  auto frozen = torch::jit::freeze(saved.clone());
+  std::string why_not;
+  ASSERT_TRUE(RunMethodWithOnednn(frozen, "forward", &why_not)) << why_not;
+  ASSERT_TRUE(RunsAsOnednnNetwork(*frozen.get_method("forward").graph())) << *frozen.get_method("forward").graph();
+  const auto optimised = CpuModule(saved, Precision::Fp32);
+  ASSERT_TRUE(RunsAsOnednnNetwork(*optimised.get_method("forward").graph()));
+  c10::InferenceMode inference_mode;
+  torch::manual_seed(3);
+  for (const auto& shape : {std::vector<int64_t>{2, 1, 40, 56, 40}, {1, 1, 40, 56, 40}, {1, 1, 32, 48, 24}, {2, 1, 40, 56, 40}}) {
+    const auto input = torch::randn(shape);
+    const auto expected = saved.forward({input}).toTensor();
+    const auto actual = frozen.forward({input}).toTensor();
+    ASSERT_EQ(actual.sizes(), expected.sizes());
+    EXPECT_LT((actual - expected).abs().max().item<double>(), 1e-5 * expected.abs().max().item<double>()) << input.sizes();
+  }
+}
+
+// A 2-D network with what the shipped one lacks: a ReLU on its own, channel counts that are no multiple
+// of oneDNN's blocks, and an ensemble's method returning several heads' logits stacked.
+TEST(CpuModuleTest, OnednnNetworkComputesStackedTwoDimensionalHeads) {
+  torch::manual_seed(11);
+  torch::jit::Module module("Ensemble2d");
+  for (const auto& [name, shape] : std::vector<std::pair<std::string, std::vector<int64_t>>>{
+           {"w1", {6, 2, 3, 3}}, {"b1", {6}}, {"g1", {6}}, {"h1", {6}}, {"w2", {10, 6, 2, 2}}, {"g2", {10}}, {"h2", {10}},
+           {"wt", {10, 6, 2, 2}}, {"bt", {6}}, {"wa", {3, 12, 1, 1}}, {"wb", {3, 12, 3, 3}}, {"bb", {3}}})
+    module.register_parameter(name, torch::randn(shape) * 0.5, false);
+  module.define(R"(
+def features(self, x):
+    skips: List[Tensor] = []
+    a = torch.leaky_relu_(torch.instance_norm(torch.conv2d(x, self.w1, self.b1, [1, 1], [1, 1]), self.g1, self.h1, None, None, True, 0.1, 1e-5, False), 0.02)
+    skips.append(a)
+    b = torch.relu(torch.conv2d(a, self.w2, None, [2, 2]))
+    c = torch.leaky_relu(torch.instance_norm(b, self.g2, self.h2, None, None, True, 0.1, 1e-5, False), 0.01)
+    return torch.cat([torch.conv_transpose2d(c, self.wt, self.bt, [2, 2]), skips[-1]], 1)
+
+def forward(self, x):
+    return torch.conv2d(self.features(x), self.wa)
+
+def fold_logits(self, x):
+    return torch.stack([torch.conv2d(self.features(x), self.wa), torch.conv2d(self.features(x), self.wb, self.bb, [1, 1], [1, 1])], 0)
+)");
+  module.eval();
+  auto frozen = torch::jit::freeze(module.clone(), std::vector<std::string>{"fold_logits"});
+  std::string why_not;
+  ASSERT_TRUE(RunMethodWithOnednn(frozen, "fold_logits", &why_not)) << why_not;
+  ASSERT_TRUE(RunsAsOnednnNetwork(*frozen.get_method("fold_logits").graph()));
+  c10::InferenceMode inference_mode;
+  const auto input = torch::randn({3, 2, 20, 14});
+  const auto expected = module.get_method("fold_logits")({input}).toTensor();
+  const auto actual = frozen.get_method("fold_logits")({input}).toTensor();
+  ASSERT_EQ(actual.sizes(), (std::vector<int64_t>{2, 3, 3, 20, 14}));
+  EXPECT_LT((actual - expected).abs().max().item<double>(), 1e-4 * expected.abs().max().item<double>());
+  EXPECT_GT((actual[0] - actual[1]).abs().max().item<double>(), 0.1);  // the heads differ, each in its place
+}
+
+// A graph with an operator the network does not run stays LibTorch's, and says which.
+TEST(CpuModuleTest, OnednnNetworkLeavesOtherGraphsToLibTorch) {
+  auto frozen = torch::jit::freeze(SmallUNet());  // adds its skip: aten::add
+  std::string why_not;
+  EXPECT_FALSE(RunMethodWithOnednn(frozen, "forward", &why_not));
+  EXPECT_EQ(why_not, "operator aten::add");
+  EXPECT_FALSE(RunsAsOnednnNetwork(*frozen.get_method("forward").graph()));
 }
 
 // The masks of a small U-Net in bf16 against fp32 on a smooth phantom (a ball in a gradient).

@@ -12,6 +12,8 @@
 #include <torch/jit.h>
 
 #include "medpipe/core/cores.h"
+#include "medpipe/inference/onednn_network.h"
+#include "graph_constants.h"
 
 namespace medpipe::inference {
 namespace {
@@ -37,34 +39,6 @@ def up3d(x: Tensor, w: Tensor, b: Optional[Tensor], o: int, kd: int, kh: int, kw
     v = x.size(4)
     return y.reshape([n, o, kd, kh, kw, d, h, v]).permute([0, 1, 5, 2, 6, 3, 7, 4]).reshape([n, o, d * kd, h * kh, v * kw])
 )";
-
-std::optional<std::vector<int64_t>> ConstantInts(Value* value) {
-  if (auto constant = torch::jit::toIValue(value)) {
-    if (constant->isIntList()) return constant->toIntVector();
-    return std::nullopt;
-  }
-  if (value->node()->kind() != c10::prim::ListConstruct) return std::nullopt;
-  std::vector<int64_t> ints;
-  for (Value* element : value->node()->inputs()) {
-    const auto constant = torch::jit::toIValue(element);
-    if (!constant || !constant->isInt()) return std::nullopt;
-    ints.push_back(constant->toInt());
-  }
-  return ints;
-}
-
-// VALUES as COUNT entries (a single entry stands for all), or nothing when it is not a constant list.
-std::optional<std::vector<int64_t>> Expanded(const std::optional<std::vector<int64_t>>& values, size_t count) {
-  if (!values) return std::nullopt;
-  if (values->size() == 1) return std::vector<int64_t>(count, values->front());
-  if (values->size() != count) return std::nullopt;
-  return values;
-}
-
-bool AllEqual(const std::optional<std::vector<int64_t>>& values, int64_t expected, size_t count) {
-  const auto expanded = Expanded(values, count);
-  return expanded && std::all_of(expanded->begin(), expanded->end(), [&](int64_t v) { return v == expected; });
-}
 
 // The replacement's weight and bias when NODE is a transposed convolution it applies to.
 struct Replacement {
@@ -163,6 +137,7 @@ torch::jit::Module CpuModule(const torch::jit::Module& saved, Precision precisio
     if (precision == Precision::Bf16) module.to(torch::kBFloat16);
     const std::vector<std::string> other_methods = method == "forward" ? std::vector<std::string>{} : std::vector<std::string>{method};
     auto frozen = torch::jit::freeze(module, other_methods);
+    if (precision == Precision::Fp32 && RunMethodWithOnednn(frozen, method)) return frozen;
     ReplaceStridedTransposedConvolutions(*frozen.get_method(method).graph());
     // bf16 graphs stay on LibTorch's convolutions, which call oneDNN for bf16 themselves.
     return precision == Precision::Bf16 ? frozen : torch::jit::optimize_for_inference(frozen, other_methods);

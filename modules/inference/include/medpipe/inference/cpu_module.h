@@ -15,7 +15,8 @@ bool CpuHasNativeBf16();
 // alone, oneDNN's bf16 convolutions without prepacked weights were no faster than fp32's prepacked ones.
 bool CpuHasAmxBf16();
 
-// SAVED (float32, on the CPU, not modified) frozen for inference in PRECISION (Fp32 or Bf16):
+// SAVED (float32, on the CPU, not modified) frozen for inference in PRECISION (Fp32 or Bf16). In fp32,
+// a U-Net whose every operator oneDNN runs becomes one oneDNN network (onednn_network.h); otherwise
 // transposed convolutions whose stride equals their kernel become a 1x1 convolution and a voxel
 // shuffle, then oneDNN-prepacked convolutions where LibTorch applies them (fp32). METHOD is the one
 // the caller runs (an imported nnU-Net model's fold_logits); it is kept and rewritten like forward.
