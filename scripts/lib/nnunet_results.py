@@ -241,6 +241,10 @@ def label_info(dataset: dict) -> dict:
         if len(order) != len(regions):
             raise ResultsError(f"dataset.json has {len(regions)} regions but regions_class_order {order} has "
                                f"{len(order)} entries")
+        if len(set(order)) != len(order):
+            # medpipe's manifest has one sigmoid channel per label, so each label must come from one region.
+            raise ResultsError(f"dataset.json's regions_class_order {order} paints a label from more than one region; "
+                               f"not supported")
         for region, label in zip(regions, order):
             region["label"] = int(label)
         heads, activation = len(regions), "sigmoid"

@@ -21,7 +21,7 @@ Checks:
   * the manifest records the postprocessing steps, and for "seeded" they change the reference's labels (so a run
     without them fails); the manifest, the mask's label description and result.json name label 1 "whole" and
     2 "posterior" (the region that paints each; dataset.json's order, not the alphabetical one), with result.json's
-    voxel counts those of the mask.
+    voxel counts those of the mask; a regions_class_order that paints one label from two regions is refused.
 Exit 0 pass, 1 fail, 77 reference data absent.
 
 usage: tests/nnunet/regions_test.py --medpipe BIN --data ../shared/data/nnunet
@@ -167,6 +167,28 @@ def check_model(medpipe, data, source, name, options, cases, expected_steps, wor
     return ok
 
 
+def check_repeated_label_refused(medpipe, work):
+    """The seeded folder with regions_class_order [1, 1] (nnU-Net would paint label 1 from both regions; medpipe's
+    manifest has one sigmoid channel per label): exit 2 naming it, nothing left beside --out."""
+    dataset = HIPPOCAMPUS[0]
+    results = os.path.join(work, "results_repeated")
+    shutil.copytree(os.path.join(work, "results_seeded"), results)
+    dataset_json = os.path.join(results, dataset, HIPPOCAMPUS[1], "dataset.json")
+    with open(dataset_json) as f:
+        described = json.load(f)
+    with open(dataset_json, "w") as f:
+        json.dump(dict(described, regions_class_order=[1, 1]), f, indent=4)
+    parent = os.path.join(work, "refused_repeated")
+    os.makedirs(parent)
+    done = run([medpipe, "model", "import", "nnunet", os.path.join(results, dataset), "--out",
+                os.path.join(parent, "package")])
+    left = os.listdir(parent)
+    passed = done.returncode == 2 and "regions_class_order [1, 1]" in done.stderr and not left
+    print(f"{'ok  ' if passed else 'FAIL'} regions_class_order [1, 1] refused: exit {done.returncode}, left {left}, "
+          f"message: {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else '(none)'}")
+    return passed
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--medpipe", required=True)
@@ -184,6 +206,7 @@ def main():
         ok = check_painting_rule()
         for name, options, cases, steps in MODELS:
             ok &= check_model(args.medpipe, data, source, name, options, cases, steps, work)
+        ok &= check_repeated_label_refused(args.medpipe, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0 if ok else 1
