@@ -318,10 +318,22 @@ void ChannelStatistics(const float* data, int64_t spatial, int64_t channels, flo
   }
 }
 
+// What the plans of one network share. They run one at a time, so their activations can lie in the same
+// buffers (a sliding window's full and last batches then need one plan's memory, not two), and a
+// convolution's weights prepacked for one batch size serve another when the layout is the same.
+struct SharedMemory {
+  struct Buffer {
+    size_t bytes = 0;
+    std::shared_ptr<void> data;  // never resized while the network lives
+  };
+  std::vector<Buffer> buffers;
+  std::unordered_map<size_t, std::vector<memory>> weights;  // by operation
+};
+
 class Plan {
  public:
-  Plan(const Program& program, const Dims& input_dims, const dnnl::engine& engine, dnnl::stream& stream)
-      : engine_(engine), stream_(stream), last_use_(static_cast<size_t>(program.values), 0), values_(static_cast<size_t>(program.values)),
+  Plan(const Program& program, const Dims& input_dims, const dnnl::engine& engine, dnnl::stream& stream, SharedMemory& shared)
+      : engine_(engine), stream_(stream), shared_(shared), last_use_(static_cast<size_t>(program.values), 0), values_(static_cast<size_t>(program.values)),
         buffer_of_(static_cast<size_t>(program.values), -1) {
     const auto& operations = program.operations;
     for (size_t i = 0; i < operations.size(); ++i)
@@ -357,12 +369,6 @@ class Plan {
   }
 
  private:
-  struct Buffer {
-    size_t bytes = 0;
-    std::shared_ptr<void> data;
-    bool in_use = false;
-  };
-
   static std::vector<int> Inputs(const Operation& operation) {
     return std::visit([](const auto& op) -> std::vector<int> {
       if constexpr (std::is_same_v<std::decay_t<decltype(op)>, Concatenation>) return op.inputs;
@@ -370,23 +376,38 @@ class Plan {
     }, operation);
   }
 
-  // Memory for VALUE in layout DESC, from a buffer no longer read (best fit) or a new one.
+  // Memory for VALUE in layout DESC, from a shared buffer this plan no longer reads (best fit) or a new one.
   memory Allocate(int value, const memory::desc& desc) {
+    auto& buffers = shared_.buffers;
+    in_use_.resize(buffers.size(), false);
     const size_t bytes = desc.get_size();
     int chosen = -1;
-    for (size_t b = 0; b < buffers_.size(); ++b)
-      if (!buffers_[b].in_use && buffers_[b].bytes >= bytes && (chosen < 0 || buffers_[b].bytes < buffers_[static_cast<size_t>(chosen)].bytes))
+    for (size_t b = 0; b < buffers.size(); ++b)
+      if (!in_use_[b] && buffers[b].bytes >= bytes && (chosen < 0 || buffers[b].bytes < buffers[static_cast<size_t>(chosen)].bytes))
         chosen = static_cast<int>(b);
     if (chosen < 0) {
       void* data = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
       if (!data) throw std::bad_alloc();
-      buffers_.push_back({bytes, std::shared_ptr<void>(data, std::free), false});
-      chosen = static_cast<int>(buffers_.size()) - 1;
+      buffers.push_back({bytes, std::shared_ptr<void>(data, std::free)});
+      in_use_.push_back(false);
+      chosen = static_cast<int>(buffers.size()) - 1;
     }
-    buffers_[static_cast<size_t>(chosen)].in_use = true;
+    in_use_[static_cast<size_t>(chosen)] = true;
     buffer_of_[static_cast<size_t>(value)] = chosen;
-    values_[static_cast<size_t>(value)] = memory(desc, engine_, buffers_[static_cast<size_t>(chosen)].data.get());
+    values_[static_cast<size_t>(value)] = memory(desc, engine_, buffers[static_cast<size_t>(chosen)].data.get());
     return values_[static_cast<size_t>(value)];
+  }
+
+  // Operation INDEX's weights GIVEN in the layout DESC: prepacked once per layout.
+  memory PrepackedWeights(size_t index, memory given, const memory::desc& desc) {
+    auto& prepacked = shared_.weights[index];
+    for (const memory& weights : prepacked)
+      if (weights.get_desc() == desc) return weights;
+    memory weights(desc, engine_);
+    dnnl::reorder(given, weights).execute(stream_, given, weights);
+    stream_.wait();
+    prepacked.push_back(weights);
+    return weights;
   }
 
   void AddReorder(const memory& from, const memory& to) {
@@ -406,7 +427,7 @@ class Plan {
   }
   void Free(int value) {
     const int buffer = buffer_of_[static_cast<size_t>(value)];
-    if (buffer >= 0) buffers_[static_cast<size_t>(buffer)].in_use = false;
+    if (buffer >= 0) in_use_[static_cast<size_t>(buffer)] = false;
   }
 
   // VALUE's memory for an operation that may write in place: its own when INDEX is its last reader.
@@ -459,11 +480,8 @@ class Plan {
             : Describe<dnnl::convolution_forward>(dnnl::algorithm::convolution_direct, convolution, source, weight_any, bias_desc, destination);
     const memory::format_tag weight_tag = convolution.transposed ? (three_d ? memory::format_tag::iodhw : memory::format_tag::iohw)
                                                                  : (three_d ? memory::format_tag::oidhw : memory::format_tag::oihw);
-    // The weights reordered once into the layout the primitive chose (prepacked).
-    memory given(memory::desc(weight_dims, f32, weight_tag), engine_, w.data_ptr());
-    memory weights(descriptor.weights_desc(), engine_);
-    dnnl::reorder(given, weights).execute(stream_, given, weights);
-    stream_.wait();
+    const memory given(memory::desc(weight_dims, f32, weight_tag), engine_, w.data_ptr());
+    const memory weights = PrepackedWeights(index, given, descriptor.weights_desc());
     std::unordered_map<int, memory> arguments{{DNNL_ARG_SRC, values_[static_cast<size_t>(convolution.input)]},
                                               {DNNL_ARG_WEIGHTS, weights}};
     if (convolution.bias) arguments[DNNL_ARG_BIAS] = memory(bias_desc, engine_, convolution.bias->data_ptr());
@@ -551,10 +569,11 @@ class Plan {
 
   dnnl::engine engine_;
   dnnl::stream& stream_;
+  SharedMemory& shared_;
   std::vector<size_t> last_use_;  // the last operation reading each program value
   std::vector<memory> values_;    // each program value's memory, channels last
   std::vector<int> buffer_of_;
-  std::vector<Buffer> buffers_;
+  std::vector<bool> in_use_;  // by shared buffer, while the plan is built
   std::vector<std::function<void()>> steps_;
   std::vector<torch::Tensor> parameters_;  // the norms' scales and shifts the steps read
   memory input_;
@@ -582,7 +601,7 @@ class OnednnNetwork : public torch::CustomClassHolder {
     for (auto& [shape, plan] : plans_)
       if (shape == dims) return *plan;
     if (plans_.size() == 3) plans_.erase(plans_.begin());
-    plans_.emplace_back(dims, std::make_unique<Plan>(program_, dims, engine_, stream_));
+    plans_.emplace_back(dims, std::make_unique<Plan>(program_, dims, engine_, stream_, shared_));
     return *plans_.back().second;
   }
 
@@ -590,6 +609,7 @@ class OnednnNetwork : public torch::CustomClassHolder {
   dnnl::engine engine_{dnnl::engine::kind::cpu, 0};
   dnnl::stream stream_{engine_};
   std::mutex mutex_;
+  SharedMemory shared_;
   std::vector<std::pair<Dims, std::unique_ptr<Plan>>> plans_;
 };
 
