@@ -153,6 +153,8 @@ std::string InterpretedType(const model::Label& label) {
   return model::IsAnatomicalCategory(CategoryOf(label)) ? "ORGAN" : "";
 }
 
+constexpr size_t kShortStringLength = 16;  // VR SH, PS3.5 6.2
+
 // The label's codes say what the ROI is; who interpreted it (type 2) is left empty for a model.
 void AddObservation(DRTStructureSetIOD& rt, const model::Label& label, const std::string& where) {
   const std::string doing = "cannot add the observation of ROI '" + label.name + "'";
@@ -161,7 +163,8 @@ void AddObservation(DRTStructureSetIOD& rt, const model::Label& label, const std
   Require(rt.getRTROIObservationsSequence().addItem(observation), where, doing);
   Require(observation->setObservationNumber(number.c_str()), where, doing);
   Require(observation->setReferencedROINumber(number.c_str()), where, doing);
-  Require(observation->setROIObservationLabel(label.name.c_str()), where, doing);
+  // ROIObservationLabel is SH (16 characters): longer names (TotalSegmentator's "brachiocephalic_trunk") are cut.
+  Require(observation->setROIObservationLabel(label.name.substr(0, kShortStringLength).c_str()), where, doing);
   Require(observation->setRTROIInterpretedType(InterpretedType(label).c_str()), where, doing);
   DRTRTROIIdentificationCodeSequence::Item* type = nullptr;
   Require(observation->getRTROIIdentificationCodeSequence().addItem(type), where, doing);
