@@ -15,6 +15,8 @@ holds them): Dataset291_TotalOrgans (fold 0, organs) and Dataset293_TotalCardiac
 - `medpipe run` on example_ct_sm (3 mm) gives, voxel for voxel, the reference's merged map on the input grid;
 - on TotalSegmentator's example DICOM series, SEG segments and RTSTRUCT ROIs carry TotalSegmentator's SNOMED CT codes
   (pydicom), the NIfTI's values are class_map["total"] values, and dciodvfy reports no errors;
+- total_fast (Dataset297, 3 mm) is checked against class_map["total"] itself (a renamed label refused) and keeps its
+  values, its labels coded (liver SCT 10200004);
 - a custom group of other datasets (--parts 501,502, unchecked) still numbers labels by name in part order.
 Exit 0 pass, 1 fail, 77 reference data absent.
 
@@ -24,6 +26,7 @@ import argparse
 import glob
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -46,9 +49,9 @@ RENAMED = {"liver": "liver", "spleen": "spleen_b", "stomach": "stomach_b", "kidn
            "kidney_left": "kidney_left_b", "aorta": "aorta_b"}
 
 
-def part_folder(weights, name, source_trainer, fold, rename):
-    """WEIGHTS/NAME/TRAINER as TotalSegmentator's download has it, its files linked to SOURCE_TRAINER's."""
-    trainer = os.path.join(weights, name, TRAINER)
+def part_folder(weights, name, source_trainer, fold, rename, trainer_folder=TRAINER):
+    """WEIGHTS/NAME/TRAINER_FOLDER as TotalSegmentator's download has it, its files linked to SOURCE_TRAINER's."""
+    trainer = os.path.join(weights, name, trainer_folder)
     os.makedirs(trainer)
     for entry in os.listdir(source_trainer):
         if entry.startswith("fold_") or entry == "dataset.json":
@@ -188,6 +191,37 @@ def check_dicom_codes(medpipe, data, group, class_maps, work):
     return seg_ok and roi_ok and values_ok and not errors
 
 
+def check_total_fast(medpipe, source_trainer, class_maps, work):
+    """total_fast's one part (Dataset297) predicts class_map["total"] itself: its names must be those values' names."""
+    total = class_maps["class_map_total"]
+    weights = os.path.join(work, "weights_fast")
+    trainer = "nnUNetTrainer_4000epochs_NoMirroring__nnUNetPlans__3d_fullres"
+    names = {name: total[str(value)] for value, name in enumerate(CT_LABELS, start=1)}
+    part_folder(weights, "Dataset297_TotalFast", source_trainer, 0, dict(names, aorta="aorta"), trainer)
+    refused = subprocess.run([medpipe, "model", "import", "totalsegmentator", weights, "--task", "total_fast",
+                              "--out", os.path.join(work, "fast_refused")], capture_output=True, text=True)
+    named = "label 6 is 'aorta'; TotalSegmentator's class_map['total'] calls it 'stomach'" in refused.stderr
+    print(f"total_fast with label 6 'aorta': exit {refused.returncode}, names it: {named}, "
+          f"nothing left: {nothing_left(work, 'fast_refused')}")
+    ok = refused.returncode == 2 and named and nothing_left(work, "fast_refused")
+    shutil.rmtree(weights)
+    part_folder(weights, "Dataset297_TotalFast", source_trainer, 0, names, trainer)
+    group = os.path.join(work, "models", "fast")
+    done = subprocess.run([medpipe, "model", "import", "totalsegmentator", weights, "--task", "total_fast", "--out", group],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        print(f"FAIL total_fast import ({done.returncode}):\n{done.stderr[-3000:]}")
+        return False
+    with open(os.path.join(group, "group.json")) as f:
+        spec = json.load(f)
+    with open(os.path.join(group, spec["parts"][0]["package"], "manifest.json")) as f:
+        liver = [label for label in json.load(f)["output"]["labels"] if label["name"] == "liver"]
+    got = spec["parts"][0]["class_map"]
+    print(f"total_fast: class map {got}, spacing {spec['totalsegmentator']['resample_mm']} mm, liver's codes {liver}")
+    return ok and got == {str(v): v for v in range(1, 7)} and spec["totalsegmentator"]["resample_mm"] == 3.0 and \
+        len(liver) == 1 and liver[0]["type"]["code"] == "10200004" and liver[0]["laterality"] == "unpaired"
+
+
 def check_custom_group(medpipe, weights, source_trainer, work):
     """Datasets that are not the task's: labels numbered by name in part order, unchecked (as before the class maps)."""
     maps = [part_folder(weights, "Dataset501_PartA", source_trainer, 0, {k: k for k in RENAMED}),
@@ -232,6 +266,7 @@ def main():
                 part_folder(weights, "Dataset293_TotalCardiac", source_trainer, 1, totalseg_names(class_maps, 293))]
         ok &= check_custom_group(args.medpipe, weights, source_trainer, work)
         ok &= check_refusals(args.medpipe, weights, source_trainer, class_maps, work)
+        ok &= check_total_fast(args.medpipe, source_trainer, class_maps, work)
 
         group = os.path.join(work, "models", "total2")
         done = import_group(args.medpipe, weights, "291,293", group)
