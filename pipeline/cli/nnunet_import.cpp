@@ -111,9 +111,12 @@ json Labels(const json& plan) {
     // k-th region there need not be the one regions_class_order[k] paints. Named after the region that paints it.
     for (const auto& region : plan.at("regions")) ordered.emplace_back(region.at("label").get<int>(), region.at("name"));
   } else {
+    // A one-element list is a plain label to nnU-Net (LabelManager: regions are lists of more than one).
     const json ignore = plan.value("ignore_label", json());
-    for (const auto& [name, value] : table.items())
+    for (const auto& [name, given] : table.items()) {
+      const json& value = given.is_array() && given.size() == 1 ? given.front() : given;
       if (value.is_number_integer() && value != 0 && value != ignore) ordered.emplace_back(value.get<int>(), name);
+    }
   }
   std::sort(ordered.begin(), ordered.end());
   for (size_t i = 0; i < ordered.size(); ++i)

@@ -21,7 +21,8 @@ Checks:
   * the manifest records the postprocessing steps, and for "seeded" they change the reference's labels (so a run
     without them fails); the manifest, the mask's label description and result.json name label 1 "whole" and
     2 "posterior" (the region that paints each; dataset.json's order, not the alphabetical one), with result.json's
-    voxel counts those of the mask; a regions_class_order that paints one label from two regions is refused.
+    voxel counts those of the mask; a regions_class_order that paints one label from two regions is refused;
+  * labels written as one-element lists are plain labels (a softmax model), named.
 Exit 0 pass, 1 fail, 77 reference data absent.
 
 usage: tests/nnunet/regions_test.py --medpipe BIN --data ../shared/data/nnunet
@@ -189,6 +190,26 @@ def check_repeated_label_refused(medpipe, work):
     return passed
 
 
+def check_single_label_lists(medpipe, data, work):
+    """dataset.json labels written as one-element lists ({"anterior": [1], "posterior": 2}) are plain labels to
+    nnU-Net (LabelManager: a region is a list of more than one): imported as the softmax model it is, both named."""
+    dataset = HIPPOCAMPUS[0]
+    results = os.path.join(work, "results_single_lists", dataset)
+    shutil.copytree(os.path.join(data, dataset, "model", dataset), results)
+    dataset_json = os.path.join(results, HIPPOCAMPUS[1], "dataset.json")
+    with open(dataset_json) as f:
+        described = json.load(f)
+    with open(dataset_json, "w") as f:
+        json.dump(dict(described, labels={"background": 0, "anterior": [1], "posterior": 2}), f, indent=4)
+    package = import_model(medpipe, results, "3d_fullres", os.path.join(work, "single_lists"), ["--folds", "0"])
+    with open(os.path.join(package, "manifest.json")) as f:
+        output = json.load(f)["output"]
+    labels = [(label["value"], label["name"]) for label in output["labels"]]
+    passed = labels == [(1, "anterior"), (2, "posterior")] and output["activation"] == "softmax"
+    print(f"{'ok  ' if passed else 'FAIL'} one-element label lists imported as plain labels: {labels}")
+    return passed
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--medpipe", required=True)
@@ -207,6 +228,7 @@ def main():
         for name, options, cases, steps in MODELS:
             ok &= check_model(args.medpipe, data, source, name, options, cases, steps, work)
         ok &= check_repeated_label_refused(args.medpipe, work)
+        ok &= check_single_label_lists(args.medpipe, data, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0 if ok else 1
