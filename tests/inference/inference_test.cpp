@@ -302,6 +302,7 @@ bool RunsAsOnednnNetwork(const torch::jit::Graph& graph) {
 // skips in a list, transposed convolutions, concatenations) as one oneDNN network, against LibTorch as
 // saved, for two batch sizes and two patch shapes (each its own plan).
 TEST(CpuModuleTest, OnednnNetworkComputesTheShippedUNetAsLibTorchDoes) {
+  if (!OnednnNetworkBuilt()) GTEST_SKIP() << "built against LibTorch 2: no oneDNN network";
   auto saved = torch::jit::load(MEDPIPE_SOURCE_DIR "/models/hippocampus/model.pt");
   saved.eval();
   auto frozen = torch::jit::freeze(saved.clone());
@@ -324,6 +325,7 @@ TEST(CpuModuleTest, OnednnNetworkComputesTheShippedUNetAsLibTorchDoes) {
 // A 2-D network with what the shipped one lacks: a ReLU on its own, channel counts that are no multiple
 // of oneDNN's blocks, and an ensemble's method returning several heads' logits stacked.
 TEST(CpuModuleTest, OnednnNetworkComputesStackedTwoDimensionalHeads) {
+  if (!OnednnNetworkBuilt()) GTEST_SKIP() << "built against LibTorch 2: no oneDNN network";
   torch::manual_seed(11);
   torch::jit::Module module("Ensemble2d");
   for (const auto& [name, shape] : std::vector<std::pair<std::string, std::vector<int64_t>>>{
@@ -361,6 +363,7 @@ def fold_logits(self, x):
 
 // A graph with an operator the network does not run stays LibTorch's, and says which.
 TEST(CpuModuleTest, OnednnNetworkLeavesOtherGraphsToLibTorch) {
+  if (!OnednnNetworkBuilt()) GTEST_SKIP() << "built against LibTorch 2: no oneDNN network";
   auto frozen = torch::jit::freeze(SmallUNet());  // adds its skip: aten::add
   std::string why_not;
   EXPECT_FALSE(RunMethodWithOnednn(frozen, "forward", &why_not));

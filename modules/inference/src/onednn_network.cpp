@@ -624,6 +624,8 @@ TORCH_LIBRARY(medpipe, library) {
 
 }  // namespace
 
+bool OnednnNetworkBuilt() { return true; }
+
 bool RunMethodWithOnednn(torch::jit::Module& module, const std::string& method, std::string* why_not) {
   const auto graph = module.get_method(method).graph();
   Program program;
@@ -655,6 +657,8 @@ bool RunMethodWithOnednn(torch::jit::Module& module, const std::string& method, 
 #else  // LibTorch 2 links its own oneDNN 3, whose symbols Debian's oneDNN 2 next to it would collide with.
 
 namespace medpipe::inference {
+
+bool OnednnNetworkBuilt() { return false; }
 
 bool RunMethodWithOnednn(torch::jit::Module&, const std::string&, std::string* why_not) {
   if (why_not) *why_not = "built without Debian's oneDNN (LibTorch 2 brings its own)";

@@ -16,4 +16,8 @@ namespace medpipe::inference {
 // leaves around them. Returns false, leaving MODULE as it was, and says why in WHY_NOT otherwise.
 bool RunMethodWithOnednn(torch::jit::Module& module, const std::string& method, std::string* why_not = nullptr);
 
+// Whether this build has the network: only against LibTorch 1.x, whose oneDNN is Debian's (a CUDA LibTorch 2
+// links its own oneDNN 3, which Debian's oneDNN 2 beside it would collide with).
+bool OnednnNetworkBuilt();
+
 }  // namespace medpipe::inference
