@@ -146,8 +146,10 @@ int ListenCommand(const std::vector<std::string>& args) {
 
   const fs::path inbox = out / "incoming";
   ReceiverProcess receiver(server_settings, inbox, static_cast<uint64_t>(max_receiver_gib * (uint64_t{1} << 30)));
-  receiver.Start();
+  // Before the receiver answers: a stop sent as soon as it does (a test, a service manager) must find the
+  // handler, not SIGTERM's default that ended the listener with 143 (seen once in CI).
   InstallStopHandlers();
+  receiver.Start();
   Log(LogLevel::Info, "listening as " + server_settings.aet + " on port " + std::to_string(server_settings.port) +
                           "; a study runs after " + std::to_string(quiet_s) + " s without a new object");
   QuietStudies studies(inbox, quiet_s);
