@@ -265,14 +265,20 @@ def check_attributes_refused(medpipe, results, configuration, attributes, work):
     partial = os.path.join(work, "partial_attributes.json")
     with open(partial, "w") as f:
         json.dump(metainfo, f)
-    parent = os.path.join(work, "refused_attributes")
+    return import_refused(medpipe, results, os.path.join(work, "refused_attributes"),
+                          ["--configuration", configuration, "--segment-attributes", partial], "6 (aorta)",
+                          "segment attributes without label 6")
+
+
+def import_refused(medpipe, results, parent, options, expected, what):
+    """`medpipe model import nnunet RESULTS --out PARENT/package OPTIONS` refused: exit 2 with EXPECTED in the
+    message and nothing left in PARENT (no package, no temporary folder). Prints the outcome for WHAT."""
     os.makedirs(parent)
-    done = run([medpipe, "model", "import", "nnunet", results, "--configuration", configuration, "--out",
-                os.path.join(parent, "package"), "--segment-attributes", partial])
+    done = run([medpipe, "model", "import", "nnunet", results, "--out", os.path.join(parent, "package"), *options])
     left = os.listdir(parent)
-    passed = done.returncode == 2 and "6 (aorta)" in done.stderr and not left
-    print(f"{'ok  ' if passed else 'FAIL'} segment attributes without label 6 refused: exit {done.returncode}, "
-          f"left {left}, message: {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else '(none)'}")
+    passed = done.returncode == 2 and expected in done.stderr and not left
+    print(f"{'ok  ' if passed else 'FAIL'} {what} refused: exit {done.returncode}, left {left}, "
+          f"message: {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else '(none)'}")
     return passed
 
 

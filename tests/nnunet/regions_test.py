@@ -41,8 +41,8 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "scripts", "lib"))
 sys.path.insert(0, HERE)
-from configurations_test import HIPPOCAMPUS, import_model, link_inputs, passes, reference_labels, run_model, \
-    write_labels  # noqa: E402
+from configurations_test import HIPPOCAMPUS, import_model, import_refused, link_inputs, passes, reference_labels, \
+    run_model, write_labels  # noqa: E402
 from nnunet_inference import keep_largest_component, probabilities_and_labels  # noqa: E402
 from nnunet_run_test import compare, run, summary  # noqa: E402
 
@@ -179,15 +179,8 @@ def check_repeated_label_refused(medpipe, work):
         described = json.load(f)
     with open(dataset_json, "w") as f:
         json.dump(dict(described, regions_class_order=[1, 1]), f, indent=4)
-    parent = os.path.join(work, "refused_repeated")
-    os.makedirs(parent)
-    done = run([medpipe, "model", "import", "nnunet", os.path.join(results, dataset), "--out",
-                os.path.join(parent, "package")])
-    left = os.listdir(parent)
-    passed = done.returncode == 2 and "regions_class_order [1, 1]" in done.stderr and not left
-    print(f"{'ok  ' if passed else 'FAIL'} regions_class_order [1, 1] refused: exit {done.returncode}, left {left}, "
-          f"message: {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else '(none)'}")
-    return passed
+    return import_refused(medpipe, os.path.join(results, dataset), os.path.join(work, "refused_repeated"), [],
+                          "regions_class_order [1, 1]", "regions_class_order [1, 1]")
 
 
 def check_single_label_lists(medpipe, data, work):
